@@ -1,0 +1,26 @@
+"""BPTT Explorer's library: exact gradient-flow diagnostics for recurrent networks.
+
+Pure numerics and figure builders; never imports streamlit. The public API (DESIGN.md):
+``jacobian_log_norms``, ``tbptt_gradients``, ``rtrl_gradients``, ``estimate``.
+"""
+
+from .build import build_model, build_task
+from .config import ModelConfig
+from .jacobians import decay_rate, jacobian_log_norms, lag_profile, lag_view, loss_gradient_norms, memory_horizon
+from .models import ElmanRNN
+from .spectra import lyapunov_exponents, spectrum
+
+__all__ = [
+    "ElmanRNN",
+    "ModelConfig",
+    "build_model",
+    "build_task",
+    "decay_rate",
+    "jacobian_log_norms",
+    "lag_profile",
+    "lag_view",
+    "loss_gradient_norms",
+    "lyapunov_exponents",
+    "memory_horizon",
+    "spectrum",
+]

@@ -1,0 +1,139 @@
+"""Validated settings shared by the library, the command line and the dashboard.
+
+Every public entry point funnels its settings through :class:`ModelConfig` (or the ``check_*``
+helpers below), so an out-of-range value is refused once, with a ValueError that names the
+setting and the allowed range, instead of surfacing later as a NaN matrix or a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, fields
+
+CELLS = ("rnn", "lstm", "gru")
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
+INITS = (
+    "pytorch",  # torch's own U(-1/sqrt(H), 1/sqrt(H))
+    "xavier_uniform",  # Glorot & Bengio 2010
+    "xavier_normal",
+    "kaiming",  # He et al. 2015, fan-in, normal
+    "orthogonal",  # Saxe et al. 2013
+    "identity",  # IRNN, Le et al. 2015
+    "gaussian",  # N(0, g^2/H): eigenvalues fill the disk of radius g (circular law)
+    "sparse",  # Pascanu et al. 2013: 15 non-zeros per unit, rescaled to rho = 0.95
+)
+TASKS = ("gaussian", "adding", "copy", "temporal_order", "sine")
+NORMS = ("fro", 2)
+
+# Limits. The Jacobian engine holds (T, S, S) buffers (S = 2H for an LSTM), so T * S^2 is what
+# costs memory.
+MAX_HIDDEN = 512
+MAX_INPUT = 256
+MAX_SEQ_LEN = 2000
+MAX_BATCH = 1024
+MAX_GAIN = 100.0
+MAX_JACOBIAN_BYTES = 1_500_000_000  # ~1.5 GB of product buffers, well inside a 24 GiB machine
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> int:
+    integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not integral:
+        raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _check_float(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in {'(' if lo_open else '['}{lo}, {hi}], got {value!r}") from None
+    bad_lo = value <= lo if lo_open else value < lo
+    if not math.isfinite(value) or bad_lo or value > hi:
+        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}], got {value}")
+    return value
+
+
+def _check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+check_int = _check_int
+check_float = _check_float
+check_choice = _check_choice
+
+
+def state_size(cell: str, hidden_size: int) -> int:
+    """Size S of the state whose step Jacobian is S x S: (h, c) for an LSTM."""
+    return 2 * hidden_size if cell == "lstm" else hidden_size
+
+
+JACOBIAN_BYTES_PER_ENTRY = 20  # float64 step Jacobians + float32 copy + two float32 product buffers
+
+
+def check_jacobian_memory(cell: str, hidden_size: int, seq_len: int) -> None:
+    """Refuse a gradient-flow matrix whose buffers (seq_len * S^2 * 20 bytes) exceed the limit."""
+    s = state_size(cell, hidden_size)
+    need = JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s
+    if need > MAX_JACOBIAN_BYTES:
+        raise ValueError(
+            f"hidden_size x seq_len too large for the Jacobian engine: {cell} with hidden_size={hidden_size}, "
+            f"seq_len={seq_len} needs {need / 1e9:.1f} GB; the limit is {MAX_JACOBIAN_BYTES / 1e9:.1f} GB "
+            f"(seq_len * S^2 * {JACOBIAN_BYTES_PER_ENTRY} bytes, S = {'2 * hidden_size' if cell == 'lstm' else 'hidden_size'})"
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model plus its input: everything a gradient-flow picture depends on.
+
+    Frozen and made of plain values so it can key ``st.cache_data`` and round-trip through JSON
+    and the URL.
+    """
+
+    cell: str = "rnn"  # rnn | lstm | gru
+    activation: str = "tanh"  # vanilla RNN only: tanh | relu | sigmoid | linear
+    hidden_size: int = 64  # H, hidden units
+    input_size: int = 0  # 0 = whatever the task needs
+    seq_len: int = 50  # T, time steps
+    init: str = "orthogonal"  # one of INITS, applied to W_hh (and W_ih where it is defined)
+    gain: float = 1.0  # multiplies the initialisation (sparse: ignored, spectral_radius rules)
+    spectral_radius: float = 0.0  # > 0 rescales W_hh to exactly this rho; 0 = leave as initialised
+    seed: int = 0  # seeds weights and data
+    task: str = "gaussian"  # one of TASKS: the input sequence (and targets)
+    batch_size: int = 1  # sequences per batch (the Jacobian uses the first)
+
+    def __post_init__(self):
+        _check_choice("cell", self.cell, CELLS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_int("hidden_size", self.hidden_size, 1, MAX_HIDDEN)
+        _check_int("input_size", self.input_size, 0, MAX_INPUT)
+        _check_int("seq_len", self.seq_len, 1, MAX_SEQ_LEN)
+        _check_choice("init", self.init, INITS)
+        _check_float("gain", self.gain, 0.0, MAX_GAIN, lo_open=True)
+        _check_float("spectral_radius", self.spectral_radius, 0.0, MAX_GAIN)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_choice("task", self.task, TASKS)
+        _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal
+            v = getattr(self, f.name)
+            if f.type == "int":
+                object.__setattr__(self, f.name, int(v))
+            elif f.type == "float":
+                object.__setattr__(self, f.name, float(v))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}; allowed: {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,117 @@
+"""Seeded initialisations of recurrent (and input) weights.
+
+- ``pytorch``: torch's default U(-1/sqrt(H), 1/sqrt(H)) on every parameter, times the gain.
+- ``xavier_uniform`` / ``xavier_normal``: Glorot & Bengio (2010).
+- ``kaiming``: He et al. (2015), normal, fan-in, gain-scaled.
+- ``orthogonal``: Saxe, McClelland & Ganguli (2013); every singular value equals the gain.
+- ``identity``: the IRNN of Le, Jaitly & Hinton (2015): W_hh = gain * I, inputs N(0, 0.001^2).
+- ``gaussian``: N(0, g^2/H); by the circular law its eigenvalues fill the disk of radius g.
+- ``sparse``: Pascanu, Mikolov & Bengio (2013) / Sutskever et al. (2013): 15 non-zero Gaussian
+  weights per unit, then rescaled to spectral radius 0.95 (or the ``spectral_radius`` asked for).
+
+Gated cells get the scheme on each H x H gate block. Biases are zero except for ``pytorch``.
+``spectral_radius > 0`` rescales the recurrent matrix (every gate block) to exactly that rho.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import INITS, MAX_GAIN, check_choice, check_float
+from .models import cell_kind
+
+SPARSE_NONZEROS = 15  # per unit, Pascanu et al. 2013
+SPARSE_DEFAULT_RHO = 0.95
+
+
+def _square(scheme: str, n: int, gain: float, gen: torch.Generator) -> torch.Tensor:
+    """One (n, n) recurrent block."""
+    if scheme == "identity":
+        return gain * torch.eye(n)
+    if scheme == "sparse":
+        return _sparse(n, n, gen)
+    return _rect(scheme, n, n, gain, gen)
+
+
+def _rect(scheme: str, rows: int, cols: int, gain: float, gen: torch.Generator) -> torch.Tensor:
+    """One (rows, cols) block for the schemes defined on any shape. cols is the fan-in."""
+    if scheme == "pytorch":
+        return gain * (torch.rand(rows, cols, generator=gen) * 2 - 1) / math.sqrt(rows)
+    if scheme == "xavier_uniform":
+        a = gain * math.sqrt(6.0 / (rows + cols))
+        return (torch.rand(rows, cols, generator=gen) * 2 - 1) * a
+    if scheme == "xavier_normal":
+        return torch.randn(rows, cols, generator=gen) * gain * math.sqrt(2.0 / (rows + cols))
+    if scheme == "kaiming":
+        return torch.randn(rows, cols, generator=gen) * gain / math.sqrt(cols)
+    if scheme == "gaussian":
+        return torch.randn(rows, cols, generator=gen) * gain / math.sqrt(cols)
+    if scheme == "orthogonal":
+        a = torch.randn(max(rows, cols), min(rows, cols), generator=gen, dtype=torch.float64)
+        q, r = torch.linalg.qr(a)
+        q = q * torch.sign(torch.diagonal(r))  # Haar-distributed (Mezzadri 2007)
+        q = q if rows >= cols else q.T
+        return (gain * q).to(torch.float32)
+    raise ValueError(f"init must be one of {', '.join(INITS)}; got {scheme!r}")
+
+
+def _sparse(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
+    w = torch.zeros(rows, cols)
+    k = min(SPARSE_NONZEROS, cols)
+    for r in range(rows):
+        idx = torch.randperm(cols, generator=gen)[:k]
+        w[r, idx] = torch.randn(k, generator=gen)
+    return w
+
+
+def spectral_radius(w: torch.Tensor) -> float:
+    return float(torch.linalg.eigvals(w.detach().to(torch.float64)).abs().max())
+
+
+def rescale_to_radius(w: torch.Tensor, rho: float) -> torch.Tensor:
+    current = spectral_radius(w)
+    if current == 0.0:
+        raise ValueError("spectral_radius: cannot rescale a recurrent matrix whose spectral radius is 0")
+    return w * (rho / current)
+
+
+def _input_block(scheme: str, rows: int, cols: int, gain: float, gen: torch.Generator) -> torch.Tensor:
+    if scheme == "identity":
+        return torch.randn(rows, cols, generator=gen) * 0.001  # Le et al. 2015
+    if scheme == "sparse":
+        return torch.randn(rows, cols, generator=gen) / math.sqrt(cols)
+    return _rect(scheme, rows, cols, 1.0 if scheme == "gaussian" else gain, gen)
+
+
+@torch.no_grad()
+def initialise(module: nn.Module, scheme: str, gain: float = 1.0, spectral_radius_target: float = 0.0, seed: int = 0) -> nn.Module:
+    """Initialise ``module`` in place (and return it); same seed, same weights."""
+    check_choice("init", scheme, INITS)
+    check_float("gain", gain, 0.0, MAX_GAIN, lo_open=True)
+    check_float("spectral_radius", spectral_radius_target, 0.0, MAX_GAIN)
+    kind = cell_kind(module)
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    gen = torch.Generator().manual_seed(int(seed))
+    p = dict(module.named_parameters())
+    W_ih, W_hh = p["weight_ih_l0"], p["weight_hh_l0"]
+    H, I = W_hh.shape[1], W_ih.shape[1]
+    rho = spectral_radius_target or (SPARSE_DEFAULT_RHO if scheme == "sparse" else 0.0)
+    hh, ih = [], []
+    for _ in range(gates):
+        block = _square(scheme, H, gain, gen)  # (H, H)
+        if rho > 0:
+            block = rescale_to_radius(block, rho)
+        hh.append(block)
+        ih.append(_input_block(scheme, H, I, gain, gen))  # (H, I)
+    W_hh.copy_(torch.cat(hh))
+    W_ih.copy_(torch.cat(ih))
+    for name in ("bias_ih_l0", "bias_hh_l0"):
+        if name in p:
+            if scheme == "pytorch":
+                p[name].copy_((torch.rand(p[name].shape, generator=gen) * 2 - 1) / math.sqrt(H))
+            else:
+                p[name].zero_()
+    return module

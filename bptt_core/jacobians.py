@@ -1,0 +1,227 @@
+"""The gradient-flow matrix L[t, s] = log10 || d h_t / d h_s || and what is read off it.
+
+The vanishing/exploding-gradient picture of Bengio, Simard & Frasconi (1994) and Pascanu,
+Mikolov & Bengio (2013, "On the difficulty of training recurrent neural networks"):
+d h_t / d h_s = J_t J_{t-1} ... J_{s+1}, with J_t the step Jacobian.
+
+Exact and batched: for each lag k, one batched matmul extends every product of length k - 1 to
+length k at once (P_k[t] = J_t P_{k-1}[t-1]), so the cost is the chain's 2 S^3 T(T-1)/2 FLOPs
+and nothing more. Always in log space: every J_t is divided by its own Frobenius norm (whose
+log10 is summed exactly in float64), and a running product whose norm sinks below a threshold is
+renormalised with the log of the scale carried beside it, so 1e-120 and 1e+160 come out right.
+Because every normalised J has Frobenius norm 1, products can only shrink, so they never
+overflow. A product that is exactly zero (every ReLU unit off) gives -inf, and s > t gives NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import NORMS, check_jacobian_memory
+from .models import CellView, cell_view
+
+RENORM_BELOW = 1e-8  # float32 squares stay normal down to ~1e-19; renormalise well before that
+BLOCKS = ("h", "c")  # LSTM: the h-rows/h-columns block of the (h, c) product, or c -> c
+
+
+def check_sequence(x, input_size: int) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.dim() == 3 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.dim() != 2 or x.shape[1] != input_size:
+        raise ValueError(f"x must have shape (T, input_size) = (T, {input_size}), got {tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ValueError("x must have at least 1 time step (T >= 1)")
+    if not torch.isfinite(x).all():
+        raise ValueError("x must contain only finite numbers")
+    return x
+
+
+def check_norm(norm) -> str | int:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be 'fro' or 2, got {norm!r}")
+    return norm
+
+
+def _block_slice(view: CellView, block: str) -> slice:
+    if block not in BLOCKS:
+        raise ValueError(f"block must be 'h' or 'c', got {block!r}")
+    H = view.hidden_size
+    if block == "c":
+        if view.kind != "lstm":
+            raise ValueError(f"block='c' needs an LSTM (the c -> c block); this model is a {view.kind}")
+        return slice(H, 2 * H)
+    return slice(0, H)
+
+
+def trajectory(rnn: nn.Module, x, h0=None) -> tuple[CellView, torch.Tensor, torch.Tensor]:
+    """The float64 view of ``rnn``, the checked input x (T, I), and the states (T + 1, S)."""
+    view = cell_view(rnn)
+    x = check_sequence(x, view.input_size).to(torch.float64)
+    return view, x, view.run(x, h0)
+
+
+def step_jacobians(rnn: nn.Module, x, h0=None) -> torch.Tensor:
+    """Exact step Jacobians J_t = d state_t / d state_{t-1}, float64, (T, S, S)."""
+    view, x, states = trajectory(rnn, x, h0)
+    return view.step_jacobians(x, states[:-1])
+
+
+def log_norm_products(J: torch.Tensor, norm="fro", block: slice | None = None, dtype=torch.float32) -> np.ndarray:
+    """L[t, s] = log10 || (J_t ... J_{s+1})[block, block] || for a (T, S, S) chain of step Jacobians.
+
+    ``dtype`` is the precision of the running products (float32: fast; float64: the reference).
+    """
+    check_norm(norm)
+    T, S, _ = J.shape
+    block = block or slice(0, S)
+    nb = len(range(S)[block])
+    out = np.full((T, T), np.nan)
+    np.fill_diagonal(out, 0.0 if norm == 2 else 0.5 * math.log10(nb))
+    if T == 1:
+        return out
+    # J_t = n_t * Jhat_t with ||Jhat_t||_F = 1; the log10 n_t are summed exactly, zeros tracked apart.
+    n = torch.linalg.matrix_norm(J.to(torch.float64))  # (T,)
+    zero = n == 0
+    log_n = torch.where(zero, 0.0, torch.log10(torch.where(zero, 1.0, n)))
+    cum_log = torch.cat([n.new_zeros(1), torch.cumsum(log_n, 0)]).numpy()  # (T+1,)
+    cum_zero = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(zero.long(), 0)]).numpy()
+    Jn = (J / torch.where(zero, 1.0, n)[:, None, None]).to(dtype)  # (T, S, S)
+    bufs = (torch.empty_like(Jn[1:]), torch.empty_like(Jn[1:]))
+    P = Jn[1:]  # lag 1: P[i] = Jhat_{i+1}, i.e. t = 1 .. T-1
+    acc = np.zeros(T - 1)  # log10 of the scale taken out of each running product
+    for k in range(1, T):
+        t = np.arange(k, T)
+        full = torch.linalg.matrix_norm(P).to(torch.float64)  # (T-k,)
+        full = _refine_tiny_norms(P, full)
+        part = full if block == slice(0, S) and norm == "fro" else _block_norms(P, norm, block)
+        with np.errstate(divide="ignore"):
+            val = np.log10(part.numpy()) + acc + cum_log[t + 1] - cum_log[t - k + 1]
+        val[cum_zero[t + 1] - cum_zero[t - k + 1] > 0] = -np.inf  # an exactly-zero J in the chain
+        out[t, t - k] = val
+        if k == T - 1:
+            break
+        if k > 1 and bool(((full > 0) & (full < RENORM_BELOW)).any()):
+            scale = torch.where(full > 0, full, 1.0)  # (T-k,)
+            P.div_(scale.to(dtype)[:, None, None])
+            acc = acc + np.log10(scale.numpy())
+        nxt = bufs[k % 2][: T - k - 1]
+        torch.bmm(Jn[k + 1 :], P[:-1], out=nxt)  # P_{k+1}[t] = Jhat_t P_k[t-1]
+        P, acc = nxt, acc[:-1]
+    return out
+
+
+def _refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+    """Recompute in float64 the rare norms small enough that float32 squares may have underflowed."""
+    if P.dtype == torch.float64:
+        return full
+    risky = torch.nonzero(full < 1e-15).flatten()
+    if len(risky):
+        full = full.clone()
+        full[risky] = torch.linalg.matrix_norm(P[risky].to(torch.float64))
+    return full
+
+
+def _block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
+    sub = P[:, block, block]
+    if norm == "fro":
+        return torch.linalg.matrix_norm(sub.to(torch.float64))
+    return torch.linalg.matrix_norm(sub, ord=2).to(torch.float64)
+
+
+def jacobian_log_norms(rnn: nn.Module, x, h0=None, norm="fro", block: str = "h", dtype: torch.dtype | None = None) -> np.ndarray:
+    """The (T, T) float64 gradient-flow matrix L[t, s] = log10 ||d h_t / d h_s|| (NaN for s > t).
+
+    ``rnn``: a single-layer ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` or ``ElmanRNN``; ``x``: (T, I);
+    ``norm``: "fro" or 2. For an LSTM the state is (h, c): ``block="h"`` gives d h_t / d h_s
+    (the h-rows, h-columns block of the full product, c_s held fixed), ``block="c"`` the c -> c
+    block. Products run in the model's precision (float32 unless the model is float64).
+    """
+    check_norm(norm)
+    view = cell_view(rnn)
+    sl = _block_slice(view, block)
+    if dtype is None:
+        dtype = torch.float64 if next(rnn.parameters()).dtype == torch.float64 else torch.float32
+    T = torch.as_tensor(x).shape[0] if torch.as_tensor(x).dim() >= 1 else 0
+    check_jacobian_memory(view.kind, view.hidden_size, max(T, 1))
+    J = step_jacobians(rnn, x, h0)
+    return log_norm_products(J, norm, sl, dtype)
+
+
+# -- what the pages read off L -----------------------------------------------------------------
+
+
+def lag_view(L: np.ndarray) -> np.ndarray:
+    """M[t, k] = L[t, t - k]: the same data indexed by lag k = t - s (NaN for k > t)."""
+    T = L.shape[0]
+    t, k = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
+    s = t - k
+    M = np.full_like(L, np.nan)
+    ok = s >= 0
+    M[ok] = L[t[ok], s[ok]]
+    return M
+
+
+def lag_profile(L: np.ndarray) -> np.ndarray:
+    """Mean over t of log10 ||d h_t / d h_{t-k}|| for each lag k (geometric mean of the norms)."""
+    M = lag_view(L)
+    with np.errstate(invalid="ignore"):
+        finite = np.where(np.isfinite(M), M, np.nan)
+    counts = np.isfinite(finite).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = np.nansum(finite, 0) / counts
+    prof[counts == 0] = np.nan
+    return prof
+
+
+def decay_rate(L: np.ndarray, max_lag: int | None = None) -> float:
+    """Least-squares slope of the lag profile against lag k >= 1: log10 units per step.
+
+    Negative: vanishing (10^rate per step); positive: exploding. NaN when fewer than two lags.
+    """
+    prof = lag_profile(L)
+    k = np.arange(len(prof))
+    use = (k >= 1) & np.isfinite(prof)
+    if max_lag is not None:
+        use &= k <= max_lag
+    if use.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(k[use], prof[use], 1)[0])
+
+
+def memory_horizon(L: np.ndarray, threshold: float = 1e-3) -> int | None:
+    """The first lag k where the norm drops below ``threshold`` times its lag-0 value, or None."""
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    prof = lag_profile(L)
+    below = np.nonzero(prof - prof[0] < math.log10(threshold))[0]
+    return int(below[0]) if len(below) else None
+
+
+def loss_gradient_norms(rnn: nn.Module, readout: nn.Linear, x, y) -> np.ndarray:
+    """||dL/dh_t|| for every t, for the squared error of the readout on the last step only.
+
+    x (T, I), y (T, O) or (O,): the last row is the target. float64 throughout; (T,) float64.
+    """
+    view, x, _ = trajectory(rnn, x)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    y_last = y[-1] if y.dim() == 2 else y
+    if y_last.shape != (readout.out_features,):
+        raise ValueError(f"y must end with a target of size output_size={readout.out_features}, got {tuple(y.shape)}")
+    if readout.in_features != view.hidden_size:
+        raise ValueError(f"readout in_features must equal hidden_size={view.hidden_size}, got {readout.in_features}")
+    W, b = readout.weight.detach().to(torch.float64), readout.bias.detach().to(torch.float64)
+    H = view.hidden_size
+    # A zero added to every h_t: the gradient w.r.t. it is the total derivative dL/dh_t.
+    probes = [torch.zeros(1, H, dtype=torch.float64, requires_grad=True) for _ in range(x.shape[0])]
+    state = view.initial_state(None)  # (1, S)
+    for t, probe in enumerate(probes):
+        state = view.step(x[t : t + 1], state)
+        state = torch.cat([state[:, :H] + probe, state[:, H:]], 1)
+    loss = ((state[0, :H] @ W.T + b - y_last) ** 2).sum()
+    grads = torch.autograd.grad(loss, probes)
+    return np.asarray([g.norm().item() for g in grads])

@@ -1,0 +1,85 @@
+"""Spectra of the recurrent matrix and the Lyapunov spectrum of the driven network.
+
+Pascanu, Mikolov & Bengio (2013): with gamma the bound on |phi'| (1 for tanh, 1/4 for sigmoid),
+sigma_1(W_hh) < 1/gamma is sufficient for vanishing gradients and sigma_1 > 1/gamma necessary
+for exploding ones. The Lyapunov exponents (Benettin et al. 1980's QR method) are the average
+log growth rates of d h_t / d h_0 along the actual trajectory: the top one is the rate at which
+the gradient-flow norms grow or decay at long lags.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .jacobians import step_jacobians
+from .models import ACTIVATION_GAMMA, cell_view, recurrent_matrix
+
+
+@dataclass
+class Spectrum:
+    eigenvalues: np.ndarray  # (H,) complex
+    singular_values: np.ndarray  # (H,) descending
+    rho: float  # spectral radius
+    sigma1: float  # largest singular value
+    gamma: float  # bound on |phi'|
+    matrix: str  # which matrix: "W_hh" or the gate block of a gated cell
+
+    @property
+    def bound(self) -> float:
+        """1/gamma: sigma_1 below it guarantees vanishing; above it is needed to explode."""
+        return 1.0 / self.gamma
+
+    def verdict(self) -> str:
+        """What Pascanu et al.'s conditions predict, in words."""
+        if self.sigma1 < self.bound:
+            return (
+                f"sigma_1 = {self.sigma1:.3g} < 1/gamma = {self.bound:.3g}: gradients must vanish "
+                f"(at least as fast as (gamma sigma_1)^k = {self.gamma * self.sigma1:.3g}^k)."
+            )
+        return (
+            f"sigma_1 = {self.sigma1:.3g} >= 1/gamma = {self.bound:.3g}: exploding gradients are possible, "
+            f"not guaranteed (rho = {self.rho:.3g}); the measured decay rate tells which happens."
+        )
+
+
+def spectrum(rnn: nn.Module) -> Spectrum:
+    view = cell_view(rnn)
+    W = recurrent_matrix(view)  # (H, H) float64
+    eig = torch.linalg.eigvals(W).numpy()
+    sv = torch.linalg.svdvals(W).numpy()
+    gamma = ACTIVATION_GAMMA[view.activation] if view.kind == "rnn" else 1.0
+    label = {"rnn": "W_hh", "lstm": "W_hg (LSTM cell-candidate block)", "gru": "W_hn (GRU candidate block)"}[view.kind]
+    return Spectrum(eig, sv, float(np.abs(eig).max()), float(sv[0]), gamma, label)
+
+
+def lyapunov_exponents(rnn: nn.Module, x, h0=None, n_exponents: int | None = None, burn_in: int = 0) -> np.ndarray:
+    """Top Lyapunov exponents (natural log per step) of the network driven by x, by QR.
+
+    Q_0 = I; Z_t = J_t Q_{t-1} = Q_t R_t; lambda_i = mean over t of log |R_t[i, i]|. Steps before
+    ``burn_in`` move Q but are not averaged. Divide by ln 10 for log10 units per step, the units
+    of the decay rate. A unit whose direction collapses to exactly zero gives -inf.
+    """
+    J = step_jacobians(rnn, x, h0)  # (T, S, S)
+    T, S, _ = J.shape
+    m = S if n_exponents is None else int(n_exponents)
+    if not 1 <= m <= S:
+        raise ValueError(f"n_exponents must be in [1, {S}], got {n_exponents}")
+    if not 0 <= burn_in < T:
+        raise ValueError(f"burn_in must be in [0, {T - 1}], got {burn_in}")
+    Q = torch.eye(S, m, dtype=torch.float64)
+    total = torch.zeros(m, dtype=torch.float64)
+    for t in range(T):
+        Q, R = torch.linalg.qr(J[t] @ Q)  # (S, m), (m, m)
+        if t >= burn_in:
+            with np.errstate(divide="ignore"):
+                total += torch.log(torch.abs(torch.diagonal(R)))
+    return (total / (T - burn_in)).numpy()
+
+
+def lyapunov_log10(rnn: nn.Module, x, **kw) -> np.ndarray:
+    return lyapunov_exponents(rnn, x, **kw) / math.log(10)
