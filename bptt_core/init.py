@@ -87,7 +87,9 @@ def _input_block(scheme: str, rows: int, cols: int, gain: float, gen: torch.Gene
 
 
 @torch.no_grad()
-def initialise(module: nn.Module, scheme: str, gain: float = 1.0, spectral_radius_target: float = 0.0, seed: int = 0) -> nn.Module:
+def initialise(
+    module: nn.Module, scheme: str, gain: float = 1.0, spectral_radius_target: float = 0.0, seed: int = 0
+) -> nn.Module:
     """Initialise ``module`` in place (and return it); same seed, same weights."""
     check_choice("init", scheme, INITS)
     check_float("gain", gain, 0.0, MAX_GAIN, lo_open=True)

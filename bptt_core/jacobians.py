@@ -133,7 +133,9 @@ def _block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
     return torch.linalg.matrix_norm(sub, ord=2).to(torch.float64)
 
 
-def jacobian_log_norms(rnn: nn.Module, x, h0=None, norm="fro", block: str = "h", dtype: torch.dtype | None = None) -> np.ndarray:
+def jacobian_log_norms(
+    rnn: nn.Module, x, h0=None, norm="fro", block: str = "h", dtype: torch.dtype | None = None
+) -> np.ndarray:
     """The (T, T) float64 gradient-flow matrix L[t, s] = log10 ||d h_t / d h_s|| (NaN for s > t).
 
     ``rnn``: a single-layer ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` or ``ElmanRNN``; ``x``: (T, I);

@@ -177,7 +177,9 @@ class CellView:
         g, o = torch.tanh(a[:, 2 * H : 3 * H]), torch.sigmoid(a[:, 3 * H :])
         c_new = f * c + i * g
         tc = torch.tanh(c_new)
-        dc_dh = (c * f * (1 - f))[:, :, None] * Wf + (g * i * (1 - i))[:, :, None] * Wi + (i * (1 - g**2))[:, :, None] * Wg
+        dc_dh = (
+            (c * f * (1 - f))[:, :, None] * Wf + (g * i * (1 - i))[:, :, None] * Wi + (i * (1 - g**2))[:, :, None] * Wg
+        )
         do_tc = o * (1 - tc**2)  # dh/dc_new, diagonal
         dh_dh = (tc * o * (1 - o))[:, :, None] * Wo + do_tc[:, :, None] * dc_dh
         T = a.shape[0]
@@ -196,9 +198,7 @@ def cell_kind(module: nn.Module) -> str:
         return "gru"
     if isinstance(module, (nn.RNN, ElmanRNN)):
         return "rnn"
-    raise ValueError(
-        f"the model must be a torch.nn.RNN, LSTM, GRU or bptt_core ElmanRNN; got {type(module).__name__}"
-    )
+    raise ValueError(f"the model must be a torch.nn.RNN, LSTM, GRU or bptt_core ElmanRNN; got {type(module).__name__}")
 
 
 def cell_view(module: nn.Module, dtype: torch.dtype = torch.float64) -> CellView:
