@@ -91,46 +91,63 @@ def log_norm_products(J: torch.Tensor, norm="fro", block: slice | None = None, d
     cum_log = torch.cat([n.new_zeros(1), torch.cumsum(log_n, 0)]).numpy()  # (T+1,)
     cum_zero = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(zero.long(), 0)]).numpy()
     Jn = (J / torch.where(zero, 1.0, n)[:, None, None]).to(dtype)  # (T, S, S)
+    parts, accs = _normalised_chain_norms(Jn, norm, block, S)
+    # Lag k fills t = k .. T-1, s = t - k: the same order the chain produced the norms in.
+    t = np.concatenate([np.arange(k, T) for k in range(1, T)])
+    s = t - np.repeat(np.arange(1, T), np.arange(T - 1, 0, -1))
+    with np.errstate(divide="ignore"):
+        val = np.log10(parts) + accs + cum_log[t + 1] - cum_log[s + 1]
+    val[cum_zero[t + 1] - cum_zero[s + 1] > 0] = -np.inf  # an exactly-zero J in the chain
+    out[t, s] = val
+    return out
+
+
+def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tuple[np.ndarray, np.ndarray]:
+    """Norms of every product Jhat_t ... Jhat_{t-k+1}, lag by lag, with the log10 scale taken out.
+
+    Returns two flat arrays in lag-major order (k = 1: t = 1..T-1; k = 2: t = 2..T-1; ...).
+    """
+    T = Jn.shape[0]
+    whole = block == slice(0, S) and norm == "fro"
     bufs = (torch.empty_like(Jn[1:]), torch.empty_like(Jn[1:]))
     P = Jn[1:]  # lag 1: P[i] = Jhat_{i+1}, i.e. t = 1 .. T-1
-    acc = np.zeros(T - 1)  # log10 of the scale taken out of each running product
+    acc = torch.zeros(T - 1, dtype=torch.float64)  # log10 of the scale taken out of each product
+    parts, accs = [], []
     for k in range(1, T):
-        t = np.arange(k, T)
-        full = torch.linalg.matrix_norm(P).to(torch.float64)  # (T-k,)
-        full = _refine_tiny_norms(P, full)
-        part = full if block == slice(0, S) and norm == "fro" else _block_norms(P, norm, block)
-        with np.errstate(divide="ignore"):
-            val = np.log10(part.numpy()) + acc + cum_log[t + 1] - cum_log[t - k + 1]
-        val[cum_zero[t + 1] - cum_zero[t - k + 1] > 0] = -np.inf  # an exactly-zero J in the chain
-        out[t, t - k] = val
+        full = _refine_tiny_norms(P, torch.linalg.matrix_norm(P).to(torch.float64))  # (T-k,)
+        parts.append(full if whole else _block_norms(P, norm, block))
+        accs.append(acc)
         if k == T - 1:
             break
-        if k > 1 and bool(((full > 0) & (full < RENORM_BELOW)).any()):
+        if k > 1 and bool(((full > 0) & (full < RENORM_BELOW)).any()):  # lag 1 is a view of Jn: norms 1
             scale = torch.where(full > 0, full, 1.0)  # (T-k,)
-            P.div_(scale.to(dtype)[:, None, None])
-            acc = acc + np.log10(scale.numpy())
+            P.div_(scale.to(P.dtype)[:, None, None])
+            acc = acc + torch.log10(scale)
         nxt = bufs[k % 2][: T - k - 1]
         torch.bmm(Jn[k + 1 :], P[:-1], out=nxt)  # P_{k+1}[t] = Jhat_t P_k[t-1]
         P, acc = nxt, acc[:-1]
-    return out
+    return torch.cat(parts).numpy(), torch.cat(accs).numpy()
 
 
 def _refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
     """Recompute in float64 the rare norms small enough that float32 squares may have underflowed."""
-    if P.dtype == torch.float64:
+    if P.dtype == torch.float64 or float(full.min()) >= 1e-15:
         return full
     risky = torch.nonzero(full < 1e-15).flatten()
-    if len(risky):
+    if len(risky):  # rare: only products that shrank by ~1e-15 since their last renormalisation
         full = full.clone()
         full[risky] = torch.linalg.matrix_norm(P[risky].to(torch.float64))
     return full
 
 
 def _block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
-    sub = P[:, block, block]
+    sub = P[:, block, block]  # (B, n, n)
     if norm == "fro":
-        return torch.linalg.matrix_norm(sub.to(torch.float64))
-    return torch.linalg.matrix_norm(sub, ord=2).to(torch.float64)
+        return _refine_tiny_norms(sub, torch.linalg.matrix_norm(sub).to(torch.float64))
+    # sigma_1 = sqrt(lambda_max(P^T P)): the largest eigenvalue of the Gram matrix is accurate to
+    # working precision, and symmetric eigenvalues cost half of a batched SVD.
+    top = torch.linalg.eigvalsh(sub.mT @ sub)[:, -1]
+    return top.clamp_min(0).sqrt().to(torch.float64)
 
 
 def jacobian_log_norms(
