@@ -9,12 +9,16 @@ from .config import ModelConfig
 from .jacobians import decay_rate, jacobian_log_norms, lag_profile, lag_view, loss_gradient_norms, memory_horizon
 from .models import ElmanRNN
 from .spectra import lyapunov_exponents, spectrum
+from .truncation import bptt_gradients, compare_variants, contributions, rtrl_gradients, tbptt_gradients
 
 __all__ = [
     "ElmanRNN",
     "ModelConfig",
     "build_model",
+    "bptt_gradients",
     "build_task",
+    "compare_variants",
+    "contributions",
     "decay_rate",
     "jacobian_log_norms",
     "lag_profile",
@@ -22,5 +26,7 @@ __all__ = [
     "loss_gradient_norms",
     "lyapunov_exponents",
     "memory_horizon",
+    "rtrl_gradients",
     "spectrum",
+    "tbptt_gradients",
 ]
