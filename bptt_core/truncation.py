@@ -278,6 +278,11 @@ def rtrl_sensitivity_bytes(view: CellView) -> int:
     return item * S * (view.W_ih.numel() + view.W_hh.numel() + view.b_ih.numel() + view.b_hh.numel())
 
 
+def rtrl_memory_bytes(rnn: nn.Module) -> int:
+    """Bytes of RTRL's sensitivity matrices for this model, in its dtype (the same for every n)."""
+    return rtrl_sensitivity_bytes(cell_view(rnn, dtype=next(rnn.parameters()).dtype))
+
+
 def rtrl_flops(view: CellView, n: int) -> float:
     """Floating-point operations of the sensitivity recurrence J_t P_{t-1} over n steps (its dominant cost)."""
     S = view.state_size
