@@ -41,7 +41,8 @@ PLOT = ".js-plotly-plot"  # one per rendered Plotly figure (the graph div Plotly
 EXCEPTION = '[data-testid="stException"]'
 ERROR_ALERT = '[data-testid="stAlertContentError"]'
 WARNING_ALERT = '[data-testid="stAlertContentWarning"]'
-SLIDER = '[role="slider"]'
+# Streamlit's react-aria slider: the thumb is a visually hidden <input type="range"> (implicit role slider).
+SLIDER = '[data-testid="stSlider"] input[type="range"], [data-testid="stSlider"] [role="slider"]'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,6 +229,29 @@ def wait_idle(page, watcher: RerunWatcher | None = None, after: int | None = Non
         }""",
         timeout=remaining_ms,
         polling=20,
+    )
+    settle(page)
+
+
+def settle(page, quiet_ms: int = 150, timeout: float = 10.0) -> bool:
+    """Let the front end finish drawing what the server sent: wait until the DOM has not changed
+    for ``quiet_ms`` (a MutationObserver), at most ``timeout`` s. The websocket frame that ends a
+    rerun reaches us before React has committed the deltas before it, so this gap is real."""
+    return page.evaluate(
+        """([quiet, timeout]) => new Promise(resolve => {
+            let last = performance.now();
+            const start = last;
+            const obs = new MutationObserver(() => { last = performance.now(); });
+            obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+            const tick = () => {
+                const now = performance.now();
+                if (now - last >= quiet) { obs.disconnect(); resolve(true); }
+                else if (now - start > timeout) { obs.disconnect(); resolve(false); }
+                else setTimeout(tick, 20);
+            };
+            setTimeout(tick, 20);
+        })""",
+        [quiet_ms, timeout * 1000],
     )
 
 
