@@ -363,3 +363,20 @@ def test_bad_loss_mask_and_models():
         compare_variants(rnn, readout, x, y, k1k2=(2, 9))
     with pytest.raises(ValueError, match="ks"):
         compare_variants(rnn, readout, x, y, ks=(0,))
+
+
+def test_compare_variants_options_and_no_side_effects():
+    rnn, readout, x, y = make("nn.GRU", 12)
+    df = compare_variants(rnn, readout, x, y, ks=5, repeats=1, rtrl_max_flops=1.0)
+    assert list(df["variant"]) == ["full BPTT", "TBPTT(5, 5)", "RTRL"]
+    assert "skipped" in df["note"].iloc[-1] and df["updates"].iloc[1] == 3  # 5, 10 and the partial 12
+    assert all(p.grad is None for p in params(rnn, readout))  # .grad untouched: safe inside a training loop
+
+
+def test_held_for_backward_picks_an_update_with_a_loss_in_its_window():
+    n = 12
+    rnn, readout, x, y = make("elman-tanh", n)
+    mask = np.arange(n) == 3  # only the first update (tau = 4) has a loss
+    assert held_for_backward_bytes(rnn, readout, x, y, 4, 4, loss_mask=mask) == held_for_backward_bytes(
+        rnn, readout, x[:4], y[:4], 4, 4, loss_mask=mask[:4]
+    )
