@@ -1,0 +1,341 @@
+"""Training a small recurrent model with BPTT, recording what the gradient does at every step.
+
+Gradient clipping as studied by Pascanu, Mikolov & Bengio (2013, "On the difficulty of training
+recurrent neural networks"): rescale all gradients when their global L2 norm exceeds a threshold,
+or clamp every entry to [-c, c], with exactly the semantics of ``torch.nn.utils.clip_grad_norm_``
+and ``clip_grad_value_`` (which are called here). Truncated BPTT(k1, k2) as Williams & Peng (1990)
+define it, through :func:`bptt_core.truncation.tbptt_gradients`.
+
+The loss of a batch is DESIGN.md's per-sequence loss averaged over the batch:
+L = (1/B) sum_b sum_{t in loss_mask} sum_j (yhat_{t,j}^b - y_{t,j}^b)^2.
+``dh_norms[i, t]`` is ||dL/dh_t|| at training step i, the Frobenius norm of the (B, H) gradient of
+that batch loss with respect to the batch of hidden states h_t (the total derivative, through all
+later steps), measured with a zero probe added to every h_t.
+
+Twin runs (:func:`twin_runs`) start from the same weights and see the same batches, so their
+histories are bit-for-bit identical until the first step at which clipping changes a gradient.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .build import build_model
+from .config import MAX_BATCH, MAX_SEQ_LEN, ModelConfig, check_choice, check_float, check_int
+from .models import CellView, cell_kind
+from .tasks import TaskData, make_task
+
+OPTIMIZERS = ("sgd", "adam")
+CLIPS = ("none", "norm", "value")
+MAX_STEPS = 5000
+MAX_LR = 100.0
+MAX_CLIP = 1e6
+PARAM_GROUPS = ("W_ih", "W_hh", "bias", "readout")
+TWINS = ("unclipped", "norm", "value")
+
+# One row per training step. grad_* are gradient norms before clipping, norm_* weight norms
+# before the update (the weights that produced this step's loss).
+HISTORY_COLUMNS = (
+    "step",  # 0-based training step
+    "loss",  # batch loss L (batch mean of the per-sequence loss)
+    "grad_norm",  # global L2 norm of all gradients, before clipping
+    "grad_norm_clipped",  # the same after clipping (equal when clipping did not act)
+    "clipped",  # clipping changed at least one gradient entry
+    "nonfinite",  # the loss or a gradient was NaN/inf: the run stops here
+    *(f"grad_{g}" for g in PARAM_GROUPS),
+    *(f"norm_{g}" for g in PARAM_GROUPS),
+)
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; the model and the task come from a :class:`ModelConfig`."""
+
+    steps: int = 300  # optimiser updates, each on a fresh batch
+    optimizer: str = "sgd"  # sgd | adam
+    lr: float = 0.01  # learning rate
+    batch_size: int = 16  # sequences per batch (ModelConfig.batch_size is not used for training)
+    clip: str = "none"  # none | norm (global L2 norm) | value (clamp each entry)
+    clip_threshold: float = 1.0  # max norm, or max |entry|
+    k1: int = 0  # TBPTT(k1, k2): update every k1 steps; 0 with k2 = 0 means full BPTT
+    k2: int = 0  # ... backpropagating k2 steps; 0 with k1 = 0 means full BPTT
+    seed: int = 0  # seeds the stream of batches (the weights come from ModelConfig.seed)
+
+    def __post_init__(self):
+        check_int("steps", self.steps, 1, MAX_STEPS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_float("lr", self.lr, 0.0, MAX_LR, lo_open=True)
+        check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        check_choice("clip", self.clip, CLIPS)
+        check_float("clip_threshold", self.clip_threshold, 0.0, MAX_CLIP, lo_open=True)
+        check_int("k1", self.k1, 0, MAX_SEQ_LEN)
+        check_int("k2", self.k2, 0, MAX_SEQ_LEN)
+        if (self.k1 == 0) != (self.k2 == 0):
+            raise ValueError(
+                f"k1 and k2 must both be in [1, {MAX_SEQ_LEN}] for TBPTT(k1, k2), or both 0 for full BPTT; "
+                f"got k1={self.k1}, k2={self.k2}"
+            )
+        check_int("seed", self.seed, 0, 2**31 - 1)
+        for f in fields(self):  # normalise numpy / float-typed values so equal configs hash equal
+            v = getattr(self, f.name)
+            if f.type == "int":
+                object.__setattr__(self, f.name, int(v))
+            elif f.type == "float":
+                object.__setattr__(self, f.name, float(v))
+
+    @property
+    def truncated(self) -> bool:
+        return self.k1 > 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    history: pd.DataFrame  # one row per step run, columns HISTORY_COLUMNS
+    dh_norms: np.ndarray  # (steps run, T) float64: ||dL/dh_t|| at every step and time
+    diverged_at: int | None  # the step whose loss or gradient went non-finite, or None
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    rnn: nn.Module  # the trained model (as it was when the run stopped)
+    readout: nn.Linear
+    loss_on: str  # "all" or "last": which steps the task's loss covers
+    seconds: float  # wall-clock time of the run
+
+    @property
+    def first_clip(self) -> int | None:
+        """The first step at which clipping changed a gradient, or None."""
+        hit = np.flatnonzero(self.history["clipped"].to_numpy())
+        return int(hit[0]) if len(hit) else None
+
+    def dh_frame(self) -> pd.DataFrame:
+        """``dh_norms`` as a DataFrame: index step, one column per time t (for CSV export)."""
+        frame = pd.DataFrame(self.dh_norms, columns=[f"t{t}" for t in range(self.dh_norms.shape[1])])
+        frame.index.name = "step"
+        return frame
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+def batch_seed(seed: int, step: int) -> int:
+    """The data seed of training step ``step``: one fixed stream of batches per seed."""
+    return (int(seed) * 1_000_003 + int(step)) % 2**31
+
+
+def batches(model_cfg: ModelConfig, train_cfg: TrainConfig) -> list[TaskData]:
+    """The batches every run with these settings sees, in order (a fresh seeded batch per step)."""
+    return [
+        make_task(
+            model_cfg.task, model_cfg.seq_len, train_cfg.batch_size, batch_seed(train_cfg.seed, i), model_cfg.input_size
+        )
+        for i in range(train_cfg.steps)
+    ]
+
+
+# -- one step --------------------------------------------------------------------------------------
+
+
+def live_view(rnn: nn.Module) -> CellView:
+    """A :class:`CellView` over the module's own parameters (not detached), so autograd reaches them."""
+    kind = cell_kind(rnn)
+    p = dict(rnn.named_parameters())
+    act = getattr(rnn, "nonlinearity", "tanh") if kind == "rnn" else "tanh"
+    W_hh = p["weight_hh_l0"]
+    return CellView(
+        kind, act, p["weight_ih_l0"].shape[1], W_hh.shape[1], p["weight_ih_l0"], W_hh, p["bias_ih_l0"], p["bias_hh_l0"]
+    )
+
+
+def batch_loss(view: CellView, readout: nn.Linear, data: TaskData) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The batch loss L and the zero probes added to every h_t (their gradients are dL/dh_t)."""
+    x, y, mask = data.x, data.y, data.loss_mask  # (T, B, I), (T, B, O), (T,)
+    T, B, _ = x.shape
+    H = view.hidden_size
+    state = view.initial_state(None, B)  # (B, S)
+    probes, hs = [], []
+    for t in range(T):
+        state = view.step(x[t], state)
+        probe = torch.zeros(B, H, requires_grad=True)
+        h = state[:, :H] + probe  # adding an exact zero leaves the forward pass unchanged
+        state = torch.cat([h, state[:, H:]], 1) if view.kind == "lstm" else h
+        probes.append(probe)
+        hs.append(h)
+    h_used = torch.stack([hs[t] for t in torch.nonzero(mask).flatten().tolist()])  # (T_loss, B, H)
+    err = readout(h_used) - y[mask]  # (T_loss, B, O)
+    return (err**2).sum() / B, probes
+
+
+def parameter_groups(rnn: nn.Module, readout: nn.Linear) -> dict[str, list[nn.Parameter]]:
+    p = dict(rnn.named_parameters())
+    return {
+        "W_ih": [p["weight_ih_l0"]],
+        "W_hh": [p["weight_hh_l0"]],
+        "bias": [v for k, v in p.items() if k.startswith("bias")],
+        "readout": list(readout.parameters()),
+    }
+
+
+def _group_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors]))
+
+
+def truncated_gradients(rnn: nn.Module, readout: nn.Linear, data: TaskData, k1: int, k2: int) -> list[torch.Tensor]:
+    """TBPTT(k1, k2) estimate of dL/dtheta for the batch loss: the mean over sequences of
+    :func:`bptt_core.truncation.tbptt_gradients` (each sequence is its own truncated pass)."""
+    from .truncation import tbptt_gradients  # the TBPTT engine lives in its own module
+
+    T, B, _ = data.x.shape
+    k1, k2 = min(k1, T), min(k2, T)  # a window longer than the sequence is the whole sequence
+    total = None
+    for b in range(B):
+        g = tbptt_gradients(rnn, readout, data.x[:, b], data.y[:, b], k1, k2, loss_mask=data.loss_mask)
+        total = list(g) if total is None else [a + c for a, c in zip(total, g, strict=True)]
+    return [g / B for g in total]
+
+
+def clip_gradients(params: list[nn.Parameter], clip: str, threshold: float) -> tuple[float, float, bool]:
+    """Clip ``params``' gradients in place with torch's own functions.
+
+    Returns the global norm before and after, and whether any entry changed.
+    """
+    grads = [p.grad for p in params]
+    before = torch.nn.utils.get_total_norm(grads)
+    if clip == "none":
+        return float(before), float(before), False
+    kept = [g.clone() for g in grads]
+    if clip == "norm":
+        torch.nn.utils.clip_grad_norm_(params, threshold)
+    else:
+        torch.nn.utils.clip_grad_value_(params, threshold)
+    changed = any(not torch.equal(a, p.grad) for a, p in zip(kept, params, strict=True))
+    after = torch.nn.utils.get_total_norm([p.grad for p in params])
+    return float(before), float(after), changed
+
+
+def _make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr)
+    return torch.optim.SGD(params, lr=cfg.lr)
+
+
+# -- runs ------------------------------------------------------------------------------------------
+
+
+def _check_configs(model_cfg, train_cfg) -> None:
+    if not isinstance(model_cfg, ModelConfig):
+        raise ValueError(f"model_cfg must be a ModelConfig, got {type(model_cfg).__name__}")
+    if not isinstance(train_cfg, TrainConfig):
+        raise ValueError(f"train_cfg must be a TrainConfig, got {type(train_cfg).__name__}")
+    # make_task names the setting (seq_len, input_size) when the task does not fit the model.
+    make_task(model_cfg.task, model_cfg.seq_len, 1, 0, model_cfg.input_size)
+
+
+def _run(
+    rnn: nn.Module,
+    readout: nn.Linear,
+    data: list[TaskData],
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    progress: Progress | None,
+) -> TrainResult:
+    t0 = time.perf_counter()
+    view = live_view(rnn)
+    groups = parameter_groups(rnn, readout)
+    params = [*rnn.parameters(), *readout.parameters()]
+    opt = _make_optimizer(params, train_cfg)
+    rows, dh, diverged = [], [], None
+    every = max(1, train_cfg.steps // 100)
+    for i, batch in enumerate(data):
+        opt.zero_grad(set_to_none=True)
+        loss, probes = batch_loss(view, readout, batch)
+        if train_cfg.truncated:
+            probe_grads = torch.autograd.grad(loss, probes)
+            for p, g in zip(params, truncated_gradients(rnn, readout, batch, train_cfg.k1, train_cfg.k2), strict=True):
+                p.grad = g.detach().clone()
+        else:
+            loss.backward()
+            probe_grads = [p.grad for p in probes]
+        dh.append(torch.linalg.vector_norm(torch.stack(probe_grads), dim=(1, 2)).double().numpy())  # (T,)
+        scalars = torch.stack(
+            [_group_norm([p.grad for p in ps]) for ps in groups.values()]
+            + [_group_norm([p.detach() for p in ps]) for ps in groups.values()]
+        ).tolist()
+        before, after, changed = clip_gradients(params, train_cfg.clip, train_cfg.clip_threshold)
+        loss_value = float(loss.detach())
+        nonfinite = not (math.isfinite(loss_value) and math.isfinite(before))
+        rows.append((i, loss_value, before, after, changed, nonfinite, *scalars))
+        if nonfinite:  # marked and stopped: no update is taken from a NaN/inf gradient
+            diverged = i
+            break
+        opt.step()
+        if progress is not None and ((i + 1) % every == 0 or i + 1 == len(data)):
+            progress((i + 1) / len(data), f"step {i + 1}/{len(data)}, loss {loss_value:.4g}")
+    if progress is not None and diverged is not None:
+        progress(1.0, f"diverged at step {diverged}: the loss or a gradient was not finite")
+    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    return TrainResult(
+        history=history,
+        dh_norms=np.stack(dh) if dh else np.zeros((0, model_cfg.seq_len)),
+        diverged_at=diverged,
+        model_cfg=model_cfg,
+        train_cfg=train_cfg,
+        rnn=rnn,
+        readout=readout,
+        loss_on=data[0].loss_on,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def train(model_cfg: ModelConfig, train_cfg: TrainConfig, progress: Progress | None = None) -> TrainResult:
+    """Train the model of ``model_cfg`` on its task; full BPTT, or TBPTT(k1, k2) when set.
+
+    The weights come from :func:`bptt_core.build.build_model` (seeded by ``model_cfg.seed``); each
+    step draws a fresh batch of ``train_cfg.batch_size`` sequences, the same stream for the same
+    ``train_cfg.seed``. With TBPTT, the parameter gradient is the batch mean of the per-sequence
+    TBPTT(k1, k2) estimates, while ``dh_norms`` still records full BPTT's ||dL/dh_t|| on that batch
+    (what the truncation cuts off). A non-finite loss or gradient marks the step (``nonfinite``,
+    ``diverged_at``) and stops the run without an update; nothing is raised.
+    ``progress(fraction, message)`` is called about 100 times.
+    """
+    _check_configs(model_cfg, train_cfg)
+    rnn, readout = build_model(model_cfg)
+    return _run(rnn, readout, batches(model_cfg, train_cfg), model_cfg, train_cfg, progress)
+
+
+def twin_runs(
+    model_cfg: ModelConfig, train_cfg: TrainConfig, progress: Progress | None = None
+) -> dict[str, TrainResult]:
+    """Three runs that differ only through clipping: "unclipped", "norm" and "value".
+
+    Same initial weights, same batches, same optimiser; ``train_cfg.clip`` is overridden and
+    ``train_cfg.clip_threshold`` is the threshold of both clipped twins. Their histories are
+    identical bit for bit up to the first step where clipping acts. A twin that diverges is marked
+    and stopped; the others go on.
+    """
+    _check_configs(model_cfg, train_cfg)
+    rnn, readout = build_model(model_cfg)
+    data = batches(model_cfg, train_cfg)
+    out = {}
+    for j, (name, clip) in enumerate(zip(TWINS, ("none", "norm", "value"), strict=True)):
+        cfg = TrainConfig(**{**train_cfg.to_dict(), "clip": clip})
+        sub = None
+        if progress is not None:
+
+            def sub(f: float, msg: str, j=j, name=name) -> None:
+                progress((j + f) / len(TWINS), f"{name}: {msg}")
+
+        out[name] = _run(copy.deepcopy(rnn), copy.deepcopy(readout), data, model_cfg, cfg, sub)
+    return out
