@@ -177,6 +177,12 @@ def tbptt_schedule(n: int, k1: int, k2: int) -> list[Update]:
     return [Update(tau, range(a, tau), range(max(0, tau - k2), tau)) for a, tau in zip(prev, taus, strict=True)]
 
 
+def tbptt_backward_steps(n: int, k1: int, k2: int) -> int:
+    """Steps back-propagated through over one sequence (the sum of the window lengths): n for full
+    BPTT and k1 = k2, about n * k2 / k1 in general, n(n+1)/2 for (1, n). Lets a caller refuse early."""
+    return sum(len(u.window) for u in tbptt_schedule(n, k1, k2))
+
+
 def tbptt_kept_mask(n: int, k1: int, k2: int) -> np.ndarray:
     """(n, n) bool: True at [t, s] (0-indexed, s <= t) when dl_t/dh_s survives TBPTT(k1, k2).
 

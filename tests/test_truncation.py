@@ -21,6 +21,7 @@ from bptt_core.truncation import (
     held_for_backward_bytes,
     rtrl_gradients,
     rtrl_memory_bytes,
+    tbptt_backward_steps,
     tbptt_gradients,
     tbptt_kept_mask,
     tbptt_schedule,
@@ -237,6 +238,8 @@ def test_schedule_from_the_definition():
     assert [(u.tau, u.window) for u in tbptt_schedule(5, 5, 5)] == [(5, range(0, 5))]
     assert [u.window for u in tbptt_schedule(4, 1, 4)] == [range(0, t) for t in range(1, 5)]
     assert [u.window for u in tbptt_schedule(6, 3, 1)] == [range(2, 3), range(5, 6)]
+    assert tbptt_backward_steps(10, 4, 6) == 4 + 6 + 6
+    assert tbptt_backward_steps(10, 5, 5) == 10 and tbptt_backward_steps(10, 1, 10) == 55
 
 
 @pytest.mark.parametrize("n,k1,k2", CONFIGS)
