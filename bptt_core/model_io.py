@@ -35,6 +35,7 @@ import json
 import pickletools
 import re
 import struct
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,8 +203,15 @@ def _torch_load(data: bytes):
         _scan_archive(data)
     elif _looks_like_safetensors(data):
         raise ModelFileError("this looks like a safetensors file: rename it to .safetensors")
+    elif data[:1] != b"\x80":  # neither a zip archive nor a pickle (legacy torch.save files are pickles)
+        raise ModelFileError(
+            f"not a PyTorch file: torch.save writes a zip archive (starting with 'PK'), this starts with "
+            f"{data[:4]!r}; expected a state_dict: {PT_SAVE_HINT}"
+        )
     try:
-        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():  # torch warns about pickle protocols; the verdict below says it all
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as e:  # torch's own messages suggest weights_only=False: never pass that on
         text = str(e)
         blocked = re.search(r"GLOBAL ([\w.]+)\.(\w+)", text)
@@ -211,8 +219,8 @@ def _torch_load(data: bytes):
             raise _refuse_code("refused by torch.load(weights_only=True)", blocked.group(1), blocked.group(2)) from None
         if "Weights only load failed" in text:
             raise ModelFileError(
-                "refused: the file is not a plain state_dict that torch.load(weights_only=True) can read; "
-                f"nothing in it was run. Expected a dict of tensors: {PT_SAVE_HINT}"
+                "refused: the file is not a plain state_dict that torch.load(weights_only=True) can read "
+                f"(nothing in it was run); expected a dict of tensors: {PT_SAVE_HINT}"
             ) from None
         raise ModelFileError(
             f"not a readable PyTorch file ({type(e).__name__}): the file is truncated, corrupt or not made by "
@@ -556,7 +564,13 @@ def _parse_csv(text: str, filename: str) -> np.ndarray:
     delim = max(",;\t", key=lines[0].count)
     if lines[0].count(delim) == 0:
         delim = "," if len(lines[0].split()) == 1 else " "
-    rows = [[c.strip() for c in (r.split() if delim == " " else r)] for r in csv.reader(lines, delimiter=delim)]
+    if delim == " ":
+        rows = [ln.split() for ln in lines]
+    else:
+        try:
+            rows = [[c.strip() for c in r] for r in csv.reader(lines, delimiter=delim)]
+        except csv.Error as e:
+            raise SequenceFileError(f"{filename} is not a readable CSV ({e}): expected rows of numbers") from None
 
     def number(s: str) -> float | None:
         try:
