@@ -9,7 +9,16 @@ from .config import ModelConfig
 from .jacobians import decay_rate, jacobian_log_norms, lag_profile, lag_view, loss_gradient_norms, memory_horizon
 from .models import ElmanRNN
 from .spectra import lyapunov_exponents, spectrum
-from .truncation import bptt_gradients, compare_variants, contributions, rtrl_gradients, tbptt_gradients
+from .truncation import (
+    bptt_gradients,
+    compare_variants,
+    contribution_norms,
+    contributions,
+    rtrl_gradients,
+    tbptt_gradients,
+    tbptt_kept_mask,
+    tbptt_schedule,
+)
 
 __all__ = [
     "ElmanRNN",
@@ -18,6 +27,7 @@ __all__ = [
     "bptt_gradients",
     "build_task",
     "compare_variants",
+    "contribution_norms",
     "contributions",
     "decay_rate",
     "jacobian_log_norms",
@@ -29,4 +39,6 @@ __all__ = [
     "rtrl_gradients",
     "spectrum",
     "tbptt_gradients",
+    "tbptt_kept_mask",
+    "tbptt_schedule",
 ]
