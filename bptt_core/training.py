@@ -193,17 +193,14 @@ def _group_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def truncated_gradients(rnn: nn.Module, readout: nn.Linear, data: TaskData, k1: int, k2: int) -> list[torch.Tensor]:
-    """TBPTT(k1, k2) estimate of dL/dtheta for the batch loss: the mean over sequences of
-    :func:`bptt_core.truncation.tbptt_gradients` (each sequence is its own truncated pass)."""
+    """TBPTT(k1, k2) estimate of dL/dtheta for the batch loss: :func:`bptt_core.truncation.tbptt_gradients`
+    on the whole batch (each sequence truncated alike; its loss is summed over sequences), over B."""
     from .truncation import tbptt_gradients  # the TBPTT engine lives in its own module
 
     T, B, _ = data.x.shape
     k1, k2 = min(k1, T), min(k2, T)  # a window longer than the sequence is the whole sequence
-    total = None
-    for b in range(B):
-        g = tbptt_gradients(rnn, readout, data.x[:, b], data.y[:, b], k1, k2, loss_mask=data.loss_mask)
-        total = list(g) if total is None else [a + c for a, c in zip(total, g, strict=True)]
-    return [g / B for g in total]
+    grads = tbptt_gradients(rnn, readout, data.x, data.y, k1, k2, loss_mask=data.loss_mask)
+    return [g / B for g in grads]
 
 
 def clip_gradients(params: list[nn.Parameter], clip: str, threshold: float) -> tuple[float, float, bool]:
@@ -304,8 +301,8 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, progress: Progress | N
 
     The weights come from :func:`bptt_core.build.build_model` (seeded by ``model_cfg.seed``); each
     step draws a fresh batch of ``train_cfg.batch_size`` sequences, the same stream for the same
-    ``train_cfg.seed``. With TBPTT, the parameter gradient is the batch mean of the per-sequence
-    TBPTT(k1, k2) estimates, while ``dh_norms`` still records full BPTT's ||dL/dh_t|| on that batch
+    ``train_cfg.seed``. With TBPTT (k1, k2 >= 1; a k longer than seq_len means seq_len),
+    the parameter gradient is the batch mean of the per-sequence TBPTT(k1, k2) estimates, while ``dh_norms`` still records full BPTT's ||dL/dh_t|| on that batch
     (what the truncation cuts off). A non-finite loss or gradient marks the step (``nonfinite``,
     ``diverged_at``) and stops the run without an update; nothing is raised.
     ``progress(fraction, message)`` is called about 100 times.
