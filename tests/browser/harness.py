@@ -42,6 +42,7 @@ EXCEPTION = '[data-testid="stException"]'
 ERROR_ALERT = '[data-testid="stAlertContentError"]'
 WARNING_ALERT = '[data-testid="stAlertContentWarning"]'
 # Streamlit's react-aria slider: the thumb is a visually hidden <input type="range"> (implicit role slider).
+THUMB = 'input[type="range"], [role="slider"]'
 SLIDER = '[data-testid="stSlider"] input[type="range"], [data-testid="stSlider"] [role="slider"]'
 
 
@@ -255,13 +256,23 @@ def settle(page, quiet_ms: int = 150, timeout: float = 10.0) -> bool:
     )
 
 
+class PageError(AssertionError):
+    """The page showed an exception box while we waited for it."""
+
+
 def wait_charts(page, minimum: int, timeout: float = 30.0) -> int:
-    """Wait until at least ``minimum`` Plotly charts are drawn (SVG present, data attached)."""
-    if minimum <= 0:
-        return drawn_charts(page)
-    page.wait_for_function(
-        f"(sel) => ({_DRAWN_JS})(sel) >= {int(minimum)}", arg=PLOT, timeout=timeout * 1000, polling=20
-    )
+    """Wait until at least ``minimum`` Plotly charts are drawn (SVG present, data attached).
+    Fails at once, with the exception's text, if the page shows an exception box instead."""
+    if minimum > 0:
+        page.wait_for_function(
+            f"""(sel) => document.querySelector('{EXCEPTION}') || ({_DRAWN_JS})(sel) >= {int(minimum)}""",
+            arg=PLOT,
+            timeout=timeout * 1000,
+            polling=20,
+        )
+    exceptions = page.locator(EXCEPTION).all_inner_texts()
+    if exceptions:
+        raise PageError(f"exception on {page.url}:\n" + "\n---\n".join(exceptions))
     return drawn_charts(page)
 
 
@@ -287,6 +298,11 @@ def open_page(page, url: str, watcher: RerunWatcher | None = None, charts: int =
     page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=timeout * 1000)
     wait_idle(page, watcher, before, timeout=timeout)
     wait_charts(page, charts, timeout=timeout)
+
+
+def slider(page, label: str):
+    """The thumb of the (first) slider whose label contains ``label``: focus it and press arrows."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator(THUMB).first
 
 
 def query_params(page) -> dict[str, list[str]]:
