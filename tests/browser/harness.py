@@ -191,11 +191,11 @@ class RerunWatcher:
 
 
 # A Plotly graph div is "drawn" when it holds its main SVG and Plotly has attached data to it.
-_DRAWN_JS = """(sel) => Array.from(document.querySelectorAll(sel)).filter(
+DRAWN_JS = """(sel) => Array.from(document.querySelectorAll(sel)).filter(
     g => g.querySelector('svg.main-svg') && Array.isArray(g.data) && g._fullLayout).length"""
 
 # A fingerprint of every chart on the page: titles plus a hash of the traces' data.
-_SIGNATURES_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map(g => {
+SIGNATURES_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map(g => {
     const s = JSON.stringify([g.layout && g.layout.title, g.data]);
     let h = 0;
     for (let i = 0; i < s.length; i++) { h = (Math.imul(31, h) + s.charCodeAt(i)) | 0; }
@@ -205,11 +205,19 @@ _SIGNATURES_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map(g =>
 
 
 def drawn_charts(page) -> int:
-    return page.evaluate(_DRAWN_JS, PLOT)
+    return page.evaluate(DRAWN_JS, PLOT)
 
 
 def chart_signatures(page) -> list[str]:
-    return page.evaluate(_SIGNATURES_JS, PLOT)
+    return page.evaluate(SIGNATURES_JS, PLOT)
+
+
+# True when the status widget does not say "Running" and no element is marked stale.
+IDLE_JS = """() => {
+    const s = document.querySelector('[data-testid="stStatusWidget"]');
+    if (s && /Running/i.test(s.innerText)) return false;
+    return !document.querySelector('[data-stale="true"]');
+}"""
 
 
 def wait_idle(page, watcher: RerunWatcher | None = None, after: int | None = None, timeout: float = 30.0) -> None:
@@ -222,38 +230,31 @@ def wait_idle(page, watcher: RerunWatcher | None = None, after: int | None = Non
                 raise TimeoutError(f"no script_finished after {timeout:.0f} s")
             page.wait_for_timeout(10)
     remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
-    page.wait_for_function(
-        """() => {
-            const s = document.querySelector('[data-testid="stStatusWidget"]');
-            if (s && /Running/i.test(s.innerText)) return false;
-            return !document.querySelector('[data-stale="true"]');
-        }""",
-        timeout=remaining_ms,
-        polling=20,
-    )
+    page.wait_for_function(IDLE_JS, timeout=remaining_ms, polling=20)
     settle(page)
+
+
+# Resolves once the DOM has not changed for `quiet` ms (false after `timeout` ms without a quiet spell).
+QUIET_JS = """([quiet, timeout]) => new Promise(resolve => {
+    let last = performance.now();
+    const start = last;
+    const obs = new MutationObserver(() => { last = performance.now(); });
+    obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+    const tick = () => {
+        const now = performance.now();
+        if (now - last >= quiet) { obs.disconnect(); resolve(true); }
+        else if (now - start > timeout) { obs.disconnect(); resolve(false); }
+        else setTimeout(tick, 20);
+    };
+    setTimeout(tick, 20);
+})"""
 
 
 def settle(page, quiet_ms: int = 150, timeout: float = 10.0) -> bool:
     """Let the front end finish drawing what the server sent: wait until the DOM has not changed
     for ``quiet_ms`` (a MutationObserver), at most ``timeout`` s. The websocket frame that ends a
     rerun reaches us before React has committed the deltas before it, so this gap is real."""
-    return page.evaluate(
-        """([quiet, timeout]) => new Promise(resolve => {
-            let last = performance.now();
-            const start = last;
-            const obs = new MutationObserver(() => { last = performance.now(); });
-            obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-            const tick = () => {
-                const now = performance.now();
-                if (now - last >= quiet) { obs.disconnect(); resolve(true); }
-                else if (now - start > timeout) { obs.disconnect(); resolve(false); }
-                else setTimeout(tick, 20);
-            };
-            setTimeout(tick, 20);
-        })""",
-        [quiet_ms, timeout * 1000],
-    )
+    return page.evaluate(QUIET_JS, [quiet_ms, timeout * 1000])
 
 
 class PageError(AssertionError):
@@ -265,7 +266,7 @@ def wait_charts(page, minimum: int, timeout: float = 30.0) -> int:
     Fails at once, with the exception's text, if the page shows an exception box instead."""
     if minimum > 0:
         page.wait_for_function(
-            f"""(sel) => document.querySelector('{EXCEPTION}') || ({_DRAWN_JS})(sel) >= {int(minimum)}""",
+            f"""(sel) => document.querySelector('{EXCEPTION}') || ({DRAWN_JS})(sel) >= {int(minimum)}""",
             arg=PLOT,
             timeout=timeout * 1000,
             polling=20,
@@ -276,18 +277,17 @@ def wait_charts(page, minimum: int, timeout: float = 30.0) -> int:
     return drawn_charts(page)
 
 
+# True once the charts' fingerprints differ from `before` and at least as many charts are drawn.
+SIGNATURE_CHANGED_JS = f"""([sel, before]) => {{
+    const now = ({SIGNATURES_JS})(sel);
+    return now.length >= before.length && JSON.stringify(now) !== JSON.stringify(before)
+        && ({DRAWN_JS})(sel) >= before.length;
+}}"""
+
+
 def wait_signature_change(page, before: list[str], timeout: float = 30.0) -> list[str]:
     """Wait until the charts' fingerprints differ from ``before`` (same count of charts drawn)."""
-    page.wait_for_function(
-        f"""([sel, before]) => {{
-            const now = ({_SIGNATURES_JS})(sel);
-            return now.length >= before.length && JSON.stringify(now) !== JSON.stringify(before)
-                && ({_DRAWN_JS})(sel) >= before.length;
-        }}""",
-        arg=[PLOT, before],
-        timeout=timeout * 1000,
-        polling="raf",
-    )
+    page.wait_for_function(SIGNATURE_CHANGED_JS, arg=[PLOT, before], timeout=timeout * 1000, polling="raf")
     return chart_signatures(page)
 
 

@@ -1,0 +1,308 @@
+"""A lecture hall on one server: many concurrent browser sessions against a single Streamlit process.
+
+Each session (its own browser context, so its own Streamlit session) opens the Gradient flow page,
+chooses a preset, then steps sliders for a bounded number of actions, always to settings it has not
+had before, so the server keeps computing new results and its caches keep receiving new entries.
+Sessions move in rounds (a barrier after every action), and the server's resident memory (the
+process and its children) is sampled every 50 ms in a thread and at the end of every round.
+
+Reported: errors (exception boxes, error alerts, timeouts; the goal is 0), the median and 95th
+percentile time per action (key press -> rerun finished and chart updated), the server's peak RSS,
+and RSS after round 1 against after the last round (flat when the caches are bounded).
+
+Bounded: --sessions <= 60, --actions <= 50, every wait has a timeout and the whole run stops after
+--max-seconds. Browsers and server run on the same machine, so client rendering competes with the
+server for the same cores; the numbers are an upper bound for a real lecture hall.
+
+    python bench/bench_load.py --sessions 30 --actions 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
+
+import harness as H  # noqa: E402
+
+PAGE = "gradient_flow"
+# The sliders the sessions step, in turn (labels as the page shows them).
+SLIDERS = ("Sequence length", "Hidden units")
+# Presets the sessions choose, round robin (labels as the page offers them; empty: no preset step).
+PRESETS: tuple[str, ...] = ()
+ACTION_TIMEOUT = 90.0  # seconds for one action under full load
+MiB = 2**20
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of a process and all its children, sampled every ``every`` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.05):
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.every = every
+        self.peak = 0
+        self._halt = threading.Event()
+
+    def rss(self) -> int:
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:  # a child that just exited
+                pass
+        return total
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.peak = max(self.peak, self.rss())
+            except psutil.Error:
+                return
+            self._halt.wait(self.every)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+
+@dataclass
+class Session:
+    index: int
+    times: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    opened_after: float = 0.0
+
+
+async def _wait_finished(watcher: H.RerunWatcher, after: int, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while watcher.finished <= after:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"no finished rerun within {timeout:.0f} s")
+        await asyncio.sleep(0.005)
+
+
+async def _page_errors(page) -> list[str]:
+    texts = await page.locator(H.EXCEPTION).all_inner_texts()
+    texts += await page.locator(H.ERROR_ALERT).all_inner_texts()
+    return [t.strip().splitlines()[0][:200] if t.strip() else "(empty)" for t in texts]
+
+
+async def _open(page, url: str, watcher: H.RerunWatcher) -> None:
+    n = watcher.finished
+    await page.goto(url, wait_until="domcontentloaded", timeout=ACTION_TIMEOUT * 1000)
+    await _wait_finished(watcher, n, ACTION_TIMEOUT)
+    await page.wait_for_function(
+        f"(sel) => document.querySelector('{H.EXCEPTION}') || ({H.DRAWN_JS})(sel) >= 1",
+        arg=H.PLOT,
+        timeout=ACTION_TIMEOUT * 1000,
+        polling=50,
+    )
+    await page.evaluate(H.QUIET_JS, [150, 10_000])
+
+
+async def choose_preset(page, watcher: H.RerunWatcher, label: str) -> None:
+    """Pick a preset by its label (a selectbox or radio option, or a button with that text)."""
+    n = watcher.finished
+    before = await page.evaluate(H.SIGNATURES_JS, H.PLOT)
+    button = page.get_by_role("button", name=label)
+    if await button.count():
+        await button.first.click()
+    else:
+        box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").locator("input").first
+        await box.click()
+        await page.get_by_role("option", name=label).first.click()
+    await _wait_finished(watcher, n, ACTION_TIMEOUT)
+    await page.wait_for_function(H.SIGNATURE_CHANGED_JS, arg=[H.PLOT, before], timeout=ACTION_TIMEOUT * 1000)
+    await page.evaluate(H.QUIET_JS, [150, 10_000])
+
+
+async def step_slider(page, watcher: H.RerunWatcher, label: str) -> float:
+    """One action: move a slider one step to a value this session has not had (right, or left at
+    the top of the range). Returns key press -> rerun finished and chart updated, in seconds."""
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).locator(H.THUMB).first
+    value = float(await thumb.get_attribute("value") or await thumb.get_attribute("aria-valuenow") or 0)
+    top = float(await thumb.get_attribute("max") or await thumb.get_attribute("aria-valuemax") or 0)
+    key = "ArrowLeft" if value >= top else "ArrowRight"
+    before = await page.evaluate(H.SIGNATURES_JS, H.PLOT)
+    n = watcher.finished
+    await thumb.focus()
+    t0 = time.perf_counter()
+    await page.keyboard.press(key)
+    await page.wait_for_function(
+        H.SIGNATURE_CHANGED_JS, arg=[H.PLOT, before], timeout=ACTION_TIMEOUT * 1000, polling="raf"
+    )
+    await _wait_finished(watcher, n, ACTION_TIMEOUT)
+    elapsed = max(time.perf_counter(), watcher.last_finished_at) - t0
+    await page.evaluate(H.QUIET_JS, [100, 10_000])
+    return elapsed
+
+
+async def run_session(s: Session, browser, url: str, actions: int, barrier: asyncio.Barrier, on_round) -> None:
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await ctx.new_page()
+    watcher = H.RerunWatcher(page)
+    usable = True
+    t0 = time.perf_counter()
+    try:
+        await _open(page, f"{url}/{PAGE}", watcher)
+        if PRESETS:
+            await choose_preset(page, watcher, PRESETS[s.index % len(PRESETS)])
+        s.opened_after = time.perf_counter() - t0
+        s.errors += await _page_errors(page)
+    except Exception as e:  # the session could not start: count it, keep the rounds in step
+        s.errors.append(f"open: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        usable = False
+    await _round(barrier, on_round, 0)
+    for a in range(actions):
+        if usable:
+            try:
+                s.times.append(await step_slider(page, watcher, SLIDERS[(s.index + a) % len(SLIDERS)]))
+                s.errors += await _page_errors(page)
+            except Exception as e:
+                s.errors.append(f"action {a}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        await _round(barrier, on_round, a + 1)
+    await ctx.close()
+
+
+async def _round(barrier: asyncio.Barrier, on_round, k: int) -> None:
+    try:
+        async with asyncio.timeout(ACTION_TIMEOUT * 2):
+            if await barrier.wait() == 0:
+                on_round(k)
+    except (TimeoutError, asyncio.BrokenBarrierError):
+        pass  # a straggler: the rounds lose their lockstep, the run goes on
+
+
+async def main_async(args) -> dict:
+    from playwright.async_api import async_playwright
+
+    srv = H.StreamlitServer(script=args.script)
+    srv.start()
+    sampler = RssSampler(srv.proc.pid)
+    sampler.start()
+    rounds: dict[int, int] = {}
+    try:
+        async with async_playwright() as pw:
+            browsers = [
+                await pw.chromium.launch(executable_path=H.CHROMIUM, headless=True, args=H.CHROMIUM_ARGS)
+                for _ in range(args.browsers)
+            ]
+            # The lecturer opens the dashboard first: the router runs once and registers its pages.
+            ctx = await browsers[0].new_context()
+            page = await ctx.new_page()
+            w = H.RerunWatcher(page)
+            await page.goto(srv.url, wait_until="domcontentloaded")
+            await _wait_finished(w, 0, ACTION_TIMEOUT)
+            await ctx.close()
+            rss_idle = sampler.rss()
+
+            sessions = [Session(i) for i in range(args.sessions)]
+            barrier = asyncio.Barrier(args.sessions)
+            t0 = time.perf_counter()
+
+            def on_round(k: int) -> None:
+                rounds[k] = sampler.rss()
+
+            tasks = [
+                run_session(s, browsers[s.index % len(browsers)], srv.url, args.actions, barrier, on_round)
+                for s in sessions
+            ]
+            try:
+                async with asyncio.timeout(args.max_seconds):
+                    await asyncio.gather(*tasks)
+                timed_out = False
+            except TimeoutError:
+                timed_out = True
+            wall = time.perf_counter() - t0
+            for b in browsers:
+                await b.close()
+    finally:
+        sampler.stop()
+        server_alive = srv.proc.poll() is None
+        srv.stop()
+    return {
+        "sessions": sessions,
+        "rounds": rounds,
+        "rss_idle": rss_idle,
+        "rss_peak": sampler.peak,
+        "wall": wall,
+        "timed_out": timed_out,
+        "server_alive": server_alive,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=30)
+    ap.add_argument("--actions", type=int, default=10, help="slider steps per session")
+    ap.add_argument("--browsers", type=int, default=3, help="Chromium processes the sessions are spread over")
+    ap.add_argument("--max-seconds", type=float, default=900, help="the whole run stops after this")
+    ap.add_argument("--script", default="app.py", help="the Streamlit script (relative to the repository root)")
+    args = ap.parse_args()
+    if not (1 <= args.sessions <= 60 and 1 <= args.actions <= 50 and 1 <= args.browsers <= 8):
+        ap.error("--sessions in [1, 60], --actions in [1, 50], --browsers in [1, 8]")
+
+    load_before = os.getloadavg()
+    r = asyncio.run(main_async(args))
+    sessions: list[Session] = r["sessions"]
+    times = [t for s in sessions for t in s.times]
+    errors = [f"session {s.index}: {e}" for s in sessions for e in s.errors]
+    if r["timed_out"]:
+        errors.append(f"the run hit --max-seconds {args.max_seconds:.0f}")
+    if not r["server_alive"]:
+        errors.append("the server process died")
+    rounds = r["rounds"]
+    last = max(rounds) if rounds else None
+    opened = [s.opened_after for s in sessions if s.opened_after]
+
+    import streamlit
+
+    print("\nerrors:" if errors else "\nerrors: none")
+    for e in errors[:40]:
+        print("  ", e)
+    print("RSS by round (MiB):", {k: round(v / MiB) for k, v in sorted(rounds.items())})
+    cmd = f"python bench/bench_load.py --sessions {args.sessions} --actions {args.actions}"
+    med = f"{statistics.median(times):.2f} s" if times else "n/a"
+    p95 = f"{H.percentile(times, 95):.2f} s" if times else "n/a"
+    r1 = rounds.get(1)
+    flat = (
+        f"{r1 / MiB:.0f} MiB → {rounds[last] / MiB:.0f} MiB ({(rounds[last] - r1) / r1:+.1%})"
+        if r1 and last and last > 1
+        else "n/a"
+    )
+    print(
+        f"""
+#### A lecture hall on one server (`{cmd}`)
+
+{args.sessions} concurrent headless Chromium sessions ({args.browsers} browser processes) on loopback against one
+Streamlit {streamlit.__version__} server, all on {os.cpu_count()} CPU cores (load average {load_before[0]:.1f} at the
+start). Each session opens the {PAGE} page{", chooses a preset" if PRESETS else ""} and makes {args.actions} slider steps,
+each to settings it has not had before. {len(times)} actions in {r["wall"]:.0f} s.
+
+| measurement | value | goal |
+|---|---|---|
+| errors (exception boxes, error alerts, timeouts) | {len(errors)} | 0 |
+| page open{" + preset" if PRESETS else ""} per session, median | {statistics.median(opened) if opened else float("nan"):.2f} s | |
+| time per action (key press → rerun finished, chart updated), median | {med} | |
+| time per action, p95 | {p95} | |
+| server RSS idle (after the first page) | {r["rss_idle"] / MiB:.0f} MiB | |
+| server RSS peak (process + children, sampled every 50 ms) | {r["rss_peak"] / MiB:.0f} MiB | |
+| server RSS after round 1 → after round {last} | {flat} | flat |
+"""
+    )
+    sys.exit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()
