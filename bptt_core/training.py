@@ -10,7 +10,8 @@ The loss of a batch is DESIGN.md's per-sequence loss averaged over the batch:
 L = (1/B) sum_b sum_{t in loss_mask} sum_j (yhat_{t,j}^b - y_{t,j}^b)^2.
 ``dh_norms[i, t]`` is ||dL/dh_t|| at training step i, the Frobenius norm of the (B, H) gradient of
 that batch loss with respect to the batch of hidden states h_t (the total derivative, through all
-later steps), measured with a zero probe added to every h_t.
+later steps), taken by autograd with respect to every h_t in the same backward pass as the
+parameter gradient.
 
 Twin runs (:func:`twin_runs`) start from the same weights and see the same batches, so their
 histories are bit-for-bit identical until the first step at which clipping changes a gradient.
@@ -160,22 +161,21 @@ def live_view(rnn: nn.Module) -> CellView:
 
 
 def batch_loss(view: CellView, readout: nn.Linear, data: TaskData) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The batch loss L and the zero probes added to every h_t (their gradients are dL/dh_t)."""
+    """The batch loss L and every h_t (B, H) of the graph (their gradients are the total dL/dh_t)."""
     x, y, mask = data.x, data.y, data.loss_mask  # (T, B, I), (T, B, O), (T,)
     T, B, _ = x.shape
     H = view.hidden_size
     state = view.initial_state(None, B)  # (B, S)
-    probes, hs = [], []
+    hs = []
     for t in range(T):
         state = view.step(x[t], state)
-        probe = torch.zeros(B, H, requires_grad=True)
-        h = state[:, :H] + probe  # adding an exact zero leaves the forward pass unchanged
-        state = torch.cat([h, state[:, H:]], 1) if view.kind == "lstm" else h
-        probes.append(probe)
+        h = state[:, :H] if view.kind == "lstm" else state  # the tensor both the readout and step t+1 read
+        if view.kind == "lstm":
+            state = torch.cat([h, state[:, H:]], 1)
         hs.append(h)
     h_used = torch.stack([hs[t] for t in torch.nonzero(mask).flatten().tolist()])  # (T_loss, B, H)
     err = readout(h_used) - y[mask]  # (T_loss, B, O)
-    return (err**2).sum() / B, probes
+    return (err**2).sum() / B, hs
 
 
 def parameter_groups(rnn: nn.Module, readout: nn.Linear) -> dict[str, list[nn.Parameter]]:
@@ -257,15 +257,18 @@ def _run(
     every = max(1, train_cfg.steps // 100)
     for i, batch in enumerate(data):
         opt.zero_grad(set_to_none=True)
-        loss, probes = batch_loss(view, readout, batch)
+        loss, hs = batch_loss(view, readout, batch)
         if train_cfg.truncated:
-            probe_grads = torch.autograd.grad(loss, probes)
+            dh_grads = torch.autograd.grad(loss, hs, allow_unused=True)
             for p, g in zip(params, truncated_gradients(rnn, readout, batch, train_cfg.k1, train_cfg.k2), strict=True):
                 p.grad = g.detach().clone()
         else:
-            loss.backward()
-            probe_grads = [p.grad for p in probes]
-        dh.append(torch.linalg.vector_norm(torch.stack(probe_grads), dim=(1, 2)).double().numpy())  # (T,)
+            grads = torch.autograd.grad(loss, params + hs, allow_unused=True)  # one backward pass for both
+            for p, g in zip(params, grads, strict=False):
+                p.grad = torch.zeros_like(p) if g is None else g
+            dh_grads = grads[len(params) :]
+        dh_grads = [torch.zeros_like(h) if g is None else g for h, g in zip(hs, dh_grads, strict=True)]  # unused: 0
+        dh.append(torch.linalg.vector_norm(torch.stack(dh_grads), dim=(1, 2)).double().numpy())  # (T,)
         scalars = torch.stack(
             [_group_norm([p.grad for p in ps]) for ps in groups.values()]
             + [_group_norm([p.detach() for p in ps]) for ps in groups.values()]
