@@ -183,3 +183,506 @@ def gradient_flow_heatmap(
         hover_value="norm",
         mask=mask,
     )
+
+
+# -- shared helpers for log-valued line charts ------------------------------------------------------
+#
+# Norms that span 1e-120 .. 1e+160 cannot go through 10**x (they under/overflow float64 beyond
+# 1e+-308), so line charts plot log10 values on a linear axis and label it in decades: the same
+# picture as a log axis, exact at any magnitude.
+
+
+def raw_label(v: float) -> str:
+    """The raw value of a log10 number as text: 3.162e-120, exact where 10**v would underflow."""
+    if v is None or not np.isfinite(v):
+        return "0 (exactly)" if v is not None and np.isneginf(v) else "n/a"
+    e = math.floor(v)
+    return f"{10 ** (v - e):.3f}e{e:+d}"
+
+
+def _raw_labels(values) -> list[str]:
+    return [raw_label(float(v)) for v in np.asarray(values, dtype=float).ravel()]
+
+
+def decade_axis(fig: go.Figure, values_log10, axis: str = "y", title: str | None = None, **kw) -> go.Figure:
+    """Label a linear axis holding log10 values with decades (1e-6, 1e-3, 1, ...)."""
+    v = np.asarray(values_log10, dtype=float)
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (-1.0, 1.0)
+    if hi - lo < 1.0:
+        lo, hi = lo - 0.5, hi + 0.5
+    tickvals, ticktext = decade_ticks(lo, hi)
+    upd = dict(tickvals=tickvals, ticktext=ticktext, zeroline=False, **kw)
+    if title is not None:
+        upd["title_text"] = title
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(**upd)
+    return fig
+
+
+def _safe_log10(a) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(a)
+
+
+# -- gradient flow --------------------------------------------------------------------------------------
+
+
+def lag_profile_figure(
+    profile: np.ndarray,
+    *,
+    rate: float | None = None,
+    gamma_sigma1: float | None = None,
+    horizon: int | None = None,
+    threshold: float = 1e-3,
+    norm="fro",
+    compare: dict[str, np.ndarray] | None = None,
+    label: str = "this model",
+) -> go.Figure:
+    """Mean log10 ||dh_t/dh_{t-k}|| against lag k, with the fitted decay rate, the theoretical
+    envelope (gamma sigma_1)^k times the lag-0 norm, and the memory horizon marked.
+
+    ``compare``: more profiles (name -> log10 profile) drawn dotted, e.g. an LSTM against an RNN.
+    """
+    prof = np.asarray(profile, dtype=float)
+    k = np.arange(len(prof))
+    name = "‖·‖_F" if norm == "fro" else "‖·‖₂"
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=prof,
+            mode="lines+markers",
+            marker=dict(size=5),
+            name=f"measured ({label})",
+            customdata=_raw_labels(prof),
+            hovertemplate="lag k = %{x}<br>mean norm = %{customdata}<extra></extra>",
+        )
+    )
+    shown = [prof]
+    use = (k >= 1) & np.isfinite(prof)
+    if rate is not None and np.isfinite(rate) and use.sum() >= 2:
+        slope, icpt = np.polyfit(k[use], prof[use], 1)
+        fit = icpt + slope * k
+        shown.append(fit)
+        fig.add_trace(
+            go.Scatter(
+                x=k,
+                y=fit,
+                mode="lines",
+                line=dict(dash="dash", color="#2ca02c"),
+                name=f"fitted decay: 10^({rate:.3g}) per step",
+                customdata=_raw_labels(fit),
+                hovertemplate="lag k = %{x}<br>fit = %{customdata}<extra></extra>",
+            )
+        )
+    if gamma_sigma1 is not None and gamma_sigma1 > 0 and np.isfinite(prof[0]):
+        env = prof[0] + k * math.log10(gamma_sigma1)
+        shown.append(env)
+        fig.add_trace(
+            go.Scatter(
+                x=k,
+                y=env,
+                mode="lines",
+                line=dict(dash="dot", color="#d62728", width=2),
+                name=f"bound (γσ₁)^k, γσ₁ = {gamma_sigma1:.3g}",
+                customdata=_raw_labels(env),
+                hovertemplate="lag k = %{x}<br>(γσ₁)^k bound = %{customdata}<extra></extra>",
+            )
+        )
+    for i, (cname, cprof) in enumerate((compare or {}).items()):
+        cprof = np.asarray(cprof, dtype=float)
+        shown.append(cprof)
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(len(cprof)),
+                y=cprof,
+                mode="lines",
+                line=dict(dash="longdash", color=["#9467bd", "#ff7f0e", "#17becf"][i % 3], width=2.5),
+                name=f"measured ({cname})",
+                customdata=_raw_labels(cprof),
+                hovertemplate=f"{cname}<br>lag k = %{{x}}<br>mean norm = %{{customdata}}<extra></extra>",
+            )
+        )
+    all_v = np.concatenate([s[np.isfinite(s)] for s in shown]) if shown else np.zeros(1)
+    # Keep the envelope from squashing the data: clip the view to the data range padded by 3 decades.
+    data_v = prof[np.isfinite(prof)]
+    if data_v.size:
+        lo = max(all_v.min(), data_v.min() - 3) if all_v.size else data_v.min()
+        hi = min(all_v.max(), data_v.max() + 3) if all_v.size else data_v.max()
+        fig.update_yaxes(range=[lo - 0.3, hi + 0.3])
+        all_v = np.array([lo, hi])
+    if horizon is not None:
+        fig.add_vline(x=horizon, line=dict(color="#555", dash="dash"))
+        fig.add_annotation(
+            x=horizon,
+            y=1,
+            yref="paper",
+            text=f"memory horizon k = {horizon}<br>(norm < {threshold:g} × lag 0)",
+            showarrow=False,
+            xanchor="right" if horizon > 0.6 * (len(prof) - 1) else "left",
+            yanchor="top",
+            bgcolor="rgba(255,255,255,0.8)",
+        )
+    fig.update_layout(
+        title=f"Gradient norm against lag: mean over t of {name} of ∂h(t)/∂h(t−k)",
+        xaxis_title="lag k = t − s (steps)",
+        legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
+    )
+    decade_axis(fig, all_v, "y", title=f"{name} (log scale)")
+    return style(fig)
+
+
+def loss_gradient_figure(norms: np.ndarray, loss_on: str = "last") -> go.Figure:
+    """||dL/dh_t|| along the sequence (log scale)."""
+    g = _safe_log10(norms)
+    t = np.arange(1, len(g) + 1)
+    fig = go.Figure(
+        go.Scatter(
+            x=t,
+            y=np.where(np.isneginf(g), np.nan, g),
+            mode="lines+markers",
+            marker=dict(size=5),
+            name="‖∂L/∂h_t‖",
+            customdata=[fmt_power(float(v)) for v in np.asarray(norms, dtype=float)],
+            hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ = %{customdata}<extra></extra>",
+        )
+    )
+    where = "the last step" if loss_on == "last" else "every step"
+    fig.update_layout(
+        title=f"‖∂L/∂h(t)‖ along the sequence (loss on {where})", xaxis_title="time step t", showlegend=False
+    )
+    decade_axis(fig, g, "y", title="‖∂L/∂h(t)‖ (log scale)")
+    return style(fig)
+
+
+def contributions_figure(norms: np.ndarray, t: int) -> go.Figure:
+    """Frobenius norm of each per-step term of dl_t/dW_hh (t 0-indexed, shown 1-indexed)."""
+    g = _safe_log10(norms)
+    steps = np.arange(1, len(g) + 1)
+    finite = np.isfinite(g)
+    base = (g[finite].min() - 0.5) if finite.any() else -1.0
+    fig = go.Figure(
+        go.Bar(
+            x=steps,
+            y=np.where(finite, g - base, 0.0),
+            base=base,
+            marker_color="#1f77b4",
+            customdata=[fmt_power(float(v)) for v in np.asarray(norms, dtype=float)],
+            hovertemplate="step i = %{x}<br>‖term i‖_F = %{customdata}<extra></extra>",
+            name="term norm",
+        )
+    )
+    fig.update_layout(
+        title=f"Per-step contributions to ∂ℓ({t + 1})/∂W_hh (Frobenius norm of each term)",
+        xaxis_title="step i the term comes through",
+        showlegend=False,
+    )
+    decade_axis(fig, g, "y", title="‖term‖_F (log scale)")
+    return style(fig)
+
+
+def display_stride(T: int, max_cells: int = 300) -> int:
+    """Heatmaps wider than ``max_cells`` are shown every ``stride``-th step (the CSV has them all)."""
+    return max(1, math.ceil(T / max_cells))
+
+
+def strided(L: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(L[::stride, ::stride], the 1-indexed steps kept)."""
+    idx = np.arange(0, L.shape[0], stride)
+    return L[np.ix_(idx, idx)], idx + 1
+
+
+# -- spectrum ---------------------------------------------------------------------------------------------
+
+
+def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh") -> go.Figure:
+    """Eigenvalues in the complex plane with the unit circle (and the circle of radius rho)."""
+    ev = np.asarray(eigenvalues)
+    th = np.linspace(0, 2 * np.pi, 361)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=np.cos(th), y=np.sin(th), mode="lines", line=dict(color="#333", width=1.5), name="unit circle |λ| = 1",
+            hoverinfo="skip",
+        )
+    )  # fmt: skip
+    if rho > 0 and abs(rho - 1) > 1e-6:
+        fig.add_trace(
+            go.Scatter(
+                x=rho * np.cos(th), y=rho * np.sin(th), mode="lines", line=dict(color="#d62728", dash="dot"),
+                name=f"spectral radius ρ = {rho:.3g}", hoverinfo="skip",
+            )
+        )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=ev.real,
+            y=ev.imag,
+            mode="markers",
+            marker=dict(size=7, color=np.abs(ev), colorscale="Viridis", line=dict(width=0.5, color="white"),
+                        colorbar=dict(title=dict(text="|λ|", side="right"))),
+            name="eigenvalues λ",
+            customdata=np.abs(ev),
+            hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}<extra></extra>",
+        )
+    )  # fmt: skip
+    r = max(1.1, 1.1 * float(np.abs(ev).max()) if ev.size else 1.1)
+    fig.update_layout(
+        title=f"Eigenvalues of {matrix} in the complex plane",
+        xaxis_title="Re λ",
+        yaxis_title="Im λ",
+        legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0),
+    )
+    fig.update_xaxes(range=[-r, r], zeroline=True)
+    fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
+    return style(fig)
+
+
+def singular_values_figure(singular_values: np.ndarray, gamma: float, matrix: str = "W_hh") -> go.Figure:
+    """Singular values, largest first, with Pascanu et al.'s 1/gamma line."""
+    sv = np.asarray(singular_values, dtype=float)
+    i = np.arange(1, len(sv) + 1)
+    bound = 1.0 / gamma
+    fig = go.Figure(
+        go.Scatter(
+            x=i, y=sv, mode="lines+markers", marker=dict(size=6), name="σ_i",
+            hovertemplate="i = %{x}<br>σ_i = %{y:.5g}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_hline(
+        y=bound,
+        line=dict(color="#d62728", dash="dash", width=2),
+        annotation_text=f"1/γ = {bound:.3g}: σ₁ below ⇒ gradients vanish",
+        annotation_position="top right",
+    )
+    fig.update_layout(
+        title=f"Singular values of {matrix} (σ₁ = {sv[0]:.3g})" if sv.size else f"Singular values of {matrix}",
+        xaxis_title="index i (descending)",
+        yaxis_title="singular value σ_i (unitless)",
+        showlegend=False,
+    )
+    top = max(float(sv.max()) if sv.size else 1.0, bound)
+    fig.update_yaxes(range=[0, 1.12 * top])
+    return style(fig)
+
+
+def lyapunov_figure(exponents_log10: np.ndarray, rate: float | None = None) -> go.Figure:
+    """Lyapunov exponents (log10 per step), with zero (neutral) and the measured decay rate marked."""
+    lam = np.asarray(exponents_log10, dtype=float)
+    i = np.arange(1, len(lam) + 1)
+    shown = np.where(np.isfinite(lam), lam, np.nan)
+    fig = go.Figure(
+        go.Bar(
+            x=i,
+            y=shown,
+            marker_color=np.where(shown > 0, "#d62728", "#1f77b4"),
+            customdata=[f"{v:.4g} (×{raw_label(v)} per step)" if np.isfinite(v) else "−∞ (collapsed)" for v in lam],
+            hovertemplate="i = %{x}<br>λ_i = %{customdata}<extra></extra>",
+            name="λ_i",
+        )
+    )
+    fig.add_hline(y=0, line=dict(color="#333", width=1))
+    if rate is not None and np.isfinite(rate):
+        fig.add_hline(
+            y=rate,
+            line=dict(color="#2ca02c", dash="dash"),
+            annotation_text=f"measured decay rate {rate:.3g} / step",
+            annotation_position="bottom right",
+        )
+    fig.update_layout(
+        title="Lyapunov spectrum of the driven network (QR method)",
+        xaxis_title="exponent index i",
+        yaxis_title="λ_i (log10 growth per step)",
+        showlegend=False,
+    )
+    return style(fig)
+
+
+# -- clipping ---------------------------------------------------------------------------------------------
+
+TWIN_COLORS = {"unclipped": "#d62728", "norm": "#1f77b4", "value": "#2ca02c"}
+TWIN_LABELS = {"unclipped": "no clipping", "norm": "clip by norm", "value": "clip by value"}
+
+
+def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict | None = None) -> go.Figure:
+    """Global gradient norm (before clipping) per training step for each twin, log scale, with the
+    clipping threshold line, clip events marked, and divergence shown as such."""
+    fig = go.Figure()
+    allv = [math.log10(threshold)]
+    for name, h in histories.items():
+        g = _safe_log10(h["grad_norm"].to_numpy())
+        finite = np.isfinite(g)
+        allv.extend(g[finite].tolist())
+        color = TWIN_COLORS.get(name, None)
+        fig.add_trace(
+            go.Scatter(
+                x=h["step"], y=np.where(finite, g, np.nan), mode="lines", line=dict(color=color, width=2),
+                name=TWIN_LABELS.get(name, name), customdata=[fmt_power(float(v)) for v in h["grad_norm"]],
+                hovertemplate=f"{TWIN_LABELS.get(name, name)}<br>step %{{x}}<br>‖g‖ before clip = %{{customdata}}<extra></extra>",
+            )
+        )  # fmt: skip
+        clipped = h[h["clipped"].astype(bool)]
+        if len(clipped):
+            fig.add_trace(
+                go.Scatter(
+                    x=clipped["step"], y=_safe_log10(clipped["grad_norm"].to_numpy()), mode="markers",
+                    marker=dict(symbol="line-ns-open", size=9, color=color), name=f"{TWIN_LABELS.get(name, name)}: clipped",
+                    hovertemplate="clipped at step %{x}<extra></extra>", showlegend=True,
+                )
+            )  # fmt: skip
+    for name, step in (diverged or {}).items():
+        if step is None:
+            continue
+        fig.add_vline(x=step, line=dict(color=TWIN_COLORS.get(name, "#000"), dash="dot", width=2))
+        fig.add_annotation(
+            x=step, y=0.98, yref="paper", text=f"{TWIN_LABELS.get(name, name)}: diverged (NaN/inf) at step {step}",
+            showarrow=False, xanchor="right", font=dict(color=TWIN_COLORS.get(name, "#000")), bgcolor="rgba(255,255,255,0.85)",
+        )  # fmt: skip
+    fig.add_hline(
+        y=math.log10(threshold),
+        line=dict(color="#444", dash="dash", width=2),
+        annotation_text=f"threshold c = {threshold:g}",
+        annotation_position="bottom left",
+    )
+    fig.update_layout(
+        title="Gradient norm during training, before clipping (twin runs)",
+        xaxis_title="training step",
+        legend=dict(orientation="h", yanchor="bottom", y=-0.4, x=0),
+    )
+    decade_axis(fig, allv, "y", title="global ‖∂L/∂θ‖₂ (log scale)")
+    return style(fig)
+
+
+def loss_history_figure(histories: dict, diverged: dict | None = None) -> go.Figure:
+    """Training loss of each twin (log scale)."""
+    fig = go.Figure()
+    allv = []
+    for name, h in histories.items():
+        lv = _safe_log10(h["loss"].to_numpy())
+        finite = np.isfinite(lv)
+        allv.extend(lv[finite].tolist())
+        fig.add_trace(
+            go.Scatter(
+                x=h["step"], y=np.where(finite, lv, np.nan), mode="lines", line=dict(color=TWIN_COLORS.get(name), width=2),
+                name=TWIN_LABELS.get(name, name), customdata=[fmt_power(float(v)) for v in h["loss"]],
+                hovertemplate=f"{TWIN_LABELS.get(name, name)}<br>step %{{x}}<br>loss = %{{customdata}}<extra></extra>",
+            )
+        )  # fmt: skip
+    for name, step in (diverged or {}).items():
+        if step is not None:
+            fig.add_vline(x=step, line=dict(color=TWIN_COLORS.get(name, "#000"), dash="dot", width=2))
+    fig.update_layout(
+        title="Training loss (twin runs)",
+        xaxis_title="training step",
+        legend=dict(orientation="h", yanchor="bottom", y=-0.4, x=0),
+    )
+    decade_axis(fig, allv or [0.0], "y", title="loss L (log scale)")
+    return style(fig)
+
+
+def dh_heatmap_figure(dh_norms: np.ndarray, name: str = "") -> go.Figure:
+    """Training step x time heatmap of log10 ||dL/dh_t||."""
+    Z = _safe_log10(dh_norms)  # (steps, T)
+    fig = log_heatmap(
+        Z,
+        x=np.arange(1, Z.shape[1] + 1),
+        y=np.arange(Z.shape[0]),
+        title=f"‖∂L/∂h(t)‖ during training{': ' + name if name else ''}",
+        x_title="time step t",
+        y_title="training step",
+        colorbar_title="‖∂L/∂h(t)‖",
+        hover_x="t",
+        hover_y="step",
+        hover_value="‖∂L/∂h(t)‖",
+    )
+    return fig
+
+
+# -- truncated BPTT -----------------------------------------------------------------------------------------
+
+
+def comparison_figure(df) -> go.Figure:
+    """Full BPTT, TBPTT variants and RTRL side by side: memory, time per update, gradient accuracy."""
+    from plotly.subplots import make_subplots
+
+    d = df[df["memory_bytes"].notna()] if "memory_bytes" in df else df
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=("memory held (KiB)", "time per update (ms)", "cosine to full BPTT"),
+        horizontal_spacing=0.09,
+    )
+    names = d["variant"].astype(str).tolist()
+    colors = ["#d62728" if n == "full BPTT" else "#9467bd" if n == "RTRL" else "#1f77b4" for n in names]
+    mem = d["memory_bytes"].astype(float).to_numpy() / 1024
+    tm = d["time_per_update_s"].astype(float).to_numpy() * 1e3
+    cos = d["cosine"].astype(float).to_numpy()
+    fig.add_trace(
+        go.Bar(x=names, y=mem, marker_color=colors, hovertemplate="%{x}<br>%{y:.4g} KiB<extra></extra>"), 1, 1
+    )
+    fig.add_trace(
+        go.Bar(x=names, y=tm, marker_color=colors, hovertemplate="%{x}<br>%{y:.4g} ms per update<extra></extra>"), 1, 2
+    )
+    fig.add_trace(
+        go.Bar(x=names, y=cos, marker_color=colors, hovertemplate="%{x}<br>cosine %{y:.6f}<extra></extra>"), 1, 3
+    )
+    fig.update_yaxes(title_text="KiB", row=1, col=1)
+    fig.update_yaxes(title_text="ms", row=1, col=2)
+    lo = float(np.nanmin(cos)) if np.isfinite(cos).any() else 0.0
+    fig.update_yaxes(title_text="cosine (1 = exact)", range=[min(0.0, lo - 0.05), 1.05], row=1, col=3)
+    fig.update_xaxes(title_text="method", tickangle=-30)
+    fig.update_layout(title="Measured: full BPTT vs TBPTT vs RTRL on this model", showlegend=False)
+    return style(fig)
+
+
+# -- overview ------------------------------------------------------------------------------------------------
+
+
+def unrolled_diagram(n: int = 4) -> go.Figure:
+    """The unrolled network: inputs x_t feed states h_t that feed outputs y_t; the forward pass runs
+    left to right, BPTT's gradient runs right to left through the same W_hh edges."""
+    fig = go.Figure()
+    xs = np.arange(1, n + 1) * 2.0
+    rows = {"x": 0.0, "h": 1.5, "y": 3.0}
+    ann = []
+    for i, x in enumerate(xs):
+        t = f"{i + 1}" if i < n - 1 else "n"
+        for r, y in rows.items():
+            ann.append(dict(x=x, y=y, text=f"<b>{r}<sub>{t}</sub></b>", showarrow=False, font=dict(size=16)))
+        ann.append(dict(x=x, y=rows["h"] + 0.45, ax=x, ay=rows["x"] + 0.45, xref="x", yref="y", axref="x", ayref="y",
+                        showarrow=True, arrowhead=2, arrowwidth=1.5, arrowcolor="#555", text=""))  # fmt: skip
+        ann.append(dict(x=x, y=rows["y"] - 0.45, ax=x, ay=rows["h"] + 0.45, xref="x", yref="y", axref="x", ayref="y",
+                        showarrow=True, arrowhead=2, arrowwidth=1.5, arrowcolor="#555", text=""))  # fmt: skip
+        fig.add_shape(type="circle", x0=x - 0.45, x1=x + 0.45, y0=rows["h"] - 0.45, y1=rows["h"] + 0.45,
+                      line=dict(color="#1f77b4", width=2), fillcolor="rgba(31,119,180,0.12)")  # fmt: skip
+        for r in ("x", "y"):
+            fig.add_shape(type="rect", x0=x - 0.4, x1=x + 0.4, y0=rows[r] - 0.35, y1=rows[r] + 0.35,
+                          line=dict(color="#888"), fillcolor="rgba(0,0,0,0.03)")  # fmt: skip
+    for i in range(n):
+        x0 = xs[i - 1] if i else 0.4
+        label = "h<sub>0</sub>" if i == 0 else ""
+        ann.append(dict(x=xs[i] - 0.47, y=rows["h"] + 0.1, ax=x0 + (0.47 if i else 0.0), ay=rows["h"] + 0.1,
+                        xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowwidth=2,
+                        arrowcolor="#1f77b4", text=""))  # fmt: skip
+        ann.append(dict(x=x0 + (0.47 if i else 0.0), y=rows["h"] - 0.15, ax=xs[i] - 0.47, ay=rows["h"] - 0.15,
+                        xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowwidth=2,
+                        arrowcolor="#d62728", text=""))  # fmt: skip
+        if i:
+            ann.append(dict(x=(xs[i - 1] + xs[i]) / 2, y=rows["h"] + 0.38, text="W<sub>hh</sub>", showarrow=False,
+                            font=dict(color="#1f77b4")))  # fmt: skip
+            ann.append(dict(x=(xs[i - 1] + xs[i]) / 2, y=rows["h"] - 0.42, text=f"J<sub>{i + 1 if i < n - 1 else 'n'}</sub>",
+                            showarrow=False, font=dict(color="#d62728")))  # fmt: skip
+        if label:
+            ann.append(dict(x=0.25, y=rows["h"] + 0.35, text=label, showarrow=False))
+    ann.append(dict(x=xs[-2] + 1.0, y=rows["h"], text="⋯", showarrow=False, font=dict(size=22)))
+    ann.append(dict(x=xs[-1] + 0.7, y=rows["y"], text="ℓ<sub>t</sub> = ‖ŷ<sub>t</sub> − y<sub>t</sub>‖²",
+                    showarrow=False, xanchor="left"))  # fmt: skip
+    fig.update_layout(
+        annotations=ann,
+        title="The unrolled network: forward pass (blue) left to right, BPTT's gradient (red) right to left",
+        xaxis=dict(visible=False, range=[-0.2, xs[-1] + 2.6]),
+        yaxis=dict(visible=False, range=[-0.6, 3.6]),
+        height=330,
+        showlegend=False,
+    )
+    return style(fig)

@@ -1,0 +1,430 @@
+"""What every page shares: the URL-bound settings, their validation, cached computations, and the
+figure/export helpers. Pages import from here and stay thin; the numbers come from bptt_core.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from bptt_core import figures as F
+from bptt_core import presets as P
+from bptt_core import report as R
+from bptt_core.config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig
+
+# One thread per computation: the server runs sessions in threads on a small machine, and torch's
+# own thread pool fighting them made the small matmuls here 10-100x slower.
+torch.set_num_threads(1)
+
+# The dashboard's control ranges: the library allows more (config.MAX_*), but beyond these the
+# exact T x T Jacobian products stop answering in about a second.
+UI_MAX_HIDDEN = 256
+UI_MAX_SEQ_LEN = 400
+UI_MAX_GAIN = 100.0
+UI_MAX_SEED = 2**31 - 1
+
+PAGE_FILES = {
+    "overview": "pages/overview.py",
+    "gradient_flow": "pages/gradient_flow.py",
+    "spectrum": "pages/spectrum.py",
+    "clipping": "pages/clipping.py",
+    "truncation": "pages/truncation.py",
+    "calculator": "pages/calculator.py",
+}
+PAGE_TITLES = {
+    "overview": "Overview",
+    "gradient_flow": "Gradient flow",
+    "spectrum": "Spectrum",
+    "clipping": "Clipping",
+    "truncation": "Truncated BPTT",
+    "calculator": "Calculator",
+}
+
+
+# -- settings bound to the URL ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One URL-bound widget: its key (= query parameter), kind and domain, and default."""
+
+    key: str
+    label: str
+    kind: str  # select | int | float | bool
+    default: object
+    options: tuple = ()
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+    attr: str | None = None  # the ModelConfig field it sets
+    help: str = ""
+
+    def domain(self) -> str:
+        if self.kind == "select":
+            return "one of " + ", ".join(map(str, self.options))
+        if self.kind == "bool":
+            return "true or false"
+        what = "a whole number" if self.kind == "int" else "a number"
+        return f"{what} in [{_num(self.lo)}, {_num(self.hi)}]"
+
+    def parse(self, raw: str):
+        """The value a raw query string stands for, or ValueError if it is outside the domain."""
+        if self.kind == "select":
+            for o in self.options:
+                if raw == str(o):
+                    return o
+            raise ValueError
+        if self.kind == "bool":
+            if raw.lower() == "true":
+                return True
+            if raw.lower() == "false":
+                return False
+            raise ValueError
+        if self.kind == "int":
+            if not re.fullmatch(r"[+-]?\d+", raw.strip()):
+                raise ValueError
+            v = int(raw)
+        else:
+            v = float(raw)
+            if not math.isfinite(v):
+                raise ValueError
+        if not self.lo <= v <= self.hi:
+            raise ValueError
+        return v
+
+
+def _num(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+D = ModelConfig()
+MODEL_SETTINGS: tuple[Setting, ...] = (
+    Setting("m_cell", "Cell", "select", D.cell, CELLS, attr="cell", help="Vanilla RNN, LSTM or GRU."),
+    Setting("m_activation", "Activation (vanilla RNN)", "select", D.activation, ACTIVATIONS, attr="activation"),
+    Setting("m_hidden", "Hidden units H", "int", D.hidden_size, lo=1, hi=UI_MAX_HIDDEN, step=1, attr="hidden_size"),
+    Setting("m_seq_len", "Sequence length T", "int", D.seq_len, lo=1, hi=UI_MAX_SEQ_LEN, step=1, attr="seq_len"),
+    Setting("m_init", "Initialisation of W_hh", "select", D.init, INITS, attr="init"),
+    Setting(
+        "m_gain",
+        "Gain g",
+        "float",
+        D.gain,
+        lo=0.01,
+        hi=UI_MAX_GAIN,
+        step=0.05,
+        attr="gain",
+        help="Multiplies the initialisation (ignored by the sparse init).",
+    ),  # fmt: skip
+    Setting(
+        "m_radius",
+        "Spectral radius ρ (0 = as initialised)",
+        "float",
+        D.spectral_radius,
+        lo=0.0,
+        hi=UI_MAX_GAIN,
+        step=0.05,
+        attr="spectral_radius",
+        help="> 0 rescales W_hh to exactly this spectral radius.",
+    ),  # fmt: skip
+    Setting("m_seed", "Seed", "int", D.seed, lo=0, hi=UI_MAX_SEED, step=1, attr="seed"),
+    Setting("m_task", "Task (input sequence)", "select", D.task, TASKS, attr="task"),
+)
+VIEW_SETTINGS: tuple[Setting, ...] = (
+    Setting("lecture", "Lecture mode (large type)", "bool", False),
+    Setting("controls", "Show controls", "bool", True, help="Off hides the sidebar: a clean view for a slide."),
+)
+MODEL_KEYS = tuple(s.key for s in MODEL_SETTINGS)
+FLAG_ALIASES = {"1": True, "0": False, "yes": True, "no": False, "on": True, "off": False}
+
+
+def _query_value(key: str) -> str | None:
+    try:
+        vals = st.query_params.get_all(key)
+    except Exception:  # noqa: BLE001 - a query string we cannot read is treated as absent
+        return None
+    return vals[-1] if vals else None
+
+
+def check_query(setting: Setting) -> str | None:
+    """A warning if the URL holds a value for this setting that is outside its domain."""
+    raw = _query_value(setting.key)
+    if raw is None or raw == "":
+        return None
+    try:
+        setting.parse(raw)
+        return None
+    except (ValueError, TypeError, OverflowError):
+        if setting.kind == "bool" and raw.lower() in FLAG_ALIASES:
+            return None
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        return (
+            f"URL parameter **{setting.key}** = `{shown}` is not valid for *{setting.label}* "
+            f"(it must be {setting.domain()}); using the default {_num(setting.default)}."
+        )
+
+
+def widget(setting: Setting, container=None, **kw):
+    """Create the URL-bound widget for ``setting`` (after checking its raw URL value)."""
+    c = container or st
+    warn = check_query(setting)
+    if warn:
+        st.session_state.setdefault("_url_warnings", []).append(warn)
+    if setting.kind == "bool":
+        raw = _query_value(setting.key)
+        if raw is not None and raw.lower() in FLAG_ALIASES and setting.key not in st.session_state:
+            st.session_state[setting.key] = FLAG_ALIASES[raw.lower()]
+    common = dict(key=setting.key, help=setting.help or None, bind="query-params", **kw)
+    # A value already in session state (earlier runs, a preset) wins; passing the default as well
+    # would make Streamlit log a duplicate-value warning.
+    held = setting.key in st.session_state
+    if setting.kind == "select":
+        index = 0 if held else setting.options.index(setting.default)
+        return c.selectbox(setting.label, setting.options, index=index, **common)
+    if setting.kind == "bool":
+        return c.toggle(setting.label, **({} if held else {"value": setting.default}), **common)
+    if setting.kind == "int":
+        lo, hi, step = int(setting.lo), int(setting.hi), int(setting.step)
+        value = None if held else int(setting.default)
+        if hi - lo <= 1000:
+            return c.slider(setting.label, lo, hi, value, step, **common)
+        return c.number_input(setting.label, lo, hi, "min" if held else value, step, **common)
+    value = "min" if held else float(setting.default)
+    return c.number_input(setting.label, float(setting.lo), float(setting.hi), value, float(setting.step),
+                          format="%.2f", **common)  # fmt: skip
+
+
+def sidebar() -> None:
+    """The shared controls (called by app.py before the page runs). Stores the settings in
+    session state for the page: ``st.session_state['_cfg']`` (a ModelConfig or None) and the URL
+    warnings to show."""
+    st.session_state["_url_warnings"] = []
+    values = {}
+    with st.sidebar:
+        st.markdown("### Model settings")
+        for s in MODEL_SETTINGS:
+            values[s.attr] = widget(s)
+        st.markdown("### View")
+        for s in VIEW_SETTINGS:
+            widget(s)
+        st.page_link(PAGE_FILES["overview"], label="Presets: the classic experiments", icon=":material/science:")
+    try:
+        st.session_state["_cfg"] = ModelConfig(**values)
+        st.session_state["_cfg_error"] = None
+    except ValueError as e:  # only reachable through a value the widgets' domain let through
+        st.session_state["_cfg"] = None
+        st.session_state["_cfg_error"] = str(e)
+
+
+def lecture() -> bool:
+    return bool(st.session_state.get("lecture", False))
+
+
+def apply_view_css() -> None:
+    css = []
+    if lecture():
+        css.append(
+            """
+            html, body, [data-testid="stAppViewContainer"] { font-size: 21px; }
+            [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+            [data-testid="stCaptionContainer"] { font-size: 1.3rem !important; }
+            h1 { font-size: 3rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
+            """
+        )
+    if not st.session_state.get("controls", True):
+        css.append(
+            """
+            section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+            [data-testid="stExpandSidebarButton"] { display: none !important; }
+            """
+        )
+    if css:
+        st.html("<style>" + "\n".join(css) + "</style>")
+
+
+# -- the start of every page --------------------------------------------------------------------------
+
+
+def page_start(page: str, title: str, intro: str) -> ModelConfig | None:
+    """Title, intro, URL warnings, and the checked ModelConfig (None: the page shows why and stops)."""
+    apply_view_css()
+    st.title(title)
+    st.markdown(intro)
+    for w in st.session_state.get("_url_warnings", []):
+        st.warning(w, icon="⚠️")
+    cfg = st.session_state.get("_cfg")
+    if cfg is None:
+        err = st.session_state.get("_cfg_error") or "the shared settings were not set up (open the app through app.py)"
+        st.error(f"These settings cannot be used: {err}")
+        return None
+    errors, notes = R.problems(cfg)
+    for n in notes:
+        st.info(n, icon="ℹ️")
+    for e in errors:
+        st.error(e)
+    if errors:
+        st.caption("Change the setting in the sidebar; every other page is still available.")
+        return None
+    return cfg
+
+
+def page_setting(setting: Setting, container=None, **kw):
+    """A page-specific URL-bound control; a bad URL value is warned about right here."""
+    warn = check_query(setting)
+    if warn:
+        st.warning(warn, icon="⚠️")
+    return widget(setting, container, **kw)
+
+
+def plotly_config(page: str) -> dict:
+    return F.PLOTLY_CONFIG_SVG if st.session_state.get(f"{page}_svg") else F.PLOTLY_CONFIG
+
+
+def export_format_toggle(page: str, container=None) -> None:
+    (container or st).toggle(
+        "Export figures as SVG (camera button)", key=f"{page}_svg", help="Off: PNG at 3x scale. On: SVG (vector)."
+    )
+
+
+def show_figure(fig, key: str, data: pd.DataFrame, csv_name: str, explain: str, page: str) -> None:
+    """The figure, its CSV download beside it, and the 'what am I looking at' paragraph."""
+    F.style(fig, lecture=lecture(), height=fig.layout.height and int(fig.layout.height * (1.25 if lecture() else 1)))
+    st.plotly_chart(fig, key=key, config=plotly_config(page), width="stretch", theme=None)
+    c1, c2 = st.columns([1, 4], vertical_alignment="top")
+    c1.download_button(
+        "⬇ CSV of this figure",
+        data.to_csv(index=False).encode(),
+        file_name=csv_name,
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+    )
+    with c2.expander("What am I looking at?"):
+        st.markdown(explain)
+
+
+def exports(page: str, cfg: ModelConfig, extra: dict | None = None, report_kw: dict | None = None) -> None:
+    """Settings as JSON, the link to this view, and the HTML report."""
+    st.divider()
+    st.subheader("Share and export")
+    c1, c2 = st.columns([1, 2])
+    settings = {"page": page, **cfg.to_dict(), **(extra or {})}
+    c1.download_button(
+        "⬇ Settings (JSON)",
+        json.dumps(settings, indent=2),
+        file_name=f"bptt-{page}-settings.json",
+        mime="application/json",
+        key=f"{page}_json",
+        on_click="ignore",
+    )
+    if c1.button("Build the HTML report", key=f"{page}_report", help="Every figure for these settings in one file."):
+        with st.spinner("Computing every figure for the report…"):
+            try:
+                html = cached_report(cfg, **(report_kw or {}), lecture=lecture())
+            except ValueError as e:
+                html = None
+                st.error(f"The report could not be built: {e}")
+        if html:
+            c1.download_button(
+                "⬇ HTML report",
+                html,
+                file_name="bptt-report.html",
+                mime="text/html",
+                key=f"{page}_report_dl",
+                on_click="ignore",
+            )
+    c2.markdown("**Link to this view** (copy it; it reopens these settings):")
+    c2.code(view_link(page), language=None)
+
+
+def view_link(page: str) -> str:
+    """The full URL of this view: the page's address plus every non-default setting."""
+    base = None
+    try:
+        base = st.context.url
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        base = None
+    if not base:
+        base = f"http://localhost:8501/{page.replace('_', '-') if page != 'overview' else ''}"
+    params = {}
+    for s in MODEL_SETTINGS + VIEW_SETTINGS + tuple(PAGE_SETTINGS.get(page, ())):
+        if s.key in st.session_state and st.session_state[s.key] != s.default:
+            v = st.session_state[s.key]
+            params[s.key] = str(v).lower() if isinstance(v, bool) else str(v)
+    return base + ("?" + urllib.parse.urlencode(params) if params else "")
+
+
+# Page-specific URL-bound settings, registered by each page module for the link above.
+PAGE_SETTINGS: dict[str, tuple[Setting, ...]] = {}
+
+
+# -- presets ---------------------------------------------------------------------------------------------
+
+
+def _apply_preset(key: str) -> None:
+    """Callback: write the preset into the widgets' state (runs before the next script run)."""
+    p = P.get(key)
+    values = P.settings(p)
+    for s in MODEL_SETTINGS:
+        st.session_state[s.key] = values[s.attr]
+    for k, v in p.page_settings.items():
+        st.session_state[k] = v
+    st.session_state["_goto"] = p.page
+
+
+def preset_button(p: P.Preset, container=None) -> None:
+    (container or st).button(
+        p.title, key=f"preset_{p.key}", on_click=_apply_preset, args=(p.key,), help=p.summary, width="stretch"
+    )
+
+
+def follow_preset() -> None:
+    """Switch to the page a preset asked for (called by app.py before navigation runs a page)."""
+    goto = st.session_state.pop("_goto", None)
+    if goto:
+        st.switch_page(PAGE_FILES[goto])
+
+
+# -- cached computations ------------------------------------------------------------------------------
+
+CACHE = dict(max_entries=32, show_spinner=False)
+
+
+@st.cache_data(**CACHE)
+def flow_matrix(cfg: ModelConfig, norm: str, block: str):
+    return R.flow_matrix_of(cfg, norm, block)
+
+
+@st.cache_data(**CACHE)
+def spectrum(cfg: ModelConfig):
+    return R.spectrum_of(cfg)
+
+
+@st.cache_data(**CACHE)
+def lyapunov(cfg: ModelConfig):
+    return R.lyapunov_of(cfg)
+
+
+@st.cache_data(**CACHE)
+def loss_gradients(cfg: ModelConfig):
+    return R.loss_gradients_of(cfg)
+
+
+@st.cache_data(**CACHE)
+def contributions(cfg: ModelConfig, t: int):
+    return R.contributions_of(cfg, t)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_report(cfg: ModelConfig, lecture: bool = False, **kw) -> str:
+    return R.build_report(cfg, lecture=lecture, **kw)
+
+
+def loss_on(cfg: ModelConfig) -> str:
+    return "last" if cfg.task in ("adding", "temporal_order") else "all"

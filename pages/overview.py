@@ -1,0 +1,73 @@
+"""Overview: what BPTT is, the equations, how to read the dashboard, and the presets."""
+
+import streamlit as st
+
+from bptt_core import figures as F
+from bptt_core import presets as P
+from pages import common as C
+
+C.apply_view_css()
+st.title("BPTT Explorer")
+st.markdown(
+    "How gradients flow **backward through time** in recurrent networks. Change the model in the sidebar "
+    "(cell, activation, hidden units, sequence length, initialisation, gain, seed, task); every page "
+    "recomputes exactly what backpropagation through time (BPTT) does with it."
+)
+for w in st.session_state.get("_url_warnings", []):
+    st.warning(w, icon="⚠️")
+
+st.header("Presets: the classic experiments")
+st.caption("One click sets the sidebar and opens the page where the effect shows.")
+cols = st.columns(4)
+for i, p in enumerate(P.PRESETS):
+    with cols[i % 4].container(border=True):
+        st.markdown(f"**{p.title}** · *{C.PAGE_TITLES[p.page]}*")
+        st.caption(f"{p.summary} ({p.reference})")
+        C.preset_button(p)
+
+st.header("The unrolled network")
+st.plotly_chart(
+    F.style(F.unrolled_diagram(), lecture=C.lecture()), key="ov_diagram", config=F.PLOTLY_CONFIG, theme=None
+)
+st.markdown(
+    "A recurrent network applies the same cell at every step. Unrolled over a sequence x₁ … xₙ it is a "
+    "deep feed-forward network with shared weights, and BPTT is ordinary backpropagation through it: the "
+    "error at step t travels back through every earlier step, multiplied by one Jacobian per step."
+)
+
+st.header("Key equations")
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**Forward** (vanilla RNN) and **loss**")
+    st.latex(r"h_t = \phi(W_{hh} h_{t-1} + W_{ih} x_t + b), \qquad \hat y_t = W_y h_t + b_y")
+    st.latex(r"L = \sum_t \ell_t, \qquad \ell_t = \sum_j (\hat y_{t,j} - y_{t,j})^2")
+    st.markdown("**Step Jacobian** and the **gradient-flow matrix**")
+    st.latex(r"J_t = \frac{\partial h_t}{\partial h_{t-1}} = \operatorname{diag}(\phi'(a_t))\, W_{hh}")
+    st.latex(r"\frac{\partial h_t}{\partial h_s} = J_t J_{t-1} \cdots J_{s+1}")
+with c2:
+    st.markdown("**BPTT**: the gradient is a sum over time of per-step contributions")
+    st.latex(
+        r"\frac{\partial L}{\partial W} = \sum_t \sum_{i \le t} "
+        r"\frac{\partial \ell_t}{\partial h_t} \frac{\partial h_t}{\partial h_i} \frac{\partial^+ h_i}{\partial W}"
+    )
+    st.markdown("**Vanishing and exploding** (Pascanu, Mikolov & Bengio 2013), with γ ≥ |φ'|")
+    st.latex(r"\Big\|\frac{\partial h_t}{\partial h_s}\Big\| \le (\gamma\, \sigma_1(W_{hh}))^{t-s}")
+    st.markdown("σ₁ < 1/γ makes gradients vanish; σ₁ > 1/γ is needed for them to explode.")
+
+st.header("How to read the dashboard")
+st.markdown(
+    f"""
+- **{C.PAGE_TITLES["gradient_flow"]}**: the heatmap of log10 ‖∂h(t)/∂h(s)‖ (blue vanishes, red explodes), the norm
+  against lag with its decay rate, the (γσ₁)^k bound and the memory horizon, and the per-step contributions.
+- **{C.PAGE_TITLES["spectrum"]}**: eigenvalues of W_hh with the unit circle, singular values with the 1/γ line, and
+  the Lyapunov spectrum of the driven network.
+- **{C.PAGE_TITLES["clipping"]}**: three twin training runs (no clipping, clip by norm, clip by value).
+- **{C.PAGE_TITLES["truncation"]}**: what TBPTT(k1, k2) drops, and full BPTT vs TBPTT vs RTRL, measured.
+- **{C.PAGE_TITLES["calculator"]}**: parameters, memory, FLOPs and time, each labelled exact, measured or estimated.
+
+Colour bars and log axes are labelled in decades (1e-6, 1e-3, 1, …); hovering shows the raw value. Each figure has
+a CSV of its numbers and a *What am I looking at?* note; the camera button saves PNG at 3× (or SVG). The settings
+live in the URL: copy it to share the view. `?lecture=true` enlarges everything for a projector and
+`?controls=false` hides the sidebar for a clean slide.
+"""
+)
