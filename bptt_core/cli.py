@@ -179,8 +179,12 @@ def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str) -> 
     else:
         trend = "flat" if abs(rate) < FLAT_RATE else "vanishing" if rate < 0 else "exploding"
         parts.append(f"Decay rate: {rate:+.4g} decades per step (x{10**rate:.4g} per step, {trend}).")
-    if horizon is None:
-        parts.append(f"Memory horizon: the norm never falls below 1e-3 of its lag-0 value within {T} steps.")
+    if T == 1:
+        parts.append("Memory horizon: undefined (no lags).")
+    elif horizon is None:
+        parts.append(
+            f"Memory horizon: beyond T: the norm stays above 1e-3 of its lag-0 value at every lag up to {T - 1}."
+        )
     else:
         parts.append(f"Memory horizon: {horizon} steps (first lag where the norm is below 1e-3 of lag 0).")
     if T > 1:

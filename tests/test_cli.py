@@ -172,3 +172,12 @@ def test_model_arguments_mirror_model_config_defaults():
         ]
     )
     assert config_from_args(args) == ModelConfig(cell="gru", hidden_size=7, spectral_radius=0.9, batch_size=3)
+
+
+def test_single_step_sequence(tmp_path, capsys):
+    out = tmp_path / "one"
+    assert main(["jacobian", "--seq-len", "1", "--hidden-size", "4", "--out", str(out)]) == 0
+    assert "undefined" in capsys.readouterr().out
+    header, labels, M = read_csv(out / "jacobian.csv")
+    assert header == ["t\\s", "1"] and labels == ["1"]
+    assert M[0, 0] == pytest.approx(0.5 * math.log10(4))  # ||I||_F = sqrt(H)

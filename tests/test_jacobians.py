@@ -447,3 +447,18 @@ def test_loss_gradient_norms_rejects_mismatched_target_and_readout():
         loss_gradient_norms(m, nn.Linear(3, 2), x, torch.zeros(4, 3))
     with pytest.raises(ValueError, match="hidden_size"):
         loss_gradient_norms(m, nn.Linear(5, 2), x, torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("norm,diag", [("fro", 0.5 * math.log10(4)), (2, 0.0)])
+def test_a_single_step_is_just_the_identity(norm, diag):
+    L = jacobian_log_norms(make(CELLS[-1][1], 2, 4, seed=0), torch.randn(1, 2, dtype=torch.float64), norm=norm)
+    assert L.shape == (1, 1) and L[0, 0] == pytest.approx(diag, abs=1e-15)
+
+
+def test_lstm_h0_with_only_h_means_c0_is_zero():
+    m = make(CELLS[-2][1], 2, 3, seed=0)  # nn.LSTM
+    x = torch.randn(6, 2, dtype=torch.float64)
+    h = torch.randn(3, dtype=torch.float64)
+    full = torch.cat([h, torch.zeros(3, dtype=torch.float64)])
+    np.testing.assert_array_equal(jacobian_log_norms(m, x, h0=h), jacobian_log_norms(m, x, h0=full))
+    assert not np.array_equal(jacobian_log_norms(m, x, h0=h), jacobian_log_norms(m, x))
