@@ -3,7 +3,7 @@
 1. Three clipping twins (unclipped, norm, value) of 300 steps at the default settings: the adding
    task (loss on the last step), T = 50, H = 64, vanilla tanh RNN, SGD lr 0.01, batch 16, clip
    threshold 1.0. Baselines: the same 3 x 300 steps as a plain loop (same model and batches, no
-   histories, no dL/dh_t probes), and with torch's fused nn.RNN. Reported: seconds, ms per step,
+   histories, no dL/dh_t), and with torch's fused nn.RNN. Reported: seconds, ms per step,
    and the ratio to each baseline (the price of recording everything).
 2. The variants comparison (truncation.compare_variants: full BPTT, TBPTT(10, 10), TBPTT(20, 20),
    RTRL) on one sequence of the same model, repeats = 3.
@@ -132,7 +132,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, load average {load:.1f} at start)",
         f"- three clipping twins x {tw['steps']} steps (adding, T = {MODEL.seq_len}, H = {MODEL.hidden_size}, "
         f"batch {TRAIN.batch_size}): {tw['twins']:.2f} s, {1e3 * tw['twins'] / n:.1f} ms per step",
-        f"- the same steps as a bare loop (same model, no histories or dL/dh_t probes): {tw['plain']:.2f} s; "
+        f"- the same steps as a bare loop (same model, no histories, no dL/dh_t): {tw['plain']:.2f} s; "
         f"recording costs x{tw['twins'] / tw['plain']:.2f}",
         f"- the same steps with torch's fused nn.RNN: {tw['fused']:.2f} s; the twins take x{tw['twins'] / tw['fused']:.2f}",
     ]

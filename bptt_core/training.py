@@ -258,7 +258,7 @@ def _run(
     for i, batch in enumerate(data):
         opt.zero_grad(set_to_none=True)
         loss, hs = batch_loss(view, readout, batch)
-        if train_cfg.truncated:
+        if train_cfg.truncated and math.isfinite(loss.item()):  # a non-finite loss: full BPTT's NaN grads mark it
             dh_grads = torch.autograd.grad(loss, hs, allow_unused=True)
             for p, g in zip(params, truncated_gradients(rnn, readout, batch, train_cfg.k1, train_cfg.k2), strict=True):
                 p.grad = g.detach().clone()
