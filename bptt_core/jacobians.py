@@ -146,8 +146,11 @@ def _block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
         return _refine_tiny_norms(sub, torch.linalg.matrix_norm(sub).to(torch.float64))
     # sigma_1 = sqrt(lambda_max(P^T P)): the largest eigenvalue of the Gram matrix is accurate to
     # working precision, and symmetric eigenvalues cost half of a batched SVD.
-    top = torch.linalg.eigvalsh(sub.mT @ sub)[:, -1]
-    return top.clamp_min(0).sqrt().to(torch.float64)
+    # Divide out each block's largest entry first so its squares cannot underflow in float32.
+    scale = sub.abs().amax(dim=(1, 2)).clamp_min(torch.finfo(sub.dtype).tiny)  # (B,)
+    u = sub / scale[:, None, None]
+    top = torch.linalg.eigvalsh(u.mT @ u)[:, -1]
+    return top.clamp_min(0).sqrt().to(torch.float64) * scale.to(torch.float64)
 
 
 def jacobian_log_norms(
