@@ -54,7 +54,8 @@ MODEL_EXTENSIONS = (".pt", ".pth", ".safetensors")
 SEQUENCE_EXTENSIONS = (".csv", ".npy")
 GATES = {1: "rnn", 4: "lstm", 3: "gru"}  # G, the number of gate blocks stacked in W_ih / W_hh
 READOUT_NAMES = ("readout", "fc", "linear", "out", "output", "head", "decoder", "classifier")
-PT_SAVE_HINT = "save it with torch.save(model.state_dict(), 'model.pt')"
+SAVE_HOW = "torch.save(model.state_dict(), 'model.pt')"
+PT_SAVE_HINT = f"expected a state_dict saved with {SAVE_HOW}"
 
 # The only globals a state_dict's pickle needs; anything else is refused before unpickling.
 _SAFE_GLOBALS = {
@@ -109,10 +110,10 @@ def model_fingerprint(data: bytes) -> str:
 
 def _check_bytes(data, filename: str, allowed: tuple[str, ...], error: type[UploadError]) -> tuple[bytes, str]:
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise error(f"the upload must be bytes, got {type(data).__name__}")
+        raise error(f"the upload must be bytes, got {type(data).__name__}: expected the file's contents")
     data = bytes(data)
     if not isinstance(filename, str):
-        raise error(f"filename must be a string, got {type(filename).__name__}")
+        raise error(f"filename must be a string, got {type(filename).__name__}: expected the uploaded file's name")
     ext = Path(filename).suffix.lower()
     if ext not in allowed:
         raise error(
@@ -120,7 +121,8 @@ def _check_bytes(data, filename: str, allowed: tuple[str, ...], error: type[Uplo
         )
     if len(data) > MAX_UPLOAD_BYTES:
         raise error(
-            f"{filename} is {len(data) / 2**20:.1f} MiB: the upload limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MiB"
+            f"{filename} is {len(data) / 2**20:.1f} MiB: the upload limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MiB "
+            "(expected a single-layer model or sequence within the explorer's size limits)"
         )
     if not data:
         raise error(f"{filename} is empty (0 bytes): expected a {ext} file")
@@ -166,7 +168,7 @@ def _refuse_code(where: str, module: str, name: str) -> ModelFileError:
     return ModelFileError(
         f"refused: the file's pickle would import {module}.{name}, which is not part of a plain state_dict "
         f"({where}). Uploaded files are never unpickled into arbitrary objects, so nothing in it was run. "
-        f"Expected a dict of tensors: {PT_SAVE_HINT}, or use .safetensors"
+        f"Expected a dict of tensors saved with {SAVE_HOW}, or a .safetensors file"
     )
 
 
@@ -175,24 +177,26 @@ def _scan_archive(data: bytes) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ModelFileError(f"the .pt archive is truncated or corrupt ({e}): {PT_SAVE_HINT}") from None
+    except Exception as e:  # BadZipFile, bad UTF-8 names, unsupported compression, ...
+        raise ModelFileError(f"the .pt archive is truncated or corrupt ({type(e).__name__}); {PT_SAVE_HINT}") from None
     if len(infos) > MAX_ARCHIVE_ENTRIES:
-        raise ModelFileError(f"the .pt archive has {len(infos)} entries: a state_dict has far fewer")
+        raise ModelFileError(
+            f"the .pt archive has {len(infos)} entries: expected a state_dict archive (at most {MAX_ARCHIVE_ENTRIES})"
+        )
     unpacked = sum(i.file_size for i in infos)
     if unpacked > MAX_UNPACKED_BYTES:
         raise ModelFileError(
             f"the .pt archive would expand to {unpacked / 2**20:.0f} MiB: the limit is "
-            f"{MAX_UNPACKED_BYTES / 2**20:.0f} MiB of tensors"
+            f"{MAX_UNPACKED_BYTES / 2**20:.0f} MiB; expected a state_dict of a model within the size limits"
         )
     pickles = [i for i in infos if i.filename.endswith("data.pkl")]
     if len(pickles) != 1:
-        raise ModelFileError(f"the archive is not a torch.save file (expected one data.pkl entry): {PT_SAVE_HINT}")
+        raise ModelFileError(f"the archive is not a torch.save file (no single data.pkl entry); {PT_SAVE_HINT}")
     try:
         program = archive.read(pickles[0])
         names = _pickle_globals(program)
     except Exception as e:  # corrupt entry or malformed pickle program: refuse, never unpickle
-        raise ModelFileError(f"the .pt file's pickle is corrupt ({type(e).__name__}): {PT_SAVE_HINT}") from None
+        raise ModelFileError(f"the .pt file's pickle is corrupt ({type(e).__name__}); {PT_SAVE_HINT}") from None
     for module, name in names:
         if not _is_safe_global(module, name):
             raise _refuse_code("found before loading", module, name)
@@ -202,11 +206,11 @@ def _torch_load(data: bytes):
     if data[:4] == b"PK\x03\x04":
         _scan_archive(data)
     elif _looks_like_safetensors(data):
-        raise ModelFileError("this looks like a safetensors file: rename it to .safetensors")
+        raise ModelFileError("this looks like a safetensors file named .pt: expected a .safetensors extension for it")
     elif data[:1] != b"\x80":  # neither a zip archive nor a pickle (legacy torch.save files are pickles)
         raise ModelFileError(
             f"not a PyTorch file: torch.save writes a zip archive (starting with 'PK'), this starts with "
-            f"{data[:4]!r}; expected a state_dict: {PT_SAVE_HINT}"
+            f"{data[:4]!r}; {PT_SAVE_HINT}"
         )
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols; the verdict below says it all
@@ -220,11 +224,11 @@ def _torch_load(data: bytes):
         if "Weights only load failed" in text:
             raise ModelFileError(
                 "refused: the file is not a plain state_dict that torch.load(weights_only=True) can read "
-                f"(nothing in it was run); expected a dict of tensors: {PT_SAVE_HINT}"
+                f"(nothing in it was run); expected a dict of tensors saved with {SAVE_HOW}"
             ) from None
         raise ModelFileError(
             f"not a readable PyTorch file ({type(e).__name__}): the file is truncated, corrupt or not made by "
-            f"torch.save; expected a state_dict: {PT_SAVE_HINT}"
+            f"torch.save; {PT_SAVE_HINT}"
         ) from None
 
 
@@ -243,7 +247,7 @@ def _safetensors_load(data: bytes) -> tuple[dict, dict]:
     except Exception:
         meta = {}
     if not isinstance(meta, dict):
-        raise ModelFileError("the .safetensors __metadata__ must be a JSON object of strings")
+        raise ModelFileError("the .safetensors __metadata__ is not a JSON object: expected string keys and values")
     return tensors, meta
 
 
@@ -257,7 +261,7 @@ def _as_state_dict(obj) -> tuple[dict[str, torch.Tensor], list[str]]:
     if not isinstance(obj, dict):
         raise ModelFileError(
             f"not a state_dict: the file holds a {type(obj).__name__}; expected a dict of parameter names to "
-            f"tensors ({PT_SAVE_HINT})"
+            f"tensors (saved with {SAVE_HOW})"
         )
     if obj and not all(isinstance(v, torch.Tensor) for v in obj.values()):
         # A training checkpoint {"model_state_dict": {...}, "optimizer": ...}: use the one dict of tensors.
@@ -271,15 +275,17 @@ def _as_state_dict(obj) -> tuple[dict[str, torch.Tensor], list[str]]:
             bad = [str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor)][:5]
             raise ModelFileError(
                 f"not a state_dict: entries {bad} are not tensors; expected a dict of parameter names to tensors "
-                f"({PT_SAVE_HINT})"
+                f"(saved with {SAVE_HOW})"
             )
         notes.append(f"checkpoint: used the state_dict stored under {inner[0]!r}")
         obj = obj[inner[0]]
     if not obj:
-        raise ModelFileError(f"the state_dict is empty: expected weight_ih_l0 and weight_hh_l0 ({PT_SAVE_HINT})")
+        raise ModelFileError(f"the state_dict is empty: expected weight_ih_l0 and weight_hh_l0 (saved with {SAVE_HOW})")
     bad_keys = [k for k in obj if not isinstance(k, str)]
     if bad_keys:
-        raise ModelFileError(f"state_dict keys must be strings, got {bad_keys[:3]!r}")
+        raise ModelFileError(
+            f"state_dict keys must be strings (parameter names), got {bad_keys[:3]!r}: expected {SAVE_HOW}"
+        )
     return dict(obj), notes
 
 
@@ -339,7 +345,7 @@ def _check_tensor(key: str, t, expected: tuple[int, ...] | None = None, what: st
 
 def _check_size(name: str, value: int, hi: int) -> None:
     if not 1 <= value <= hi:
-        raise ModelFileError(f"{name}={value} is out of range: this explorer supports {name} in [1, {hi}]")
+        raise ModelFileError(f"{name}={value} is out of range: expected {name} in [1, {hi}] (the explorer's limit)")
 
 
 def _infer(sd: dict, prefix: str, suffix: str) -> tuple[str, int, int, dict[str, torch.Tensor]]:
@@ -547,14 +553,23 @@ def _finish_sequence(arr: np.ndarray, input_size: int, filename: str) -> torch.T
     if J != input_size:
         raise SequenceFileError(f"the model expects input_size={input_size} columns, got {J} (in {filename})")
     if T > MAX_SEQ_LEN:
-        raise SequenceFileError(f"{filename} has {T} time steps: the limit is seq_len <= {MAX_SEQ_LEN}")
+        raise SequenceFileError(f"{filename} has {T} time steps: expected at most seq_len <= {MAX_SEQ_LEN}")
     finite = np.isfinite(arr)
     if not finite.all():
         r, c = np.argwhere(~finite)[0]
         raise SequenceFileError(
             f"{filename} has a non-finite value ({arr[r, c]}) at row {r + 1}, column {c + 1}: expected finite numbers"
         )
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    big = ~np.isfinite(out)
+    if big.any():
+        r, c = np.argwhere(big)[0]
+        raise SequenceFileError(
+            f"{filename} has a value too large for float32 ({arr[r, c]:.3g}) at row {r + 1}, column {c + 1}: "
+            f"expected |x| <= {float(np.finfo(np.float32).max):.3g}"
+        )
+    return torch.from_numpy(out)
 
 
 def _parse_csv(text: str, filename: str) -> np.ndarray:
