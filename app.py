@@ -1,24 +1,20 @@
-"""BPTT Explorer: the router. Page config, the shared sidebar controls, navigation; pages show."""
+"""BPTT Explorer: the router. Page config, navigation, the shared sidebar controls; pages show."""
 
 import streamlit as st
 
-from pages.common import PAGE_FILES, PAGE_TITLES, follow_preset, sidebar
+from pages.registry import ICONS, PAGE_FILES, PAGE_TITLES, url_path
 
 st.set_page_config(page_title="BPTT Explorer", page_icon="∂", layout="wide")
+# Navigation first, before the heavy imports: it is what tells Streamlit to ignore the plain pages/ folder.
+nav = st.navigation(
+    [
+        st.Page(PAGE_FILES[k], title=PAGE_TITLES[k], icon=ICONS[k], url_path=url_path(k), default=k == "overview")
+        for k in PAGE_FILES
+    ]
+)
 
-ICONS = {
-    "overview": ":material/home:",
-    "gradient_flow": ":material/grid_on:",
-    "spectrum": ":material/blur_circular:",
-    "clipping": ":material/content_cut:",
-    "truncation": ":material/timeline:",
-    "calculator": ":material/calculate:",
-}
-pages = [
-    st.Page(PAGE_FILES[k], title=PAGE_TITLES[k], icon=ICONS[k], url_path=k.replace("_", "-"), default=k == "overview")
-    for k in PAGE_FILES
-]
-nav = st.navigation(pages)
+from pages.common import follow_preset, sidebar  # noqa: E402
+
 follow_preset()
 sidebar()
 nav.run()

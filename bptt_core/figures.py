@@ -82,6 +82,8 @@ def _log_hover_text(L: np.ndarray) -> np.ndarray:
             res[i] = ""
         elif np.isneginf(v):
             res[i] = "0 (exactly)"
+        elif np.isposinf(v):
+            res[i] = "inf (overflow)"
         else:
             e = math.floor(v)
             res[i] = f"{10 ** (v - e):.3f}e{e:+d}"
@@ -112,7 +114,7 @@ def log_heatmap(
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    shown = np.where(np.isneginf(Z), lo, Z)
+    shown = np.where(np.isneginf(Z), lo, np.where(np.isposinf(Z), hi, Z))
     if mask is not None:
         shown = np.where(mask, np.nan, shown)
     tickvals, ticktext = decade_ticks(lo, hi)
@@ -431,7 +433,8 @@ def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh")
         title=f"Eigenvalues of {matrix} in the complex plane",
         xaxis_title="Re λ",
         yaxis_title="Im λ",
-        legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        margin=dict(b=120),
     )
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)

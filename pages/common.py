@@ -30,23 +30,7 @@ UI_MAX_SEQ_LEN = 400
 UI_MAX_GAIN = 100.0
 UI_MAX_SEED = 2**31 - 1
 
-PAGE_FILES = {
-    "overview": "pages/overview.py",
-    "gradient_flow": "pages/gradient_flow.py",
-    "spectrum": "pages/spectrum.py",
-    "clipping": "pages/clipping.py",
-    "truncation": "pages/truncation.py",
-    "calculator": "pages/calculator.py",
-}
-PAGE_TITLES = {
-    "overview": "Overview",
-    "gradient_flow": "Gradient flow",
-    "spectrum": "Spectrum",
-    "clipping": "Clipping",
-    "truncation": "Truncated BPTT",
-    "calculator": "Calculator",
-}
-
+from pages.registry import PAGE_FILES, PAGE_TITLES  # noqa: F401 - re-exported for the pages
 
 # -- settings bound to the URL ----------------------------------------------------------------------
 
@@ -196,8 +180,8 @@ def widget(setting: Setting, container=None, **kw):
             return c.slider(setting.label, lo, hi, value, step, **common)
         return c.number_input(setting.label, lo, hi, "min" if held else value, step, **common)
     value = "min" if held else float(setting.default)
-    return c.number_input(setting.label, float(setting.lo), float(setting.hi), value, float(setting.step),
-                          format="%.2f", **common)  # fmt: skip
+    common.setdefault("format", "%.2f")
+    return c.number_input(setting.label, float(setting.lo), float(setting.hi), value, float(setting.step), **common)
 
 
 def sidebar() -> None:
