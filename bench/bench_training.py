@@ -4,7 +4,7 @@
    task (loss on the last step), T = 50, H = 64, vanilla tanh RNN, SGD lr 0.01, batch 16, clip
    threshold 1.0. Baselines: the same 3 x 300 steps as a plain loop (same model and batches, no
    histories, no dL/dh_t), and with torch's fused nn.RNN. Reported: seconds, ms per step,
-   and the ratio to each baseline (the price of recording everything).
+   and the ratio to each baseline (the price of recording everything), median over interleaved rounds.
 2. The variants comparison (truncation.compare_variants: full BPTT, TBPTT(10, 10), TBPTT(20, 20),
    RTRL) on one sequence of the same model, repeats = 3.
 
@@ -58,10 +58,6 @@ def fused_model(rnn: nn.Module) -> nn.RNN:
     return fused
 
 
-def median_of(fn, repeats: int) -> float:
-    return statistics.median(fn() for _ in range(repeats))
-
-
 def bench_twins(steps: int, repeats: int) -> dict:
     cfg = TrainConfig(steps=steps)
     data = batches(MODEL, cfg)
@@ -79,10 +75,18 @@ def bench_twins(steps: int, repeats: int) -> dict:
         return total
 
     twins()  # warm-up
-    t_twins = median_of(twins, repeats)
-    t_plain = median_of(lambda: baseline(False), repeats)
-    t_fused = median_of(lambda: baseline(True), repeats)
-    return dict(steps=steps, twins=t_twins, plain=t_plain, fused=t_fused)
+    # Interleaved rounds, so a change in the machine's load hits all three alike; medians per column
+    # and the median of the per-round ratios.
+    rounds = [(twins(), baseline(False), baseline(True)) for _ in range(repeats)]
+    t_twins, t_plain, t_fused = (statistics.median(c) for c in zip(*rounds, strict=True))
+    return dict(
+        steps=steps,
+        twins=t_twins,
+        plain=t_plain,
+        fused=t_fused,
+        over_plain=statistics.median(a / b for a, b, _ in rounds),
+        over_fused=statistics.median(a / c for a, _, c in rounds),
+    )
 
 
 def bench_variants(repeats: int) -> dict | None:
@@ -133,8 +137,8 @@ def main() -> None:
         f"- three clipping twins x {tw['steps']} steps (adding, T = {MODEL.seq_len}, H = {MODEL.hidden_size}, "
         f"batch {TRAIN.batch_size}): {tw['twins']:.2f} s, {1e3 * tw['twins'] / n:.1f} ms per step",
         f"- the same steps as a bare loop (same model, no histories, no dL/dh_t): {tw['plain']:.2f} s; "
-        f"recording costs x{tw['twins'] / tw['plain']:.2f}",
-        f"- the same steps with torch's fused nn.RNN: {tw['fused']:.2f} s; the twins take x{tw['twins'] / tw['fused']:.2f}",
+        f"recording costs x{tw['over_plain']:.2f}",
+        f"- the same steps with torch's fused nn.RNN: {tw['fused']:.2f} s; the twins take x{tw['over_fused']:.2f}",
     ]
     if va is not None:
         t = va["table"]
