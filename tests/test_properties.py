@@ -192,17 +192,33 @@ def small_enough(cfg: ModelConfig) -> bool:
 # -- ModelConfig ------------------------------------------------------------------------------------
 
 
+def _estimate(**kw):
+    from bptt_core.calculator import estimate
+
+    return estimate("rnn", 2, 3, 1, 5, 1, measure_time=False, **kw)
+
+
+def _train_config(**kw):
+    from bptt_core.training import TrainConfig
+
+    return TrainConfig(**kw)
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=OverflowError,
     reason="bug in bptt_core/config.py _check_float: float(10**400) raises OverflowError, which the "
     "except (TypeError, ValueError) clause misses; add OverflowError there (then drop this marker)",
 )
-@pytest.mark.parametrize("field", ["gain", "spectral_radius"])
+@pytest.mark.parametrize(
+    "make, field",
+    [(ModelConfig, "gain"), (ModelConfig, "spectral_radius"), (_train_config, "lr"), (_train_config, "clip_threshold"),
+     (_estimate, "lr"), (_estimate, "gain")],
+)  # fmt: skip
 @pytest.mark.parametrize("value", [10**400, -(10**309)])
-def test_huge_int_float_settings_are_value_errors(field, value):
+def test_huge_int_float_settings_are_value_errors(make, field, value):
     with pytest.raises(ValueError, match=field):
-        ModelConfig(**{field: value})
+        make(**{field: value})
 
 
 @settings(PROFILE, max_examples=400)
@@ -415,3 +431,120 @@ def test_sequence_csv_round_trip(rows, sep, header):
     buf = io.BytesIO()
     np.save(buf, arr)
     np.testing.assert_array_equal(load_sequence(buf.getvalue(), "x.npy", arr.shape[1]).numpy(), arr)
+
+
+# -- training, truncation and the calculator: configuration validation ------------------------------
+
+TRAIN_FIELDS = {
+    "steps": st.integers(1, 20),
+    "optimizer": st.sampled_from(["sgd", "adam"]),
+    "lr": st.floats(1e-4, 1.0),
+    "batch_size": st.integers(1, 8),
+    "clip": st.sampled_from(["none", "norm", "value"]),
+    "clip_threshold": st.floats(1e-3, 10.0),
+    "k1": st.integers(0, 12),
+    "k2": st.integers(0, 12),
+    "seed": st.integers(0, 100),
+}
+
+
+@st.composite
+def train_kwargs(draw):
+    kw = {}
+    for name, valid in TRAIN_FIELDS.items():
+        choice = draw(st.sampled_from(["valid"] * 5 + ["wild"] * 4 + ["absent"] * 2))
+        if choice != "absent":
+            kw[name] = draw(valid if choice == "valid" else WILD)
+    return kw
+
+
+@settings(PROFILE, max_examples=300)
+@given(train_kwargs())
+def test_train_config_raises_only_value_error(kw):
+    from bptt_core.training import TrainConfig
+
+    cfg = only_value_errors(TrainConfig, **kw)
+    if cfg is not None:
+        assert (cfg.k1 == 0) == (cfg.k2 == 0) and cfg.lr > 0 and math.isfinite(cfg.clip_threshold)
+        assert TrainConfig(**cfg.to_dict()) == cfg
+
+
+@settings(PROFILE, max_examples=120)
+@given(
+    st.sampled_from(["rnn", "lstm", "gru"]),
+    st.integers(1, 9),
+    st.one_of(st.integers(-2, 12), WILD),
+    st.one_of(st.integers(-2, 12), WILD),
+)
+def test_tbptt_gradients_bad_k1_k2(cell, n, k1, k2):
+    """Any k1, k2: a ValueError, or one finite gradient per parameter; TBPTT(n, n) is full BPTT."""
+    from bptt_core import bptt_gradients, tbptt_gradients
+
+    torch.manual_seed(0)
+    rnn = {"rnn": lambda: ElmanRNN(2, 3), "lstm": lambda: nn.LSTM(2, 3), "gru": lambda: nn.GRU(2, 3)}[cell]().double()
+    readout = nn.Linear(3, 1).double()
+    x, y = torch.randn(n, 2, dtype=torch.float64), torch.randn(n, 1, dtype=torch.float64)
+    grads = only_value_errors(tbptt_gradients, rnn, readout, x, y, k1, k2)
+    if grads is None:
+        return
+    params = [*rnn.parameters(), *readout.parameters()]
+    assert len(grads) == len(params)
+    assert all(g.shape == p.shape and torch.isfinite(g).all() for g, p in zip(grads, params, strict=True))
+    if int(k1) == int(k2) == n:
+        for g, r in zip(grads, bptt_gradients(rnn, readout, x, y), strict=True):
+            torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+CALC_FIELDS = {
+    "cell": st.sampled_from(CELLS),
+    "input_size": st.integers(1, 6),
+    "hidden_size": st.integers(1, 8),
+    "output_size": st.integers(1, 4),
+    "seq_len": st.integers(1, 30),
+    "batch_size": st.integers(1, 16),
+    "num_layers": st.integers(1, 3),
+    "lr": st.floats(1e-4, 1.0),
+    "truncation": st.one_of(st.none(), st.integers(1, 30)),
+    "activation": st.sampled_from(ACTIVATIONS),
+    "init": st.sampled_from(INITS),
+    "gain": st.floats(0.1, 3.0),
+}
+
+
+@st.composite
+def calc_kwargs(draw):
+    """Mostly valid settings (so that estimates are made and checked), a wild value now and then."""
+    optional = ("num_layers", "lr", "truncation", "activation", "init", "gain")
+    kw = {}
+    for name, valid in CALC_FIELDS.items():
+        choice = draw(st.sampled_from(["valid"] * 14 + ["wild"] + ["absent"] * (name in optional)))
+        if choice != "absent":
+            kw[name] = draw(valid if choice == "valid" else WILD)
+    if kw.get("cell") in ("lstm", "gru") and kw.get("activation") in ACTIVATIONS and draw(st.integers(0, 4)):
+        kw["activation"] = "tanh"  # the gated cells' only activation; other values are refused
+    for name in ("cell", "input_size", "hidden_size", "output_size", "seq_len", "batch_size"):
+        kw.setdefault(name, draw(CALC_FIELDS[name]))
+    return kw
+
+
+def torch_param_count(cell, I, H, O, layers) -> int:
+    rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H, num_layers=layers)
+    return sum(p.numel() for p in rnn.parameters()) + sum(p.numel() for p in nn.Linear(H, O).parameters())
+
+
+@settings(PROFILE, max_examples=100)
+@given(calc_kwargs())
+def test_estimate_raises_only_value_error_and_counts_exactly(kw):
+    from bptt_core.calculator import estimate
+
+    est = only_value_errors(estimate, **kw, measure_time=False)
+    event("refused" if est is None else "estimated")
+    if est is None:
+        return
+    s = est.settings
+    assert est.total_params == torch_param_count(
+        s["cell"], s["input_size"], s["hidden_size"], s["output_size"], s["num_layers"]
+    )
+    assert isinstance(est.activation_bytes, int) and est.activation_bytes > 0
+    assert math.isfinite(est.sigma1) and math.isfinite(est.rho) and est.risk in ("vanishing", "exploding", "neither")
+    assert math.isnan(est.decay_rate) or math.isfinite(est.decay_rate)
