@@ -96,7 +96,7 @@ def test_batch_loss_is_the_batch_mean():
     with torch.no_grad():
         out, _ = rnn(data.x)
     per_seq = ((readout(out) - data.y) ** 2).sum(dim=(0, 2))  # (B,)
-    assert r.history["loss"][0] == pytest.approx(float(per_seq.mean()), rel=1e-6)
+    assert r.history["loss"][0] == pytest.approx(per_seq.mean().item(), rel=1e-6)
 
 
 def test_reproducible_by_seed():
