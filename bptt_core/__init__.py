@@ -5,10 +5,12 @@ Pure numerics and figure builders; never imports streamlit. The public API (DESI
 """
 
 from .build import build_model, build_task
+from .calculator import Estimate, estimate
 from .config import ModelConfig
 from .jacobians import decay_rate, jacobian_log_norms, lag_profile, lag_view, loss_gradient_norms, memory_horizon
 from .models import ElmanRNN
 from .spectra import lyapunov_exponents, spectrum
+from .training import TrainConfig, TrainResult, train, twin_runs
 from .truncation import (
     bptt_gradients,
     compare_variants,
@@ -21,6 +23,9 @@ from .truncation import (
 )
 
 __all__ = [
+    "Estimate",
+    "TrainConfig",
+    "TrainResult",
     "ElmanRNN",
     "ModelConfig",
     "build_model",
@@ -30,6 +35,7 @@ __all__ = [
     "contribution_norms",
     "contributions",
     "decay_rate",
+    "estimate",
     "jacobian_log_norms",
     "lag_profile",
     "lag_view",
@@ -41,4 +47,6 @@ __all__ = [
     "tbptt_gradients",
     "tbptt_kept_mask",
     "tbptt_schedule",
+    "train",
+    "twin_runs",
 ]

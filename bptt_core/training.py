@@ -197,8 +197,7 @@ def truncated_gradients(rnn: nn.Module, readout: nn.Linear, data: TaskData, k1: 
     on the whole batch (each sequence truncated alike; its loss is summed over sequences), over B."""
     from .truncation import tbptt_gradients  # the TBPTT engine lives in its own module
 
-    T, B, _ = data.x.shape
-    k1, k2 = min(k1, T), min(k2, T)  # a window longer than the sequence is the whole sequence
+    B = data.x.shape[1]
     grads = tbptt_gradients(rnn, readout, data.x, data.y, k1, k2, loss_mask=data.loss_mask)
     return [g / B for g in grads]
 
@@ -238,6 +237,10 @@ def _check_configs(model_cfg, train_cfg) -> None:
         raise ValueError(f"train_cfg must be a TrainConfig, got {type(train_cfg).__name__}")
     # make_task names the setting (seq_len, input_size) when the task does not fit the model.
     make_task(model_cfg.task, model_cfg.seq_len, 1, 0, model_cfg.input_size)
+    if train_cfg.k1 or train_cfg.k2:  # refused up front, never clamped: TBPTT(k1, k2) needs k <= T
+        from .truncation import check_truncation
+
+        check_truncation(model_cfg.seq_len, train_cfg.k1, train_cfg.k2)
 
 
 def _run(
