@@ -65,6 +65,7 @@ _SAFE_GLOBALS = {
     ("torch._utils", "_rebuild_parameter_with_state"),
     ("torch", "Size"),
     ("torch", "device"),
+    ("_codecs", "encode"),  # how protocol 2 pickles a bytes value: str -> bytes, nothing else
 }
 _STORAGE = re.compile(r"[A-Za-z0-9]*Storage")  # torch.FloatStorage, torch.BFloat16Storage, ...
 _LAYER_KEY = re.compile(r"(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$")
@@ -136,27 +137,40 @@ def _looks_like_safetensors(data: bytes) -> bool:
     return 2 <= n <= len(data) - 8 and data[8:9] == b"{"
 
 
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING"}
+
+
 def _pickle_globals(program: bytes) -> list[tuple[str, str]]:
-    """Every (module, name) a pickle program would import, found by disassembling it (nothing runs)."""
-    found, strings, memo = [], [], {}
+    """Every (module, name) a pickle program would import, found by disassembling it (nothing runs).
+
+    Protocols 0-3 spell globals inline (GLOBAL "module name"). From protocol 4 on, STACK_GLOBAL takes
+    them from the two values pushed just before it, which the pickler writes as string literals or
+    memo lookups of earlier ones; ``pushed`` follows those (None for anything that is not a known
+    string), so a name computed any other way reads as unknown and is refused.
+    """
+    found, pushed, memo = [], [], {}
     for op, arg, _ in pickletools.genops(program):
         name = op.name
-        if name == "GLOBAL":  # protocols 0-3: "module name" inline
+        if name == "GLOBAL":
             module, _, attr = str(arg).partition(" ")
             found.append((module, attr))
+            pushed.append(None)
         elif name in ("INST", "OBJ"):
             found.append(("<INST/OBJ>", str(arg)))  # state_dicts never build objects this way
-        elif name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING"):
-            strings.append(arg)
+        elif name in _STRING_OPS:
+            pushed.append(arg if isinstance(arg, str) else None)
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-            memo[arg] = strings[-1] if strings else None
+            memo[arg] = pushed[-1] if pushed else None
         elif name == "MEMOIZE":
-            memo[len(memo)] = strings[-1] if strings else None
+            memo[len(memo)] = pushed[-1] if pushed else None
         elif name in ("BINGET", "LONG_BINGET", "GET"):
-            strings.append(memo.get(arg))
-        elif name == "STACK_GLOBAL":  # protocol 4+: module and name are the last two strings pushed
-            module, attr = (strings[-2], strings[-1]) if len(strings) >= 2 else (None, None)
-            found.append((str(module), str(attr)))
+            pushed.append(memo.get(arg))
+        elif name == "STACK_GLOBAL":
+            module, attr = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+            found.append((str(module), str(attr)))  # "None" is no module: refused
+            pushed.append(None)
+        else:
+            pushed.append(None)  # any other value, or a stack operation: not a name we know
     return found
 
 
@@ -200,6 +214,11 @@ def _scan_archive(data: bytes) -> None:
     for module, name in names:
         if not _is_safe_global(module, name):
             raise _refuse_code("found before loading", module, name)
+    if program[:1] == b"\x80" and program[1] >= 4:  # torch's weights_only reader stops at protocol 4's FRAME
+        raise ModelFileError(
+            f"the file was saved with pickle protocol {program[1]}, which torch.load(weights_only=True) cannot "
+            f"read; expected torch.save's default (protocol 2): {SAVE_HOW}, or a .safetensors file"
+        )
 
 
 def _torch_load(data: bytes):
@@ -254,7 +273,13 @@ def _safetensors_load(data: bytes) -> tuple[dict, dict]:
 # -- from a dict of tensors to a module ----------------------------------------------------------
 
 
+def _has_layer(d: dict) -> bool:
+    return any(isinstance(k, str) and k.endswith(("weight_ih_l0", "weight_ih")) for k in d)
+
+
 def _as_state_dict(obj) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The dict of tensors holding the recurrent layer: the file's top level, or the one nested dict
+    of a training checkpoint ({"model_state_dict": {...}, "optimizer": ..., "epoch": 3})."""
     notes = []
     if isinstance(obj, nn.Module):  # cannot happen under weights_only, kept for direct callers
         obj = obj.state_dict()
@@ -263,30 +288,34 @@ def _as_state_dict(obj) -> tuple[dict[str, torch.Tensor], list[str]]:
             f"not a state_dict: the file holds a {type(obj).__name__}; expected a dict of parameter names to "
             f"tensors (saved with {SAVE_HOW})"
         )
-    if obj and not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        # A training checkpoint {"model_state_dict": {...}, "optimizer": ...}: use the one dict of tensors.
-        inner = [
-            k
-            for k, v in obj.items()
-            if isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values())
-            if any(str(n).endswith(("weight_ih_l0", "weight_ih")) for n in v)
-        ]
-        if len(inner) != 1:
-            bad = [str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor)][:5]
+    if not _has_layer(obj):
+        inner = [k for k, v in obj.items() if isinstance(v, dict) and _has_layer(v)]
+        if len(inner) > 1:
             raise ModelFileError(
-                f"not a state_dict: entries {bad} are not tensors; expected a dict of parameter names to tensors "
-                f"(saved with {SAVE_HOW})"
+                f"ambiguous checkpoint: {len(inner)} entries hold a recurrent layer ({inner[:4]}); expected one"
             )
-        notes.append(f"checkpoint: used the state_dict stored under {inner[0]!r}")
-        obj = obj[inner[0]]
-    if not obj:
-        raise ModelFileError(f"the state_dict is empty: expected weight_ih_l0 and weight_hh_l0 (saved with {SAVE_HOW})")
+        if inner:
+            notes.append(f"checkpoint: used the state_dict stored under {inner[0]!r}")
+            obj = obj[inner[0]]
     bad_keys = [k for k in obj if not isinstance(k, str)]
     if bad_keys:
         raise ModelFileError(
             f"state_dict keys must be strings (parameter names), got {bad_keys[:3]!r}: expected {SAVE_HOW}"
         )
-    return dict(obj), notes
+    # Values that are not tensors (an epoch count, a config) are set aside, unless the name is one
+    # of the recurrent layer's: then the layer checks below say that it must be a tensor.
+    extra = [k for k, v in obj.items() if not isinstance(v, torch.Tensor) and not _LAYER_KEY.search(k)]
+    if extra and len(extra) == len(obj):
+        raise ModelFileError(
+            f"not a state_dict: entries {extra[:5]} are not tensors; expected a dict of parameter names to tensors "
+            f"(saved with {SAVE_HOW})"
+        )
+    if extra:
+        notes.append(f"ignored {len(extra)} entries that are not tensors ({', '.join(map(repr, extra[:3]))})")
+    obj = {k: v for k, v in obj.items() if k not in extra}
+    if not obj:
+        raise ModelFileError(f"the state_dict is empty: expected weight_ih_l0 and weight_hh_l0 (saved with {SAVE_HOW})")
+    return obj, notes
 
 
 def _find_layer(sd: dict[str, torch.Tensor]) -> tuple[str, str]:
@@ -551,7 +580,9 @@ def _finish_sequence(arr: np.ndarray, input_size: int, filename: str) -> torch.T
     if T == 0:
         raise SequenceFileError(f"{filename} has no rows: expected at least 1 time step")
     if J != input_size:
-        raise SequenceFileError(f"the model expects input_size={input_size} columns, got {J} (in {filename})")
+        raise SequenceFileError(
+            f"the model expects input_size={input_size} columns, got {J} (in {filename}): expected one column per input"
+        )
     if T > MAX_SEQ_LEN:
         raise SequenceFileError(f"{filename} has {T} time steps: expected at most seq_len <= {MAX_SEQ_LEN}")
     finite = np.isfinite(arr)
@@ -572,7 +603,7 @@ def _finish_sequence(arr: np.ndarray, input_size: int, filename: str) -> torch.T
     return torch.from_numpy(out)
 
 
-def _parse_csv(text: str, filename: str) -> np.ndarray:
+def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise SequenceFileError(f"{filename} has no data: expected rows of numbers, one row per time step")
@@ -596,6 +627,15 @@ def _parse_csv(text: str, filename: str) -> np.ndarray:
     first = [number(c) for c in rows[0]]
     start = 1 if all(v is None for v in first) and all(rows[0]) else 0  # a header: names only
     width = len(rows[start]) if start < len(rows) else len(rows[0])
+    # Shape first, numbers after: a huge upload of the wrong shape is refused without parsing it.
+    if len(rows) - start > MAX_SEQ_LEN:
+        raise SequenceFileError(
+            f"{filename} has {len(rows) - start} time steps: expected at most seq_len <= {MAX_SEQ_LEN}"
+        )
+    if width != input_size:
+        raise SequenceFileError(
+            f"the model expects input_size={input_size} columns, got {width} (in {filename}): expected one column per input"
+        )
     out = np.empty((len(rows) - start, width), dtype=np.float64)
     for i, row in enumerate(rows[start:], start=start):
         if len(row) != width:
@@ -627,7 +667,7 @@ def load_sequence(data: bytes, filename: str, input_size: int) -> torch.Tensor:
             ) from None
         if "\x00" in text:
             raise SequenceFileError(f"{filename} contains NUL bytes: expected a CSV of numbers")
-        return _finish_sequence(_parse_csv(text, filename), input_size, filename)
+        return _finish_sequence(_parse_csv(text, filename, input_size), input_size, filename)
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:

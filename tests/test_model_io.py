@@ -245,7 +245,9 @@ BAD_STATE_DICTS = {
         ["complex64", "expected floating"],
     ),
     "bool weights": (sd_with(weight_ih_l0=torch.zeros(H, I, dtype=torch.bool)), ["torch.bool", "expected floating"]),
-    "non-tensor weight": (sd_with(weight_hh_l0=[[0.0] * H] * H), ["not tensors", "dict of parameter names to tensors"]),
+    "non-tensor weight": (sd_with(weight_hh_l0=[[0.0] * H] * H), ["weight_hh_l0 is a list", "expected a tensor"]),
+    "no tensors at all": ({"epoch": 3, "lr": 0.1}, ["not tensors", "dict of parameter names to tensors"]),
+    "two checkpoints": ({"a": rnn_sd(), "b": rnn_sd()}, ["ambiguous checkpoint", "expected one"]),
     "two recurrent layers": (
         {**rnn_sd(prefix="enc."), **rnn_sd(prefix="dec.")},
         ["ambiguous", "'enc.weight_ih_l0'", "expected exactly one"],
@@ -464,3 +466,29 @@ def test_real_npz_archive_is_refused():
 def test_bad_input_size_argument(bad):
     with pytest.raises(ValueError, match=r"input_size must be a whole number in \[1, "):
         load_sequence(csv_of(SEQ), "x.csv", bad)
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("name", ["nn.LSTM", "nn.RNN-nobias"])
+def test_checkpoint_with_plain_values_loads(name, protocol):
+    """Ints, strings, bytes (``_codecs.encode`` in protocol 2; torch's reader refuses protocol 3's
+    BINBYTES) and nested dicts beside the weights."""
+    factory, cell, _ = MODELS[name]
+    original = factory()
+    sd = {**original.state_dict(), "epoch": 3, "name": "tagger"} | ({"note": b"bytes"} if protocol == 2 else {})
+    loaded = load_model(pt_bytes({"model_state_dict": sd, "meta": {"lr": 0.1}}, pickle_protocol=protocol), "m.pt")
+    assert loaded.cell == cell
+    same_behaviour(original, loaded.module)
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_pickle_protocol_4_gets_a_resave_hint(protocol):
+    """torch.load(weights_only=True) cannot read protocol 4+ (FRAME); say so instead of a riddle."""
+    with pytest.raises(ModelFileError, match=f"pickle protocol {protocol}.*expected torch.save's default"):
+        load_model(pt_bytes(nn.GRU(I, H).state_dict(), pickle_protocol=protocol), "m.pt")
+
+
+def test_wrong_width_csv_is_refused_before_its_numbers_are_parsed():
+    wide = ",".join(["x"] * 5000) + "\n"  # not numbers, but the width is what is wrong first
+    with pytest.raises(SequenceFileError, match="the model expects input_size=3 columns, got 5000"):
+        load_sequence((wide * 3).encode(), "x.csv", 3)
