@@ -299,3 +299,35 @@ def test_safetensors_bytes_with_a_pt_name_get_a_hint():
 def test_upload_that_is_not_bytes(not_bytes):
     with pytest.raises(ModelFileError, match="must be bytes"):
         load_model(not_bytes, "m.pt")
+
+
+def stack_global_trick(marker) -> bytes:
+    """A hand-written protocol 4 program: push "os", a decoy, POP it, push "system", STACK_GLOBAL,
+    then call os.system("touch marker"). The decoy shifts which strings are the module and name."""
+
+    def s(text: str) -> bytes:
+        b = text.encode()
+        return b"\x8c" + bytes([len(b)]) + b  # SHORT_BINUNICODE
+
+    cmd = f"touch '{marker}'"
+    return b"\x80\x04" + s("os") + b"\x94" + s("decoy") + b"0" + s("system") + b"\x93" + s(cmd) + b"\x85R."
+
+
+@pytest.mark.parametrize("torch_load_off", [False, True])
+def test_hand_written_stack_global_program(marker, monkeypatch, torch_load_off):
+    program = stack_global_trick(marker)
+    pickle.loads(program)  # control: the program is live
+    assert marker.exists()
+    marker.unlink()
+    good = torch_bytes(nn.GRU(2, 3).state_dict())
+    src = zipfile.ZipFile(io.BytesIO(good))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, program if info.filename.endswith("data.pkl") else src.read(info))
+    if torch_load_off:  # the scan alone must refuse the archive (a bare pickle needs torch.load)
+        monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load reached"))
+    for data in (out.getvalue(),) if torch_load_off else (out.getvalue(), program):  # in an archive, bare
+        with pytest.raises(ModelFileError) as err:
+            load_model(data, "model.pt")
+        assert_refused(err, marker)
