@@ -543,8 +543,8 @@ def model_bytes(module: nn.Module, filename: str, readout: nn.Linear | None = No
     kind = cell_kind(module)
     sd = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     if readout is not None:
-        sd = {**{f"rnn.{k}": v for k, v in sd.items()}}
-        sd.update({f"readout.{k}": v.detach().cpu().contiguous() for k, v in readout.state_dict().items()})
+        sd = {f"rnn.{k}": v for k, v in sd.items()}
+        sd |= {f"readout.{k}": v.detach().cpu().contiguous() for k, v in readout.state_dict().items()}
     ext = Path(filename).suffix.lower()
     if ext == ".safetensors":
         from safetensors.torch import save
