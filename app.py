@@ -17,4 +17,5 @@ from pages.common import follow_preset, sidebar  # noqa: E402
 
 follow_preset()
 sidebar()
+st.session_state["_sidebar_done"] = True
 nav.run()

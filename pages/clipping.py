@@ -107,7 +107,7 @@ C.show_figure(
     f"{'the last step' if R['unclipped']['loss_on'] == 'last' else 'every step'}, averaged over the batch.",
     PAGE,
 )
-twin = C.page_setting(TWIN, format_func=F.TWIN_LABELS.get)
+twin = C.page_setting(TWIN)
 dh = R[twin]["dh"]
 frame = pd.DataFrame(dh, columns=[f"t{t + 1}" for t in range(dh.shape[1])]).assign(step=np.arange(len(dh)))
 C.show_figure(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import urllib.parse
 from dataclasses import dataclass
 
@@ -71,10 +70,11 @@ class Setting:
             if raw.lower() == "false":
                 return False
             raise ValueError
-        if self.kind == "int":
-            if not re.fullmatch(r"[+-]?\d+", raw.strip()):
+        if self.kind == "int":  # as Streamlit reads it: any float spelling of a whole number ("1e3")
+            f = float(raw)
+            if not (math.isfinite(f) and f.is_integer()):
                 raise ValueError
-            v = int(raw)
+            v = int(f)
         else:
             v = float(raw)
             if not math.isfinite(v):
@@ -197,13 +197,23 @@ def sidebar() -> None:
         st.markdown("### View")
         for s in VIEW_SETTINGS:
             widget(s)
-        st.page_link(PAGE_FILES["overview"], label="Presets: the classic experiments", icon=":material/science:")
+        try:
+            st.page_link(PAGE_FILES["overview"], label="Presets: the classic experiments", icon=":material/science:")
+        except Exception:  # noqa: BLE001 - a page run on its own (no navigation) has no page to link to
+            pass
     try:
         st.session_state["_cfg"] = ModelConfig(**values)
         st.session_state["_cfg_error"] = None
     except ValueError as e:  # only reachable through a value the widgets' domain let through
         st.session_state["_cfg"] = None
         st.session_state["_cfg_error"] = str(e)
+
+
+def ensure_sidebar() -> None:
+    """Pages call this first: app.py normally drew the sidebar in this run already; a page script run
+    on its own (AppTest.from_file on the page, or before navigation exists) draws it itself."""
+    if not st.session_state.pop("_sidebar_done", False):
+        sidebar()
 
 
 def lecture() -> bool:
@@ -237,6 +247,7 @@ def apply_view_css() -> None:
 
 def page_start(page: str, title: str, intro: str) -> ModelConfig | None:
     """Title, intro, URL warnings, and the checked ModelConfig (None: the page shows why and stops)."""
+    ensure_sidebar()
     apply_view_css()
     st.title(title)
     st.markdown(intro)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from bptt_core import figures as F
 from bptt_core import report as R
+from bptt_core.jacobians import lag_view
 from pages import common as C
 
 PAGE = "gradient_flow"
@@ -15,12 +16,12 @@ NORM = C.Setting(
 VIEW = C.Setting(
     "gf_view", "Heatmap axes", "select", "t,s", ("t,s", "t,k"), help="(t, s) or the lag view (t, k = t − s)."
 )
-BLOCK = C.Setting("gf_block", "LSTM block", "select", "h", ("h", "c"), help="LSTM only: h → h or the cell state c → c.")
+BLOCK = C.Setting(
+    "gf_block", "LSTM block", "select", "h", ("h", "c"), help="LSTM only: h → h, or c → c (the cell state)."
+)
 HORIZON = C.Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
 COMPARE = C.Setting("gf_compare", "Compare LSTM with a vanilla RNN", "bool", False)
 C.PAGE_SETTINGS[PAGE] = (NORM, VIEW, BLOCK, HORIZON, COMPARE)
-LABELS = {"fro": "Frobenius ‖·‖_F", "2": "spectral ‖·‖₂", "t,s": "target t × source s", "t,k": "target t × lag k",
-          "h": "h → h", "c": "c → c (cell state)"}  # fmt: skip
 
 cfg = C.page_start(
     PAGE,
@@ -32,9 +33,9 @@ if cfg is None:
     st.stop()
 
 c = st.columns(5)
-norm = C.page_setting(NORM, c[0], format_func=LABELS.get)
-view = C.page_setting(VIEW, c[1], format_func=LABELS.get)
-block = C.page_setting(BLOCK, c[2], format_func=LABELS.get, disabled=cfg.cell != "lstm")
+norm = C.page_setting(NORM, c[0])
+view = C.page_setting(VIEW, c[1])
+block = C.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm")
 threshold = float(C.page_setting(HORIZON, c[3]))
 compare = C.page_setting(COMPARE, c[4], disabled=cfg.cell == "gru")
 C.export_format_toggle(PAGE)
@@ -65,7 +66,7 @@ m[2].metric("Memory horizon (steps)", s.horizon if s.horizon is not None else f"
 m[3].metric("γσ₁ (Pascanu bound per step)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)")
 
 stride = F.display_stride(T)
-M = L if view == "t,s" else R.lag_view(L)
+M = L if view == "t,s" else lag_view(L)
 Ms, _ = F.strided(M, stride)
 heat = F.gradient_flow_heatmap(Ms, "fro" if norm == "fro" else 2, block, lag=view == "t,k")
 if stride > 1:

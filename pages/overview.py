@@ -6,6 +6,7 @@ from bptt_core import figures as F
 from bptt_core import presets as P
 from pages import common as C
 
+C.ensure_sidebar()
 C.apply_view_css()
 st.title("BPTT Explorer")
 st.markdown(
