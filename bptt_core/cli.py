@@ -203,9 +203,54 @@ def pow10_text(v: float) -> str:
     return f"{10 ** (v - e):.3f}e{e:+d}"
 
 
+# -- report ---------------------------------------------------------------------------------------------
+
+
+def add_report_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="one self-contained HTML report with every figure for the settings",
+        description="Build the model from the settings and write one self-contained HTML page (plotly.js "
+        "inlined once) with the dashboard's figures: gradient flow, norm against lag, ||dL/dh_t||, "
+        "eigenvalues, singular values, Lyapunov spectrum; optionally truncated BPTT and clipping twins.",
+    )
+    add_model_arguments(p)
+    p.add_argument("--norm", default="fro", help="matrix norm: fro (Frobenius) or 2 (spectral) (default: fro)")
+    p.add_argument("--block", default="h", help="LSTM only: h (dh_t/dh_s) or c (dc_t/dc_s) (default: h)")
+    p.add_argument("--tbptt", nargs=2, type=int, metavar=("K1", "K2"), help="add TBPTT(K1, K2): mask and comparison")
+    p.add_argument("--train-steps", type=int, default=0, help="add the clipping twin runs with this many steps")
+    p.add_argument("--clip-threshold", type=float, default=1.0, help="clipping threshold of the twins (default: 1)")
+    p.add_argument("--lecture", action="store_true", help="projector-sized type")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="the HTML file to write")
+    p.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    cfg = config_from_args(args)
+    train_cfg = None
+    if args.train_steps:
+        from .training import TrainConfig
+
+        train_cfg = TrainConfig(steps=args.train_steps, clip_threshold=args.clip_threshold)
+    page = build_report(
+        cfg,
+        norm=parse_norm(args.norm),
+        block=args.block,
+        k1k2=tuple(args.tbptt) if args.tbptt else None,
+        train_cfg=train_cfg,
+        lecture=args.lecture,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(page, encoding="utf-8")
+    print(f"wrote {args.out} ({len(page) / 1e6:.1f} MB)")
+    return 0
+
+
 # -- entry point ----------------------------------------------------------------------------------------
 
-SUBCOMMANDS = [add_jacobian_parser]  # a new subcommand: write add_<name>_parser and list it here
+SUBCOMMANDS = [add_jacobian_parser, add_report_parser]  # a new subcommand: write add_<name>_parser and list it here
 
 
 def build_parser() -> argparse.ArgumentParser:
