@@ -1,0 +1,67 @@
+"""Every preset is a valid configuration whose classic effect really shows in the numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bptt_core import presets as P
+from bptt_core import report as R
+from bptt_core.jacobians import decay_rate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rate(cfg) -> float:
+    return decay_rate(R.flow_matrix_of(cfg))
+
+
+@pytest.mark.parametrize("preset", P.PRESETS, ids=lambda p: p.key)
+def test_preset_is_valid_and_has_a_page(preset):
+    cfg = preset.config()
+    errors, _ = R.problems(cfg)
+    assert not errors
+    assert preset.page in P.PAGES
+    assert (ROOT / "pages" / f"{preset.page}.py").is_file()
+    assert preset.title and preset.summary and preset.reference
+    assert set(P.settings(preset)) == set(cfg.to_dict())
+    assert all(k.split("_")[0] in ("gf", "cl", "tb", "ca", "sp") for k in preset.page_settings)
+
+
+def test_keys_are_unique_and_lookup_refuses_unknown():
+    assert len({p.key for p in P.PRESETS}) == len(P.PRESETS)
+    assert P.get("irnn").config().init == "identity"
+    with pytest.raises(ValueError, match="preset must be one of"):
+        P.get("banana")
+
+
+# (preset, check on (spectrum, decay rate)) -- what each classic experiment is supposed to show
+EFFECTS = {
+    "vanishing": lambda s, r: s.gamma * s.sigma1 < 1 and r < -0.1,
+    "exploding": lambda s, r: s.rho > 1 and r > 0.05,
+    "edge_of_chaos": lambda s, r: abs(s.rho - 1) < 0.15,
+    "orthogonal": lambda s, r: np.allclose(s.singular_values, 1.0, atol=1e-5),
+    "irnn": lambda s, r: np.allclose(s.singular_values, 1.0) and abs(r) < 0.02,
+    "sparse": lambda s, r: abs(s.rho - 0.95) < 1e-4,
+}
+
+
+@pytest.mark.parametrize("key", list(EFFECTS))
+def test_preset_shows_its_effect(key):
+    cfg = P.get(key).config()
+    assert EFFECTS[key](R.spectrum_of(cfg), rate(cfg))
+
+
+def test_sparse_preset_has_15_nonzeros_per_unit():
+    rnn, *_ = R.model_and_sequence(P.get("sparse").config())
+    W = rnn.weight_hh_l0.detach()
+    assert torch.all((W != 0).sum(1) == 15)
+
+
+def test_lstm_keeps_gradient_longer_than_the_same_rnn():
+    cfg = P.get("lstm_vs_rnn").config()
+    rnn_cfg = type(cfg)(**{**cfg.to_dict(), "cell": "rnn"})
+    assert rate(cfg) > rate(rnn_cfg)
