@@ -297,6 +297,12 @@ def open_page(page, url: str, watcher: RerunWatcher | None = None, charts: int =
     page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
     page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=timeout * 1000)
     wait_idle(page, watcher, before, timeout=timeout)
+    if charts > 0:
+        # Fail fast when the rerun is over and the page simply has fewer charts (drawn or still
+        # loading behind a skeleton) than asked for, rather than waiting out the timeout.
+        placed = page.locator('[data-testid="stPlotlyChart"], [data-testid="stSkeleton"]').count()
+        if placed < charts and not page.locator(EXCEPTION).count():
+            raise PageError(f"{page.url}: {placed} charts on the page after the rerun, expected at least {charts}")
     wait_charts(page, charts, timeout=timeout)
 
 

@@ -1,0 +1,264 @@
+"""The dashboard in a real browser (headless Debian Chromium driven by Playwright).
+
+What AppTest cannot see: the charts are drawn (Plotly SVG in the page), no exception box or error
+alert, a slider moved with the keyboard changes the chart and the URL, a URL reopens the exact
+view, the export buttons exist and produce files, a bad URL value warns instead of crashing, and
+lecture mode hides the controls. A full-page screenshot of every page lands in
+artifacts/screenshots/<page>.png (1400 px wide).
+
+A full page load costs seconds here (Plotly's bundle is parsed anew each time), so one session
+("the tour") walks through the pages with the sidebar links, as a student would, and only the
+tests about URLs load a page from a URL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import struct
+from urllib.parse import urlencode
+
+import harness as H
+import pytest
+
+from bptt_core.config import ModelConfig
+from bptt_core.figures import TEMPLATE
+
+DEFAULTS = ModelConfig()
+
+# Every page: (id, URL path, sidebar link text, h1 title, charts it must draw at the default
+# settings, whether every chart must have a CSV download and labelled axes). Swept as data.
+PAGES = [
+    ("overview", "", "Overview", "BPTT Explorer", 1, False),  # the unrolled diagram is a picture, not data
+    ("gradient-flow", "gradient-flow", "Gradient flow", "Gradient flow", 4, True),
+    ("spectrum", "spectrum", "Spectrum", "Spectrum", 3, True),
+    ("clipping", "clipping", "Clipping", "Clipping", 3, True),
+    ("truncation", "truncation", "Truncated BPTT", "Truncated BPTT", 2, True),
+    ("calculator", "calculator", "Calculator", "BPTT calculator", 1, True),
+]
+GF = "gradient-flow"
+GF_CHARTS = 4
+SEQ_SLIDER = "Sequence length T"  # the shared slider the interaction tests move
+SEQ_KEY = "m_seq_len"
+# Bad values for URL-bound settings, all in one URL: each must be named in a warning.
+BAD_URL = {"m_hidden": "abc", "m_cell": "banana", "m_gain": "nan", "m_seq_len": "-5", "m_seed": "1e99"}
+
+
+def _url(server, path: str, **params) -> str:
+    return f"{server.url}/{path}" + (f"?{urlencode(params)}" if params else "")
+
+
+def _no_problems(page) -> None:
+    p = H.problems(page)
+    assert p == {"exceptions": [], "errors": []}, f"{page.url}: {p}"
+
+
+def _figure_facts(page) -> list[dict]:
+    """Title, axis titles and trace types of every drawn Plotly figure (Plotly's full layout)."""
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel)).map(g => {
+            const L = g._fullLayout || {};
+            const ids = [...((L._subplots || {}).xaxis || []), ...((L._subplots || {}).yaxis || [])];
+            const axes = ids.map(id => id.replace(/^([xy])/, '$1axis')).filter(k => L[k] && L[k].visible !== false);
+            return {
+                title: (L.title && L.title.text) || '',
+                axes: axes.map(k => [k, (L[k].title && L[k].title.text) || '']),
+                traces: (g.data || []).map(t => t.type || 'scatter'),
+            };
+        })""",
+        H.PLOT,
+    )
+
+
+def _new_page(browser):
+    ctx = browser.new_context(viewport=H.VIEWPORT, accept_downloads=True)
+    ctx.set_default_timeout(60_000)
+    pg = ctx.new_page()
+    pg.watcher = H.RerunWatcher(pg)
+    return pg
+
+
+def _goto_via_sidebar(page, link: str, charts: int) -> None:
+    """Click the page's link in the sidebar navigation (no reload) and wait for its charts."""
+    n = page.watcher.finished
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=link).first.click()
+    H.wait_idle(page, page.watcher, n, timeout=120)
+    H.wait_charts(page, charts, timeout=120)
+    H.wait_idle(page)
+
+
+def _step(page, thumb, key: str) -> list[str]:
+    """Press an arrow key on a slider; wait for the new chart and the end of the rerun."""
+    before = H.chart_signatures(page)
+    n = page.watcher.finished
+    thumb.focus()
+    page.keyboard.press(key)
+    after = H.wait_signature_change(page, before, timeout=120)
+    H.wait_idle(page, page.watcher, n, timeout=120)
+    return after
+
+
+@pytest.fixture(scope="module")
+def tour(server, browser):
+    """One session for the whole walk through the pages: it opens the root first, as a lecturer would."""
+    pg = _new_page(browser)
+    H.open_page(pg, server.url, pg.watcher, charts=1, timeout=120)
+    yield pg
+    pg.context.close()
+
+
+@pytest.mark.parametrize(("name", "path", "link", "title", "charts", "strict"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_renders_its_charts(tour, name, path, link, title, charts, strict):
+    _goto_via_sidebar(tour, link, charts)
+    assert tour.url.rstrip("/").endswith(path) if path else True, tour.url
+    _no_problems(tour)
+    assert tour.locator("h1").first.inner_text().strip().startswith(title)
+    drawn = H.drawn_charts(tour)
+    assert drawn >= charts, f"{name}: {drawn} charts drawn, expected at least {charts}"
+    for f in _figure_facts(tour):
+        assert f["title"].strip(), f"{name}: a figure without a title: {f}"
+        if strict:
+            unlabelled = [k for k, t in f["axes"] if not t.strip()]
+            assert not unlabelled, f"{name}: figure {f['title']!r} has unlabelled axes {unlabelled}"
+    if strict:
+        csv_buttons = tour.locator('[data-testid="stDownloadButton"]').filter(has_text="CSV").count()
+        assert csv_buttons >= drawn, f"{name}: {csv_buttons} CSV downloads for {drawn} figures"
+    H.screenshot(tour, name)
+
+
+def test_slider_step_updates_chart_and_url(tour):
+    _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
+    thumb = H.slider(tour, SEQ_SLIDER)
+    start = int(thumb.get_attribute("value"))
+    before = H.chart_signatures(tour)
+    after = _step(tour, thumb, "ArrowRight")
+    assert after[0] != before[0], "the heatmap did not change"
+    assert int(thumb.get_attribute("value")) == start + 1
+    assert H.query_params(tour).get(SEQ_KEY) == [str(start + 1)], tour.url
+    back = _step(tour, thumb, "ArrowLeft")
+    assert back[0] == before[0], "stepping back did not restore the same heatmap"
+    # at the default the parameter may leave the URL or stay with the default: both reopen this view
+    assert H.query_params(tour).get(SEQ_KEY) in (None, [str(start)]), tour.url
+    _no_problems(tour)
+
+
+def test_modebar_exports_png_at_3x(tour):
+    _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
+    heat = tour.locator(H.PLOT).first
+    heat.hover()
+    button = heat.locator('.modebar-btn[data-title="Download plot as a PNG"]')
+    button.wait_for(state="visible", timeout=10_000)
+    opts = heat.evaluate("g => g._context.toImageButtonOptions")
+    assert opts.get("scale") == 3 and opts.get("format") == "png", opts
+    assert heat.evaluate("g => g._context.displaylogo") is False
+    w, h = heat.evaluate("g => [g._fullLayout.width, g._fullLayout.height]")
+    with tour.expect_download(timeout=60_000) as dl:
+        button.click()
+    png = open(dl.value.path(), "rb").read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "the download is not a PNG"
+    pw, ph = struct.unpack(">II", png[16:24])
+    assert (pw, ph) == (3 * w, 3 * h), f"PNG is {pw}x{ph}, the figure {w}x{h}: not 3x"
+
+
+def test_csv_download_holds_the_numbers(tour):
+    _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
+    T = int(H.slider(tour, SEQ_SLIDER).get_attribute("value"))
+    button = tour.locator('[data-testid="stDownloadButton"]').filter(has_text="CSV").first
+    with tour.expect_download(timeout=60_000) as dl:
+        button.click()
+    assert dl.value.suggested_filename.endswith(".csv"), dl.value.suggested_filename
+    rows = list(csv.reader(io.StringIO(open(dl.value.path(), encoding="utf-8").read())))
+    header, body = rows[0], rows[1:]
+    assert len(header) >= 2 and len(body) >= T, f"{len(body)} rows for T = {T}: {header}"
+    numbers = [float(x) for r in body for x in r if x not in ("", "nan", "NaN")]
+    assert numbers, "the CSV holds no numbers"
+    _no_problems(tour)
+
+
+def test_preset_button_opens_its_page(tour):
+    """Last on the tour: the preset changes the session's settings."""
+    _goto_via_sidebar(tour, "Overview", 1)
+    n = tour.watcher.finished
+    tour.get_by_role("button", name="Exploding gradients", exact=True).click()
+    tour.wait_for_function(
+        f"() => location.pathname.endsWith('/{GF}') || document.querySelector('{H.EXCEPTION}')", timeout=60_000
+    )
+    _no_problems(tour)
+    H.wait_idle(tour, tour.watcher, n, timeout=120)
+    H.wait_charts(tour, GF_CHARTS, timeout=120)
+    H.wait_idle(tour)
+    _no_problems(tour)
+    q = H.query_params(tour)
+    assert q.get("m_activation") == ["relu"] and q.get("m_radius") == ["1.5"], tour.url
+
+
+def test_url_reopens_the_exact_view(server, browser, tour):
+    """Set a view with the keyboard, copy the URL, open it in a new session: same widgets, same charts."""
+    _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
+    thumb = H.slider(tour, SEQ_SLIDER)
+    _step(tour, thumb, "ArrowLeft")
+    url, view, value = tour.url, H.chart_signatures(tour), thumb.get_attribute("value")
+    assert H.query_params(tour).get(SEQ_KEY) == [value], url
+
+    other = _new_page(browser)
+    try:
+        H.open_page(other, url, other.watcher, charts=GF_CHARTS, timeout=120)
+        H.wait_idle(other)
+        _no_problems(other)
+        assert H.slider(other, SEQ_SLIDER).get_attribute("value") == value
+        assert H.chart_signatures(other) == view, "the same URL drew different charts"
+    finally:
+        other.context.close()
+
+
+def test_bad_url_values_warn_and_fall_back(server, browser, tour):
+    pg = _new_page(browser)
+    try:
+        H.open_page(pg, _url(server, GF, **BAD_URL), pg.watcher, charts=GF_CHARTS, timeout=120)
+        H.wait_idle(pg)
+        _no_problems(pg)
+        warnings = pg.locator(H.WARNING_ALERT).all_inner_texts()
+        missing = [k for k in BAD_URL if not any(k in w for w in warnings)]
+        assert not missing, f"no warning names {missing}: {warnings}"
+        # the defaults are in use
+        assert H.slider(pg, "Hidden units").get_attribute("value") == str(DEFAULTS.hidden_size)
+        assert H.slider(pg, SEQ_SLIDER).get_attribute("value") == str(DEFAULTS.seq_len)
+        H.screenshot(pg, "gradient-flow-bad-url")
+    finally:
+        pg.context.close()
+
+
+def test_lecture_mode_hides_controls(server, browser, tour):
+    pg = _new_page(browser)
+    try:
+        H.open_page(pg, _url(server, GF, lecture="true", controls="false"), pg.watcher, charts=GF_CHARTS, timeout=120)
+        H.wait_idle(pg)
+        _no_problems(pg)
+        assert not pg.locator('[data-testid="stSidebar"]').is_visible(), "the sidebar is still shown"
+        assert not H.slider(pg, SEQ_SLIDER).is_visible(), "the sliders are still shown"
+        size = pg.locator(H.PLOT).first.evaluate("g => g._fullLayout.font.size")
+        assert size > TEMPLATE.layout.font.size, f"lecture font {size} is not above {TEMPLATE.layout.font.size}"
+        H.screenshot(pg, "gradient-flow-lecture")
+    finally:
+        pg.context.close()
+
+
+@pytest.mark.parametrize("path", [GF, "spectrum"])
+def test_deep_link_on_a_fresh_server(browser, path):
+    """The very first visitor of a freshly started server follows a slide's link to a page, with
+    settings in it. (Streamlit decides how to read pages/ when the first session starts.)"""
+    with H.StreamlitServer() as fresh:
+        pg = _new_page(browser)
+        try:
+            H.open_page(pg, _url(fresh, path, m_hidden=32, m_cell="lstm"), pg.watcher, charts=1, timeout=120)
+            H.wait_idle(pg)
+            _no_problems(pg)
+            assert H.slider(pg, "Hidden units").get_attribute("value") == "32"
+            cell = pg.locator('[data-testid="stSelectbox"]').filter(has_text="Cell").locator("input").first
+            assert cell.input_value() == "lstm"
+            url_warnings = [w for w in pg.locator(H.WARNING_ALERT).all_inner_texts() if "URL" in w]
+            assert not url_warnings, url_warnings
+            nav = [t.strip().lower() for t in pg.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+            assert not {"common", "registry", "app"} & set(nav), f"helper modules offered as pages: {nav}"
+        finally:
+            pg.context.close()
