@@ -8,6 +8,7 @@ from .build import build_model, build_task
 from .calculator import Estimate, estimate
 from .config import ModelConfig
 from .jacobians import decay_rate, jacobian_log_norms, lag_profile, lag_view, loss_gradient_norms, memory_horizon
+from .model_io import LoadedModel, ModelFileError, SequenceFileError, UploadError, load_model, load_sequence
 from .models import ElmanRNN
 from .spectra import lyapunov_exponents, spectrum
 from .training import TrainConfig, TrainResult, train, twin_runs
@@ -27,6 +28,10 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "ElmanRNN",
+    "LoadedModel",
+    "ModelFileError",
+    "SequenceFileError",
+    "UploadError",
     "ModelConfig",
     "build_model",
     "bptt_gradients",
@@ -39,6 +44,8 @@ __all__ = [
     "jacobian_log_norms",
     "lag_profile",
     "lag_view",
+    "load_model",
+    "load_sequence",
     "loss_gradient_norms",
     "lyapunov_exponents",
     "memory_horizon",

@@ -39,18 +39,20 @@ MAX_JACOBIAN_BYTES = 1_500_000_000  # ~1.5 GB of product buffers, well inside a 
 def _check_int(name: str, value, lo: int, hi: int) -> int:
     integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not integral:
-        raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
+        raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r:.40}")
     value = int(value)
     if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!s:.40}")
     return value
 
 
 def _check_float(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> float:
     try:
         value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in {'(' if lo_open else '['}{lo}, {hi}], got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # float(10**400) overflows
+        raise ValueError(
+            f"{name} must be a number in {'(' if lo_open else '['}{lo}, {hi}], got {value!r:.40}"
+        ) from None
     bad_lo = value <= lo if lo_open else value < lo
     if not math.isfinite(value) or bad_lo or value > hi:
         raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}], got {value}")

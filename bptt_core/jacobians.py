@@ -97,7 +97,13 @@ def log_norm_products(J: torch.Tensor, norm="fro", block: slice | None = None, d
     s = t - np.repeat(np.arange(1, T), np.arange(T - 1, 0, -1))
     with np.errstate(divide="ignore"):
         val = np.log10(parts) + accs + cum_log[t + 1] - cum_log[s + 1]
-    val[cum_zero[t + 1] - cum_zero[s + 1] > 0] = -np.inf  # an exactly-zero J in the chain
+    has_zero_step = cum_zero[t + 1] - cum_zero[s + 1] > 0
+    val[has_zero_step] = -np.inf  # an exactly-zero J in the chain
+    lost = np.isneginf(val) & ~has_zero_step
+    if dtype != torch.float64 and lost.any():
+        # float32 rounded a step's components below ~1e-45 of its norm to 0 and the product with
+        # them; only float64 can say whether it is truly zero (rare: huge gains, shut gates).
+        val[lost] = log_norm_products(J, norm, block, torch.float64)[t[lost], s[lost]]
     out[t, s] = val
     return out
 
