@@ -225,10 +225,11 @@ def apply_view_css() -> None:
     if lecture():
         css.append(
             """
-            html, body, [data-testid="stAppViewContainer"] { font-size: 21px; }
+            html { font-size: 20px; }
             [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
             [data-testid="stCaptionContainer"] { font-size: 1.3rem !important; }
             h1 { font-size: 3rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
+            [data-testid="stMetricValue"], [data-testid="stMetricValue"] * { font-size: 2.6rem !important; }
             """
         )
     if not st.session_state.get("controls", True):
@@ -289,7 +290,8 @@ def export_format_toggle(page: str, container=None) -> None:
 
 def show_figure(fig, key: str, data: pd.DataFrame, csv_name: str, explain: str, page: str) -> None:
     """The figure, its CSV download beside it, and the 'what am I looking at' paragraph."""
-    F.style(fig, lecture=lecture(), height=fig.layout.height and int(fig.layout.height * (1.25 if lecture() else 1)))
+    height = fig.layout.height or 450  # Plotly's own default
+    F.style(fig, lecture=lecture(), height=int(height * (1.4 if lecture() else 1)))
     st.plotly_chart(fig, key=key, config=plotly_config(page), width="stretch", theme=None)
     c1, c2 = st.columns([1, 4], vertical_alignment="top")
     c1.download_button(
