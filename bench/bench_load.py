@@ -31,15 +31,20 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 import harness as H  # noqa: E402
 
-PAGE = "gradient_flow"
+from bptt_core import presets as P  # noqa: E402
+
+PAGE = "gradient-flow"
 # The sliders the sessions step, in turn (labels as the page shows them).
-SLIDERS = ("Sequence length", "Hidden units")
-# Presets the sessions choose, round robin (labels as the page offers them; empty: no preset step).
-PRESETS: tuple[str, ...] = ()
+SLIDERS = ("Sequence length T", "Hidden units H")
+# Presets the sessions choose, round robin: the ones that open the Gradient flow page (button titles
+# on the Overview page, reached through the sidebar link).
+PRESETS: tuple[str, ...] = tuple(p.title for p in P.PRESETS if p.page == "gradient_flow")
+PRESETS_LINK = "Presets: the classic experiments"
 ACTION_TIMEOUT = 90.0  # seconds for one action under full load
 MiB = 2**20
 
@@ -112,18 +117,26 @@ async def _open(page, url: str, watcher: H.RerunWatcher) -> None:
 
 
 async def choose_preset(page, watcher: H.RerunWatcher, label: str) -> None:
-    """Pick a preset by its label (a selectbox or radio option, or a button with that text)."""
+    """From the Gradient flow page: the sidebar's presets link, then the preset's button, which
+    sets the sidebar and switches back to the Gradient flow page."""
     n = watcher.finished
-    before = await page.evaluate(H.SIGNATURES_JS, H.PLOT)
-    button = page.get_by_role("button", name=label)
-    if await button.count():
-        await button.first.click()
-    else:
-        box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").locator("input").first
-        await box.click()
-        await page.get_by_role("option", name=label).first.click()
+    await page.locator('[data-testid="stSidebar"] a').filter(has_text=PRESETS_LINK).first.click()
     await _wait_finished(watcher, n, ACTION_TIMEOUT)
-    await page.wait_for_function(H.SIGNATURE_CHANGED_JS, arg=[H.PLOT, before], timeout=ACTION_TIMEOUT * 1000)
+    button = page.get_by_role("button", name=label, exact=True)
+    await button.wait_for(timeout=ACTION_TIMEOUT * 1000)
+    n = watcher.finished
+    await button.click()
+    await page.wait_for_function(
+        f"() => location.pathname.endsWith('/{PAGE}') || document.querySelector('{H.EXCEPTION}')",
+        timeout=ACTION_TIMEOUT * 1000,
+    )
+    await _wait_finished(watcher, n, ACTION_TIMEOUT)
+    await page.wait_for_function(
+        f"(sel) => document.querySelector('{H.EXCEPTION}') || ({H.DRAWN_JS})(sel) >= 1",
+        arg=H.PLOT,
+        timeout=ACTION_TIMEOUT * 1000,
+        polling=50,
+    )
     await page.evaluate(H.QUIET_JS, [150, 10_000])
 
 

@@ -21,10 +21,13 @@ from urllib.parse import urlencode
 import harness as H
 import pytest
 
+from bptt_core import presets as P
 from bptt_core.config import ModelConfig
 from bptt_core.figures import TEMPLATE
 
 DEFAULTS = ModelConfig()
+PRESET = P.get("exploding")  # the preset the browser clicks (AppTest sweeps all of them)
+PRESET_KEYS = {"activation": "m_activation", "init": "m_init", "gain": "m_gain", "spectral_radius": "m_radius"}
 
 # Every page: (id, URL path, sidebar link text, h1 title, charts it must draw at the default
 # settings, whether every chart must have a CSV download and labelled axes). Swept as data.
@@ -110,6 +113,7 @@ def tour(server, browser):
 @pytest.mark.parametrize(("name", "path", "link", "title", "charts", "strict"), PAGES, ids=[p[0] for p in PAGES])
 def test_page_renders_its_charts(tour, name, path, link, title, charts, strict):
     _goto_via_sidebar(tour, link, charts)
+    H.screenshot(tour, name)  # first: a failing page is the one worth looking at
     assert tour.url.rstrip("/").endswith(path) if path else True, tour.url
     _no_problems(tour)
     assert tour.locator("h1").first.inner_text().strip().startswith(title)
@@ -123,7 +127,6 @@ def test_page_renders_its_charts(tour, name, path, link, title, charts, strict):
     if strict:
         csv_buttons = tour.locator('[data-testid="stDownloadButton"]').filter(has_text="CSV").count()
         assert csv_buttons >= drawn, f"{name}: {csv_buttons} CSV downloads for {drawn} figures"
-    H.screenshot(tour, name)
 
 
 def test_slider_step_updates_chart_and_url(tour):
@@ -179,7 +182,8 @@ def test_preset_button_opens_its_page(tour):
     """Last on the tour: the preset changes the session's settings."""
     _goto_via_sidebar(tour, "Overview", 1)
     n = tour.watcher.finished
-    tour.get_by_role("button", name="Exploding gradients", exact=True).click()
+    tour.get_by_role("button", name=PRESET.title, exact=True).click()
+    assert PRESET.page == "gradient_flow"
     tour.wait_for_function(
         f"() => location.pathname.endsWith('/{GF}') || document.querySelector('{H.EXCEPTION}')", timeout=60_000
     )
@@ -188,8 +192,15 @@ def test_preset_button_opens_its_page(tour):
     H.wait_charts(tour, GF_CHARTS, timeout=120)
     H.wait_idle(tour)
     _no_problems(tour)
+    # the preset's settings are in the URL (non-default ones: defaults keep the URL clean)
     q = H.query_params(tour)
-    assert q.get("m_activation") == ["relu"] and q.get("m_radius") == ["1.5"], tour.url
+    for fld, key in PRESET_KEYS.items():
+        want = PRESET.model[fld]
+        if want == getattr(DEFAULTS, fld):
+            continue
+        got = q.get(key, [None])[-1]
+        same = got == str(want) if isinstance(want, str) else got is not None and float(got) == float(want)
+        assert same, f"{key}: URL has {got!r}, the preset sets {want!r} ({tour.url})"
 
 
 def test_url_reopens_the_exact_view(server, browser, tour):
