@@ -154,8 +154,11 @@ def check_query(setting: Setting) -> str | None:
         )
 
 
-def widget(setting: Setting, container=None, **kw):
-    """Create the URL-bound widget for ``setting`` (after checking its raw URL value)."""
+def widget(setting: Setting, container=None, held: bool | None = None, **kw):
+    """Create the URL-bound widget for ``setting`` (after checking its raw URL value).
+
+    ``held``: whether session state already has its value (None: look it up; the sidebar passes a
+    snapshot, since every lookup rebuilds Streamlit's filtered state)."""
     c = container or st
     warn = check_query(setting)
     if warn:
@@ -164,10 +167,12 @@ def widget(setting: Setting, container=None, **kw):
         raw = _query_value(setting.key)
         if raw is not None and raw.lower() in FLAG_ALIASES and setting.key not in st.session_state:
             st.session_state[setting.key] = FLAG_ALIASES[raw.lower()]
+            held = True
     common = dict(key=setting.key, help=setting.help or None, bind="query-params", **kw)
     # A value already in session state (earlier runs, a preset) wins; passing the default as well
     # would make Streamlit log a duplicate-value warning.
-    held = setting.key in st.session_state
+    if held is None:
+        held = setting.key in st.session_state
     if setting.kind == "select":
         index = 0 if held else setting.options.index(setting.default)
         return c.selectbox(setting.label, setting.options, index=index, **common)
@@ -190,13 +195,14 @@ def sidebar() -> None:
     warnings to show."""
     st.session_state["_url_warnings"] = []
     values = {}
+    present = set(st.session_state.keys())
     with st.sidebar:
         st.markdown("### Model settings")
         for s in MODEL_SETTINGS:
-            values[s.attr] = widget(s)
+            values[s.attr] = widget(s, held=s.key in present)
         st.markdown("### View")
         for s in VIEW_SETTINGS:
-            widget(s)
+            widget(s, held=s.key in present)
         try:
             st.page_link(PAGE_FILES["overview"], label="Presets: the classic experiments", icon=":material/science:")
         except Exception:  # noqa: BLE001 - a page run on its own (no navigation) has no page to link to
@@ -229,7 +235,7 @@ def apply_view_css() -> None:
             [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
             [data-testid="stCaptionContainer"] { font-size: 1.3rem !important; }
             h1 { font-size: 3rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
-            [data-testid="stMetricValue"], [data-testid="stMetricValue"] * { font-size: 2.6rem !important; }
+            [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem !important; }
             """
         )
     if not st.session_state.get("controls", True):
