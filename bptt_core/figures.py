@@ -97,6 +97,17 @@ def _log_hover_text(L: np.ndarray) -> np.ndarray:
     return out
 
 
+def centred_colorscale(lo: float, hi: float, n: int = 11) -> list:
+    """The part of the diverging scale that [lo, hi] covers when log10 = 0 (a norm of 1) is its white
+    centre: all-growing data are only red, all-shrinking only blue, never recentred on the data."""
+    from plotly.colors import sample_colorscale
+
+    m = max(abs(lo), abs(hi), 1e-12)
+    a, b = (lo + m) / (2 * m), (hi + m) / (2 * m)
+    pts = np.linspace(a, b, n)
+    return [[i / (n - 1), c] for i, c in enumerate(sample_colorscale(HEAT_COLORSCALE, pts.tolist()))]
+
+
 def log_heatmap(
     Z: np.ndarray,
     *,
@@ -125,14 +136,12 @@ def log_heatmap(
     if mask is not None:
         shown = np.where(mask, np.nan, shown)
     tickvals, ticktext = decade_ticks(lo, hi)
-    mid = 0.0 if lo < 0 < hi else None
     fig = go.Figure(
         go.Heatmap(
             z=shown,
             x=x,
             y=y,
-            colorscale=HEAT_COLORSCALE,
-            zmid=mid,
+            colorscale=centred_colorscale(lo, hi),
             zmin=lo,
             zmax=hi,
             customdata=_log_hover_text(Z),

@@ -123,3 +123,13 @@ def test_html_report_is_self_contained():
     assert "hidden_size&quot;: 6" in html
     with pytest.raises(ValueError, match="at least"):
         R.build_report(ModelConfig(task="copy", seq_len=2))
+
+
+@pytest.mark.parametrize("lo,hi,reddish", [(0.5, 7.0, True), (-9.0, -1.0, False)])
+def test_heatmap_colours_are_anchored_at_a_norm_of_one(lo, hi, reddish):
+    """Growing norms are red and shrinking ones blue whatever the data's range (white = 1)."""
+    L = np.array([[hi, np.nan], [lo, hi]])
+    scale = F.gradient_flow_heatmap(L).data[0].colorscale
+    for _, c in scale:
+        r, _, b = (int(v) for v in c[4:-1].split(","))
+        assert (r >= b) == reddish, scale
