@@ -438,7 +438,7 @@ def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh")
             y=ev.imag,
             mode="markers",
             marker=dict(size=7, color=np.abs(ev), colorscale="Viridis", line=dict(width=0.5, color="white"),
-                        colorbar=dict(title=dict(text="|λ|", side="right"))),
+                        colorbar=dict(title=dict(text="|λ|", side="right"), tickformat=".3g")),
             name="eigenvalues λ",
             customdata=np.abs(ev),
             hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}<extra></extra>",
