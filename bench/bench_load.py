@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import threading
@@ -46,6 +47,7 @@ SLIDERS = ("Sequence length T", "Hidden units H")
 PRESETS: tuple[str, ...] = tuple(p.title for p in P.PRESETS if p.page == "gradient_flow")
 PRESETS_LINK = "Presets: the classic experiments"
 ACTION_TIMEOUT = 90.0  # seconds for one action under full load
+OPEN_TIMEOUT = 240.0  # seconds for one session to open its page and choose its preset
 MiB = 2**20
 
 
@@ -84,7 +86,8 @@ class RssSampler(threading.Thread):
 @dataclass
 class Session:
     index: int
-    times: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # key press -> chart updated in the browser
+    server_times: list[float] = field(default_factory=list)  # key press -> the server's "rerun finished"
     errors: list[str] = field(default_factory=list)
     opened_after: float = 0.0
 
@@ -140,9 +143,10 @@ async def choose_preset(page, watcher: H.RerunWatcher, label: str) -> None:
     await page.evaluate(H.QUIET_JS, [150, 10_000])
 
 
-async def step_slider(page, watcher: H.RerunWatcher, label: str) -> float:
+async def step_slider(page, watcher: H.RerunWatcher, label: str) -> tuple[float, float]:
     """One action: move a slider one step to a value this session has not had (right, or left at
-    the top of the range). Returns key press -> rerun finished and chart updated, in seconds."""
+    the top of the range). Returns (key press -> the server's "rerun finished" message arrived,
+    key press -> rerun finished and the chart updated in the page), in seconds."""
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).locator(H.THUMB).first
     value = float(await thumb.get_attribute("value") or await thumb.get_attribute("aria-valuenow") or 0)
     top = float(await thumb.get_attribute("max") or await thumb.get_attribute("aria-valuemax") or 0)
@@ -155,32 +159,39 @@ async def step_slider(page, watcher: H.RerunWatcher, label: str) -> float:
     await page.wait_for_function(
         H.SIGNATURE_CHANGED_JS, arg=[H.PLOT, before], timeout=ACTION_TIMEOUT * 1000, polling="raf"
     )
+    t_chart = time.perf_counter()
     await _wait_finished(watcher, n, ACTION_TIMEOUT)
-    elapsed = max(time.perf_counter(), watcher.last_finished_at) - t0
+    server = watcher.last_finished_at - t0
     await page.evaluate(H.QUIET_JS, [100, 10_000])
-    return elapsed
+    return server, max(t_chart, watcher.last_finished_at) - t0
 
 
-async def run_session(s: Session, browser, url: str, actions: int, barrier: asyncio.Barrier, on_round) -> None:
+async def run_session(s: Session, browser, url: str, args, barrier: asyncio.Barrier, on_round) -> None:
+    rng = random.Random(s.index)
+    await asyncio.sleep(s.index * args.ramp)  # students arrive one after another
     ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await ctx.new_page()
     watcher = H.RerunWatcher(page)
     usable = True
     t0 = time.perf_counter()
     try:
-        await _open(page, f"{url}/{PAGE}", watcher)
-        if PRESETS:
-            await choose_preset(page, watcher, PRESETS[s.index % len(PRESETS)])
+        async with asyncio.timeout(OPEN_TIMEOUT):
+            await _open(page, f"{url}/{PAGE}", watcher)
+            if PRESETS:
+                await choose_preset(page, watcher, PRESETS[s.index % len(PRESETS)])
         s.opened_after = time.perf_counter() - t0
         s.errors += await _page_errors(page)
     except Exception as e:  # the session could not start: count it, keep the rounds in step
         s.errors.append(f"open: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
         usable = False
-    await _round(barrier, on_round, 0)
-    for a in range(actions):
+    await _round(barrier, on_round, 0, OPEN_TIMEOUT + args.sessions * args.ramp)
+    for a in range(args.actions):
         if usable:
             try:
-                s.times.append(await step_slider(page, watcher, SLIDERS[(s.index + a) % len(SLIDERS)]))
+                await asyncio.sleep(rng.uniform(0, args.think))  # they do not all press at once
+                server, chart = await step_slider(page, watcher, SLIDERS[(s.index + a) % len(SLIDERS)])
+                s.server_times.append(server)
+                s.times.append(chart)
                 s.errors += await _page_errors(page)
             except Exception as e:
                 s.errors.append(f"action {a}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
@@ -188,9 +199,9 @@ async def run_session(s: Session, browser, url: str, actions: int, barrier: asyn
     await ctx.close()
 
 
-async def _round(barrier: asyncio.Barrier, on_round, k: int) -> None:
+async def _round(barrier: asyncio.Barrier, on_round, k: int, timeout: float = ACTION_TIMEOUT * 2) -> None:
     try:
-        async with asyncio.timeout(ACTION_TIMEOUT * 2):
+        async with asyncio.timeout(timeout):
             if await barrier.wait() == 0:
                 on_round(k)
     except (TimeoutError, asyncio.BrokenBarrierError):
@@ -228,8 +239,7 @@ async def main_async(args) -> dict:
                 rounds[k] = sampler.rss()
 
             tasks = [
-                run_session(s, browsers[s.index % len(browsers)], srv.url, args.actions, barrier, on_round)
-                for s in sessions
+                run_session(s, browsers[s.index % len(browsers)], srv.url, args, barrier, on_round) for s in sessions
             ]
             try:
                 async with asyncio.timeout(args.max_seconds):
@@ -260,6 +270,8 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=30)
     ap.add_argument("--actions", type=int, default=10, help="slider steps per session")
     ap.add_argument("--browsers", type=int, default=3, help="Chromium processes the sessions are spread over")
+    ap.add_argument("--ramp", type=float, default=1.0, help="seconds between two sessions' arrivals")
+    ap.add_argument("--think", type=float, default=2.0, help="random pause before each action, up to this (s)")
     ap.add_argument("--max-seconds", type=float, default=900, help="the whole run stops after this")
     ap.add_argument("--script", default="app.py", help="the Streamlit script (relative to the repository root)")
     args = ap.parse_args()
@@ -270,6 +282,7 @@ def main() -> None:
     r = asyncio.run(main_async(args))
     sessions: list[Session] = r["sessions"]
     times = [t for s in sessions for t in s.times]
+    server_times = [t for s in sessions for t in s.server_times]
     errors = [f"session {s.index}: {e}" for s in sessions for e in s.errors]
     if r["timed_out"]:
         errors.append(f"the run hit --max-seconds {args.max_seconds:.0f}")
@@ -286,8 +299,14 @@ def main() -> None:
         print("  ", e)
     print("RSS by round (MiB):", {k: round(v / MiB) for k, v in sorted(rounds.items())})
     cmd = f"python bench/bench_load.py --sessions {args.sessions} --actions {args.actions}"
-    med = f"{statistics.median(times):.2f} s" if times else "n/a"
-    p95 = f"{H.percentile(times, 95):.2f} s" if times else "n/a"
+    if (args.ramp, args.think, args.browsers) != (1.0, 2.0, 3):
+        cmd += f" --ramp {args.ramp:g} --think {args.think:g} --browsers {args.browsers}"
+
+    def stat(xs: list[float], f) -> str:
+        return f"{f(xs):.2f} s" if xs else "n/a"
+
+    med, p95 = stat(times, statistics.median), stat(times, lambda x: H.percentile(x, 95))
+    smed, sp95 = stat(server_times, statistics.median), stat(server_times, lambda x: H.percentile(x, 95))
     r1 = rounds.get(1)
     flat = (
         f"{r1 / MiB:.0f} MiB → {rounds[last] / MiB:.0f} MiB ({(rounds[last] - r1) / r1:+.1%})"
@@ -300,15 +319,16 @@ def main() -> None:
 
 {args.sessions} concurrent headless Chromium sessions ({args.browsers} browser processes) on loopback against one
 Streamlit {streamlit.__version__} server, all on {os.cpu_count()} CPU cores (load average {load_before[0]:.1f} at the
-start). Each session opens the {PAGE} page{", chooses a preset" if PRESETS else ""} and makes {args.actions} slider steps,
-each to settings it has not had before. {len(times)} actions in {r["wall"]:.0f} s.
+start). Sessions arrive {args.ramp:g} s apart; each opens the {PAGE} page{", chooses a preset" if PRESETS else ""} and makes {args.actions} slider
+steps (after a random pause of up to {args.think:g} s), each to settings it has not had before. {len(times)} actions
+in {r["wall"]:.0f} s.
 
 | measurement | value | goal |
 |---|---|---|
 | errors (exception boxes, error alerts, timeouts) | {len(errors)} | 0 |
 | page open{" + preset" if PRESETS else ""} per session, median | {statistics.median(opened) if opened else float("nan"):.2f} s | |
-| time per action (key press → rerun finished, chart updated), median | {med} | |
-| time per action, p95 | {p95} | |
+| time per action, server (key press → the server's "rerun finished" arrives), median / p95 | {smed} / {sp95} | |
+| time per action, browser (key press → rerun finished and chart redrawn), median / p95 | {med} / {p95} | |
 | server RSS idle (after the first page) | {r["rss_idle"] / MiB:.0f} MiB | |
 | server RSS peak (process + children, sampled every 50 ms) | {r["rss_peak"] / MiB:.0f} MiB | |
 | server RSS after round 1 → after round {last} | {flat} | flat |
