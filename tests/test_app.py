@@ -17,6 +17,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from bptt_core import presets as P
+from bptt_core.config import CELLS, INITS, TASKS
 from pages.common import MODEL_SETTINGS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -178,6 +179,17 @@ def test_extremes(page, query):
         got = at.session_state[k]
         assert str(got).lower() == v.lower() or (not isinstance(got, str) and float(got) == float(v)), (k, got, v)
     assert_ok(at, page)
+
+
+SMALL = {"m_hidden": "16", "m_seq_len": "20"}
+OPTION_SWEEP = [("m_init", v) for v in INITS] + [("m_task", v) for v in TASKS] + [("m_cell", v) for v in CELLS]
+
+
+@pytest.mark.parametrize("key,value", OPTION_SWEEP, ids=[f"{k}={v}" for k, v in OPTION_SWEEP])
+def test_every_option_of_every_choice(key, value):
+    at = open_page("gradient_flow", {**SMALL, key: value})
+    assert at.session_state[key] == value
+    assert_ok(at, "gradient_flow")
 
 
 def test_large_work_asks_before_computing():
