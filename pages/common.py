@@ -427,7 +427,3 @@ def contributions(cfg: ModelConfig, t: int):
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_report(cfg: ModelConfig, lecture: bool = False, **kw) -> str:
     return R.build_report(cfg, lecture=lecture, **kw)
-
-
-def loss_on(cfg: ModelConfig) -> str:
-    return "last" if cfg.task in ("adding", "temporal_order") else "all"
