@@ -2,16 +2,11 @@
 
 import streamlit as st
 
-from pages.registry import ICONS, PAGE_FILES, PAGE_TITLES, url_path
+from pages.registry import make_pages
 
 st.set_page_config(page_title="BPTT Explorer", page_icon="∂", layout="wide")
 # Navigation first, before the heavy imports: it is what tells Streamlit to ignore the plain pages/ folder.
-nav = st.navigation(
-    [
-        st.Page(PAGE_FILES[k], title=PAGE_TITLES[k], icon=ICONS[k], url_path=url_path(k), default=k == "overview")
-        for k in PAGE_FILES
-    ]
-)
+nav = st.navigation(make_pages())
 
 from pages.common import follow_preset, sidebar  # noqa: E402
 

@@ -219,7 +219,20 @@ def ensure_sidebar() -> None:
     """Pages call this first: app.py normally drew the sidebar in this run already; a page script run
     on its own (AppTest.from_file on the page, or before navigation exists) draws it itself."""
     if not st.session_state.pop("_sidebar_done", False):
+        _claim_navigation()
         sidebar()
+
+
+def _claim_navigation() -> None:
+    """On a freshly started server, the first session may run a page script straight from the pages/
+    folder (Streamlit's older multipage mode, chosen before any st.navigation call). Register the
+    real navigation from here, so the menu is right and later runs go through app.py."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        from pages.registry import make_pages
+
+        st.navigation(make_pages())
 
 
 def lecture() -> bool:

@@ -27,7 +27,7 @@ FAST_CLIP = {"cl_steps": "10", "cl_batch": "2"}  # keeps the twin runs well unde
 # page -> (page file, expected chart keys, its heading)
 PAGES = {
     "overview": ("pages/overview.py", {"ov_diagram"}, "BPTT Explorer"),
-    "gradient_flow": ("pages/gradient_flow.py", {"gf_heatmap", "gf_lag", "gf_dldh", "gf_contrib"}, "Gradient flow"),
+    "gradient_flow": ("pages/gradient-flow.py", {"gf_heatmap", "gf_lag", "gf_dldh", "gf_contrib"}, "Gradient flow"),
     "spectrum": ("pages/spectrum.py", {"sp_eig", "sp_sv", "sp_lyap"}, "Spectrum"),
     "clipping": ("pages/clipping.py", {"cl_gradnorm", "cl_loss", "cl_dh"}, "Gradient clipping"),
     "truncation": ("pages/truncation.py", {"tb_heatmap", "tb_compare"}, "Truncated BPTT"),
