@@ -46,8 +46,8 @@ SLIDERS = ("Sequence length T", "Hidden units H")
 # on the Overview page, reached through the sidebar link).
 PRESETS: tuple[str, ...] = tuple(p.title for p in P.PRESETS if p.page == "gradient_flow")
 PRESETS_LINK = "Presets: the classic experiments"
-ACTION_TIMEOUT = 90.0  # seconds for one action under full load
-OPEN_TIMEOUT = 240.0  # seconds for one session to open its page and choose its preset
+ACTION_TIMEOUT = 180.0  # seconds for one action under full load
+OPEN_TIMEOUT = 360.0  # seconds for one session to open its page and choose its preset
 MiB = 2**20
 
 
@@ -60,6 +60,17 @@ class RssSampler(threading.Thread):
         self.every = every
         self.peak = 0
         self._halt = threading.Event()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process and its (living) children so far."""
+        total = 0.0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
 
     def rss(self) -> int:
         total = 0
@@ -108,12 +119,12 @@ async def _page_errors(page) -> list[str]:
 
 async def _open(page, url: str, watcher: H.RerunWatcher) -> None:
     n = watcher.finished
-    await page.goto(url, wait_until="domcontentloaded", timeout=ACTION_TIMEOUT * 1000)
-    await _wait_finished(watcher, n, ACTION_TIMEOUT)
+    await page.goto(url, wait_until="domcontentloaded", timeout=OPEN_TIMEOUT * 1000)
+    await _wait_finished(watcher, n, OPEN_TIMEOUT)
     await page.wait_for_function(
         f"(sel) => document.querySelector('{H.EXCEPTION}') || ({H.DRAWN_JS})(sel) >= 1",
         arg=H.PLOT,
-        timeout=ACTION_TIMEOUT * 1000,
+        timeout=OPEN_TIMEOUT * 1000,
         polling=50,
     )
     await page.evaluate(H.QUIET_JS, [150, 10_000])
@@ -232,6 +243,7 @@ async def main_async(args) -> dict:
             rss_idle = sampler.rss()
 
             sessions = [Session(i) for i in range(args.sessions)]
+            cpu0_server, cpu0_all = sampler.cpu_seconds(), psutil.cpu_times()
             barrier = asyncio.Barrier(args.sessions)
             t0 = time.perf_counter()
 
@@ -248,6 +260,9 @@ async def main_async(args) -> dict:
             except TimeoutError:
                 timed_out = True
             wall = time.perf_counter() - t0
+            cpu1_all = psutil.cpu_times()
+            cpu_server = sampler.cpu_seconds() - cpu0_server
+            cpu_all = (cpu1_all.user + cpu1_all.system) - (cpu0_all.user + cpu0_all.system)
             for b in browsers:
                 await b.close()
     finally:
@@ -260,6 +275,8 @@ async def main_async(args) -> dict:
         "rss_idle": rss_idle,
         "rss_peak": sampler.peak,
         "wall": wall,
+        "cpu_server": cpu_server,
+        "cpu_all": cpu_all,
         "timed_out": timed_out,
         "server_alive": server_alive,
     }
@@ -270,7 +287,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=30)
     ap.add_argument("--actions", type=int, default=10, help="slider steps per session")
     ap.add_argument("--browsers", type=int, default=3, help="Chromium processes the sessions are spread over")
-    ap.add_argument("--ramp", type=float, default=1.0, help="seconds between two sessions' arrivals")
+    ap.add_argument("--ramp", type=float, default=2.0, help="seconds between two sessions' arrivals")
     ap.add_argument("--think", type=float, default=2.0, help="random pause before each action, up to this (s)")
     ap.add_argument("--max-seconds", type=float, default=900, help="the whole run stops after this")
     ap.add_argument("--script", default="app.py", help="the Streamlit script (relative to the repository root)")
@@ -299,7 +316,7 @@ def main() -> None:
         print("  ", e)
     print("RSS by round (MiB):", {k: round(v / MiB) for k, v in sorted(rounds.items())})
     cmd = f"python bench/bench_load.py --sessions {args.sessions} --actions {args.actions}"
-    if (args.ramp, args.think, args.browsers) != (1.0, 2.0, 3):
+    if (args.ramp, args.think, args.browsers) != (2.0, 2.0, 3):
         cmd += f" --ramp {args.ramp:g} --think {args.think:g} --browsers {args.browsers}"
 
     def stat(xs: list[float], f) -> str:
@@ -329,6 +346,7 @@ in {r["wall"]:.0f} s.
 | page open{" + preset" if PRESETS else ""} per session, median | {statistics.median(opened) if opened else float("nan"):.2f} s | |
 | time per action, server (key press → the server's "rerun finished" arrives), median / p95 | {smed} / {sp95} | |
 | time per action, browser (key press → rerun finished and chart redrawn), median / p95 | {med} / {p95} | |
+| CPU seconds used during the run: the server / the whole machine (browsers and everything else running) | {r["cpu_server"]:.0f} s / {r["cpu_all"]:.0f} s | |
 | server RSS idle (after the first page) | {r["rss_idle"] / MiB:.0f} MiB | |
 | server RSS peak (process + children, sampled every 50 ms) | {r["rss_peak"] / MiB:.0f} MiB | |
 | server RSS after round 1 → after round {last} | {flat} | flat |
