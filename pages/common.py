@@ -404,7 +404,9 @@ def follow_preset() -> None:
     """Switch to the page a preset asked for (called by app.py before navigation runs a page)."""
     goto = st.session_state.pop("_goto", None)
     if goto:
-        st.switch_page(PAGE_FILES[goto])
+        # query_params={}: the default (None) would clear the URL through the checked path, which
+        # refuses while widgets are bound to it; the new page's widgets write their values back.
+        st.switch_page(PAGE_FILES[goto], query_params={})
 
 
 # -- cached computations ------------------------------------------------------------------------------

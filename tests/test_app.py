@@ -308,3 +308,11 @@ def test_html_report_button():
     at.button(key="spectrum_report").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("report" in b.proto.label.lower() and "HTML" in b.proto.label for b in at.get("download_button"))
+
+
+def test_preset_from_a_page_whose_url_holds_bound_settings():
+    """A preset clicked while the URL already carries bound values (a shared link) still switches."""
+    at = open_page("overview", {"m_seq_len": "40", "m_hidden": "16"})
+    at.button(key="preset_vanishing").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Gradient flow" and at.session_state["m_gain"] == 0.5
