@@ -79,10 +79,11 @@ for col, (k, r) in zip(m, R.items(), strict=True):
     )
     col.metric(F.TWIN_LABELS[k], state, clip if k != "unclipped" else f"max ‖g‖ {h['grad_norm'].max():.3g}",
                delta_color="off")  # fmt: skip
-if any(v is not None for v in div.values()):
-    st.error(
+if any(v is not None for v in div.values()):  # an outcome to show, not a failure of the page
+    st.warning(
         "A run diverged: its loss or gradient became NaN/inf at the marked step, and it stopped there "
-        "(no update is taken from a non-finite gradient)."
+        "(no update is taken from a non-finite gradient). That is what clipping prevents.",
+        icon="💥",
     )
 
 both = pd.concat([h.assign(run=k) for k, h in hist.items()], ignore_index=True)
