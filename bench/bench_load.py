@@ -134,12 +134,16 @@ async def choose_preset(page, watcher: H.RerunWatcher, label: str) -> None:
     """From the Gradient flow page: the sidebar's presets link, then the preset's button, which
     sets the sidebar and switches back to the Gradient flow page."""
     n = watcher.finished
-    await page.locator('[data-testid="stSidebar"] a').filter(has_text=PRESETS_LINK).first.click()
+    await (
+        page.locator('[data-testid="stSidebar"] a')
+        .filter(has_text=PRESETS_LINK)
+        .first.click(timeout=OPEN_TIMEOUT * 1000)
+    )
     await _wait_finished(watcher, n, ACTION_TIMEOUT)
     button = page.get_by_role("button", name=label, exact=True)
     await button.wait_for(timeout=ACTION_TIMEOUT * 1000)
     n = watcher.finished
-    await button.click()
+    await button.click(timeout=OPEN_TIMEOUT * 1000)
     await page.wait_for_function(
         f"() => location.pathname.endsWith('/{PAGE}') || document.querySelector('{H.EXCEPTION}')",
         timeout=ACTION_TIMEOUT * 1000,
