@@ -35,7 +35,7 @@ PAGES = [
     ("overview", "", "Overview", "BPTT Explorer", 1, False),  # the unrolled diagram is a picture, not data
     ("gradient-flow", "gradient-flow", "Gradient flow", "Gradient flow", 4, True),
     ("spectrum", "spectrum", "Spectrum", "Spectrum", 3, True),
-    ("clipping", "clipping", "Clipping", "Clipping", 3, True),
+    ("clipping", "clipping", "Clipping", "Gradient clipping", 3, True),
     ("truncation", "truncation", "Truncated BPTT", "Truncated BPTT", 2, True),
     ("calculator", "calculator", "Calculator", "BPTT calculator", 1, True),
 ]
