@@ -65,16 +65,24 @@ def flow_flops(cfg: ModelConfig, norm="fro") -> float:
 # -- the computations ------------------------------------------------------------------------------
 
 
-def model_and_sequence(cfg: ModelConfig):
-    """The seeded model, readout, and the first sequence of the task: x (T, I), y (T, O)."""
+def model_and_sequence(cfg: ModelConfig, upload=None):
+    """The seeded model, readout, and the first sequence of the task: x (T, I), y (T, O).
+
+    ``upload``: a :class:`bptt_core.sources.Upload`: the user's trained model instead (and their
+    sequence, if any); ``cfg`` should then be ``sources.effective_config(cfg, upload)``.
+    """
+    if upload is not None:
+        from .sources import resolve
+
+        return resolve(cfg, upload)
     rnn, readout = build_model(cfg)
     data = build_task(cfg)
     return rnn, readout, data.x[:, 0], data.y[:, 0], data
 
 
-def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h") -> np.ndarray:
+def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None) -> np.ndarray:
     """L[t, s] = log10 ||dh_t/dh_s|| (T, T) for the first sequence."""
-    rnn, _, x, _, _ = model_and_sequence(cfg)
+    rnn, _, x, _, _ = model_and_sequence(cfg, upload)
     return jacobian_log_norms(rnn, x, norm=2 if norm in (2, "2") else "fro", block=block if cfg.cell == "lstm" else "h")
 
 
@@ -92,28 +100,28 @@ def flow_summary(L: np.ndarray, spec: Spectrum | None, cell: str, threshold: flo
     return FlowSummary(lag_profile(L), decay_rate(L), memory_horizon(L, threshold), threshold, gs)
 
 
-def loss_gradients_of(cfg: ModelConfig) -> np.ndarray:
+def loss_gradients_of(cfg: ModelConfig, upload=None) -> np.ndarray:
     """||dL/dh_t|| (T,) for the loss on the last step."""
-    rnn, readout, x, y, _ = model_and_sequence(cfg)
+    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
     return loss_gradient_norms(rnn, readout, x, y)
 
 
-def contributions_of(cfg: ModelConfig, t: int) -> np.ndarray:
+def contributions_of(cfg: ModelConfig, t: int, upload=None) -> np.ndarray:
     """Frobenius norms (t + 1,) of the per-step terms of dl_t/dW_hh (t 0-indexed)."""
     from .truncation import contribution_norms
 
-    rnn, readout, x, y, _ = model_and_sequence(cfg)
+    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
     return contribution_norms(rnn, readout, x, y, t)
 
 
-def spectrum_of(cfg: ModelConfig) -> Spectrum:
-    rnn, *_ = model_and_sequence(cfg)
+def spectrum_of(cfg: ModelConfig, upload=None) -> Spectrum:
+    rnn, *_ = model_and_sequence(cfg, upload)
     return spectrum(rnn)
 
 
-def lyapunov_of(cfg: ModelConfig, max_exponents: int = 64) -> np.ndarray:
+def lyapunov_of(cfg: ModelConfig, max_exponents: int = 64, upload=None) -> np.ndarray:
     """The top Lyapunov exponents in log10 per step (the units of the decay rate)."""
-    rnn, _, x, _, _ = model_and_sequence(cfg)
+    rnn, _, x, _, _ = model_and_sequence(cfg, upload)
     S = state_size(cfg.cell, cfg.hidden_size)
     return lyapunov_exponents(rnn, x, n_exponents=min(S, max_exponents)) / math.log(10)
 
@@ -124,10 +132,10 @@ def kept_mask_of(T: int, k1: int, k2: int) -> np.ndarray:
     return tbptt_kept_mask(T, k1, k2)
 
 
-def comparison_of(cfg: ModelConfig, k1: int, k2: int, repeats: int = 3) -> pd.DataFrame:
+def comparison_of(cfg: ModelConfig, k1: int, k2: int, repeats: int = 3, upload=None) -> pd.DataFrame:
     from .truncation import compare_variants
 
-    rnn, readout, x, y, data = model_and_sequence(cfg)
+    rnn, readout, x, y, data = model_and_sequence(cfg, upload)
     ks = tuple(k for k in (10, 20) if k <= cfg.seq_len and (k, k) != (k1, k2))
     return compare_variants(rnn, readout, x, y, ks=ks, k1k2=(k1, k2), loss_mask=data.loss_mask, repeats=repeats)
 
@@ -164,10 +172,12 @@ def spectrum_frames(spec: Spectrum) -> tuple[pd.DataFrame, pd.DataFrame]:
 # -- the report ------------------------------------------------------------------------------------
 
 
-def flow_figures(cfg: ModelConfig, norm="fro", block: str = "h", threshold: float = 1e-3, lecture: bool = False):
+def flow_figures(
+    cfg: ModelConfig, norm="fro", block: str = "h", threshold: float = 1e-3, lecture: bool = False, upload=None
+):
     """The gradient-flow page's figures, as (title, figure, caption) triples."""
-    L = flow_matrix_of(cfg, norm, block)
-    spec = spectrum_of(cfg)
+    L = flow_matrix_of(cfg, norm, block, upload)
+    spec = spectrum_of(cfg, upload)
     s = flow_summary(L, spec, cfg.cell, threshold)
     stride = F.display_stride(L.shape[0])
     Ls, _ = F.strided(L, stride)
@@ -181,15 +191,15 @@ def flow_figures(cfg: ModelConfig, norm="fro", block: str = "h", threshold: floa
             ),
             f"Fitted decay {s.rate:.3g} log10 per step; memory horizon {s.horizon if s.horizon is not None else 'beyond the sequence'}.",
         ),
-        ("‖∂L/∂h(t)‖", F.loss_gradient_figure(loss_gradients_of(cfg)), "The loss is taken on the last step."),
+        ("‖∂L/∂h(t)‖", F.loss_gradient_figure(loss_gradients_of(cfg, upload)), "The loss is taken on the last step."),
     ]
     return [(a, F.style(f, lecture), c) for a, f, c in out]
 
 
-def spectrum_figures(cfg: ModelConfig, lecture: bool = False):
-    spec = spectrum_of(cfg)
-    L = flow_matrix_of(cfg)
-    lam = lyapunov_of(cfg)
+def spectrum_figures(cfg: ModelConfig, lecture: bool = False, upload=None):
+    spec = spectrum_of(cfg, upload)
+    L = flow_matrix_of(cfg, upload=upload)
+    lam = lyapunov_of(cfg, upload=upload)
     out = [
         ("Eigenvalues", F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix), f"ρ = {spec.rho:.4g}."),
         ("Singular values", F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix), spec.verdict()),
@@ -206,32 +216,41 @@ def build_report(
     k1k2: tuple[int, int] | None = None,
     train_cfg=None,
     lecture: bool = False,
+    upload=None,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
     ``k1k2``: add the truncated-BPTT heatmap and the measured comparison. ``train_cfg``: add the
-    clipping twin runs (a :class:`bptt_core.training.TrainConfig`; this trains three models).
+    clipping twin runs (a :class:`bptt_core.training.TrainConfig`; this trains three models from the
+    settings, not from an upload). ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
     """
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
+    upload_notes = []
+    if upload is not None:
+        from .sources import effective_config, input_notes
+
+        upload_notes = input_notes(cfg, upload)
+        cfg = effective_config(cfg, upload)
     errors, notes = problems(cfg)
+    notes = upload_notes + notes
     if errors:
         raise ValueError("; ".join(errors))
     sections: list[tuple[str, list]] = [
-        ("Gradient flow", flow_figures(cfg, norm, block, threshold, lecture)),
-        ("Spectrum", spectrum_figures(cfg, lecture)),
+        ("Gradient flow", flow_figures(cfg, norm, block, threshold, lecture, upload)),
+        ("Spectrum", spectrum_figures(cfg, lecture, upload)),
     ]
     tables: list[tuple[str, pd.DataFrame]] = []
     if k1k2 is not None:
         k1, k2 = (min(int(k), cfg.seq_len) for k in k1k2)
-        L = flow_matrix_of(cfg, norm, block)
+        L = flow_matrix_of(cfg, norm, block, upload)
         keep = kept_mask_of(cfg.seq_len, k1, k2)
         drop = ~keep & ~np.isnan(L)
         stride = F.display_stride(L.shape[0])
         Ls, _ = F.strided(L, stride)
         fig = F.gradient_flow_heatmap(Ls, norm, block, mask=drop[::stride, ::stride])
         fig.update_layout(title=f"TBPTT({k1}, {k2}): contributions dropped by truncation in grey")
-        df = comparison_of(cfg, k1, k2)
+        df = comparison_of(cfg, k1, k2, upload=upload)
         sections.append(
             (
                 "Truncated BPTT",
@@ -246,6 +265,8 @@ def build_report(
         from .training import twin_runs
 
         runs = twin_runs(cfg, train_cfg)
+        if upload is not None:
+            notes.append("Clipping: fresh models of the uploaded architecture, initialised from the settings.")
         hist = {k: r.history for k, r in runs.items()}
         div = {k: r.diverged_at for k, r in runs.items()}
         sections.append(
