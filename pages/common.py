@@ -16,7 +16,9 @@ import torch
 from bptt_core import figures as F
 from bptt_core import presets as P
 from bptt_core import report as R
+from bptt_core import sources as SRC
 from bptt_core.config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig
+from bptt_core.model_io import MAX_UPLOAD_BYTES, MODEL_EXTENSIONS, SEQUENCE_EXTENSIONS
 
 # One thread per computation: the server runs sessions in threads on a small machine, and torch's
 # own thread pool fighting them made the small matmuls here 10-100x slower.
@@ -195,11 +197,17 @@ def sidebar() -> None:
     warnings to show."""
     st.session_state["_url_warnings"] = []
     values = {}
-    present = set(st.session_state.keys())
     with st.sidebar:
+        upload_controls()
+        up = current_upload()
+        unused = UPLOAD_UNUSED + (UPLOAD_SEQ_UNUSED if up is not None and up.sequence_sha else ())
+        present = set(st.session_state.keys())
         st.markdown("### Model settings")
+        if up is not None:
+            st.caption("Greyed out: not used while your uploaded model is analysed.")
         for s in MODEL_SETTINGS:
-            values[s.attr] = widget(s, held=s.key in present)
+            off = up is not None and s.key in unused
+            values[s.attr] = widget(s, held=s.key in present, **({"disabled": True} if off else {}))
         st.markdown("### View")
         for s in VIEW_SETTINGS:
             widget(s, held=s.key in present)
@@ -213,6 +221,118 @@ def sidebar() -> None:
     except ValueError as e:  # only reachable through a value the widgets' domain let through
         st.session_state["_cfg"] = None
         st.session_state["_cfg_error"] = str(e)
+
+
+# -- your own model ------------------------------------------------------------------------------------
+
+UPLOAD_PAGES = ("gradient_flow", "spectrum", "truncation")  # pages that analyse the uploaded model
+UPLOAD_UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius")
+UPLOAD_SEQ_UNUSED = ("m_seq_len", "m_task")  # with an uploaded sequence
+NONLIN_AUTO = "from the file (else tanh)"
+
+
+def current_upload() -> SRC.Upload | None:
+    """The uploaded model analysed instead of the settings model, or None."""
+    up = st.session_state.get("_upload")
+    return up if isinstance(up, SRC.Upload) else None
+
+
+def accept_upload(model: bytes, model_name: str, nonlinearity: str | None, sequence=None, sequence_name: str = ""):
+    """Check the uploaded bytes; on success make them the analysed model. Returns (ok, message):
+    the summary and notes, or the reason the files cannot be used (the settings model stays)."""
+    try:
+        up, loaded, notes = SRC.make_upload(model, model_name, nonlinearity, sequence, sequence_name)
+    except ValueError as e:  # UploadError, or a bad nonlinearity name from the library's checks
+        return False, str(e)
+    st.session_state["_upload"] = up
+    return True, "\n".join([f"**{model_name}**: {loaded.summary()}", *(f"- {n}" for n in notes)])
+
+
+def _clear_upload() -> None:
+    for k in ("_upload", "_upload_key", "_upload_msg", "_upload_cfg"):
+        st.session_state.pop(k, None)
+    st.session_state["_upload_gen"] = st.session_state.get("_upload_gen", 0) + 1  # fresh, empty uploaders
+
+
+def upload_controls() -> None:
+    """The sidebar's "Your own model" expander: upload, check, and switch back."""
+    gen = st.session_state.get("_upload_gen", 0)
+    mb = MAX_UPLOAD_BYTES // 2**20
+    with st.expander("Your own model", expanded=current_upload() is not None):
+        st.caption(
+            "A trained single-layer torch.nn.RNN / LSTM / GRU state_dict (torch.save(model.state_dict(), path) "
+            f"or safetensors), up to {mb} MB. Optional: an input sequence, one row per step."
+        )
+        mfile = st.file_uploader(
+            "Model (.pt, .pth, .safetensors)", type=[e[1:] for e in MODEL_EXTENSIONS], key=f"up_model_{gen}"
+        )
+        sfile = st.file_uploader(
+            "Input sequence (.csv, .npy; optional)", type=[e[1:] for e in SEQUENCE_EXTENSIONS], key=f"up_seq_{gen}"
+        )
+        act = st.selectbox(
+            "Nonlinearity (vanilla RNN)",
+            (NONLIN_AUTO, *ACTIVATIONS),
+            key="up_act",
+            help="A state_dict does not store a vanilla RNN's nonlinearity; LSTM and GRU ignore this.",
+        )
+        nonlin = None if act == NONLIN_AUTO else act
+        if mfile is None:
+            if st.session_state.get("_upload_key") is not None:  # the user removed the file
+                _clear_upload()
+        else:
+            key = (mfile.file_id, sfile.file_id if sfile is not None else "", nonlin)
+            if key != st.session_state.get("_upload_key"):
+                st.session_state["_upload_key"] = key
+                ok, msg = accept_upload(
+                    mfile.getvalue(), mfile.name, nonlin, sfile.getvalue() if sfile is not None else None,
+                    sfile.name if sfile is not None else "",
+                )  # fmt: skip
+                if not ok:
+                    st.session_state.pop("_upload", None)
+                st.session_state["_upload_msg"] = (ok, msg)
+        ok_msg = st.session_state.get("_upload_msg")
+        if ok_msg is not None:
+            ok, msg = ok_msg
+            if ok:
+                st.success(msg, icon="✅")
+            else:
+                st.error(f"This file cannot be used: {msg}. The settings model is analysed instead.")
+        if current_upload() is not None:
+            st.button("Use the settings model again", key="up_clear", on_click=_clear_upload, width="stretch")
+
+
+def upload_for(cfg: ModelConfig) -> SRC.Upload | None:
+    """The upload that ``cfg`` describes (the page's effective config), else None: a config built
+    from it (the LSTM-vs-RNN comparison) gets a settings model of its own."""
+    up = current_upload()
+    return up if up is not None and st.session_state.get("_upload_cfg") == cfg else None
+
+
+def _upload_config(page: str, cfg: ModelConfig) -> ModelConfig:
+    """The page's config with the uploaded model's architecture, and the header saying so."""
+    up = current_upload()
+    if up is None:
+        return cfg
+    if page not in UPLOAD_PAGES:
+        if page == "clipping":
+            st.info(
+                f"Your uploaded model ({up.model_name}) is analysed on the Gradient flow, Spectrum and Truncated "
+                "BPTT pages; clipping trains fresh models from the settings.",
+                icon="ℹ️",
+            )
+        return cfg
+    try:
+        ecfg = SRC.effective_config(cfg, up)
+        notes = SRC.input_notes(cfg, up)
+    except ValueError as e:  # evicted bytes, or a sequence that no longer fits
+        _clear_upload()
+        st.error(f"The uploaded model cannot be used any more: {e}. Showing the settings model.")
+        return cfg
+    st.session_state["_upload_cfg"] = ecfg
+    st.markdown(f"**{notes[0]}**")
+    for n in notes[1:]:
+        st.info(n, icon="ℹ️")
+    return ecfg
 
 
 def ensure_sidebar() -> None:
@@ -278,6 +398,7 @@ def page_start(page: str, title: str, intro: str) -> ModelConfig | None:
         err = st.session_state.get("_cfg_error") or "the shared settings were not set up (open the app through app.py)"
         st.error(f"These settings cannot be used: {err}")
         return None
+    cfg = _upload_config(page, cfg)
     errors, notes = R.problems(cfg)
     for n in notes:
         st.info(n, icon="ℹ️")
@@ -414,31 +535,58 @@ def follow_preset() -> None:
 CACHE = dict(max_entries=32, show_spinner=False)
 
 
+# The public names read the current upload; the cached ones are keyed by it (a small frozen Upload).
+
+
 @st.cache_data(**CACHE)
+def _flow_matrix(cfg: ModelConfig, norm: str, block: str, upload):
+    return R.flow_matrix_of(cfg, norm, block, upload)
+
+
 def flow_matrix(cfg: ModelConfig, norm: str, block: str):
-    return R.flow_matrix_of(cfg, norm, block)
+    return _flow_matrix(cfg, norm, block, upload_for(cfg))
 
 
 @st.cache_data(**CACHE)
+def _spectrum(cfg: ModelConfig, upload):
+    return R.spectrum_of(cfg, upload)
+
+
 def spectrum(cfg: ModelConfig):
-    return R.spectrum_of(cfg)
+    return _spectrum(cfg, upload_for(cfg))
 
 
 @st.cache_data(**CACHE)
+def _lyapunov(cfg: ModelConfig, upload):
+    return R.lyapunov_of(cfg, upload=upload)
+
+
 def lyapunov(cfg: ModelConfig):
-    return R.lyapunov_of(cfg)
+    return _lyapunov(cfg, upload_for(cfg))
 
 
 @st.cache_data(**CACHE)
+def _loss_gradients(cfg: ModelConfig, upload):
+    return R.loss_gradients_of(cfg, upload)
+
+
 def loss_gradients(cfg: ModelConfig):
-    return R.loss_gradients_of(cfg)
+    return _loss_gradients(cfg, upload_for(cfg))
 
 
 @st.cache_data(**CACHE)
+def _contributions(cfg: ModelConfig, t: int, upload):
+    return R.contributions_of(cfg, t, upload)
+
+
 def contributions(cfg: ModelConfig, t: int):
-    return R.contributions_of(cfg, t)
+    return _contributions(cfg, t, upload_for(cfg))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+def _cached_report(cfg: ModelConfig, upload, lecture: bool = False, **kw) -> str:
+    return R.build_report(cfg, lecture=lecture, upload=upload, **kw)
+
+
 def cached_report(cfg: ModelConfig, lecture: bool = False, **kw) -> str:
-    return R.build_report(cfg, lecture=lecture, **kw)
+    return _cached_report(cfg, upload_for(cfg), lecture=lecture, **kw)

@@ -14,8 +14,8 @@ C.PAGE_SETTINGS[PAGE] = (K1, K2)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def comparison(cfg, k1: int, k2: int):
-    return R.comparison_of(cfg, k1, k2)
+def comparison(cfg, k1: int, k2: int, upload=None):
+    return R.comparison_of(cfg, k1, k2, upload=upload)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -75,7 +75,7 @@ else:
 
 with st.spinner("Timing full BPTT, TBPTT and RTRL on this model…"):
     try:
-        df = comparison(cfg, k1, k2)
+        df = comparison(cfg, k1, k2, C.upload_for(cfg))
     except ValueError as e:
         df = None
         st.error(f"The comparison could not run: {e}")
