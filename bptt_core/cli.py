@@ -68,6 +68,52 @@ def config_from_args(args: argparse.Namespace) -> ModelConfig:
     return ModelConfig(**{f.name: getattr(args, f.name) for f in fields(ModelConfig)})
 
 
+def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model / --nonlinearity / --sequence: analyse a trained model instead of the settings model."""
+    g = parser.add_argument_group("your own model (instead of the settings model)")
+    g.add_argument(
+        "--model", type=Path, metavar="PATH", help="a single-layer RNN/LSTM/GRU state_dict: .pt, .pth or .safetensors"
+    )
+    g.add_argument(
+        "--nonlinearity",
+        default=None,
+        help="vanilla RNN only: tanh, relu, sigmoid or linear (default: the file's, else tanh)",
+    )
+    g.add_argument(
+        "--sequence",
+        type=Path,
+        metavar="PATH",
+        help="input sequence (T, input_size) as .csv or .npy (default: the task)",
+    )
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read {what} {path}: {e.strerror or e}") from None
+
+
+def upload_from_args(args: argparse.Namespace):
+    """The checked :class:`bptt_core.sources.Upload` for --model (None without it); ValueError with
+    the loader's message for a file that cannot be used. Nothing in the file is ever run."""
+    from .sources import make_upload
+
+    if getattr(args, "model", None) is None:
+        if getattr(args, "sequence", None) is not None or getattr(args, "nonlinearity", None) is not None:
+            raise ValueError("--sequence and --nonlinearity need --model (a trained model file)")
+        return None
+    seq = args.sequence
+    up, loaded, notes = make_upload(
+        _read(args.model, "--model"), args.model.name, args.nonlinearity,
+        _read(seq, "--sequence") if seq is not None else None, seq.name if seq is not None else "",
+    )  # fmt: skip
+    print(f"model: {args.model.name}: {loaded.summary()}")
+    for n in notes:
+        print(f"  note: {n}")
+    return up
+
+
 def add_out_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the files (created)")
 
@@ -115,6 +161,7 @@ def add_jacobian_parser(subparsers) -> None:
         "its heatmap (heatmap.html, self-contained) and the settings (config.json) to DIR.",
     )
     add_model_arguments(p)
+    add_upload_arguments(p)
     p.add_argument("--norm", default="fro", help="matrix norm: fro (Frobenius) or 2 (spectral) (default: fro)")
     p.add_argument("--block", default="h", help="LSTM only: h (dh_t/dh_s) or c (dc_t/dc_s) (default: h)")
     p.add_argument("--lag", action="store_true", help="also write the (t, k = t - s) lag view; heatmap by lag")
@@ -129,13 +176,23 @@ def run_jacobian(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     norm = parse_norm(args.norm)
+    upload = upload_from_args(args)
+    if upload is not None:
+        from .sources import effective_config
+
+        cfg = effective_config(cfg, upload)
     if args.block not in BLOCKS:
         raise ValueError(f"block must be 'h' or 'c', got {args.block!r}")
     if args.block == "c" and cfg.cell != "lstm":
         raise ValueError(f"block='c' needs an LSTM (the c -> c block); cell is {cfg.cell!r}")
     check_jacobian_memory(cfg.cell, cfg.hidden_size, cfg.seq_len)  # before building anything
-    rnn, _ = build_model(cfg)
-    x = build_task(cfg).x[:, 0]  # (T, I): the first sequence of the batch
+    if upload is None:
+        rnn, _ = build_model(cfg)
+        x = build_task(cfg).x[:, 0]  # (T, I): the first sequence of the batch
+    else:
+        from .sources import resolve
+
+        rnn, _, x, _, _ = resolve(cfg, upload)
     L = jacobian_log_norms(rnn, x, norm=norm, block=args.block)  # (T, T)
 
     out: Path = args.out
@@ -150,15 +207,18 @@ def run_jacobian(args: argparse.Namespace) -> int:
         files.append("jacobian_lag.csv")
     fig = gradient_flow_heatmap(lag_view(L) if args.lag else L, norm=norm, block=args.block, lag=args.lag)
     write_figure_html(out / "heatmap.html", fig)
-    summary, numbers = jacobian_summary(rnn, L, cfg, norm, args.block)
-    write_json(out / "config.json", {**cfg.to_dict(), "norm": norm, "block": args.block, "lag": args.lag})
+    summary, numbers = jacobian_summary(rnn, L, cfg, norm, args.block, upload)
+    extra = {} if upload is None else {"model": str(args.model), "model_sha256": upload.model_sha}
+    if upload is not None and upload.sequence_sha:
+        extra |= {"sequence": str(args.sequence), "sequence_sha256": upload.sequence_sha}
+    write_json(out / "config.json", {**cfg.to_dict(), "norm": norm, "block": args.block, "lag": args.lag, **extra})
     files += ["heatmap.html", "config.json"]
     print(summary)
     print(f"Wrote {', '.join(files)} to {out}/")
     return 0
 
 
-def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str) -> tuple[str, dict]:
+def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str, upload=None) -> tuple[str, dict]:
     """One paragraph: decay rate, memory horizon, end-to-end norm, and Pascanu et al.'s verdict."""
     from .jacobians import decay_rate, memory_horizon
     from .spectra import spectrum
@@ -169,11 +229,15 @@ def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str) -> 
     what = "dc_t/dc_s" if block == "c" else "dh_t/dh_s"
     name = "Frobenius" if norm == "fro" else "spectral"
     cell = f"{cfg.cell} ({cfg.activation})" if cfg.cell == "rnn" else cfg.cell
-    parts = [
-        f"{cell}, H = {cfg.hidden_size}, T = {T}, init {cfg.init} (gain {cfg.gain:g}"
-        + (f", rho {cfg.spectral_radius:g}" if cfg.spectral_radius else "")
-        + f"), {cfg.task} input, seed {cfg.seed}; {name} norm of {what}."
-    ]
+    if upload is None:
+        source = f"init {cfg.init} (gain {cfg.gain:g}" + (
+            f", rho {cfg.spectral_radius:g}" if cfg.spectral_radius else ""
+        )
+        source += f"), {cfg.task} input, seed {cfg.seed}"
+    else:
+        inputs = upload.sequence_name if upload.sequence_sha else f"{cfg.task} input, seed {cfg.seed}"
+        source = f"uploaded {upload.model_name}, {inputs}"
+    parts = [f"{cell}, H = {cfg.hidden_size}, T = {T}, {source}; {name} norm of {what}."]
     if math.isnan(rate):
         parts.append("Decay rate: undefined (fewer than two lags).")
     else:
@@ -215,6 +279,7 @@ def add_report_parser(subparsers) -> None:
         "eigenvalues, singular values, Lyapunov spectrum; optionally truncated BPTT and clipping twins.",
     )
     add_model_arguments(p)
+    add_upload_arguments(p)
     p.add_argument("--norm", default="fro", help="matrix norm: fro (Frobenius) or 2 (spectral) (default: fro)")
     p.add_argument("--block", default="h", help="LSTM only: h (dh_t/dh_s) or c (dc_t/dc_s) (default: h)")
     p.add_argument("--tbptt", nargs=2, type=int, metavar=("K1", "K2"), help="add TBPTT(K1, K2): mask and comparison")
@@ -229,6 +294,7 @@ def run_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
     cfg = config_from_args(args)
+    upload = upload_from_args(args)
     train_cfg = None
     if args.train_steps:
         from .training import TrainConfig
@@ -241,6 +307,7 @@ def run_report(args: argparse.Namespace) -> int:
         k1k2=tuple(args.tbptt) if args.tbptt else None,
         train_cfg=train_cfg,
         lecture=args.lecture,
+        upload=upload,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page, encoding="utf-8")
