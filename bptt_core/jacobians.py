@@ -4,9 +4,9 @@ The vanishing/exploding-gradient picture of Bengio, Simard & Frasconi (1994) and
 Mikolov & Bengio (2013, "On the difficulty of training recurrent neural networks"):
 d h_t / d h_s = J_t J_{t-1} ... J_{s+1}, with J_t the step Jacobian.
 
-Exact and batched: for each lag k, one batched matmul extends every product of length k - 1 to
-length k at once (P_k[t] = J_t P_{k-1}[t-1]), so the cost is the chain's 2 S^3 T(T-1)/2 FLOPs
-and nothing more. Always in log space: every J_t is divided by its own Frobenius norm (whose
+Exact and batched: at each step t, one tall matmul extends every product ending at t - 1 by
+J_t at once (no Python loop over pairs), so the cost is the chain's 2 S^3 T(T-1)/2 FLOPs and
+nothing more, spent in large GEMMs. Always in log space: every J_t is divided by its own Frobenius norm (whose
 log10 is summed exactly in float64), and a running product whose norm sinks below a threshold is
 renormalised with the log of the scale carried beside it, so 1e-120 and 1e+160 come out right.
 Because every normalised J has Frobenius norm 1, products can only shrink, so they never
@@ -92,9 +92,9 @@ def log_norm_products(J: torch.Tensor, norm="fro", block: slice | None = None, d
     cum_zero = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(zero.long(), 0)]).numpy()
     Jn = (J / torch.where(zero, 1.0, n)[:, None, None]).to(dtype)  # (T, S, S)
     parts, accs = _normalised_chain_norms(Jn, norm, block, S)
-    # Lag k fills t = k .. T-1, s = t - k: the same order the chain produced the norms in.
-    t = np.concatenate([np.arange(k, T) for k in range(1, T)])
-    s = t - np.repeat(np.arange(1, T), np.arange(T - 1, 0, -1))
+    # Row t holds s = 0 .. t-1: the order the chain produced the norms in.
+    t = np.repeat(np.arange(1, T), np.arange(1, T))
+    s = np.concatenate([np.arange(k) for k in range(1, T)])
     with np.errstate(divide="ignore"):
         val = np.log10(parts) + accs + cum_log[t + 1] - cum_log[s + 1]
     has_zero_step = cum_zero[t + 1] - cum_zero[s + 1] > 0
@@ -109,29 +109,37 @@ def log_norm_products(J: torch.Tensor, norm="fro", block: slice | None = None, d
 
 
 def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tuple[np.ndarray, np.ndarray]:
-    """Norms of every product Jhat_t ... Jhat_{t-k+1}, lag by lag, with the log10 scale taken out.
+    """Norms of every product Jhat_t ... Jhat_{s+1}, step by step, with the log10 scale taken out.
 
-    Returns two flat arrays in lag-major order (k = 1: t = 1..T-1; k = 2: t = 2..T-1; ...).
+    At step t, R stacks the transposed products (Jhat_t ... Jhat_{s+1})^T for s = 0 .. t-1 as a
+    (t S, S) matrix, so extending all of them by one step is ONE tall GEMM,
+    R_{t+1} = [R_t Jhat_{t+1}^T ; Jhat_{t+1}^T], as efficient as a large square matmul.
+    (Transposes do not change the Frobenius or spectral norm, nor which block is which.)
+    Returns two flat arrays in row order (t = 1: s = 0; t = 2: s = 0, 1; ...).
     """
     T = Jn.shape[0]
     whole = block == slice(0, S) and norm == "fro"
-    bufs = (torch.empty_like(Jn[1:]), torch.empty_like(Jn[1:]))
-    P = Jn[1:]  # lag 1: P[i] = Jhat_{i+1}, i.e. t = 1 .. T-1
-    acc = torch.zeros(T - 1, dtype=torch.float64)  # log10 of the scale taken out of each product
+    JT = Jn.transpose(1, 2).contiguous()  # (T, S, S)
+    bufs = (Jn.new_empty((T - 1) * S, S), Jn.new_empty((T - 1) * S, S))
+    acc = torch.zeros(T, dtype=torch.float64)  # log10 of the scale taken out of block s
     parts, accs = [], []
-    for k in range(1, T):
-        full = _refine_tiny_norms(P, torch.linalg.matrix_norm(P).to(torch.float64))  # (T-k,)
-        parts.append(full if whole else _block_norms(P, norm, block))
-        accs.append(acc)
-        if k == T - 1:
+    R = bufs[0][:S]
+    R.copy_(JT[1])  # t = 1: the single product Jhat_1 (s = 0)
+    for t in range(1, T):
+        blocks = R.view(t, S, S)
+        full = _refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (t,)
+        parts.append(full if whole else _block_norms(blocks, norm, block))
+        accs.append(acc[:t].clone())
+        if t == T - 1:
             break
-        if k > 1 and bool(((full > 0) & (full < RENORM_BELOW)).any()):  # lag 1 is a view of Jn: norms 1
-            scale = torch.where(full > 0, full, 1.0)  # (T-k,)
-            P.div_(scale.to(P.dtype)[:, None, None])
-            acc = acc + torch.log10(scale)
-        nxt = bufs[k % 2][: T - k - 1]
-        torch.bmm(Jn[k + 1 :], P[:-1], out=nxt)  # P_{k+1}[t] = Jhat_t P_k[t-1]
-        P, acc = nxt, acc[:-1]
+        if bool(((full > 0) & (full < RENORM_BELOW)).any()):
+            scale = torch.where(full > 0, full, 1.0)  # (t,)
+            blocks.div_(scale.to(blocks.dtype)[:, None, None])
+            acc[:t] += torch.log10(scale)
+        nxt = bufs[t % 2][: (t + 1) * S]
+        torch.mm(R, JT[t + 1], out=nxt[: t * S])  # every product ending at t, extended to t + 1
+        nxt[t * S :].copy_(JT[t + 1])  # the new product of length 1 (s = t)
+        R = nxt
     return torch.cat(parts).numpy(), torch.cat(accs).numpy()
 
 
