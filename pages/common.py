@@ -294,7 +294,7 @@ def upload_controls() -> None:
         if ok_msg is not None:
             ok, msg = ok_msg
             if ok:
-                st.success(msg, icon="✅")
+                st.success(msg, icon=":material/check_circle:")
             else:
                 st.error(f"This file cannot be used: {msg}. The settings model is analysed instead.")
         if current_upload() is not None:
