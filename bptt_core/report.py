@@ -264,9 +264,13 @@ def build_report(
     if train_cfg is not None:
         from .training import twin_runs
 
-        runs = twin_runs(cfg, train_cfg)
+        initial = None
         if upload is not None:
-            notes.append("Clipping: fresh models of the uploaded architecture, initialised from the settings.")
+            from .sources import training_start
+
+            initial, note = training_start(cfg, upload)
+            notes.append(f"Clipping: {note}")
+        runs = twin_runs(cfg, train_cfg, initial=initial)
         hist = {k: r.history for k, r in runs.items()}
         div = {k: r.diverged_at for k, r in runs.items()}
         sections.append(

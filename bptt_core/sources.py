@@ -21,7 +21,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .model_io import LoadedModel, UploadError, load_model, load_sequence, model_fingerprint
-from .tasks import TASK_MIN_SEQ_LEN, TaskData, make_task, task_input_size
+from .tasks import TASK_MIN_SEQ_LEN, TaskData, make_task, task_input_size, task_output_size
 
 MAX_REGISTERED = 16  # uploads kept in memory (each at most model_io.MAX_UPLOAD_BYTES)
 
@@ -190,3 +190,20 @@ def resolve(cfg: ModelConfig, upload: Upload):
     readout = m.readout if m.readout is not None else _seeded_readout(m.hidden_size, data.output_size, ecfg.seed)
     # Copies: the analyses may touch .grad, and the parsed model is shared between sessions.
     return copy.deepcopy(m.module), copy.deepcopy(readout), data.x[:, 0], data.y[:, 0], data
+
+
+def training_start(cfg: ModelConfig, upload: Upload) -> tuple[tuple[nn.Module, nn.Linear], str]:
+    """(rnn, readout) for training twins from the uploaded weights on the task of
+    ``effective_config(cfg, upload)``, and a sentence for the page. The file's readout is kept when
+    its width matches the task's targets, else a seeded one of the right width is used."""
+    m = loaded_model(upload)
+    ecfg = effective_config(cfg, upload)
+    O = task_output_size(ecfg.task, ecfg.input_size)
+    keep = m.readout is not None and m.readout.out_features == O
+    readout = m.readout if keep else _seeded_readout(m.hidden_size, O, ecfg.seed)
+    what = "its own readout" if keep else f"a seeded readout to {O} outputs"
+    note = (
+        f"Training starts from your uploaded weights ({upload.model_name}, {what}) on batches of the "
+        f"{ecfg.task} task, T = {ecfg.seq_len}."
+    )
+    return (copy.deepcopy(m.module).train(), copy.deepcopy(readout).train()), note

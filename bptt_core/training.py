@@ -319,17 +319,22 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, progress: Progress | N
 
 
 def twin_runs(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, progress: Progress | None = None
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    progress: Progress | None = None,
+    initial: tuple[nn.Module, nn.Linear] | None = None,
 ) -> dict[str, TrainResult]:
     """Three runs that differ only through clipping: "unclipped", "norm" and "value".
 
     Same initial weights, same batches, same optimiser; ``train_cfg.clip`` is overridden and
     ``train_cfg.clip_threshold`` is the threshold of both clipped twins. Their histories are
     identical bit for bit up to the first step where clipping acts. A twin that diverges is marked
-    and stopped; the others go on.
+    and stopped; the others go on. ``initial``: (rnn, readout) to start from instead
+    of ``build_model(model_cfg)`` (a user's trained model; copied, never changed), matching
+    ``model_cfg``'s cell, sizes and task output width.
     """
     _check_configs(model_cfg, train_cfg)
-    rnn, readout = build_model(model_cfg)
+    rnn, readout = build_model(model_cfg) if initial is None else initial
     data = batches(model_cfg, train_cfg)
     out = {}
     for j, (name, clip) in enumerate(zip(TWINS, ("none", "norm", "value"), strict=True)):

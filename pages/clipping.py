@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from bptt_core import figures as F
+from bptt_core import sources as SRC
 from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, twin_runs
 from pages import common as C
 
@@ -42,10 +43,16 @@ except ValueError as e:
     st.stop()
 
 
+upload = C.upload_for(cfg)
+if upload is not None:
+    st.info(SRC.training_start(cfg, upload)[1], icon="ℹ️")
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
-def runs(cfg, tcfg, _progress=None) -> dict:
+def runs(cfg, tcfg, upload=None, _progress=None) -> dict:
     """The twins' histories as plain data (the trained modules are not kept)."""
-    out = twin_runs(cfg, tcfg, progress=_progress)
+    initial = None if upload is None else SRC.training_start(cfg, upload)[0]
+    out = twin_runs(cfg, tcfg, progress=_progress, initial=initial)
     return {
         k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
                 loss_on=r.loss_on, seconds=r.seconds)
@@ -55,7 +62,7 @@ def runs(cfg, tcfg, _progress=None) -> dict:
 
 bar = st.progress(0.0, text="Training the three twins…")
 try:
-    R = runs(cfg, tcfg, _progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
+    R = runs(cfg, tcfg, upload, _progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
 except ValueError as e:
     bar.empty()
     st.error(f"Training could not run: {e}")

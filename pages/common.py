@@ -225,7 +225,7 @@ def sidebar() -> None:
 
 # -- your own model ------------------------------------------------------------------------------------
 
-UPLOAD_PAGES = ("gradient_flow", "spectrum", "truncation")  # pages that analyse the uploaded model
+UPLOAD_PAGES = ("gradient_flow", "spectrum", "truncation", "clipping")  # pages that use the uploaded model
 UPLOAD_UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius")
 UPLOAD_SEQ_UNUSED = ("m_seq_len", "m_task")  # with an uploaded sequence
 NONLIN_AUTO = "from the file (else tanh)"
@@ -314,12 +314,6 @@ def _upload_config(page: str, cfg: ModelConfig) -> ModelConfig:
     if up is None:
         return cfg
     if page not in UPLOAD_PAGES:
-        if page == "clipping":
-            st.info(
-                f"Your uploaded model ({up.model_name}) is analysed on the Gradient flow, Spectrum and Truncated "
-                "BPTT pages; clipping trains fresh models from the settings.",
-                icon="ℹ️",
-            )
         return cfg
     try:
         ecfg = SRC.effective_config(cfg, up)

@@ -214,3 +214,34 @@ def test_cli_refuses_a_hostile_pt_with_exit_2_and_nothing_runs(tmp_path):
         assert "refused" in r.stderr and f"{os.system.__module__}.system" in r.stderr
         assert "Traceback" not in r.stderr
         assert not marker.exists()
+
+
+def test_clipping_twins_start_from_the_uploaded_weights():
+    from bptt_core.training import TrainConfig, twin_runs
+
+    mod = module("rnn", "tanh", seed=2)
+    ro = nn.Linear(H, 1)
+    up, _, _ = upload(mod, "m.pt", ro)
+    cfg = S.effective_config(ModelConfig(task="gaussian", seq_len=8, input_size=0), up)
+    (rnn, readout), note = S.training_start(cfg, up)
+    assert "seeded readout" in note  # the gaussian task has 3 targets, the file's readout 1
+    torch.testing.assert_close(rnn.weight_hh_l0, mod.weight_hh_l0)
+    tcfg = TrainConfig(steps=2, batch_size=2)
+    ours = twin_runs(cfg, tcfg, initial=(rnn, readout))
+    again = twin_runs(cfg, tcfg, initial=S.training_start(cfg, up)[0])
+    fresh = twin_runs(cfg, tcfg)
+    first = ours["unclipped"].history["loss"].iloc[0]
+    assert first == again["unclipped"].history["loss"].iloc[0]  # same start, same batches
+    assert first != fresh["unclipped"].history["loss"].iloc[0]  # not the settings' initial weights
+    torch.testing.assert_close(S.loaded_model(up).module.weight_hh_l0, mod.weight_hh_l0)  # never changed
+
+
+def test_clipping_page_trains_from_the_upload():
+    at = _page("clipping.py")
+    at.session_state["_upload"] = upload(module("gru", None), "g.safetensors")[0]
+    at.session_state["cl_steps"] = 10
+    at.run()
+    assert not at.exception
+    assert any("Model: uploaded g.safetensors" in m.value for m in at.markdown)
+    assert any("Training starts from your uploaded weights" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) == 3
