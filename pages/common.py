@@ -446,6 +446,11 @@ def exports(page: str, cfg: ModelConfig, extra: dict | None = None, report_kw: d
     st.subheader("Share and export")
     c1, c2 = st.columns([1, 2])
     settings = {"page": page, **cfg.to_dict(), **(extra or {})}
+    up = upload_for(cfg)
+    if up is not None:
+        settings |= {"uploaded_model": up.model_name, "uploaded_model_sha256": up.model_sha}
+        if up.sequence_sha:
+            settings |= {"uploaded_sequence": up.sequence_name, "uploaded_sequence_sha256": up.sequence_sha}
     c1.download_button(
         "⬇ Settings (JSON)",
         json.dumps(settings, indent=2),
@@ -472,6 +477,8 @@ def exports(page: str, cfg: ModelConfig, extra: dict | None = None, report_kw: d
             )
     c2.markdown("**Link to this view** (copy it; it reopens these settings):")
     c2.code(view_link(page), language=None)
+    if up is not None:
+        c2.caption(f"The link holds the settings only: whoever opens it uploads {up.model_name} again.")
 
 
 def view_link(page: str) -> str:
