@@ -38,12 +38,12 @@ class Spectrum:
         """What Pascanu et al.'s conditions predict, in words."""
         if self.sigma1 < self.bound:
             return (
-                f"sigma_1 = {self.sigma1:.3g} < 1/gamma = {self.bound:.3g}: gradients must vanish "
-                f"(at least as fast as (gamma sigma_1)^k = {self.gamma * self.sigma1:.3g}^k)."
+                f"σ₁ = {self.sigma1:.3g} < 1/γ = {self.bound:.3g}: gradients must vanish "
+                f"(at least as fast as (γσ₁)^k = {self.gamma * self.sigma1:.3g}^k)."
             )
         return (
-            f"sigma_1 = {self.sigma1:.3g} >= 1/gamma = {self.bound:.3g}: exploding gradients are possible, "
-            f"not guaranteed (rho = {self.rho:.3g}); the measured decay rate tells which happens."
+            f"σ₁ = {self.sigma1:.3g} ≥ 1/γ = {self.bound:.3g}: exploding gradients are possible, "
+            f"not guaranteed (ρ = {self.rho:.3g}); the measured decay rate tells which happens."
         )
 
 
