@@ -146,7 +146,7 @@ def log_heatmap(
             zmax=hi,
             customdata=_log_hover_text(Z),
             hovertemplate=f"{hover_y} = %{{y}}<br>{hover_x} = %{{x}}<br>{hover_value} = %{{customdata}}<extra></extra>",
-            colorbar=dict(title=dict(text=colorbar_title, side="right"), tickvals=tickvals, ticktext=ticktext),
+            colorbar=dict(title=dict(text=colorbar_title, side="top"), tickvals=tickvals, ticktext=ticktext),
         )
     )
     if mask is not None and mask.any():
@@ -172,7 +172,7 @@ def gradient_flow_heatmap(
     """The gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| (or its (t, k) lag view M[t, k])."""
     T = L.shape[0]
     steps = np.arange(1, T + 1)  # 1-indexed time, as in the equations
-    name = "‖·‖_F" if norm == "fro" else "‖·‖₂"
+    name = "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
     what = "∂c(t)/∂c(s)" if block == "c" else "∂h(t)/∂h(s)"
     if lag:
         return log_heatmap(
@@ -264,7 +264,7 @@ def lag_profile_figure(
     """
     prof = np.asarray(profile, dtype=float)
     k = np.arange(len(prof))
-    name = "‖·‖_F" if norm == "fro" else "‖·‖₂"
+    name = "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -289,7 +289,7 @@ def lag_profile_figure(
                 y=fit,
                 mode="lines",
                 line=dict(dash="dash", color="#2ca02c"),
-                name=f"fitted decay: 10^({rate:.3g}) per step",
+                name=f"fitted decay: 10<sup>{rate:.3g}</sup> per step",
                 customdata=_raw_labels(fit),
                 hovertemplate="lag k = %{x}<br>fit = %{customdata}<extra></extra>",
             )
@@ -303,9 +303,9 @@ def lag_profile_figure(
                 y=env,
                 mode="lines",
                 line=dict(dash="dot", color="#d62728", width=2),
-                name=f"bound (γσ₁)^k, γσ₁ = {gamma_sigma1:.3g}",
+                name=f"bound (γσ<sub>1</sub>)<sup>k</sup>, γσ<sub>1</sub> = {gamma_sigma1:.3g}",
                 customdata=_raw_labels(env),
-                hovertemplate="lag k = %{x}<br>(γσ₁)^k bound = %{customdata}<extra></extra>",
+                hovertemplate="lag k = %{x}<br>(γσ<sub>1</sub>)<sup>k</sup> bound = %{customdata}<extra></extra>",
             )
         )
     for i, (cname, cprof) in enumerate((compare or {}).items()):
@@ -343,8 +343,8 @@ def lag_profile_figure(
             bgcolor="rgba(255,255,255,0.8)",
         )
     fig.update_layout(
-        title=f"Gradient norm against lag: mean over t of {name} of ∂h(t)/∂h(t−k)",
-        xaxis_title="lag k = t − s (steps)",
+        title=f"Gradient norm against lag k: {name} of ∂h(t)/∂h(t−k)",
+        xaxis_title="lag k = t − s (steps); norm averaged over t",
         legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
     )
     decade_axis(fig, all_v, "y", title=f"{name} (log scale)")
@@ -361,14 +361,14 @@ def loss_gradient_figure(norms: np.ndarray, loss_on: str = "last") -> go.Figure:
             y=np.where(np.isneginf(g), np.nan, g),
             mode="lines+markers",
             marker=dict(size=5),
-            name="‖∂L/∂h_t‖",
+            name="‖∂L/∂h<sub>t</sub>‖",
             customdata=[fmt_power(float(v)) for v in np.asarray(norms, dtype=float)],
-            hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ = %{customdata}<extra></extra>",
+            hovertemplate="t = %{x}<br>‖∂L/∂h<sub>t</sub>‖ = %{customdata}<extra></extra>",
         )
     )
     where = "the last step" if loss_on == "last" else "every step"
     fig.update_layout(
-        title=f"‖∂L/∂h(t)‖ along the sequence (loss at {where})", xaxis_title="time step t", showlegend=False
+        title="‖∂L/∂h(t)‖ along the sequence", xaxis_title=f"time step t (loss at {where})", showlegend=False
     )
     decade_axis(fig, g, "y", title="‖∂L/∂h(t)‖ (log scale)")
     return style(fig)
@@ -387,16 +387,16 @@ def contributions_figure(norms: np.ndarray, t: int) -> go.Figure:
             base=base,
             marker_color="#1f77b4",
             customdata=[fmt_power(float(v)) for v in np.asarray(norms, dtype=float)],
-            hovertemplate="step i = %{x}<br>‖term i‖_F = %{customdata}<extra></extra>",
+            hovertemplate="step i = %{x}<br>‖term i‖<sub>F</sub> = %{customdata}<extra></extra>",
             name="term norm",
         )
     )
     fig.update_layout(
-        title=f"Per-step terms of ∂ℓ({t + 1})/∂W_hh",
+        title=f"Per-step terms of ∂ℓ({t + 1})/∂W<sub>hh</sub>",
         xaxis_title="step i the term comes through",
         showlegend=False,
     )
-    decade_axis(fig, g, "y", title="‖term‖_F (log scale)")
+    decade_axis(fig, g, "y", title="‖term‖<sub>F</sub> (log scale)")
     return style(fig)
 
 
@@ -438,7 +438,7 @@ def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh")
             y=ev.imag,
             mode="markers",
             marker=dict(size=7, color=np.abs(ev), colorscale="Viridis", line=dict(width=0.5, color="white"),
-                        colorbar=dict(title=dict(text="|λ|", side="right"), tickformat=".3g")),
+                        colorbar=dict(title=dict(text="|λ|", side="top"), tickformat=".3g")),
             name="eigenvalues λ",
             customdata=np.abs(ev),
             hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}<extra></extra>",
@@ -464,25 +464,28 @@ def singular_values_figure(singular_values: np.ndarray, gamma: float, matrix: st
     bound = 1.0 / gamma
     fig = go.Figure(
         go.Scatter(
-            x=i, y=sv, mode="lines+markers", marker=dict(size=6), name="σ_i",
-            hovertemplate="i = %{x}<br>σ_i = %{y:.5g}<extra></extra>",
+            x=i, y=sv, mode="lines+markers", marker=dict(size=6), name="σ<sub>i</sub>",
+            hovertemplate="i = %{x}<br>σ<sub>i</sub> = %{y:.5g}<extra></extra>",
         )
     )  # fmt: skip
     fig.add_hline(
         y=bound,
         line=dict(color="#d62728", dash="dash", width=2),
-        annotation_text=f"1/γ = {bound:.3g}: σ₁ below ⇒ gradients vanish",
+        annotation_text=f"1/γ = {bound:.3g}: σ<sub>1</sub> below ⇒ gradients vanish",
         annotation_position="top right",
-        annotation=dict(bgcolor="rgba(255,255,255,0.85)"),
+        # Anchored at the right edge and lifted clear of the line so it never covers the dots.
+        annotation=dict(bgcolor="rgba(255,255,255,0.85)", xanchor="right", yanchor="bottom", yshift=14),
     )
     fig.update_layout(
-        title=f"Singular values of {matrix} (σ₁ = {sv[0]:.3g})" if sv.size else f"Singular values of {matrix}",
+        title=f"Singular values of {matrix} (σ<sub>1</sub> = {sv[0]:.3g})"
+        if sv.size
+        else f"Singular values of {matrix}",
         xaxis_title="index i (descending)",
-        yaxis_title="singular value σ_i (unitless)",
+        yaxis_title="singular value σ<sub>i</sub> (unitless)",
         showlegend=False,
     )
     top = max(float(sv.max()) if sv.size else 1.0, bound)
-    fig.update_yaxes(range=[0, 1.12 * top])
+    fig.update_yaxes(range=[0, 1.25 * top])  # headroom for the 1/γ label above the line
     return style(fig)
 
 
@@ -497,24 +500,25 @@ def lyapunov_figure(exponents_log10: np.ndarray, rate: float | None = None) -> g
             y=shown,
             marker_color=np.where(shown > 0, "#d62728", "#1f77b4"),
             customdata=[f"{v:.4g} (×{raw_label(v)} per step)" if np.isfinite(v) else "−∞ (collapsed)" for v in lam],
-            hovertemplate="i = %{x}<br>λ_i = %{customdata}<extra></extra>",
-            name="λ_i",
+            hovertemplate="i = %{x}<br>λ<sub>i</sub> = %{customdata}<extra></extra>",
+            name="Lyapunov exponents λ<sub>i</sub>",
         )
     )
     fig.add_hline(y=0, line=dict(color="#333", width=1))
     if rate is not None and np.isfinite(rate):
-        fig.add_hline(
-            y=rate,
-            line=dict(color="#2ca02c", dash="dash"),
-            annotation_text=f"measured decay rate {rate:.3g} / step",
-            annotation_position="bottom left",
-            annotation=dict(bgcolor="rgba(255,255,255,0.85)"),
-        )
+        # A line trace rather than an annotated hline: its label goes in the legend, off the bars.
+        fig.add_trace(
+            go.Scatter(
+                x=[0.5, len(lam) + 0.5], y=[rate, rate], mode="lines", line=dict(color="#2ca02c", dash="dash", width=2),
+                name=f"measured decay rate {rate:.3g} / step", hovertemplate=f"measured decay rate {rate:.3g}<extra></extra>",
+            )
+        )  # fmt: skip
     fig.update_layout(
         title="Lyapunov spectrum of the driven network (QR method)",
         xaxis_title="exponent index i",
-        yaxis_title="λ_i (log10 growth per step)",
-        showlegend=False,
+        yaxis_title="λ<sub>i</sub> (log10 growth per step)",
+        showlegend=rate is not None and bool(np.isfinite(rate)),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
     )
     return style(fig)
 
@@ -566,7 +570,7 @@ def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict |
         annotation_position="bottom left",
     )
     last = max((int(h["step"].max()) for h in histories.values() if len(h)), default=1)
-    fig.update_xaxes(range=[-0.5, last + 0.5])  # annotations must not widen the axis
+    fig.update_xaxes(range=[0, last])  # annotations must not widen the axis
     fig.update_layout(
         title="Gradient norm during training, before clipping (twin runs)",
         xaxis_title="training step",
@@ -649,8 +653,16 @@ def comparison_figure(df) -> go.Figure:
     fig.add_trace(
         go.Bar(x=names, y=cos, marker_color=colors, hovertemplate="%{x}<br>cosine %{y:.6f}<extra></extra>"), 1, 3
     )
-    fig.update_yaxes(title_text="KiB", row=1, col=1)
-    fig.update_yaxes(title_text="ms", row=1, col=2)
+    # RTRL holds orders of magnitude more than the BPTT variants: linear bars would flatten them to nothing.
+    for col, v, unit in ((1, mem, "KiB"), (2, tm, "ms")):
+        pos = v[np.isfinite(v) & (v > 0)]
+        lo, hi = (math.floor(math.log10(pos.min())), math.ceil(math.log10(pos.max()))) if pos.size else (-1, 1)
+        hi = max(hi, lo + 1)
+        tv, tt = decade_ticks(lo, hi)
+        fig.update_yaxes(
+            title_text=f"{unit} (log scale)", type="log", range=[lo, hi], tickvals=[10.0**e for e in tv], ticktext=tt,
+            row=1, col=col,
+        )  # fmt: skip
     lo = float(np.nanmin(cos)) if np.isfinite(cos).any() else 0.0
     fig.update_yaxes(title_text="cosine (1 = exact)", range=[min(0.0, lo - 0.05), 1.05], row=1, col=3)
     fig.update_xaxes(title_text="method", tickangle=-30)
