@@ -20,7 +20,10 @@ BLOCK = C.Setting(
     "gf_block", "LSTM block", "select", "h", ("h", "c"), help="LSTM only: h → h, or c → c (the cell state)."
 )
 HORIZON = C.Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
-COMPARE = C.Setting("gf_compare", "Compare LSTM with a vanilla RNN", "bool", False)
+COMPARE = C.Setting(
+    "gf_compare", "Compare cells", "bool", False,
+    help="Overlay the other cell (LSTM for a vanilla RNN, vanilla RNN for an LSTM) with the same settings.",
+)  # fmt: skip
 C.PAGE_SETTINGS[PAGE] = (NORM, VIEW, BLOCK, HORIZON, COMPARE)
 
 cfg = C.page_start(
@@ -63,7 +66,8 @@ m[1].metric("Per step factor", f"{10**s.rate:.3g}×" if np.isfinite(s.rate) else
             help="10^rate: what each step back multiplies the norm by, on average.")  # fmt: skip
 m[2].metric("Memory horizon (steps)", s.horizon if s.horizon is not None else f"> {T - 1}",
             help=f"First lag where the norm is below {threshold:g} × its lag-0 value.")  # fmt: skip
-m[3].metric("γσ₁ (Pascanu bound per step)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)")
+m[3].metric("γσ₁ (Pascanu)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)",
+            help="Pascanu et al.'s bound per step: one step back scales a gradient by at most γσ₁.")  # fmt: skip
 
 stride = F.display_stride(T)
 M = L if view == "t,s" else lag_view(L)
