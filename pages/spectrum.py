@@ -31,12 +31,12 @@ m[0].metric("Spectral radius ρ", f"{spec.rho:.4g}")
 m[1].metric("Largest singular value σ₁", f"{spec.sigma1:.4g}")
 m[2].metric("γ (bound on |φ′|)", f"{spec.gamma:g}")
 m[3].metric("1/γ", f"{spec.bound:.4g}")
-m[4].metric("Top Lyapunov exponent (log10/step)", f"{lam[0]:.3g}" if np.isfinite(lam[0]) else "−∞")
+m[4].metric("Top Lyapunov λ₁", f"{lam[0]:.3g}" if np.isfinite(lam[0]) else "−∞",
+            help="The top Lyapunov exponent, in log10 growth per step along the driven trajectory.")  # fmt: skip
 
 if cfg.cell == "rnn":
-    (st.success if spec.sigma1 < spec.bound else st.warning)(
-        spec.verdict().replace("sigma_1", "σ₁").replace("gamma", "γ")
-    )
+    # σ₁ ≥ 1/γ is the default (orthogonal init) and only says exploding is possible: information, not alarm.
+    (st.success if spec.sigma1 < spec.bound else st.info)(spec.verdict())
 else:
     st.info(
         f"For the {cfg.cell.upper()} the matrix shown is {spec.matrix}; Pascanu's bound is for the vanilla RNN. "
