@@ -84,8 +84,9 @@ for col, (k, r) in zip(m, R.items(), strict=True):
         if r["first_clip"] is None
         else f"first clip at step {r['first_clip']}, {int(h['clipped'].sum())} clips"
     )
-    col.metric(F.TWIN_LABELS[k], state, clip if k != "unclipped" else f"max ‖g‖ {h['grad_norm'].max():.3g}",
-               delta_color="off")  # fmt: skip
+    # A plain caption, not a metric delta: a clip count is not a change, and a delta draws an arrow badge.
+    col.metric(F.TWIN_LABELS[k], state)
+    col.caption(clip if k != "unclipped" else f"max ‖g‖ {h['grad_norm'].max():.3g}")
 if any(v is not None for v in div.values()):  # an outcome to show, not a failure of the page
     st.warning(
         "A run diverged: its loss or gradient became NaN/inf at the marked step, and it stopped there "
