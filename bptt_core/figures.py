@@ -218,6 +218,20 @@ def raw_label(v: float) -> str:
     return f"{10 ** (v - e):.3f}e{e:+d}"
 
 
+def short_label(v: float) -> str:
+    """A log10 number's raw value to 3 significant digits for a headline: 7.15, 0.0123, 3.16e-120
+    (scientific only outside [1e-3, 1e4], exact where 10**v would underflow)."""
+    if v is None or not np.isfinite(v):
+        return raw_label(v)
+    if -3 <= v < 4 and "e" not in (txt := f"{10**v:.3g}"):  # 9999 rounds to 1e+04: written as below
+        return txt
+    e = math.floor(v)
+    m = float(f"{10 ** (v - e):.3g}")
+    if m >= 10:  # 9.996 rounds up: carry into the exponent
+        m, e = m / 10, e + 1
+    return f"{m:.3g}e{e}"
+
+
 def _raw_labels(values) -> list[str]:
     return [raw_label(float(v)) for v in np.asarray(values, dtype=float).ravel()]
 

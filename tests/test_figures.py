@@ -25,6 +25,15 @@ def test_raw_label_is_exact_beyond_float_range():
     assert F.raw_label(float("-inf")) == "0 (exactly)"
 
 
+@pytest.mark.parametrize(
+    "value,text",
+    [(7.151, "7.15"), (0.01234, "0.0123"), (1e-3, "0.001"), (9999.0, "1e4"), (123456.0, "1.23e5"), (9.9999e-5, "1e-4")],
+)
+def test_short_label_three_digits_scientific_only_outside_1e_3_to_1e4(value, text):
+    assert F.short_label(math.log10(value)) == text
+    assert F.short_label(-120 + math.log10(3.162)) == "3.16e-120"  # beyond float64's range
+
+
 @pytest.mark.parametrize("lo,hi", [(-6.2, 0.3), (-120.0, 160.0), (0.0, 0.0), (-0.4, 0.4)])
 def test_decade_ticks_cover_the_range_with_decade_labels(lo, hi):
     vals, text = F.decade_ticks(lo, hi)
