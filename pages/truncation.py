@@ -54,7 +54,7 @@ else:
     m[0].metric("Updates per sequence", updates)
     m[1].metric("Pairs (t, s) dropped", f"{100 * frac:.1f} %")
     lost = L[drop]
-    m[2].metric("Largest dropped ‖∂h(t)/∂h(s)‖", F.raw_label(float(np.nanmax(lost))) if lost.size else "none")
+    m[2].metric("Largest dropped ‖∂h(t)/∂h(s)‖", F.short_label(float(np.nanmax(lost))) if lost.size else "none")
     stride = F.display_stride(T)
     Ls, _ = F.strided(L, stride)
     fig = F.gradient_flow_heatmap(Ls, "fro", "h", mask=drop[::stride, ::stride])
@@ -100,5 +100,13 @@ if df is not None:
                "relative_norm", "note"]],
         hide_index=True,
         key="tb_table",
+        column_config={
+            "memory_KiB": st.column_config.NumberColumn("memory (KiB)", format="%.4g"),
+            "memory_how": st.column_config.TextColumn("memory counted by", width="large"),
+            "time_per_update_ms": st.column_config.NumberColumn("time / update (ms)", format="%.3g"),
+            "cosine": st.column_config.NumberColumn(format="%.6f"),
+            "relative_norm": st.column_config.NumberColumn("norm / full BPTT's", format="%.4g"),
+            "note": st.column_config.TextColumn("note", width="large"),
+        },
     )  # fmt: skip
 C.exports(PAGE, cfg, {"tb_k1": k1, "tb_k2": k2}, dict(k1k2=(k1, k2)))
