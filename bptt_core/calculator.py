@@ -513,7 +513,9 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
             e.decay_rate,
             "log10 / step",
             "measured",
-            f"slope of mean log10 ||dh_t/dh_(t-k)|| against k, exact Jacobians, Gaussian input, {e.horizon_window} steps",
+            f"slope of mean log10 ||dh_t/dh_(t-k)|| against k, exact Jacobians, over {e.horizon_window} steps of a "
+            f"standard Gaussian input (torch seed {e.settings['seed'] + 3}), not the task's sequence: the Gradient flow "
+            "page measures on the task's input, so its value differs slightly",
         ),
         Row(
             "gradient risk",
@@ -527,7 +529,8 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
             e.memory_horizon,
             "steps",
             "measured",
-            f"first lag k where the gradient norm fell 1000-fold (within {e.horizon_window} steps; None: not reached)",
+            f"first lag k where the gradient norm fell 1000-fold, on the same Gaussian input as the decay rate "
+            f"(within {e.horizon_window} steps; None: not reached)",
         ),
         Row(
             "recommended truncation",
