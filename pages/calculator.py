@@ -16,7 +16,7 @@ LAYERS = C.Setting("ca_layers", "Layers", "int", 1, lo=1, hi=K.MAX_LAYERS, step=
 TRUNC = C.Setting("ca_trunc", "Truncation k (0 = full BPTT)", "int", 0, lo=0, hi=C.UI_MAX_SEQ_LEN, step=1)
 DATASET = C.Setting("ca_dataset", "Sequences per epoch", "int", 10000, lo=1, hi=K.MAX_DATASET, step=1000)
 LR = C.Setting("ca_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=K.MAX_LR, step=0.005)
-TIME = C.Setting("ca_time", "Measure time on this machine", "bool", True)
+TIME = C.Setting("ca_time", "Time it", "bool", True, help="Measure the time of a real training step on this machine.")
 C.PAGE_SETTINGS[PAGE] = (BATCH, LAYERS, TRUNC, DATASET, LR, TIME)
 KIND_COLORS = {"exact": "#2ca02c", "measured": "#1f77b4", "estimated": "#ff7f0e", "setting": "#777"}
 
@@ -79,12 +79,10 @@ def shown_value(row) -> str:
 
 
 view = table.assign(shown=table.apply(shown_value, axis=1))
-st.dataframe(
-    view[["quantity", "shown", "unit", "kind", "how"]].rename(columns={"shown": "value"}),
+# A static table wraps its cells: the "how it was obtained" sentences are the point and must be read whole.
+st.table(
+    view[["quantity", "shown", "unit", "kind", "how"]].rename(columns={"shown": "value", "how": "how it was obtained"}),
     hide_index=True,
-    key="ca_table",
-    height=35 * (len(view) + 1) + 3,
-    column_config={"how": st.column_config.TextColumn("how it was obtained", width="large")},
 )
 st.download_button(
     "⬇ CSV of the table", table.to_csv(index=False).encode(), file_name="bptt-calculator.csv", mime="text/csv",
