@@ -156,11 +156,14 @@ def check_query(setting: Setting) -> str | None:
         )
 
 
-def widget(setting: Setting, container=None, held: bool | None = None, **kw):
+def widget(setting: Setting, container=None, **kw):
     """Create the URL-bound widget for ``setting`` (after checking its raw URL value).
 
-    ``held``: whether session state already has its value (None: look it up; the sidebar passes a
-    snapshot, since every lookup rebuilds Streamlit's filtered state)."""
+    The widget always gets the same arguments, its real default included: a default that changed
+    between reruns (e.g. index 0 once the key is in session state) makes the browser reset the
+    widget to it. A value in session state (earlier runs, a preset) still wins; Streamlit's log
+    warning about that is switched off in .streamlit/config.toml.
+    """
     c = container or st
     warn = check_query(setting)
     if warn:
@@ -169,26 +172,20 @@ def widget(setting: Setting, container=None, held: bool | None = None, **kw):
         raw = _query_value(setting.key)
         if raw is not None and raw.lower() in FLAG_ALIASES and setting.key not in st.session_state:
             st.session_state[setting.key] = FLAG_ALIASES[raw.lower()]
-            held = True
     common = dict(key=setting.key, help=setting.help or None, bind="query-params", **kw)
-    # A value already in session state (earlier runs, a preset) wins; passing the default as well
-    # would make Streamlit log a duplicate-value warning.
-    if held is None:
-        held = setting.key in st.session_state
     if setting.kind == "select":
-        index = 0 if held else setting.options.index(setting.default)
-        return c.selectbox(setting.label, setting.options, index=index, **common)
+        return c.selectbox(setting.label, setting.options, index=setting.options.index(setting.default), **common)
     if setting.kind == "bool":
-        return c.toggle(setting.label, **({} if held else {"value": setting.default}), **common)
+        return c.toggle(setting.label, value=setting.default, **common)
     if setting.kind == "int":
         lo, hi, step = int(setting.lo), int(setting.hi), int(setting.step)
-        value = None if held else int(setting.default)
         if hi - lo <= 1000:
-            return c.slider(setting.label, lo, hi, value, step, **common)
-        return c.number_input(setting.label, lo, hi, "min" if held else value, step, **common)
-    value = "min" if held else float(setting.default)
+            return c.slider(setting.label, lo, hi, int(setting.default), step, **common)
+        return c.number_input(setting.label, lo, hi, int(setting.default), step, **common)
     common.setdefault("format", "%.2f")
-    return c.number_input(setting.label, float(setting.lo), float(setting.hi), value, float(setting.step), **common)
+    return c.number_input(
+        setting.label, float(setting.lo), float(setting.hi), float(setting.default), float(setting.step), **common
+    )
 
 
 def sidebar() -> None:
@@ -201,16 +198,15 @@ def sidebar() -> None:
         upload_controls()
         up = current_upload()
         unused = UPLOAD_UNUSED + (UPLOAD_SEQ_UNUSED if up is not None and up.sequence_sha else ())
-        present = set(st.session_state.keys())
         st.markdown("### Model settings")
         if up is not None:
             st.caption("Greyed out: not used while your uploaded model is analysed.")
         for s in MODEL_SETTINGS:
             off = up is not None and s.key in unused
-            values[s.attr] = widget(s, held=s.key in present, **({"disabled": True} if off else {}))
+            values[s.attr] = widget(s, **({"disabled": True} if off else {}))
         st.markdown("### View")
         for s in VIEW_SETTINGS:
-            widget(s, held=s.key in present)
+            widget(s)
         try:
             st.page_link(PAGE_FILES["overview"], label="Presets: the classic experiments", icon=":material/science:")
         except Exception:  # noqa: BLE001 - a page run on its own (no navigation) has no page to link to
