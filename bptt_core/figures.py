@@ -446,12 +446,16 @@ def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh")
                 name=f"spectral radius ρ = {rho:.3g}", hoverinfo="skip",
             )
         )  # fmt: skip
+    # All |λ| equal (an orthogonal W_hh): widen the colour range so the bar does not read 1.00, 1.00, 1.00.
+    mags = np.abs(ev)
+    flat = mags.size == 0 or float(np.ptp(mags)) < 1e-6 * max(1.0, float(mags.max()))
+    span = dict(cmin=float(mags.mean()) - 0.05, cmax=float(mags.mean()) + 0.05) if flat and mags.size else {}
     fig.add_trace(
         go.Scatter(
             x=ev.real,
             y=ev.imag,
             mode="markers",
-            marker=dict(size=7, color=np.abs(ev), colorscale="Viridis", line=dict(width=0.5, color="white"),
+            marker=dict(size=7, color=np.abs(ev), colorscale="Viridis", line=dict(width=0.5, color="white"), **span,
                         colorbar=dict(title=dict(text="|λ|", side="top"), tickformat=".3g")),
             name="eigenvalues λ",
             customdata=np.abs(ev),
@@ -569,13 +573,15 @@ def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict |
                     hovertemplate="clipped at step %{x}<extra></extra>", showlegend=True,
                 )
             )  # fmt: skip
+    last = max((int(h["step"].max()) for h in histories.values() if len(h)), default=1)
     for name, step in (diverged or {}).items():
         if step is None:
             continue
         fig.add_vline(x=step, line=dict(color=TWIN_COLORS.get(name, "#000"), dash="dot", width=2))
         fig.add_annotation(
             x=step, y=0.98, yref="paper", text=f"{TWIN_LABELS.get(name, name)}: diverged (NaN/inf) at step {step}",
-            showarrow=False, xanchor="right", font=dict(color=TWIN_COLORS.get(name, "#000")), bgcolor="rgba(255,255,255,0.85)",
+            showarrow=False, xanchor="left" if step < last / 2 else "right",  # inside the plot, never cut at an edge
+            font=dict(color=TWIN_COLORS.get(name, "#000")), bgcolor="rgba(255,255,255,0.85)",
         )  # fmt: skip
     fig.add_hline(
         y=math.log10(threshold),
@@ -583,14 +589,13 @@ def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict |
         annotation_text=f"threshold c = {threshold:g}",
         annotation_position="bottom left",
     )
-    last = max((int(h["step"].max()) for h in histories.values() if len(h)), default=1)
     fig.update_xaxes(range=[0, last])  # annotations must not widen the axis
     fig.update_layout(
         title="Gradient norm during training, before clipping (twin runs)",
         xaxis_title="training step",
         legend=dict(orientation="h", yanchor="bottom", y=-0.4, x=0),
     )
-    decade_axis(fig, allv, "y", title="global ‖∂L/∂θ‖₂ (log scale)")
+    decade_axis(fig, allv, "y", title="global ‖∂L/∂θ‖<sub>2</sub> (log scale)")
     return style(fig)
 
 
