@@ -1,6 +1,7 @@
 """Truncated BPTT: what TBPTT(k1, k2) drops, and full BPTT vs TBPTT vs RTRL, measured."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from bptt_core import figures as F
@@ -95,18 +96,21 @@ if df is not None:
     shown = df.copy()
     shown["memory_KiB"] = shown["memory_bytes"].astype(float) / 1024
     shown["time_per_update_ms"] = shown["time_per_update_s"].astype(float) * 1e3
-    st.dataframe(
-        shown[["variant", "k1", "k2", "updates", "memory_KiB", "memory_how", "time_per_update_ms", "cosine",
-               "relative_norm", "note"]],
-        hide_index=True,
-        key="tb_table",
-        column_config={
-            "memory_KiB": st.column_config.NumberColumn("memory (KiB)", format="%.4g"),
-            "memory_how": st.column_config.TextColumn("memory counted by", width="large"),
-            "time_per_update_ms": st.column_config.NumberColumn("time / update (ms)", format="%.3g"),
-            "cosine": st.column_config.NumberColumn(format="%.6f"),
-            "relative_norm": st.column_config.NumberColumn("norm / full BPTT's", format="%.4g"),
-            "note": st.column_config.TextColumn("note", width="large"),
-        },
-    )  # fmt: skip
+
+    # A static table wraps its cells, so the notes are read whole (a data grid would cut them off).
+    table = pd.DataFrame(
+        {
+            "variant": shown["variant"],
+            "k1": shown["k1"].map(lambda v: "—" if pd.isna(v) else str(int(v))),
+            "k2": shown["k2"].map(lambda v: "—" if pd.isna(v) else str(int(v))),
+            "updates": shown["updates"],
+            "memory (KiB)": shown["memory_KiB"].map(lambda v: f"{v:.4g}"),
+            "memory counted by": shown["memory_how"],
+            "time / update (ms)": shown["time_per_update_ms"].map(lambda v: f"{v:.3g}"),
+            "cosine to full BPTT": shown["cosine"].map(lambda v: f"{v:.6f}"),
+            "norm / full BPTT's": shown["relative_norm"].map(lambda v: f"{v:.4g}"),
+            "note": shown["note"],
+        }
+    ).fillna("—")
+    st.table(table, hide_index=True)
 C.exports(PAGE, cfg, {"tb_k1": k1, "tb_k2": k2}, dict(k1k2=(k1, k2)))
