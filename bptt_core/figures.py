@@ -679,7 +679,8 @@ def comparison_figure(df) -> go.Figure:
         hi = max(hi, lo + 1)
         tv, tt = decade_ticks(lo, hi)
         fig.update_yaxes(
-            title_text=f"{unit} (log scale)", type="log", range=[lo, hi], tickvals=[10.0**e for e in tv], ticktext=tt,
+            title_text=f"{unit} (log scale)", type="log", tickvals=[10.0**e for e in tv], ticktext=tt,
+            range=[lo, math.log10(pos.max()) + 0.15 if pos.size else hi],  # no empty decade above the tallest bar
             row=1, col=col,
         )  # fmt: skip
     lo = float(np.nanmin(cos)) if np.isfinite(cos).any() else 0.0
