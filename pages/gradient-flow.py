@@ -109,7 +109,7 @@ C.show_figure(
     "norm-vs-lag.csv",
     "The mean over t of log10 ‖∂h(t)/∂h(t−k)‖ against the lag k: how the gradient's size changes as it "
     "travels k steps back. A straight line means geometric decay or growth; its slope is the decay rate "
-    "(green dashes). The red dotted line is Pascanu et al.'s bound (γσ₁)^k for a vanilla RNN (γ bounds |φ'|, "
+    "(green dashes). The red dotted line is Pascanu et al.'s bound (γσ₁)ᵏ for a vanilla RNN (γ bounds |φ'|, "
     "σ₁ is W_hh's largest singular value): the measured curve can never rise above it. The vertical line is "
     f"the memory horizon: the first lag where the norm fell below {threshold:g} of its lag-0 value, a natural "
     "truncation length for TBPTT.",

@@ -59,7 +59,7 @@ st.header("How to read the dashboard")
 st.markdown(
     f"""
 - **{C.PAGE_TITLES["gradient_flow"]}**: the heatmap of log10 ‖∂h(t)/∂h(s)‖ (blue vanishes, red explodes), the norm
-  against lag with its decay rate, the (γσ₁)^k bound and the memory horizon, and the per-step contributions.
+  against lag with its decay rate, the (γσ₁)ᵏ bound and the memory horizon, and the per-step contributions.
 - **{C.PAGE_TITLES["spectrum"]}**: eigenvalues of W_hh with the unit circle, singular values with the 1/γ line, and
   the Lyapunov spectrum of the driven network.
 - **{C.PAGE_TITLES["clipping"]}**: three twin training runs (no clipping, clip by norm, clip by value).

@@ -58,7 +58,7 @@ with c1:
         "eigenvalues.csv",
         f"The eigenvalues λ of {spec.matrix} in the complex plane, with the unit circle |λ| = 1. In a linear "
         "RNN, a component along an eigenvector is multiplied by λ at every step: inside the circle it decays, "
-        "outside it grows. The spectral radius ρ = max |λ| (dotted circle) sets the long-run rate of W_hh^k; "
+        "outside it grows. The spectral radius ρ = max |λ| (dotted circle) sets the long-run rate of $W_{hh}^k$; "
         "a Gaussian init with gain g fills the disk of radius g (the circular law), an orthogonal one puts "
         "every eigenvalue on the circle.",
         PAGE,
