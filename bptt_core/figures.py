@@ -380,7 +380,7 @@ def loss_gradient_figure(norms: np.ndarray, loss_on: str = "last") -> go.Figure:
             hovertemplate="t = %{x}<br>‖∂L/∂h<sub>t</sub>‖ = %{customdata}<extra></extra>",
         )
     )
-    where = "the last step" if loss_on == "last" else "every step"
+    where = "t = T" if loss_on == "last" else "every t"  # short: the plot may be half a column wide
     fig.update_layout(
         title="‖∂L/∂h(t)‖ along the sequence", xaxis_title=f"time step t (loss at {where})", showlegend=False
     )

@@ -34,16 +34,22 @@ class Spectrum:
         """1/gamma: sigma_1 below it guarantees vanishing; above it is needed to explode."""
         return 1.0 / self.gamma
 
-    def verdict(self) -> str:
-        """What Pascanu et al.'s conditions predict, in words."""
+    def verdict(self, plain: bool = True) -> str:
+        """What Pascanu et al.'s conditions predict, in words.
+
+        ``plain``: ASCII symbols (sigma_1, gamma, rho) for terminals and logs; False: σ₁, γ, ρ for the UI.
+        Either way one set of symbols throughout."""
+        s1, g, rho, ge, gs, k = (
+            ("sigma_1", "gamma", "rho", ">=", "gamma sigma_1", "^k") if plain else ("σ₁", "γ", "ρ", "≥", "γσ₁", "ᵏ")
+        )
         if self.sigma1 < self.bound:
             return (
-                f"σ₁ = {self.sigma1:.3g} < 1/γ = {self.bound:.3g}: gradients must vanish "
-                f"(at least as fast as (γσ₁)^k = {self.gamma * self.sigma1:.3g}^k)."
+                f"{s1} = {self.sigma1:.3g} < 1/{g} = {self.bound:.3g}: gradients must vanish "
+                f"(at least as fast as ({gs}){k} = {self.gamma * self.sigma1:.3g}{k})."
             )
         return (
-            f"σ₁ = {self.sigma1:.3g} ≥ 1/γ = {self.bound:.3g}: exploding gradients are possible, "
-            f"not guaranteed (ρ = {self.rho:.3g}); the measured decay rate tells which happens."
+            f"{s1} = {self.sigma1:.3g} {ge} 1/{g} = {self.bound:.3g}: exploding gradients are possible, "
+            f"not guaranteed ({rho} = {self.rho:.3g}); the measured decay rate tells which happens."
         )
 
 

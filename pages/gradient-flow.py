@@ -60,12 +60,12 @@ s = R.flow_summary(L, spec, cfg.cell, threshold)
 T = L.shape[0]
 
 m = st.columns(4)
-m[0].metric("Decay rate (log10 / step)", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",
-            help="Least-squares slope of the mean log10 norm against lag k ≥ 1.")  # fmt: skip
+m[0].metric("Decay rate", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",
+            help="log10 per step: the least-squares slope of the mean log10 norm against lag k ≥ 1.")  # fmt: skip
 m[1].metric("Per step factor", f"{10**s.rate:.3g}×" if np.isfinite(s.rate) else "n/a",
             help="10^rate: what each step back multiplies the norm by, on average.")  # fmt: skip
-m[2].metric("Memory horizon (steps)", s.horizon if s.horizon is not None else f"> {T - 1}",
-            help=f"First lag where the norm is below {threshold:g} × its lag-0 value.")  # fmt: skip
+m[2].metric("Memory horizon", s.horizon if s.horizon is not None else f"> {T - 1}",
+            help=f"In steps: the first lag where the norm is below {threshold:g} × its lag-0 value.")  # fmt: skip
 m[3].metric("γσ₁ (Pascanu)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)",
             help="Pascanu et al.'s bound per step: one step back scales a gradient by at most γσ₁.")  # fmt: skip
 

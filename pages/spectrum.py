@@ -36,7 +36,7 @@ m[4].metric("Top Lyapunov λ₁", f"{lam[0]:.3g}" if np.isfinite(lam[0]) else "�
 
 if cfg.cell == "rnn":
     # σ₁ ≥ 1/γ is the default (orthogonal init) and only says exploding is possible: information, not alarm.
-    (st.success if spec.sigma1 < spec.bound else st.info)(spec.verdict())
+    (st.success if spec.sigma1 < spec.bound else st.info)(spec.verdict(plain=False))
 else:
     st.info(
         f"For the {cfg.cell.upper()} the matrix shown is {spec.matrix}; Pascanu's bound is for the vanilla RNN. "
