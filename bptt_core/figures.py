@@ -380,10 +380,8 @@ def loss_gradient_figure(norms: np.ndarray, loss_on: str = "last") -> go.Figure:
             hovertemplate="t = %{x}<br>‖∂L/∂h<sub>t</sub>‖ = %{customdata}<extra></extra>",
         )
     )
-    where = "t = T" if loss_on == "last" else "every t"  # short: the plot may be half a column wide
-    fig.update_layout(
-        title="‖∂L/∂h(t)‖ along the sequence", xaxis_title=f"time step t (loss at {where})", showlegend=False
-    )
+    where = "T" if loss_on == "last" else "every t"  # short: the plot may be half a column wide
+    fig.update_layout(title="‖∂L/∂h(t)‖ by step t", xaxis_title=f"step t (loss at {where})", showlegend=False)
     decade_axis(fig, g, "y", title="‖∂L/∂h(t)‖ (log scale)")
     return style(fig)
 
@@ -406,8 +404,8 @@ def contributions_figure(norms: np.ndarray, t: int) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"Per-step terms of ∂ℓ({t + 1})/∂W<sub>hh</sub>",
-        xaxis_title="step i the term comes through",
+        title=f"Terms of ∂ℓ({t + 1})/∂W<sub>hh</sub> by step",
+        xaxis_title="step i of the term",
         showlegend=False,
     )
     decade_axis(fig, g, "y", title="‖term‖<sub>F</sub> (log scale)")

@@ -44,7 +44,7 @@ else:
     )
 if rate is not None and np.isfinite(rate):
     st.markdown(
-        f"Measured on the gradient-flow page's matrix: the norm changes by **10^({rate:.3g}) = "
+        f"Measured on the gradient-flow page's matrix: the norm changes by **$10^{{{rate:.3g}}}$ = "
         f"{10**rate:.3g}× per step**; the top Lyapunov exponent predicts {10 ** lam[0]:.3g}× per step at long lags."
     )
 
