@@ -404,7 +404,7 @@ def contributions_figure(norms: np.ndarray, t: int) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"Terms of ∂ℓ({t + 1})/∂W<sub>hh</sub> by step",
+        title=f"Terms of ∂ℓ({t + 1})/∂W<sub>hh</sub>",
         xaxis_title="step i of the term",
         showlegend=False,
     )
