@@ -425,12 +425,14 @@ def show_figure(fig, key: str, data: pd.DataFrame, csv_name: str, explain: str, 
     st.plotly_chart(fig, key=key, config=plotly_config(page), width="stretch", theme=None)
     c1, c2 = st.columns([1, 4], vertical_alignment="top")
     c1.download_button(
-        "⬇ CSV of this figure",
+        "CSV",
         data.to_csv(index=False).encode(),
         file_name=csv_name,
         mime="text/csv",
         key=f"{key}_csv",
         on_click="ignore",
+        icon=":material/download:",
+        help="The numbers behind this figure, as CSV",
     )
     with c2.expander("What am I looking at?"):
         st.markdown(explain)
