@@ -10,24 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from cells import recurrent_cells
 from torch import nn
 
-from bptt_core.models import ElmanRNN
 from bptt_core.truncation import contribution_norms, contributions
 
 I, H, O, N = 3, 4, 2, 9
 TOL = dict(rtol=1e-10, atol=1e-13)
 
-CELLS = {
-    "elman-tanh": lambda: ElmanRNN(I, H, "tanh"),
-    "elman-relu": lambda: ElmanRNN(I, H, "relu"),
-    "elman-sigmoid": lambda: ElmanRNN(I, H, "sigmoid"),
-    "elman-linear": lambda: ElmanRNN(I, H, "linear"),
-    "nn.RNN-tanh": lambda: nn.RNN(I, H, nonlinearity="tanh"),
-    "nn.RNN-relu": lambda: nn.RNN(I, H, nonlinearity="relu"),
-    "nn.LSTM": lambda: nn.LSTM(I, H),
-    "nn.GRU": lambda: nn.GRU(I, H),
-}
+CELLS = recurrent_cells(I, H)
 VANILLA = [c for c in CELLS if "RNN" in c or "elman" in c]
 PARAMS = ["weight_hh_l0", "weight_ih_l0", "bias_hh_l0", "bias_ih_l0"]
 TIMES = [0, 1, 4, N - 1]

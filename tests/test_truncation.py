@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from cells import recurrent_cells
 from torch import nn
 
 from bptt_core.models import ElmanRNN
@@ -31,17 +32,7 @@ I, H, O = 3, 5, 2
 TOL = dict(rtol=1e-10, atol=1e-12)
 
 # (name, factory): every cell the library supports
-CELLS = {
-    "elman-tanh": lambda: ElmanRNN(I, H, "tanh"),
-    "elman-relu": lambda: ElmanRNN(I, H, "relu"),
-    "elman-sigmoid": lambda: ElmanRNN(I, H, "sigmoid"),
-    "elman-linear": lambda: ElmanRNN(I, H, "linear"),
-    "nn.RNN-tanh": lambda: nn.RNN(I, H, nonlinearity="tanh"),
-    "nn.RNN-relu": lambda: nn.RNN(I, H, nonlinearity="relu"),
-    "nn.LSTM": lambda: nn.LSTM(I, H),
-    "nn.GRU": lambda: nn.GRU(I, H),
-    "nn.RNN-nobias": lambda: nn.RNN(I, H, bias=False),
-}
+CELLS = {**recurrent_cells(I, H), "nn.RNN-nobias": lambda: nn.RNN(I, H, bias=False)}
 GATED_AND_VANILLA = ["elman-tanh", "nn.RNN-relu", "nn.LSTM", "nn.GRU"]
 
 
