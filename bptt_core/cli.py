@@ -118,6 +118,12 @@ def add_out_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the files (created)")
 
 
+def add_norm_arguments(parser: argparse.ArgumentParser) -> None:
+    """--norm and --block, as jacobian_log_norms takes them."""
+    parser.add_argument("--norm", default="fro", help="matrix norm: fro (Frobenius) or 2 (spectral) (default: fro)")
+    parser.add_argument("--block", default="h", help="LSTM only: h (dh_t/dh_s) or c (dc_t/dc_s) (default: h)")
+
+
 def parse_norm(value: str):
     """'fro' or '2' from the command line, as jacobian_log_norms takes it."""
     if value == "fro":
@@ -162,8 +168,7 @@ def add_jacobian_parser(subparsers) -> None:
     )
     add_model_arguments(p)
     add_upload_arguments(p)
-    p.add_argument("--norm", default="fro", help="matrix norm: fro (Frobenius) or 2 (spectral) (default: fro)")
-    p.add_argument("--block", default="h", help="LSTM only: h (dh_t/dh_s) or c (dc_t/dc_s) (default: h)")
+    add_norm_arguments(p)
     p.add_argument("--lag", action="store_true", help="also write the (t, k = t - s) lag view; heatmap by lag")
     add_out_argument(p)
     p.set_defaults(func=run_jacobian)
@@ -280,8 +285,7 @@ def add_report_parser(subparsers) -> None:
     )
     add_model_arguments(p)
     add_upload_arguments(p)
-    p.add_argument("--norm", default="fro", help="matrix norm: fro (Frobenius) or 2 (spectral) (default: fro)")
-    p.add_argument("--block", default="h", help="LSTM only: h (dh_t/dh_s) or c (dc_t/dc_s) (default: h)")
+    add_norm_arguments(p)
     p.add_argument("--tbptt", nargs=2, type=int, metavar=("K1", "K2"), help="add TBPTT(K1, K2): mask and comparison")
     p.add_argument("--train-steps", type=int, default=0, help="add the clipping twin runs with this many steps")
     p.add_argument("--clip-threshold", type=float, default=1.0, help="clipping threshold of the twins (default: 1)")
