@@ -174,29 +174,31 @@ def gradient_flow_heatmap(
     steps = np.arange(1, T + 1)  # 1-indexed time, as in the equations
     name = "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
     what = "∂c(t)/∂c(s)" if block == "c" else "∂h(t)/∂h(s)"
-    if lag:
-        return log_heatmap(
-            L,
-            x=np.arange(T),
-            y=steps,
-            title=f"Gradient flow by lag: {name} of {what.replace('(s)', '(t−k)')}",
-            x_title="lag k = t − s (steps back)",
-            y_title="time step t",
-            colorbar_title=f"{name}",
-            hover_x="k",
-            hover_y="t",
-            hover_value="norm",
-            mask=mask,
+    if lag:  # the same data indexed by k = t - s
+        x, title, x_title, y_title, hover_x = (
+            np.arange(T),
+            f"Gradient flow by lag: {name} of {what.replace('(s)', '(t−k)')}",
+            "lag k = t − s (steps back)",
+            "time step t",
+            "k",
+        )
+    else:
+        x, title, x_title, y_title, hover_x = (
+            steps,
+            f"Gradient flow: {name} of {what}",
+            "source step s",
+            "target step t",
+            "s",
         )
     return log_heatmap(
         L,
-        x=steps,
+        x=x,
         y=steps,
-        title=f"Gradient flow: {name} of {what}",
-        x_title="source step s",
-        y_title="target step t",
-        colorbar_title=f"{name}",
-        hover_x="s",
+        title=title,
+        x_title=x_title,
+        y_title=y_title,
+        colorbar_title=name,
+        hover_x=hover_x,
         hover_y="t",
         hover_value="norm",
         mask=mask,
