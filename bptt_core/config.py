@@ -35,6 +35,12 @@ MAX_BATCH = 1024
 MAX_GAIN = 100.0
 MAX_JACOBIAN_BYTES = 1_500_000_000  # ~1.5 GB of product buffers, well inside a 24 GiB machine
 
+# Uploads (bptt_core.model_io reads them; kept here so the dashboard's sidebar can state the limits
+# without importing torch).
+MAX_UPLOAD_BYTES = 50 * 2**20  # 50 MiB: the largest allowed LSTM (H=512, I=256) is 6.3 MB in float32
+MODEL_EXTENSIONS = (".pt", ".pth", ".safetensors")
+SEQUENCE_EXTENSIONS = (".csv", ".npy")
+
 
 def _check_int(name: str, value, lo: int, hi: int) -> int:
     integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())

@@ -44,14 +44,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ACTIVATIONS, MAX_HIDDEN, MAX_INPUT, MAX_SEQ_LEN, check_choice
+from .config import (
+    ACTIVATIONS,
+    MAX_HIDDEN,
+    MAX_INPUT,
+    MAX_SEQ_LEN,
+    MAX_UPLOAD_BYTES,
+    MODEL_EXTENSIONS,
+    SEQUENCE_EXTENSIONS,
+    check_choice,
+)
 from .models import ElmanRNN, cell_kind
 
-MAX_UPLOAD_BYTES = 50 * 2**20  # 50 MiB: the largest allowed LSTM (H=512, I=256) is 6.3 MB in float32
 MAX_UNPACKED_BYTES = 4 * MAX_UPLOAD_BYTES  # a .pt archive may not expand beyond this (zip bombs)
 MAX_ARCHIVE_ENTRIES = 10_000
-MODEL_EXTENSIONS = (".pt", ".pth", ".safetensors")
-SEQUENCE_EXTENSIONS = (".csv", ".npy")
 GATES = {1: "rnn", 4: "lstm", 3: "gru"}  # G, the number of gate blocks stacked in W_ih / W_hh
 READOUT_NAMES = ("readout", "fc", "linear", "out", "output", "head", "decoder", "classifier")
 SAVE_HOW = "torch.save(model.state_dict(), 'model.pt')"

@@ -4,25 +4,33 @@ figure/export helpers. Pages import from here and stay thin; the numbers come fr
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import urllib.parse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
-import torch
 
 from bptt_core import figures as F
 from bptt_core import presets as P
-from bptt_core import report as R
-from bptt_core import sources as SRC
-from bptt_core.config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig
-from bptt_core.model_io import MAX_UPLOAD_BYTES, MODEL_EXTENSIONS, SEQUENCE_EXTENSIONS
+from bptt_core.config import (
+    ACTIVATIONS,
+    CELLS,
+    INITS,
+    MAX_UPLOAD_BYTES,
+    MODEL_EXTENSIONS,
+    SEQUENCE_EXTENSIONS,
+    TASKS,
+    ModelConfig,
+)
+from pages.registry import PAGE_FILES, PAGE_TITLES  # noqa: F401 - re-exported for the pages
 
-# One thread per computation: the server runs sessions in threads on a small machine, and torch's
-# own thread pool fighting them made the small matmuls here 10-100x slower.
-torch.set_num_threads(1)
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bptt_core.sources import Upload
 
 # The dashboard's control ranges: the library allows more (config.MAX_*), but beyond these the
 # exact T x T Jacobian products stop answering in about a second.
@@ -31,7 +39,32 @@ UI_MAX_SEQ_LEN = 400
 UI_MAX_GAIN = 100.0
 UI_MAX_SEED = 2**31 - 1
 
-from pages.registry import PAGE_FILES, PAGE_TITLES  # noqa: F401 - re-exported for the pages
+# -- the numerics, imported on first use ----------------------------------------------------------------
+# torch costs ~2 s to import. The Overview page and the sidebar never compute with it, so they must not
+# import it: the first page a visitor opens would wait for it (the goal: ready within 5 s of the
+# server starting).
+
+
+@functools.cache
+def report():
+    """bptt_core.report (and torch), set up for serving: one thread per computation, because the
+    server runs sessions in threads on a small machine and torch's own thread pool fighting them made
+    the small matmuls here 10-100x slower."""
+    import torch
+
+    from bptt_core import report as R
+
+    torch.set_num_threads(1)
+    return R
+
+
+def sources():
+    """bptt_core.sources: the uploaded-model store (imports torch; see :func:`report`)."""
+    report()
+    from bptt_core import sources as SRC
+
+    return SRC
+
 
 # -- settings bound to the URL ----------------------------------------------------------------------
 
@@ -227,17 +260,19 @@ UPLOAD_SEQ_UNUSED = ("m_seq_len", "m_task")  # with an uploaded sequence
 NONLIN_AUTO = "from the file (else tanh)"
 
 
-def current_upload() -> SRC.Upload | None:
+def current_upload() -> Upload | None:
     """The uploaded model analysed instead of the settings model, or None."""
     up = st.session_state.get("_upload")
-    return up if isinstance(up, SRC.Upload) else None
+    if up is None:  # the usual case: answered without importing the upload store (and torch)
+        return None
+    return up if isinstance(up, sources().Upload) else None
 
 
 def accept_upload(model: bytes, model_name: str, nonlinearity: str | None, sequence=None, sequence_name: str = ""):
     """Check the uploaded bytes; on success make them the analysed model. Returns (ok, message):
     the summary and notes, or the reason the files cannot be used (the settings model stays)."""
     try:
-        up, loaded, notes = SRC.make_upload(model, model_name, nonlinearity, sequence, sequence_name)
+        up, loaded, notes = sources().make_upload(model, model_name, nonlinearity, sequence, sequence_name)
     except ValueError as e:  # UploadError, or a bad nonlinearity name from the library's checks
         return False, str(e)
     st.session_state["_upload"] = up
@@ -297,7 +332,7 @@ def upload_controls() -> None:
             st.button("Use the settings model again", key="up_clear", on_click=_clear_upload, width="stretch")
 
 
-def upload_for(cfg: ModelConfig) -> SRC.Upload | None:
+def upload_for(cfg: ModelConfig) -> Upload | None:
     """The upload that ``cfg`` describes (the page's effective config), else None: a config built
     from it (the LSTM-vs-RNN comparison) gets a settings model of its own."""
     up = current_upload()
@@ -312,8 +347,8 @@ def _upload_config(page: str, cfg: ModelConfig) -> ModelConfig:
     if page not in UPLOAD_PAGES:
         return cfg
     try:
-        ecfg = SRC.effective_config(cfg, up)
-        notes = SRC.input_notes(cfg, up)
+        ecfg = sources().effective_config(cfg, up)
+        notes = sources().input_notes(cfg, up)
     except ValueError as e:  # evicted bytes, or a sequence that no longer fits
         _clear_upload()
         st.error(f"The uploaded model cannot be used any more: {e}. Showing the settings model.")
@@ -389,7 +424,7 @@ def page_start(page: str, title: str, intro: str) -> ModelConfig | None:
         st.error(f"These settings cannot be used: {err}")
         return None
     cfg = _upload_config(page, cfg)
-    errors, notes = R.problems(cfg)
+    errors, notes = report().problems(cfg)
     for n in notes:
         st.info(n, icon="ℹ️")
     for e in errors:
@@ -539,7 +574,7 @@ CACHE = dict(max_entries=32, show_spinner=False)
 
 @st.cache_data(**CACHE)
 def _flow_matrix(cfg: ModelConfig, norm: str, block: str, upload):
-    return R.flow_matrix_of(cfg, norm, block, upload)
+    return report().flow_matrix_of(cfg, norm, block, upload)
 
 
 def flow_matrix(cfg: ModelConfig, norm: str, block: str):
@@ -548,7 +583,7 @@ def flow_matrix(cfg: ModelConfig, norm: str, block: str):
 
 @st.cache_data(**CACHE)
 def _spectrum(cfg: ModelConfig, upload):
-    return R.spectrum_of(cfg, upload)
+    return report().spectrum_of(cfg, upload)
 
 
 def spectrum(cfg: ModelConfig):
@@ -557,7 +592,7 @@ def spectrum(cfg: ModelConfig):
 
 @st.cache_data(**CACHE)
 def _lyapunov(cfg: ModelConfig, upload):
-    return R.lyapunov_of(cfg, upload=upload)
+    return report().lyapunov_of(cfg, upload=upload)
 
 
 def lyapunov(cfg: ModelConfig):
@@ -566,7 +601,7 @@ def lyapunov(cfg: ModelConfig):
 
 @st.cache_data(**CACHE)
 def _loss_gradients(cfg: ModelConfig, upload):
-    return R.loss_gradients_of(cfg, upload)
+    return report().loss_gradients_of(cfg, upload)
 
 
 def loss_gradients(cfg: ModelConfig):
@@ -575,7 +610,7 @@ def loss_gradients(cfg: ModelConfig):
 
 @st.cache_data(**CACHE)
 def _contributions(cfg: ModelConfig, t: int, upload):
-    return R.contributions_of(cfg, t, upload)
+    return report().contributions_of(cfg, t, upload)
 
 
 def contributions(cfg: ModelConfig, t: int):
@@ -584,7 +619,7 @@ def contributions(cfg: ModelConfig, t: int):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _cached_report(cfg: ModelConfig, upload, lecture: bool = False, **kw) -> str:
-    return R.build_report(cfg, lecture=lecture, upload=upload, **kw)
+    return report().build_report(cfg, lecture=lecture, upload=upload, **kw)
 
 
 def cached_report(cfg: ModelConfig, lecture: bool = False, **kw) -> str:

@@ -17,15 +17,6 @@ st.markdown(
 for w in st.session_state.get("_url_warnings", []):
     st.warning(w, icon="⚠️")
 
-st.header("Presets: the classic experiments")
-st.caption("One click sets the sidebar and opens the page where the effect shows.")
-cols = st.columns(4)
-for i, p in enumerate(P.PRESETS):
-    with cols[i % 4].container(border=True):
-        st.markdown(f"**{p.title}** · *{C.PAGE_TITLES[p.page]}*")
-        st.caption(f"{p.summary} ({p.reference})")
-        C.preset_button(p)
-
 st.header("The unrolled network")
 st.plotly_chart(
     F.style(F.unrolled_diagram(), lecture=C.lecture()), key="ov_diagram", config=F.PLOTLY_CONFIG, theme=None
@@ -35,6 +26,15 @@ st.markdown(
     "deep feed-forward network with shared weights, and BPTT is ordinary backpropagation through it: the "
     "error at step t travels back through every earlier step, multiplied by one Jacobian per step."
 )
+
+st.header("Presets: the classic experiments")
+st.caption("One click sets the sidebar and opens the page where the effect shows.")
+cols = st.columns(4)
+for i, p in enumerate(P.PRESETS):
+    with cols[i % 4].container(border=True):
+        st.markdown(f"**{p.title}** · *{C.PAGE_TITLES[p.page]}*")
+        st.caption(f"{p.summary} ({p.reference})")
+        C.preset_button(p)
 
 st.header("Key equations")
 c1, c2 = st.columns(2)
