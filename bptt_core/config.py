@@ -33,7 +33,7 @@ MAX_INPUT = 256
 MAX_SEQ_LEN = 2000
 MAX_BATCH = 1024
 MAX_GAIN = 100.0
-MAX_JACOBIAN_BYTES = 1_500_000_000  # ~1.5 GB of product buffers, well inside a 24 GiB machine
+MAX_JACOBIAN_BYTES = 2_000_000_000  # ~2 GB of engine buffers (seq_len * S^2 <= 78M), well inside 24 GiB
 
 # Uploads (bptt_core.model_io reads them; kept here so the dashboard's sidebar can state the limits
 # without importing torch).
@@ -81,19 +81,30 @@ def state_size(cell: str, hidden_size: int) -> int:
     return 2 * hidden_size if cell == "lstm" else hidden_size
 
 
-JACOBIAN_BYTES_PER_ENTRY = 20  # float64 step Jacobians + float32 copy + two float32 product buffers
+# The engine's peak memory, measured as peak RSS: about 20 bytes per entry of the (T, S, S) step
+# Jacobians for the Gram split (float64 J normalised in place, float64 chains, Grams of half the
+# steps) and 23 for the chain (float64 J, float32 copy and transpose, two float32 product
+# buffers), plus up to ~70 MB of fixed-size chunks. Both constants leave headroom.
+JACOBIAN_BYTES_PER_ENTRY = 24
+JACOBIAN_FIXED_BYTES = 128 * 2**20
 
 
 def check_jacobian_memory(cell: str, hidden_size: int, seq_len: int) -> None:
-    """Refuse a gradient-flow matrix whose buffers (seq_len * S^2 * 20 bytes) exceed the limit."""
-    s = state_size(cell, hidden_size)
-    need = JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s
+    """Refuse a gradient-flow matrix whose buffers (seq_len * S^2 * 24 bytes + 128 MiB) exceed the limit."""
+    need = jacobian_bytes(cell, hidden_size, seq_len)
     if need > MAX_JACOBIAN_BYTES:
         raise ValueError(
             f"hidden_size x seq_len too large for the Jacobian engine: {cell} with hidden_size={hidden_size}, "
             f"seq_len={seq_len} needs {need / 1e9:.1f} GB; the limit is {MAX_JACOBIAN_BYTES / 1e9:.1f} GB "
-            f"(seq_len * S^2 * {JACOBIAN_BYTES_PER_ENTRY} bytes, S = {'2 * hidden_size' if cell == 'lstm' else 'hidden_size'})"
+            f"(seq_len * S^2 * {JACOBIAN_BYTES_PER_ENTRY} bytes + {JACOBIAN_FIXED_BYTES >> 20} MiB, "
+            f"S = {'2 * hidden_size' if cell == 'lstm' else 'hidden_size'})"
         )
+
+
+def jacobian_bytes(cell: str, hidden_size: int, seq_len: int) -> int:
+    """Peak memory of the gradient-flow engine for this size (an upper bound, see the constants)."""
+    s = state_size(cell, hidden_size)
+    return JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s + JACOBIAN_FIXED_BYTES
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,17 @@ The vanishing/exploding-gradient picture of Bengio, Simard & Frasconi (1994) and
 Mikolov & Bengio (2013, "On the difficulty of training recurrent neural networks"):
 d h_t / d h_s = J_t J_{t-1} ... J_{s+1}, with J_t the step Jacobian.
 
-Exact and batched: at each step t, one tall matmul extends every product ending at t - 1 by
-J_t at once (no Python loop over pairs), so the cost is the chain's 2 S^3 T(T-1)/2 FLOPs and
-nothing more, spent in large GEMMs. Always in log space: every J_t is divided by its own Frobenius norm (whose
-log10 is summed exactly in float64), and a running product whose norm sinks below a threshold is
-renormalised with the log of the scale carried beside it, so 1e-120 and 1e+160 come out right.
-Because every normalised J has Frobenius norm 1, products can only shrink, so they never
-overflow. A product that is exactly zero (every ReLU unit off) gives -inf, and s > t gives NaN.
+Two exact, batched methods, neither with a Python loop over pairs:
+- Frobenius norm ("split", the default): ||A B||_F^2 = <A^T A, B B^T> across midpoint splits of
+  the time axis, about 4 S^3 T log2 T FLOPs in float64, every value certified to 1e-10 relative
+  or recomputed as an explicit product (:mod:`bptt_core.frobenius`).
+- Every product formed ("chain", and the only way for the spectral norm): at each step t, one tall
+  matmul extends every product ending at t - 1 by J_t at once, the chain's 2 S^3 T(T-1)/2 FLOPs.
+Always in log space: every J_t is divided by its own Frobenius norm (whose log10 is summed
+exactly in float64), and a running product whose norm sinks is renormalised with the log of the
+scale carried beside it, so 1e-120 and 1e+160 come out right. Because every normalised J has
+Frobenius norm 1, products can only shrink, so they never overflow. A product that is exactly zero
+(every ReLU unit off) gives -inf, and s > t gives NaN.
 """
 
 from __future__ import annotations
@@ -21,9 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import frobenius
 from .config import NORMS, check_jacobian_memory
 from .models import CellView, cell_view
 
+METHODS = ("split", "chain")
+# The split method overtakes the chain once S * T >= 12800 and S^2 * T >= 10^6 (both measured on
+# the 2-core CI machine: bench/bench_jacobians.py --crossover); below, its Python steps dominate.
+SPLIT_MIN_ST, SPLIT_MIN_SST = 12_800, 1_000_000
 RENORM_BELOW = 1e-8  # float32 squares stay normal down to ~1e-19; renormalise well before that
 BLOCKS = ("h", "c")  # LSTM: the h-rows/h-columns block of the (h, c) product, or c -> c
 
@@ -71,13 +80,27 @@ def step_jacobians(rnn: nn.Module, x, h0=None) -> torch.Tensor:
     return view.step_jacobians(x, states[:-1])
 
 
-def log_norm_products(J: torch.Tensor, norm="fro", block: slice | None = None, dtype=torch.float32) -> np.ndarray:
+def log_norm_products(
+    J: torch.Tensor,
+    norm="fro",
+    block: slice | None = None,
+    dtype=torch.float32,
+    method: str | None = None,
+    overwrite: bool = False,
+) -> np.ndarray:
     """L[t, s] = log10 || (J_t ... J_{s+1})[block, block] || for a (T, S, S) chain of step Jacobians.
 
-    ``dtype`` is the precision of the running products (float32: fast; float64: the reference).
+    ``method``: "split" (Frobenius only: Gram matrices across midpoint splits, float64, certified to
+    1e-10 relative, see :mod:`bptt_core.frobenius`) or "chain" (every product formed, the only way
+    for the spectral norm); by default whichever is faster for this size. ``dtype`` is the
+    precision of the chain's running products (float32: fast; float64: the reference).
+    ``overwrite``: normalise a float64 ``J`` in place, sparing a copy (J is scrambled afterwards).
     """
     check_norm(norm)
     T, S, _ = J.shape
+    method = method or default_method(norm, T, S)
+    if method not in METHODS or (method == "split" and norm != "fro"):
+        raise ValueError(f"method must be 'chain', or 'split' with norm='fro'; got method={method!r}, norm={norm!r}")
     block = block or slice(0, S)
     nb = len(range(S)[block])
     out = np.full((T, T), np.nan)
@@ -90,22 +113,31 @@ def log_norm_products(J: torch.Tensor, norm="fro", block: slice | None = None, d
     log_n = torch.where(zero, 0.0, torch.log10(torch.where(zero, 1.0, n)))
     cum_log = torch.cat([n.new_zeros(1), torch.cumsum(log_n, 0)]).numpy()  # (T+1,)
     cum_zero = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(zero.long(), 0)]).numpy()
-    Jn = (J / torch.where(zero, 1.0, n)[:, None, None]).to(dtype)  # (T, S, S)
-    parts, accs = _normalised_chain_norms(Jn, norm, block, S)
-    # Row t holds s = 0 .. t-1: the order the chain produced the norms in.
-    t = np.repeat(np.arange(1, T), np.arange(1, T))
-    s = np.concatenate([np.arange(k) for k in range(1, T)])
-    with np.errstate(divide="ignore"):
-        val = np.log10(parts) + accs + cum_log[t + 1] - cum_log[s + 1]
+    scale = torch.where(zero, 1.0, n)[:, None, None]  # (T, 1, 1)
+    t, s = np.tril_indices(T, -1)  # row t holds s = 0 .. t-1: the order the chain produces them in
+    if method == "split":
+        Jn = J.div_(scale) if overwrite and J.dtype == torch.float64 else J.to(torch.float64) / scale
+        rel = frobenius.log_norms(Jn, block)[t, s]
+    else:
+        parts, accs = _normalised_chain_norms((J / scale.to(J.dtype)).to(dtype), norm, block, S)
+        with np.errstate(divide="ignore"):
+            rel = np.log10(parts) + accs
+    val = rel + cum_log[t + 1] - cum_log[s + 1]
     has_zero_step = cum_zero[t + 1] - cum_zero[s + 1] > 0
     val[has_zero_step] = -np.inf  # an exactly-zero J in the chain
     lost = np.isneginf(val) & ~has_zero_step
-    if dtype != torch.float64 and lost.any():
+    if method == "chain" and dtype != torch.float64 and lost.any():
         # float32 rounded a step's components below ~1e-45 of its norm to 0 and the product with
         # them; only float64 can say whether it is truly zero (rare: huge gains, shut gates).
-        val[lost] = log_norm_products(J, norm, block, torch.float64)[t[lost], s[lost]]
+        val[lost] = log_norm_products(J, norm, block, torch.float64, method)[t[lost], s[lost]]
     out[t, s] = val
     return out
+
+
+def default_method(norm, T: int, S: int) -> str:
+    """The faster exact method for this size: the split's S^3 T log T beats the chain's S^3 T^2 once
+    the products are big enough to outweigh its extra Python steps."""
+    return "split" if norm == "fro" and S * T >= SPLIT_MIN_ST and S * S * T >= SPLIT_MIN_SST else "chain"
 
 
 def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,14 +200,21 @@ def _block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
 
 
 def jacobian_log_norms(
-    rnn: nn.Module, x, h0=None, norm="fro", block: str = "h", dtype: torch.dtype | None = None
+    rnn: nn.Module,
+    x,
+    h0=None,
+    norm="fro",
+    block: str = "h",
+    dtype: torch.dtype | None = None,
+    method: str | None = None,
 ) -> np.ndarray:
     """The (T, T) float64 gradient-flow matrix L[t, s] = log10 ||d h_t / d h_s|| (NaN for s > t).
 
     ``rnn``: a single-layer ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` or ``ElmanRNN``; ``x``: (T, I);
     ``norm``: "fro" or 2. For an LSTM the state is (h, c): ``block="h"`` gives d h_t / d h_s
     (the h-rows, h-columns block of the full product, c_s held fixed), ``block="c"`` the c -> c
-    block. Products run in the model's precision (float32 unless the model is float64).
+    block. ``method`` and ``dtype`` as in :func:`log_norm_products`: by default the faster exact
+    method for the size, and the chain's products in the model's precision.
     """
     check_norm(norm)
     view = cell_view(rnn)
@@ -184,8 +223,7 @@ def jacobian_log_norms(
         dtype = torch.float64 if next(rnn.parameters()).dtype == torch.float64 else torch.float32
     T = torch.as_tensor(x).shape[0] if torch.as_tensor(x).dim() >= 1 else 0
     check_jacobian_memory(view.kind, view.hidden_size, max(T, 1))
-    J = step_jacobians(rnn, x, h0)
-    return log_norm_products(J, norm, sl, dtype)
+    return log_norm_products(step_jacobians(rnn, x, h0), norm, sl, dtype, method, overwrite=True)
 
 
 # -- what the pages read off L -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from bptt_core import (
     build_model,
     build_task,
     decay_rate,
+    frobenius,
     jacobian_log_norms,
     lag_profile,
     lag_view,
@@ -112,7 +113,8 @@ def reference_L(m, x, norm, block="h", h0=None):
     for t in range(T):
         for s in range(t + 1):
             J = autograd_multi_step(m, x, states, t, s, sl, sl)
-            L[t, s] = math.log10(torch.linalg.matrix_norm(J, ord=norm).item())
+            n = torch.linalg.matrix_norm(J, ord=norm).item()
+            L[t, s] = math.log10(n) if n > 0 else -math.inf  # every ReLU unit off: exactly 0
     return L
 
 
@@ -192,6 +194,33 @@ def test_jacobian_log_norms_float32_model(name, factory, norm, block):
     # and asking for float64 products from a float32 model gives the float64 answer
     L64 = jacobian_log_norms(m32, x, norm=norm, block=block, dtype=torch.float64)
     assert_L_close(L64, reference_L(m64, x.to(torch.float64), norm, block), atol=1e-9)
+
+
+SPLIT_GRID = [(name, factory, block) for name, factory, norm, block in MULTI_GRID if norm == "fro"]
+
+
+@pytest.mark.parametrize("leaf", [1, 4])
+@pytest.mark.parametrize("I,H,T", [(2, 3, 11), (3, 5, 9)])
+@pytest.mark.parametrize("name,factory,block", SPLIT_GRID, ids=[f"{g[0]}-{g[2]}" for g in SPLIT_GRID])
+def test_split_frobenius_matches_autograd(monkeypatch, name, factory, block, I, H, T, leaf):
+    """The Gram-split method on every cell and block, with every pair reached through the levels
+    (leaf 1) and through levels plus leaf chains (leaf 4)."""
+    monkeypatch.setattr(frobenius, "LEAF", leaf)
+    m = make(factory, I, H, seed=11)
+    x = torch.randn(T, I, generator=torch.Generator().manual_seed(12), dtype=torch.float64) * 1.5
+    L = jacobian_log_norms(m, x, norm="fro", block=block, method="split")
+    assert_L_close(L, reference_L(m, x, "fro", block), atol=1e-10)
+
+
+@pytest.mark.parametrize("name,factory,block", SPLIT_GRID, ids=[f"{g[0]}-{g[2]}" for g in SPLIT_GRID])
+def test_split_frobenius_of_a_float32_model_is_float64_exact(monkeypatch, name, factory, block):
+    """The split runs in float64 whatever the model's precision: float64 accuracy from float32 weights."""
+    monkeypatch.setattr(frobenius, "LEAF", 2)
+    I, H, T = 3, 5, 10
+    m32 = make(factory, I, H, seed=13, dtype=torch.float32)
+    x = torch.randn(T, I, generator=torch.Generator().manual_seed(14)) * 1.5
+    L = jacobian_log_norms(m32, x, norm="fro", block=block, method="split")
+    assert_L_close(L, reference_L(m32.to(torch.float64), x.to(torch.float64), "fro", block), atol=1e-10)
 
 
 def test_batched_input_with_singleton_batch_is_accepted():
