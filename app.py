@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from bptt_core.allocator import tune_for_server
 from pages.registry import make_pages
+
+tune_for_server()  # once per process: memory stays flat while many sessions compute (see the module)
 
 st.set_page_config(page_title="BPTT Explorer", page_icon="∂", layout="wide")
 # Navigation first, before the heavy imports: it is what tells Streamlit to ignore the plain pages/ folder.

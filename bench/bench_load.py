@@ -1,8 +1,11 @@
 """A lecture hall on one server: many concurrent browser sessions against a single Streamlit process.
 
 Each session (its own browser context, so its own Streamlit session) opens the Gradient flow page,
-chooses a preset, then steps sliders for a bounded number of actions, always to settings it has not
-had before, so the server keeps computing new results and its caches keep receiving new entries.
+chooses a preset, then acts a bounded number of times, always to settings it has not had before, so
+the server keeps computing new results and its caches keep receiving new entries: it alternately
+steps the sequence-length slider (right, then back left next time) and the seed's "+" button. The
+walk visits (T+1, s), (T+1, s+1), (T, s+1), (T, s+2), ...: always new, and of a steady size, so a
+growing memory would be the server's, not bigger models'.
 Sessions move in rounds (a barrier after every action), and the server's resident memory (the
 process and its children) is sampled every 50 ms in a thread and at the end of every round.
 
@@ -40,8 +43,9 @@ import harness as H  # noqa: E402
 from bptt_core import presets as P  # noqa: E402
 
 PAGE = "gradient-flow"
-# The sliders the sessions step, in turn (labels as the page shows them).
-SLIDERS = ("Sequence length T", "Hidden units H")
+# What the sessions change, in turn (labels as the page shows them).
+SLIDER = "Sequence length T"
+SEED = "Seed"
 # Presets the sessions choose, round robin: the ones that open the Gradient flow page (button titles
 # on the Overview page, reached through the sidebar link).
 PRESETS: tuple[str, ...] = tuple(p.title for p in P.PRESETS if p.page == "gradient_flow")
@@ -158,19 +162,13 @@ async def choose_preset(page, watcher: H.RerunWatcher, label: str) -> None:
     await page.evaluate(H.QUIET_JS, [150, 10_000])
 
 
-async def step_slider(page, watcher: H.RerunWatcher, label: str) -> tuple[float, float]:
-    """One action: move a slider one step to a value this session has not had (right, or left at
-    the top of the range). Returns (key press -> the server's "rerun finished" message arrived,
-    key press -> rerun finished and the chart updated in the page), in seconds."""
-    thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).locator(H.THUMB).first
-    value = float(await thumb.get_attribute("value") or await thumb.get_attribute("aria-valuenow") or 0)
-    top = float(await thumb.get_attribute("max") or await thumb.get_attribute("aria-valuemax") or 0)
-    key = "ArrowLeft" if value >= top else "ArrowRight"
+async def act(page, watcher: H.RerunWatcher, press) -> tuple[float, float]:
+    """One action: ``press()`` changes a setting. Returns (key press -> the server's "rerun
+    finished" message arrived, key press -> rerun finished and the chart updated in the page), s."""
     before = await page.evaluate(H.SIGNATURES_JS, H.PLOT)
     n = watcher.finished
-    await thumb.focus()
     t0 = time.perf_counter()
-    await page.keyboard.press(key)
+    await press()
     await page.wait_for_function(
         H.SIGNATURE_CHANGED_JS, arg=[H.PLOT, before], timeout=ACTION_TIMEOUT * 1000, polling="raf"
     )
@@ -179,6 +177,20 @@ async def step_slider(page, watcher: H.RerunWatcher, label: str) -> tuple[float,
     server = watcher.last_finished_at - t0
     await page.evaluate(H.QUIET_JS, [100, 10_000])
     return server, max(t_chart, watcher.last_finished_at) - t0
+
+
+async def step_slider(page, watcher: H.RerunWatcher, label: str, right: bool) -> tuple[float, float]:
+    """Move a slider one step right (or left) with the keyboard."""
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).locator(H.THUMB).first
+    await thumb.focus()
+    return await act(page, watcher, lambda: page.keyboard.press("ArrowRight" if right else "ArrowLeft"))
+
+
+async def step_number(page, watcher: H.RerunWatcher, label: str) -> tuple[float, float]:
+    """Press a number input's "+" button."""
+    box = page.locator('[data-testid="stNumberInput"]').filter(has_text=label).first
+    plus = box.locator('[data-testid="stNumberInputStepUp"]')
+    return await act(page, watcher, lambda: plus.click(timeout=ACTION_TIMEOUT * 1000))
 
 
 async def run_session(s: Session, browser, url: str, args, barrier: asyncio.Barrier, on_round) -> None:
@@ -204,7 +216,10 @@ async def run_session(s: Session, browser, url: str, args, barrier: asyncio.Barr
         if usable:
             try:
                 await asyncio.sleep(rng.uniform(0, args.think))  # they do not all press at once
-                server, chart = await step_slider(page, watcher, SLIDERS[(s.index + a) % len(SLIDERS)])
+                if a % 2 == 0:  # T + 1, then T - 1 the next time: the size stays steady
+                    server, chart = await step_slider(page, watcher, SLIDER, right=a % 4 == 0)
+                else:
+                    server, chart = await step_number(page, watcher, SEED)
                 s.server_times.append(server)
                 s.times.append(chart)
                 s.errors += await _page_errors(page)
@@ -334,14 +349,21 @@ def main() -> None:
         if r1 and last and last > 1
         else "n/a"
     )
+    late = sorted(k for k in rounds if last and k >= max(1, last // 2))
+    slope = (
+        f"{statistics.linear_regression(late, [rounds[k] / MiB for k in late]).slope:+.1f} MiB per round"
+        if len(late) >= 3
+        else "n/a"
+    )
     print(
         f"""
 #### A lecture hall on one server (`{cmd}`)
 
 {args.sessions} concurrent headless Chromium sessions ({args.browsers} browser processes) on loopback against one
 Streamlit {streamlit.__version__} server, all on {os.cpu_count()} CPU cores (load average {load_before[0]:.1f} at the
-start). Sessions arrive {args.ramp:g} s apart; each opens the {PAGE} page{", chooses a preset" if PRESETS else ""} and makes {args.actions} slider
-steps (after a random pause of up to {args.think:g} s), each to settings it has not had before. {len(times)} actions
+start). Sessions arrive {args.ramp:g} s apart; each opens the {PAGE} page{", chooses a preset" if PRESETS else ""} and makes {args.actions} changes
+(after a random pause of up to {args.think:g} s), alternately the sequence length (±1) and the seed (+1), each to
+settings it has not had before at a steady size. {len(times)} actions
 in {r["wall"]:.0f} s.
 
 | measurement | value | goal |
@@ -354,6 +376,7 @@ in {r["wall"]:.0f} s.
 | server RSS idle (after the first page) | {r["rss_idle"] / MiB:.0f} MiB | |
 | server RSS peak (process + children, sampled every 50 ms) | {r["rss_peak"] / MiB:.0f} MiB | |
 | server RSS after round 1 → after round {last} | {flat} | flat |
+| server RSS trend over rounds {late[0] if late else "-"}–{last} (least-squares slope) | {slope} | ~0 |
 """
     )
     sys.exit(1 if errors else 0)

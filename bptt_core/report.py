@@ -20,13 +20,13 @@ import torch
 from . import figures as F
 from .build import build_model, build_task
 from .config import ModelConfig, check_jacobian_memory, state_size
-from .jacobians import decay_rate, jacobian_log_norms, lag_profile, loss_gradient_norms, memory_horizon
+from .jacobians import decay_rate, flow_cost, jacobian_log_norms, lag_profile, loss_gradient_norms, memory_horizon
 from .spectra import Spectrum, lyapunov_exponents, spectrum
 from .tasks import TASK_MIN_SEQ_LEN
 
 # Above this many multiply-adds the gradient-flow matrix takes seconds: the page asks first.
 FLOW_FLOP_BUDGET = 2e11
-SPECTRAL_NORM_FACTOR = 12  # the spectral norm costs roughly this many Frobenius passes
+SPECTRAL_NORM_FACTOR = 12  # the spectral norm costs roughly this many chain passes
 
 
 # -- checking a configuration ---------------------------------------------------------------------
@@ -56,10 +56,10 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
 
 
 def flow_flops(cfg: ModelConfig, norm="fro") -> float:
-    """Rough multiply-adds of the gradient-flow matrix: T^2/2 products of S x S matrices."""
+    """Rough multiply-adds of the gradient-flow matrix by the method the engine will use."""
     S = state_size(cfg.cell, cfg.hidden_size)
-    f = 0.5 * cfg.seq_len**2 * S**3
-    return f * (SPECTRAL_NORM_FACTOR if norm in (2, "2") else 1)
+    spectral = norm in (2, "2")
+    return flow_cost(2 if spectral else "fro", cfg.seq_len, S) * (SPECTRAL_NORM_FACTOR if spectral else 1)
 
 
 # -- the computations ------------------------------------------------------------------------------

@@ -212,3 +212,16 @@ def test_split_rescues_products_that_sink_below_float64s_range(monkeypatch):
     cum = np.concatenate([[0.0], np.cumsum(log_c.numpy())])
     t, s = np.tril_indices(T, -1)
     np.testing.assert_allclose(L[t, s], 0.5 * math.log10(S) + cum[t + 1] - cum[s + 1], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("T,S", [(T, S) for T in (1, 2, 20, 100, 400, 2000) for S in (8, 64, 256, 1024)])
+def test_flow_cost_is_the_chain_cost_or_what_the_split_saves(T, S):
+    from bptt_core.jacobians import flow_cost
+
+    chain = 0.5 * T * T * S**3
+    cost = flow_cost("fro", T, S)
+    assert flow_cost(2, T, S) == chain  # the spectral norm always forms every product
+    if default_method("fro", T, S) == "chain":
+        assert cost == chain
+    else:
+        assert 0 < cost < chain  # the reason the split is the default there
