@@ -7,7 +7,9 @@ in an arena's heap, where a freed block is kept for reuse instead of being retur
 of sessions that keep changing settings, every arena creeps up to its own high-water mark and the
 server's resident memory grows for a long time (measured: bench/bench_load.py). A fixed mmap
 threshold returns every large block to the system the moment it is freed, and two arenas bound the
-fragmentation between threads (Linux ``mallopt(3)``: M_MMAP_THRESHOLD, M_ARENA_MAX).
+fragmentation between threads (Linux ``mallopt(3)``: M_MMAP_THRESHOLD, M_ARENA_MAX). What small
+blocks leave behind, scattered free pages inside the arenas, a background thread hands back every
+few seconds (``malloc_trim(3)``, which releases free pages anywhere in every arena).
 """
 
 from __future__ import annotations
@@ -15,22 +17,40 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import threading
+import time
 
 M_MMAP_THRESHOLD = -3  # <malloc.h>
 M_ARENA_MAX = -8
 MMAP_THRESHOLD = 256 * 1024  # blocks from 256 KiB up are mapped and unmapped: tensors, big strings
 ARENA_MAX = 2
+TRIM_EVERY = 5.0  # seconds between two malloc_trim calls (each takes about a millisecond)
 
 
 @functools.cache
 def tune_for_server() -> bool:
-    """Apply the settings once per process; False where the C library is not glibc (no effect)."""
+    """Apply the settings and start the trimming thread, once per process; False where the C
+    library is not glibc (then nothing is changed)."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.mallopt.argtypes, libc.mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
+    threading.Thread(target=_trim_forever, args=(libc,), name="malloc-trim", daemon=True).start()
+    return ok
+
+
+def _glibc():
     name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None:
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_ARENA_MAX, ARENA_MAX))
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def _trim_forever(libc) -> None:
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
+    while True:
+        time.sleep(TRIM_EVERY)
+        libc.malloc_trim(0)

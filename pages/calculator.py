@@ -23,7 +23,8 @@ KIND_COLORS = {"exact": "#2ca02c", "measured": "#1f77b4", "estimated": "#ff7f0e"
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def estimate(**kw):
-    e = K.estimate(**kw)
+    with C.compute_slot():
+        e = K.estimate(**kw)
     return e.table(), e.activation_bytes, e.tbptt_activation_bytes
 
 

@@ -69,7 +69,8 @@ def runs(cfg, tcfg, upload=None, progress=None) -> dict:
             store.move_to_end(key)
             return store[key]
     initial = None if upload is None else SRC.training_start(cfg, upload)[0]
-    out = twin_runs(cfg, tcfg, progress=progress, initial=initial)
+    with C.compute_slot():
+        out = twin_runs(cfg, tcfg, progress=progress, initial=initial)
     result = {
         k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
                 loss_on=r.loss_on, seconds=r.seconds)

@@ -4,9 +4,12 @@ figure/export helpers. Pages import from here and stay thin; the numbers come fr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -56,6 +59,28 @@ def report():
 
     torch.set_num_threads(1)
     return R
+
+
+# At most one computation per core at a time, server-wide: more would not finish sooner on a small machine,
+# but each would hold its step Jacobians and products at once, so a lecture hall that clicks together
+# would set the server's memory by how many clicked (bench/bench_load.py). Re-entrant per thread.
+_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
+_HELD = threading.local()
+
+
+@contextlib.contextmanager
+def compute_slot():
+    """Wait for a free core, then compute (a nested call in the same thread takes no second slot)."""
+    depth = getattr(_HELD, "depth", 0)
+    if depth == 0:
+        _SLOTS.acquire()
+    _HELD.depth = depth + 1
+    try:
+        yield
+    finally:
+        _HELD.depth = depth
+        if depth == 0:
+            _SLOTS.release()
 
 
 def sources():
@@ -574,7 +599,8 @@ CACHE = dict(max_entries=32, show_spinner=False)
 
 @st.cache_data(**CACHE)
 def _flow_matrix(cfg: ModelConfig, norm: str, block: str, upload):
-    return report().flow_matrix_of(cfg, norm, block, upload)
+    with compute_slot():
+        return report().flow_matrix_of(cfg, norm, block, upload)
 
 
 def flow_matrix(cfg: ModelConfig, norm: str, block: str):
@@ -583,7 +609,8 @@ def flow_matrix(cfg: ModelConfig, norm: str, block: str):
 
 @st.cache_data(**CACHE)
 def _spectrum(cfg: ModelConfig, upload):
-    return report().spectrum_of(cfg, upload)
+    with compute_slot():
+        return report().spectrum_of(cfg, upload)
 
 
 def spectrum(cfg: ModelConfig):
@@ -592,7 +619,8 @@ def spectrum(cfg: ModelConfig):
 
 @st.cache_data(**CACHE)
 def _lyapunov(cfg: ModelConfig, upload):
-    return report().lyapunov_of(cfg, upload=upload)
+    with compute_slot():
+        return report().lyapunov_of(cfg, upload=upload)
 
 
 def lyapunov(cfg: ModelConfig):
@@ -601,7 +629,8 @@ def lyapunov(cfg: ModelConfig):
 
 @st.cache_data(**CACHE)
 def _loss_gradients(cfg: ModelConfig, upload):
-    return report().loss_gradients_of(cfg, upload)
+    with compute_slot():
+        return report().loss_gradients_of(cfg, upload)
 
 
 def loss_gradients(cfg: ModelConfig):
@@ -610,7 +639,8 @@ def loss_gradients(cfg: ModelConfig):
 
 @st.cache_data(**CACHE)
 def _contributions(cfg: ModelConfig, t: int, upload):
-    return report().contributions_of(cfg, t, upload)
+    with compute_slot():
+        return report().contributions_of(cfg, t, upload)
 
 
 def contributions(cfg: ModelConfig, t: int):
@@ -619,7 +649,8 @@ def contributions(cfg: ModelConfig, t: int):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _cached_report(cfg: ModelConfig, upload, lecture: bool = False, **kw) -> str:
-    return report().build_report(cfg, lecture=lecture, upload=upload, **kw)
+    with compute_slot():
+        return report().build_report(cfg, lecture=lecture, upload=upload, **kw)
 
 
 def cached_report(cfg: ModelConfig, lecture: bool = False, **kw) -> str:

@@ -16,7 +16,8 @@ C.PAGE_SETTINGS[PAGE] = (K1, K2)
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def comparison(cfg, k1: int, k2: int, upload=None):
-    return R.comparison_of(cfg, k1, k2, upload=upload)
+    with C.compute_slot():
+        return R.comparison_of(cfg, k1, k2, upload=upload)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
