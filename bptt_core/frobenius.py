@@ -47,10 +47,8 @@ def log10_fro(M: torch.Tensor) -> torch.Tensor:
 def normalise_(M: torch.Tensor) -> torch.Tensor:
     """Divide each matrix of (B, n, k) by its Frobenius norm in place; return the log10 norms (B,).
     An all-zero matrix stays zero with log 0: the caller tracks exact zeros apart."""
-    n = torch.linalg.matrix_norm(M)  # (B,)
-    if len(n) and float(n.min()) < 1e-140:  # rare: squares may have underflowed; zeros stay zero
-        n = fro(M)
-        n = torch.where(n > 0, n, 1.0)
+    n = fro(M)  # (B,)
+    n = torch.where(n > 0, n, 1.0)
     M.div_(n[:, None, None])
     return torch.log10(n)
 
@@ -132,9 +130,6 @@ def grow_chains(Jn, level, chain, log_chain) -> None:
     rescaled, and the log10 of the scale, in ``log_chain``, passes down its chain.
     """
     log_chain.zero_()
-    if len(level) == 1:
-        grow_one_range(Jn, *level[0], chain, log_chain)
-        return
     rescaled = False
     for i, (right, left, done, before) in enumerate(chain_steps(level), start=1):
         nr = len(right)
@@ -148,19 +143,6 @@ def grow_chains(Jn, level, chain, log_chain) -> None:
                 log_chain[done] = log_chain[before]
         rescaled |= rescue_from_underflow_(new, log_chain, done)
         chain[done] = new
-
-
-def grow_one_range(Jn, lo, m, hi, chain, log_chain) -> None:
-    """:func:`grow_chains` for a level of one range: products written in place, no gathers."""
-    chain[m + 1 : m + 2], chain[m - 1 : m] = Jn[m + 1 : m + 2], Jn[m : m + 1].mT
-    for t in range(m + 2, hi + 1):
-        torch.mm(Jn[t], chain[t - 1], out=chain[t])
-        log_chain[t] = log_chain[t - 1]
-        rescue_from_underflow_(chain[t : t + 1], log_chain, torch.tensor([t]))
-    for s in range(m - 2, lo - 1, -1):
-        torch.mm(Jn[s + 1].mT, chain[s + 1], out=chain[s])
-        log_chain[s] = log_chain[s + 1]
-        rescue_from_underflow_(chain[s : s + 1], log_chain, torch.tensor([s]))
 
 
 def rescue_from_underflow_(M: torch.Tensor, log_chain: torch.Tensor, index: torch.Tensor) -> bool:

@@ -137,7 +137,11 @@ def log_norm_products(
 def flow_cost(norm, T: int, S: int) -> float:
     """Multiply-adds the gradient-flow matrix costs with the default method, in float32 terms (a
     float64 multiply-add counted as two): what a page weighs before it starts the work."""
-    return _split_cost(T, S) if default_method(norm, T, S) == "split" else 0.5 * T * T * S**3
+    return _split_cost(T, S) if default_method(norm, T, S) == "split" else _chain_cost(T, S)
+
+
+def _chain_cost(T: int, S: int) -> float:
+    return 0.5 * T * T * S**3  # T(T-1)/2 products of S x S matrices, float32
 
 
 def _split_cost(T: int, S: int) -> float:
@@ -149,7 +153,7 @@ def default_method(norm, T: int, S: int) -> str:
     """The faster exact method for this size: the split's S^3 T log T beats the chain's S^3 T^2 once
     the products are big enough to outweigh its extra Python steps."""
     big_enough = S * T >= SPLIT_MIN_ST and S * S * T >= SPLIT_MIN_SST
-    return "split" if norm == "fro" and big_enough and _split_cost(T, S) < 0.5 * T * T * S**3 else "chain"
+    return "split" if norm == "fro" and big_enough and _split_cost(T, S) < _chain_cost(T, S) else "chain"
 
 
 def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tuple[np.ndarray, np.ndarray]:
