@@ -11,9 +11,10 @@ st.set_page_config(page_title="BPTT Explorer", page_icon="∂", layout="wide")
 # Navigation first, before the heavy imports: it is what tells Streamlit to ignore the plain pages/ folder.
 nav = st.navigation(make_pages())
 
-from pages.common import follow_preset, sidebar  # noqa: E402
+from pages.common import follow_preset, forget_idle_cache_locks, sidebar  # noqa: E402
 
 follow_preset()
 sidebar()
 st.session_state["_sidebar_done"] = True
+forget_idle_cache_locks()  # st.cache_data would keep one lock per setting ever computed
 nav.run()

@@ -13,11 +13,12 @@ Reported: errors (exception boxes, error alerts, timeouts; the goal is 0), the m
 percentile time per action (key press -> rerun finished and chart updated), the server's peak RSS,
 and RSS after round 1 against after the last round (flat when the caches are bounded).
 
-Bounded: --sessions <= 60, --actions <= 50, every wait has a timeout and the whole run stops after
+Bounded: --sessions <= 60, --actions <= 400, every wait has a timeout and the whole run stops after
 --max-seconds. Browsers and server run on the same machine, so client rendering competes with the
 server for the same cores; the numbers are an upper bound for a real lecture hall.
 
-    python bench/bench_load.py --sessions 30 --actions 10
+    python bench/bench_load.py --sessions 30 --actions 10              # the lecture hall
+    python bench/bench_load.py --sessions 6 --actions 300 --ramp 1 --max-seconds 3600   # a soak
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ PRESETS: tuple[str, ...] = tuple(p.title for p in P.PRESETS if p.page == "gradie
 PRESETS_LINK = "Presets: the classic experiments"
 ACTION_TIMEOUT = 180.0  # seconds for one action under full load
 OPEN_TIMEOUT = 360.0  # seconds for one session to open its page and choose its preset
+MAX_ACTIONS = 400  # per session: a soak (few sessions, many actions) shows whether memory levels off
 MiB = 2**20
 
 
@@ -63,6 +65,7 @@ class RssSampler(threading.Thread):
         self.proc = psutil.Process(pid)
         self.every = every
         self.peak = 0
+        self.floor = None  # least RSS since the last take_floor(): what stays between computations
         self._halt = threading.Event()
 
     def cpu_seconds(self) -> float:
@@ -88,10 +91,17 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                self.peak = max(self.peak, self.rss())
+                rss = self.rss()
             except psutil.Error:
                 return
+            self.peak = max(self.peak, rss)
+            self.floor = rss if self.floor is None else min(self.floor, rss)
             self._halt.wait(self.every)
+
+    def take_floor(self) -> int:
+        """The least RSS sampled since the last call (or now, if none was)."""
+        floor, self.floor = self.floor, None
+        return floor if floor is not None else self.rss()
 
     def stop(self) -> None:
         self._halt.set()
@@ -245,7 +255,8 @@ async def main_async(args) -> dict:
     srv.start()
     sampler = RssSampler(srv.proc.pid)
     sampler.start()
-    rounds: dict[int, int] = {}
+    rounds: dict[int, int] = {}  # round -> RSS at its end
+    floors: dict[int, int] = {}  # round -> least RSS during it
     try:
         async with async_playwright() as pw:
             browsers = [
@@ -260,6 +271,7 @@ async def main_async(args) -> dict:
             await _wait_finished(w, 0, ACTION_TIMEOUT)
             await ctx.close()
             rss_idle = sampler.rss()
+            sampler.take_floor()
 
             sessions = [Session(i) for i in range(args.sessions)]
             cpu0_server, cpu0_all = sampler.cpu_seconds(), psutil.cpu_times()
@@ -268,6 +280,7 @@ async def main_async(args) -> dict:
 
             def on_round(k: int) -> None:
                 rounds[k] = sampler.rss()
+                floors[k] = sampler.take_floor()
 
             tasks = [
                 run_session(s, browsers[s.index % len(browsers)], srv.url, args, barrier, on_round) for s in sessions
@@ -291,6 +304,7 @@ async def main_async(args) -> dict:
     return {
         "sessions": sessions,
         "rounds": rounds,
+        "floors": floors,
         "rss_idle": rss_idle,
         "rss_peak": sampler.peak,
         "wall": wall,
@@ -311,8 +325,8 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=900, help="the whole run stops after this")
     ap.add_argument("--script", default="app.py", help="the Streamlit script (relative to the repository root)")
     args = ap.parse_args()
-    if not (1 <= args.sessions <= 60 and 1 <= args.actions <= 50 and 1 <= args.browsers <= 8):
-        ap.error("--sessions in [1, 60], --actions in [1, 50], --browsers in [1, 8]")
+    if not (1 <= args.sessions <= 60 and 1 <= args.actions <= MAX_ACTIONS and 1 <= args.browsers <= 8):
+        ap.error(f"--sessions in [1, 60], --actions in [1, {MAX_ACTIONS}], --browsers in [1, 8]")
 
     load_before = os.getloadavg()
     r = asyncio.run(main_async(args))
@@ -333,7 +347,10 @@ def main() -> None:
     print("\nerrors:" if errors else "\nerrors: none")
     for e in errors[:40]:
         print("  ", e)
-    print("RSS by round (MiB):", {k: round(v / MiB) for k, v in sorted(rounds.items())})
+    floors = r["floors"]
+    every = max(1, len(rounds) // 25)
+    print("RSS at the end of round (MiB):", {k: round(v / MiB) for k, v in sorted(rounds.items()) if k % every == 0})
+    print("least RSS during round (MiB): ", {k: round(v / MiB) for k, v in sorted(floors.items()) if k % every == 0})
     cmd = f"python bench/bench_load.py --sessions {args.sessions} --actions {args.actions}"
     if (args.ramp, args.think, args.browsers) != (2.0, 2.0, 3):
         cmd += f" --ramp {args.ramp:g} --think {args.think:g} --browsers {args.browsers}"
@@ -343,18 +360,22 @@ def main() -> None:
 
     med, p95 = stat(times, statistics.median), stat(times, lambda x: H.percentile(x, 95))
     smed, sp95 = stat(server_times, statistics.median), stat(server_times, lambda x: H.percentile(x, 95))
-    r1 = rounds.get(1)
-    flat = (
-        f"{r1 / MiB:.0f} MiB → {rounds[last] / MiB:.0f} MiB ({(rounds[last] - r1) / r1:+.1%})"
-        if r1 and last and last > 1
-        else "n/a"
-    )
+
+    def change(series: dict[int, int]) -> str:
+        r1 = series.get(1)
+        if not (r1 and last and last > 1 and last in series):
+            return "n/a"
+        return f"{r1 / MiB:.0f} MiB → {series[last] / MiB:.0f} MiB ({(series[last] - r1) / r1:+.1%})"
+
     late = sorted(k for k in rounds if last and k >= max(1, last // 2))
-    slope = (
-        f"{statistics.linear_regression(late, [rounds[k] / MiB for k in late]).slope:+.1f} MiB per round"
-        if len(late) >= 3
-        else "n/a"
-    )
+
+    def trend(series: dict[int, int]) -> str:
+        ks = [k for k in late if k in series]
+        if len(ks) < 3:
+            return "n/a"
+        slope = statistics.linear_regression(ks, [series[k] / MiB for k in ks]).slope
+        return f"{slope:+.2f} MiB per round ({slope * (ks[-1] - ks[0]):+.0f} MiB over those {ks[-1] - ks[0]} rounds)"
+
     print(
         f"""
 #### A lecture hall on one server (`{cmd}`)
@@ -375,8 +396,10 @@ in {r["wall"]:.0f} s.
 | CPU seconds used during the run: the server / the whole machine (browsers and everything else running) | {r["cpu_server"]:.0f} s / {r["cpu_all"]:.0f} s | |
 | server RSS idle (after the first page) | {r["rss_idle"] / MiB:.0f} MiB | |
 | server RSS peak (process + children, sampled every 50 ms) | {r["rss_peak"] / MiB:.0f} MiB | |
-| server RSS after round 1 → after round {last} | {flat} | flat |
-| server RSS trend over rounds {late[0] if late else "-"}–{last} (least-squares slope) | {slope} | ~0 |
+| server RSS at the end of round 1 → round {last} | {change(rounds)} | flat |
+| server RSS trend over rounds {late[0] if late else "-"}–{last} (least-squares slope) | {trend(rounds)} | ~0 |
+| least RSS during round 1 → round {last} (what stays between computations) | {change(floors)} | flat |
+| its trend over rounds {late[0] if late else "-"}–{last} | {trend(floors)} | ~0 |
 """
     )
     sys.exit(1 if errors else 0)

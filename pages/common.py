@@ -83,6 +83,34 @@ def compute_slot():
             _SLOTS.release()
 
 
+def forget_idle_cache_locks() -> int | None:
+    """Drop the per-key locks st.cache_data keeps after a value is computed; how many are left
+    (None where this Streamlit keeps them elsewhere).
+
+    Streamlit (1.67, ``cache_utils.Cache._value_locks``) makes one lock per key it ever computed so
+    two sessions never compute the same value at once, and keeps it for good: under a class that keeps
+    changing settings, a few hundred bytes per new setting, forever. A lock nobody holds guards nothing
+    (dropping one at the wrong instant costs at most one duplicate computation), so every rerun drops
+    them. A Streamlit release that stores them differently fails tests/test_cache_locks.py.
+    """
+    from streamlit.runtime.caching import cache_data_api
+
+    try:
+        registry = cache_data_api._data_caches
+        with registry._caches_lock:
+            caches = [c for by_key in registry._function_caches.values() for c in by_key.values()]
+        left = 0
+        for cache in caches:
+            with cache._value_locks_lock:
+                locks = cache._value_locks
+                for key in [k for k, lock in locks.items() if not lock.locked()]:
+                    del locks[key]
+                left += len(locks)
+        return left
+    except AttributeError:  # another Streamlit's internals: leave them be (the page must not break)
+        return None
+
+
 def sources():
     """bptt_core.sources: the uploaded-model store (imports torch; see :func:`report`)."""
     report()

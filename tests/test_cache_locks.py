@@ -1,0 +1,73 @@
+"""st.cache_data keeps one lock per key it ever computed; every rerun drops those nobody holds
+(pages.common.forget_idle_cache_locks), so a class that keeps changing settings leaves none behind."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.caching import cache_data_api
+from streamlit.testing.v1 import AppTest
+
+from pages import common as C
+from tests.test_app import APP, PAGES, TIMEOUT, assert_ok, navigation_mode  # noqa: F401 - the fixture
+
+CALLS: list[int] = []
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _square(x: int) -> int:
+    CALLS.append(x)
+    return x * x
+
+
+def caches_named(suffix: str) -> list:
+    registry = cache_data_api._data_caches
+    return [c for by_key in registry._function_caches.values() for c in by_key.values() if c.display_name.endswith(suffix)]
+
+
+def locks_of(suffix: str) -> int:
+    return sum(len(c._value_locks) for c in caches_named(suffix))
+
+
+def all_locks() -> int:
+    registry = cache_data_api._data_caches
+    return sum(len(c._value_locks) for by_key in registry._function_caches.values() for c in by_key.values())
+
+
+def test_streamlit_keeps_a_lock_per_key_ever_computed_and_we_drop_them():
+    _square.clear()
+    for x in range(50):
+        _square(x)
+    assert locks_of("._square") == 50  # 4 values kept, 50 locks: what the function works around
+    assert C.forget_idle_cache_locks() == 0
+    assert locks_of("._square") == 0
+    CALLS.clear()
+    assert [_square(x) for x in (48, 49)] == [48 * 48, 49 * 49]  # the cached values are untouched
+    assert CALLS == []
+
+
+def test_a_held_lock_is_kept():
+    _square.clear()
+    _square(7)
+    (cache,) = caches_named("._square")
+    (key,) = cache._value_locks
+    lock = cache.compute_value_lock(key)
+    with lock:  # a session computing this value right now
+        C.forget_idle_cache_locks()
+        assert key in cache._value_locks and cache._value_locks[key] is lock
+    C.forget_idle_cache_locks()
+    assert key not in cache._value_locks
+
+
+def test_a_session_changing_settings_leaves_no_locks_behind():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(PAGES["gradient_flow"][0]).run()
+    assert_ok(at, "gradient_flow")
+    seed = at.session_state["m_seed"]
+    computed = 0
+    for k in range(1, 9):
+        before = {id(c): len(c.storage._mem_cache) for c in caches_named("._flow_matrix")}
+        at.number_input(key="m_seed").set_value(seed + k).run()
+        assert_ok(at, "gradient_flow")
+        computed += sum(len(c.storage._mem_cache) - before.get(id(c), 0) for c in caches_named("._flow_matrix"))
+        assert all_locks() <= 8, all_locks()  # at most this run's own computations (a few per page)
+    assert computed == 8  # every rerun computed a new flow matrix, yet the locks did not pile up
