@@ -52,12 +52,15 @@ UI_MAX_SEED = 2**31 - 1
 def report():
     """bptt_core.report (and torch), set up for serving: one thread per computation, because the
     server runs sessions in threads on a small machine and torch's own thread pool fighting them made
-    the small matmuls here 10-100x slower."""
+    the small matmuls here 10-100x slower; the loaded libraries frozen out of the garbage collector's
+    full passes (bptt_core.allocator)."""
     import torch
 
     from bptt_core import report as R
+    from bptt_core.allocator import freeze_loaded_libraries
 
     torch.set_num_threads(1)
+    freeze_loaded_libraries()  # the libraries are loaded now: full collections need not scan them again
     return R
 
 

@@ -7,6 +7,7 @@ defaults the small survivors pin the heap and nothing is returned; after ``tune_
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,12 @@ def test_tuning_is_applied_once_and_reports_it(monkeypatch):
         assert allocator.tune_for_server() is False
     finally:
         allocator.tune_for_server.cache_clear()
+
+
+def test_freezing_happens_once_and_the_pages_do_it_after_their_imports():
+    from pages import common as C
+
+    C.report()
+    frozen = allocator.freeze_loaded_libraries()
+    assert frozen == allocator.freeze_loaded_libraries() > 0  # cached: once per process
+    assert gc.get_freeze_count() >= frozen

@@ -21,7 +21,9 @@ def _square(x: int) -> int:
 
 def caches_named(suffix: str) -> list:
     registry = cache_data_api._data_caches
-    return [c for by_key in registry._function_caches.values() for c in by_key.values() if c.display_name.endswith(suffix)]
+    return [
+        c for by_key in registry._function_caches.values() for c in by_key.values() if c.display_name.endswith(suffix)
+    ]
 
 
 def locks_of(suffix: str) -> int:
