@@ -82,12 +82,8 @@ def decade_label(v: int) -> str:
     return "1" if v == 0 else ("10" if v == 1 else f"1e{v:+d}".replace("+", ""))
 
 
-def _log_hover_text(L: np.ndarray) -> list[list[str]]:
-    """Raw-value strings for a matrix of log10 values (exact even where 10**L under/overflows).
-
-    Plain lists, never a numpy object array: Plotly hands arrays to orjson first, and orjson 3.8
-    kept a reference to every array of a dtype it refuses (ijl/orjson#422; 3.13 does not), so a
-    server kept every heatmap's strings for good (measured: ~1300 strings a rerun at T = 50)."""
+def _log_hover_text(L: np.ndarray) -> np.ndarray:
+    """Raw-value strings for a matrix of log10 values (exact even where 10**L under/overflows)."""
     L = np.asarray(L, dtype=float)
     out = np.full(L.shape, "", dtype=object)
     fin = np.isfinite(L)
@@ -98,7 +94,7 @@ def _log_hover_text(L: np.ndarray) -> list[list[str]]:
     out[fin] = [f"{a:.3f}e{int(b):+d}" for a, b in zip(m.tolist(), e.tolist(), strict=True)]
     out[np.isneginf(L)] = "0 (exactly)"
     out[np.isposinf(L)] = "inf (overflow)"
-    return out.tolist()
+    return out
 
 
 def centred_colorscale(lo: float, hi: float, n: int = 11) -> list:
@@ -520,7 +516,7 @@ def lyapunov_figure(exponents_log10: np.ndarray, rate: float | None = None) -> g
         go.Bar(
             x=i,
             y=shown,
-            marker_color=np.where(shown > 0, "#d62728", "#1f77b4").tolist(),  # a list: see _log_hover_text
+            marker_color=np.where(shown > 0, "#d62728", "#1f77b4"),
             customdata=[f"{v:.4g} (×{raw_label(v)} per step)" if np.isfinite(v) else "−∞ (collapsed)" for v in lam],
             hovertemplate="i = %{x}<br>λ<sub>i</sub> = %{customdata}<extra></extra>",
             name="Lyapunov exponents λ<sub>i</sub>",
