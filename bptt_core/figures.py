@@ -8,9 +8,41 @@ value in the hover, and the theory drawn on the picture.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io
+
+# Plotly serialises figures with orjson when it is installed, handing it numpy arrays whole; orjson
+# before 3.9.6 kept a reference to every array of a dtype it refuses (ijl/orjson#422), such as the
+# object arrays of hover strings every heatmap has: a server kept each figure it drew or put in a
+# report (~0.1 MiB a rerun, bench/bench_load.py). requirements.txt pins a fixed orjson; with an older
+# one installed, Plotly's own json engine is used instead.
+ORJSON_FIXED = (3, 9, 6)
+
+
+def json_engine_for(orjson_version: str | None) -> str:
+    """Plotly's JSON engine for the installed orjson (None: not installed)."""
+    if orjson_version is None:
+        return "auto"
+    release = tuple(int(part) for part in re.findall(r"\d+", orjson_version)[:3])
+    return "json" if release < ORJSON_FIXED else "auto"
+
+
+def serialise_figures_safely() -> str:
+    """Set Plotly's JSON engine for the installed orjson (done once on import); the engine."""
+    try:
+        import orjson
+
+        version = orjson.__version__
+    except ImportError:
+        version = None
+    plotly.io.json.config.default_engine = json_engine_for(version)
+    return plotly.io.json.config.default_engine
+
+
+serialise_figures_safely()
 
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 # A small template in plotly_white's style. The full plotly_white (dozens of trace types, every

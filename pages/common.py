@@ -9,13 +9,11 @@ import functools
 import json
 import math
 import os
-import re
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import plotly.io
 import streamlit as st
 
 from bptt_core import figures as F
@@ -64,35 +62,6 @@ def report():
     torch.set_num_threads(1)
     freeze_loaded_libraries()  # the libraries are loaded now: full collections need not scan them again
     return R
-
-
-# Plotly serialises figures with orjson when it is installed, handing it numpy arrays whole; orjson
-# before 3.9.6 kept a reference to every array of a dtype it refuses (ijl/orjson#422), the object
-# arrays of hover strings every heatmap has: a server kept each one it drew (~0.1 MiB a rerun,
-# bench/bench_load.py). requirements.txt pins a fixed orjson; with an older one, Plotly's json engine.
-ORJSON_FIXED = (3, 9, 6)
-
-
-def json_engine_for(orjson_version: str | None) -> str:
-    """Plotly's JSON engine for the installed orjson (None: not installed)."""
-    if orjson_version is None:
-        return "auto"
-    release = tuple(int(part) for part in re.findall(r"\d+", orjson_version)[:3])
-    return "json" if release < ORJSON_FIXED else "auto"
-
-
-def serialise_figures_safely() -> str:
-    try:
-        import orjson
-
-        version = orjson.__version__
-    except ImportError:
-        version = None
-    plotly.io.json.config.default_engine = json_engine_for(version)
-    return plotly.io.json.config.default_engine
-
-
-serialise_figures_safely()
 
 
 # At most one computation per core at a time, server-wide: more would not finish sooner on a small machine,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 from streamlit.runtime.caching import cache_data_api
-from streamlit.testing.v1 import AppTest
 
 from pages import common as C
-from tests.test_app import APP, PAGES, TIMEOUT, assert_ok, navigation_mode  # noqa: F401 - the fixture
+from tests.test_app import assert_ok, navigation_mode, open_through_router  # noqa: F401 - the fixture
 
 CALLS: list[int] = []
 
@@ -61,8 +60,7 @@ def test_a_held_lock_is_kept():
 
 
 def test_a_session_changing_settings_leaves_no_locks_behind():
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page(PAGES["gradient_flow"][0]).run()
+    at = open_through_router("gradient_flow")
     assert_ok(at, "gradient_flow")
     seed = 424_242  # seeds no other test uses: every rerun below must compute
     computed = 0

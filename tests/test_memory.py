@@ -14,8 +14,8 @@ import pytest
 from pandas._libs.internals import BlockValuesRefs
 from streamlit.testing.v1 import AppTest
 
-from pages import common as C
-from tests.test_app import APP, FAST_CLIP, PAGES, TIMEOUT, assert_ok, navigation_mode  # noqa: F401 - the fixture
+from bptt_core import figures as F
+from tests.test_app import assert_ok, navigation_mode, open_through_router  # noqa: F401 - the fixture
 
 RERUN_PAGES = ["gradient_flow", "spectrum", "clipping", "truncation", "calculator"]
 # Reruns cycle through a few seeds: after the first round every computation is a cache hit, so the
@@ -23,14 +23,7 @@ RERUN_PAGES = ["gradient_flow", "spectrum", "clipping", "truncation", "calculato
 SEEDS = 4
 ROUNDS_WARM, ROUNDS_MEASURED = 2, 4
 LEAK_BLOCKS = 20  # per rerun; the orjson leak kept ~1300 at the defaults
-
-
-def open_via_router(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (FAST_CLIP if page == "clipping" else {}).items():
-        at.query_params[k] = v
-    at.run()
-    return at.switch_page(PAGES[page][0]).run()
+DRAWS = 200  # serialisations measured: enough that one-off allocations (first-use caches) round to 0
 
 
 def rerun_with_seed(at: AppTest, seed: int, page: str) -> None:
@@ -62,19 +55,19 @@ ENGINES = [
 
 @pytest.mark.parametrize(("version", "engine"), ENGINES)
 def test_plotly_never_serialises_with_a_leaking_orjson(version, engine):
-    assert C.json_engine_for(version) == engine
+    assert F.json_engine_for(version) == engine
 
 
 def test_the_installed_orjson_is_used_only_if_it_lets_go(monkeypatch):
     orjson = pytest.importorskip("orjson")
     try:
         monkeypatch.setattr(orjson, "__version__", "3.8.3")
-        assert C.serialise_figures_safely() == "json"
+        assert F.serialise_figures_safely() == "json"
         monkeypatch.setattr(orjson, "__version__", "3.13.0")
-        assert C.serialise_figures_safely() == "auto"
+        assert F.serialise_figures_safely() == "auto"
     finally:
         monkeypatch.undo()
-        C.serialise_figures_safely()
+        F.serialise_figures_safely()
 
 
 def test_an_object_array_serialised_as_the_pages_do_is_let_go():
@@ -87,15 +80,15 @@ def test_an_object_array_serialised_as_the_pages_do_is_let_go():
         draw()
     settle()
     before = sys.getallocatedblocks()
-    for _ in range(50):
+    for _ in range(DRAWS):
         draw()
     settle()
-    assert (sys.getallocatedblocks() - before) / 50 < 5  # a leaking orjson keeps the array: ~2500 blocks
+    assert (sys.getallocatedblocks() - before) / DRAWS < 5  # a leaking orjson keeps the array: ~2500 blocks
 
 
 @pytest.mark.parametrize("page", RERUN_PAGES)
 def test_reruns_leave_no_memory_behind(page):
-    at = open_via_router(page)
+    at = open_through_router(page)
     seed = at.session_state["m_seed"]
     for k in range(ROUNDS_WARM * SEEDS):
         rerun_with_seed(at, seed + 1 + k % SEEDS, page)
