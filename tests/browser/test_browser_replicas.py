@@ -75,12 +75,17 @@ class Session:
         self.page.watcher = H.RerunWatcher(self.page)
         self.http: list[tuple[str, str | None]] = []  # (url, X-Replica) of every response from nginx
         self.sockets: list[str | None] = []  # X-Replica of every websocket handshake
-        self.page.on("response", lambda r: self.http.append((r.url, r.headers.get("x-replica"))) if r.url.startswith(base) else None)
+        self.base = base
+        self.page.on("response", self._on_response)
         cdp = self.ctx.new_cdp_session(self.page)
         cdp.send("Network.enable")
         cdp.on("Network.webSocketHandshakeResponseReceived", self._on_handshake)
         # The route cookie is set by the first response: ask once, before the page, to learn the replica.
         self.replica = self.ctx.request.get(base + "/_stcore/health").headers["x-replica"]
+
+    def _on_response(self, response) -> None:
+        if response.url.startswith(self.base):
+            self.http.append((response.url, response.headers.get("x-replica")))
 
     def _on_handshake(self, event: dict) -> None:
         headers = {k.lower(): v for k, v in event["response"]["headers"].items()}
@@ -172,3 +177,42 @@ def test_two_sessions_on_two_replicas_each_use_their_upload_on_every_page(cluste
     finally:
         a.close()
         b.close()
+
+
+def _put(url: str, length: int, body: bytes | None, headers: dict | None = None):
+    """PUT to ``url`` announcing ``length`` bytes; send ``body`` only if given. Returns (status, X-Replica)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.putrequest("PUT", u.path)
+        for k, v in {"Content-Length": str(length), **(headers or {})}.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        if body is not None:
+            conn.send(body)
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("X-Replica")
+    finally:
+        conn.close()
+
+
+def test_nginx_passes_uploads_up_to_streamlits_limit_and_refuses_larger(cluster):
+    """An upload of exactly the largest file Streamlit accepts, in its multipart envelope, reaches a
+    replica (which answers it: here 403, no XSRF token); a body past the envelope's allowance is
+    refused by nginx itself (413, no replica)."""
+    limit = R.max_upload_mb() * 2**20
+    url = cluster.url + "/_stcore/upload_file/no-such-session/f1"
+    boundary = "bpttboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.pt"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    body = head + bytes(limit) + f"\r\n--{boundary}--\r\n".encode()
+    status, replica = _put(url, len(body), body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert replica in {f"127.0.0.1:{p}" for p in cluster.replica_ports} and status != 413, (status, replica)
+    too_big = (R.max_upload_mb() + R.MULTIPART_ALLOWANCE_MB) * 2**20 + 1
+    assert _put(url, too_big, None) == (413, None)
