@@ -14,7 +14,8 @@ the server's cores.
 Reported per setup: reruns per second over the measuring window, the time per rerun (request sent ->
 ``script_finished``; median and 95th percentile), the replicas' CPU seconds per rerun (what a rerun
 costs the server, whatever else the machine is doing: 1 / that is the reruns a second one free core
-sustains), the client's CPU share, errors (an exception element in the page, a rerun that did not
+sustains), the cores the replicas kept busy (one replica runs every session's script in one
+interpreter, so about one core is its ceiling), the client's CPU share, errors (an exception element in the page, a rerun that did not
 finish successfully, a timeout; the goal is 0), and the machine's load average.
 
     python bench/bench_capacity.py                         # gradient-flow page, 8 clients, 15 s a setup
@@ -179,6 +180,7 @@ def measure(base: str, server_pids: list[int], page: str, clients: int, seconds:
         "median": statistics.median(times) if times else float("nan"),
         "p95": sorted(times)[max(0, round(0.95 * (n - 1)))] if times else float("nan"),
         "cpu_per_rerun": server_cpu / n if n else float("nan"),
+        "server_cores": server_cpu / elapsed,
         "client_cpu_share": client_cpu / elapsed,
         "errors": errors,
         "load": os.getloadavg()[0],
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"page /{args.page}, {args.clients} clients, {args.seconds:.0f} s per setup, {os.cpu_count()} cores")
     header = (
         f"{'setup':<28} {'reruns':>6} {'reruns/s':>8} {'median s':>8} {'p95 s':>7} "
-        f"{'server CPU s/rerun':>18} {'client CPU':>10} {'errors':>6} {'clients/replica':>15} {'charts':>6} {'load':>5}"
+        f"{'server CPU s/rerun':>18} {'server cores':>12} {'client CPU':>10} {'errors':>6} {'clients/replica':>15} {'charts':>6} {'load':>5}"
     )
     print(header)
     failed = False
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         failed |= bool(r["errors"])
         print(
             f"{label:<28} {r['reruns']:>6} {r['per_s']:>8.2f} {r['median']:>8.3f} {r['p95']:>7.3f} "
-            f"{r['cpu_per_rerun']:>18.3f} {r['client_cpu_share']:>9.0%} {len(r['errors']):>6} "
+            f"{r['cpu_per_rerun']:>18.3f} {r['server_cores']:>12.2f} {r['client_cpu_share']:>9.0%} {len(r['errors']):>6} "
             f"{r['clients_per_replica']:>15} {r['charts']:>6} {r['load']:>5.1f}",
             flush=True,
         )
