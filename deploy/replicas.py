@@ -207,6 +207,7 @@ class Replicas:
                 proc = subprocess.Popen(
                     cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
                 )
+            (self.run_dir / f"replica-{i}.pid").write_text(f"{proc.pid}\n")  # also its process group id
             self.replica_ports.append(port)
             self.procs.append(proc)
 

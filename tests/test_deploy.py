@@ -45,3 +45,45 @@ def test_zero_replicas_is_refused():
         R.Replicas(replicas=0).start()
     with pytest.raises(SystemExit):
         R.main(["--replicas", "0"])
+
+
+@pytest.mark.slow
+def test_the_script_serves_until_sigterm_then_leaves_no_process(tmp_path):
+    """`python deploy/replicas.py` as an operator runs it: it serves through nginx, writes its files to
+    the run folder, and SIGTERM to its process id stops nginx and the replica with it."""
+    import re
+    import signal
+    import urllib.request
+
+    if not os.access(R.NGINX, os.X_OK):
+        pytest.skip(f"{R.NGINX} not installed (bash scripts/setup.sh --test installs it)")
+    cmd = [
+        sys.executable,
+        str(ROOT / "deploy" / "replicas.py"),
+        "--replicas",
+        "1",
+        "--port",
+        "0",
+        "--run-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        line = proc.stdout.readline()  # "serving http://127.0.0.1:PORT ..." once everything is healthy
+        url = re.match(r"serving (http://127\.0\.0\.1:\d+) ", line)
+        assert url, f"unexpected first line: {line!r}"
+        with urllib.request.urlopen(url.group(1) + "/_stcore/health", timeout=30) as r:
+            assert r.read() == b"ok" and r.headers["X-Replica"].startswith("127.0.0.1:")
+        pids = [int((tmp_path / f).read_text()) for f in ("nginx.pid", "replica-0.pid")]
+        assert int((tmp_path / "serve.pid").read_text()) == proc.pid
+        assert {"nginx.conf", "nginx-access.log", "nginx-error.log", "replica-0.log"} <= {
+            p.name for p in tmp_path.iterdir()
+        }
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        left = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+        assert not left, f"nginx/replica still running after the script stopped: {left}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
