@@ -15,7 +15,7 @@ Reported per setup: reruns per second over the measuring window, the time per re
 ``script_finished``; median and 95th percentile), the replicas' CPU seconds per rerun (what a rerun
 costs the server, whatever else the machine is doing: 1 / that is the reruns a second one free core
 sustains), the cores the replicas kept busy (one replica runs every session's script in one
-interpreter, so about one core is its ceiling), the client's CPU share, errors (an exception element in the page, a rerun that did not
+interpreter, whose lock lets Python code use one core at a time), the client's CPU share, errors (an exception element in the page, a rerun that did not
 finish successfully, a timeout; the goal is 0), and the machine's load average.
 
     python bench/bench_capacity.py                         # gradient-flow page, 8 clients, 15 s a setup
