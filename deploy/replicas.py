@@ -180,7 +180,7 @@ class Replicas:
         self.run_dir = Path(self.run_dir or tempfile.mkdtemp(prefix="bptt-serve-"))
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.run_dir / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-        ports = free_ports(self.replicas + 1)
+        ports = [p for p in free_ports(self.replicas + 2) if p != self.port][: self.replicas + 1]
         self.port = self.port or ports.pop()
         try:
             self._start_replicas(ports[: self.replicas])
