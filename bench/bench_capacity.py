@@ -30,6 +30,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     failed = False
     for label, n, via_nginx in setups(tuple(args.nginx_replicas)):
-        with R.Replicas(replicas=n) as rs:
+        with tempfile.TemporaryDirectory(prefix="bptt-capacity-") as run_dir, R.Replicas(n, run_dir=run_dir) as rs:
             base = rs.url if via_nginx else rs.replica_urls()[0]
             pids = [p.pid for p in rs.procs]
             r = measure(base, pids, args.page, args.clients, args.seconds)

@@ -33,12 +33,12 @@ PAGE_TIMEOUT = 180.0  # seconds: Clipping trains the uploaded model's twins on a
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     if not os.access(R.NGINX, os.X_OK):
         pytest.skip(f"{R.NGINX} not installed (bash scripts/setup.sh --test installs it)")
     if not os.access(H.CHROMIUM, os.X_OK):
         pytest.skip(f"{H.CHROMIUM} not installed (bash scripts/setup.sh --test installs it)")
-    rs = R.Replicas(replicas=2)
+    rs = R.Replicas(replicas=2, run_dir=tmp_path_factory.mktemp("serve"))
     with rs:
         yield rs
     gone = [pid for pid in rs.pids() if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
