@@ -40,11 +40,14 @@ def draw_sidebar() -> None:
 
 
 def _through_router() -> bool:
-    """Whether this run started at app.py (which drew the sidebar), not at a page script run alone."""
+    """Whether this run went through app.py (which drew the sidebar), not to a page script alone: as
+    AppTest.from_file(page) runs it, or a fresh server's first request in the pages/-folder mode."""
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    return ctx is not None and Path(ctx.main_script_path).name == "app.py"
+    routed = ctx is not None and Path(ctx.main_script_path).name == "app.py"
+    return routed and not PagesManager.uses_pages_directory
 
 
 def _claim_navigation() -> None:
