@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard import settings as S
-from tests.test_app import PAGES, assert_ok, navigation_mode, open_page  # noqa: F401 - the fixture
+from tests.test_app import FAST_CLIP, PAGES, assert_ok, navigation_mode, open_page  # noqa: F401 - the fixture
 
 # name -> the raw value put in the URL for every bound key of a page at once
 HOSTILE = {
@@ -48,8 +48,13 @@ def _walk(node):
 
 @pytest.fixture(scope="module")
 def defaults() -> dict[str, dict[str, object]]:
-    """page -> {bound key: its default value}, read off the page at the default settings."""
-    return {page: bound_widgets(open_page(page)) for page in PAGES}
+    """page -> {bound key: its default value}, read off the page at the default settings (the
+    Clipping page's too: open_page asks it for fewer steps, whose widgets then hold those)."""
+    out = {}
+    for page in PAGES:
+        at = open_page(page, {k: "banana" for k in FAST_CLIP} if page == "clipping" else None)
+        out[page] = bound_widgets(at)
+    return out
 
 
 def test_every_page_binds_its_settings_to_the_url(defaults):
