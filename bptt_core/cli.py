@@ -26,7 +26,6 @@ from .config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig, check_jacobia
 
 EXIT_BAD_SETTING = 2  # argparse's own status for a bad command line
 EXIT_IO_ERROR = 1
-FLAT_RATE = 1e-4  # decades per step: under 1% change over 40 steps reads as "flat"
 
 # -- shared pieces for every subcommand ---------------------------------------------------------
 
@@ -246,8 +245,7 @@ def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str, upl
     if math.isnan(rate):
         parts.append("Decay rate: undefined (fewer than two lags).")
     else:
-        trend = "flat" if abs(rate) < FLAT_RATE else "vanishing" if rate < 0 else "exploding"
-        parts.append(f"Decay rate: {rate:+.4g} decades per step (x{10**rate:.4g} per step, {trend}).")
+        parts.append(f"Decay rate: {rate:+.4g} decades per step (x{10**rate:.4g} per step).")
     if T == 1:
         parts.append("Memory horizon: undefined (no lags).")
     elif horizon is None:
@@ -260,7 +258,7 @@ def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str, upl
         sym = "c" if block == "c" else "h"
         parts.append(f"||d{sym}_{T}/d{sym}_1|| = {pow10_text(L[T - 1, 0])}.")
     sp = spectrum(rnn)
-    parts.append(f"Spectrum of {sp.matrix}: rho = {sp.rho:.4g}; {sp.verdict()}")
+    parts.append(f"Spectrum of {sp.matrix}: rho = {sp.rho:.4g}. {sp.verdict(rate=rate, cell=cfg.cell)}")
     return " ".join(parts), {"decay_rate": rate, "memory_horizon": horizon}
 
 

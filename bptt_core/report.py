@@ -23,6 +23,7 @@ from .config import ModelConfig, check_jacobian_memory, state_size
 from .jacobians import decay_rate, flow_cost, jacobian_log_norms, lag_profile, loss_gradient_norms, memory_horizon
 from .spectra import Spectrum, lyapunov_exponents, spectrum
 from .tasks import TASK_MIN_SEQ_LEN
+from .verdicts import gradient_verdict  # noqa: F401 - re-exported: the pages word their verdicts through it
 
 # Above this many multiply-adds the gradient-flow matrix takes seconds: the page asks first.
 FLOW_FLOP_BUDGET = 2e11
@@ -200,9 +201,10 @@ def spectrum_figures(cfg: ModelConfig, lecture: bool = False, upload=None):
     spec = spectrum_of(cfg, upload)
     L = flow_matrix_of(cfg, upload=upload)
     lam = lyapunov_of(cfg, upload=upload)
+    verdict = spec.verdict(plain=False, rate=decay_rate(L), cell=cfg.cell)
     out = [
         ("Eigenvalues", F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix), f"ρ = {spec.rho:.4g}."),
-        ("Singular values", F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix), spec.verdict()),
+        ("Singular values", F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix), verdict),
         ("Lyapunov spectrum", F.lyapunov_figure(lam, decay_rate(L)), "Top exponents, log10 growth per step."),
     ]
     return [(a, F.style(f, lecture), c) for a, f, c in out]
