@@ -114,6 +114,63 @@ def decade_label(v: int) -> str:
     return "1" if v == 0 else ("10" if v == 1 else f"1e{v:+d}".replace("+", ""))
 
 
+def log_ticks(lo: float, hi: float, max_ticks: int = 9) -> tuple[list[float], list[str]]:
+    """Readable ticks (log10 units) for any range [lo, hi] of log10 values, labelled by raw value.
+
+    Two or more whole decades inside: the decades (1e-6, 1e-3, 1, ...). Fewer: 1-2-5 steps (0.2, 0.5,
+    1, 2, 5); still fewer than three: evenly spaced raw values (0.98, 1, 1.02), with as many digits as
+    it takes to tell them apart. Exact at any magnitude: raw values are never formed beyond a mantissa.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0.0], ["1"]
+    if math.floor(hi) - math.ceil(lo) + 1 >= 2:
+        return decade_ticks(lo, hi, max_ticks)
+    e0 = math.floor(lo)
+    one_two_five = [
+        e + math.log10(m)
+        for e in range(e0, math.ceil(hi) + 1)
+        for m in (1, 2, 5)
+        if lo - 1e-12 <= e + math.log10(m) <= hi + 1e-12
+    ]
+    if len(one_two_five) >= 3:
+        return one_two_five, _distinct_raw_labels(one_two_five)
+    a, b = 10 ** (lo - e0), 10 ** (hi - e0)  # mantissas in [1, 100): exact, whatever e0 is
+    if b - a <= 1e-12 * a:
+        return [lo], _distinct_raw_labels([lo])
+    step = _nice_step((b - a) / 4)
+    marks = np.arange(math.ceil(a / step) * step, b + step * 1e-9, step)
+    vals = [e0 + math.log10(m) for m in marks if m > 0]
+    return vals, _distinct_raw_labels(vals)
+
+
+def _nice_step(raw: float) -> float:
+    """The largest 1-2-5 number up to ``raw``: a step people read at a glance."""
+    e = math.floor(math.log10(raw))
+    return max(m * 10**e for m in (1, 2, 5) if m * 10**e <= raw * (1 + 1e-12))
+
+
+def _distinct_raw_labels(vals_log10: list[float]) -> list[str]:
+    """Raw-value labels for log10 positions, with the fewest significant digits that tell them apart."""
+    for digits in range(3, 13):
+        labels = [_raw_text(v, digits) for v in vals_log10]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
+def _raw_text(v: float, digits: int) -> str:
+    """10**v to ``digits`` significant digits: plain between 1e-3 and 1e4, else mantissa e exponent."""
+    if -3 <= v < 4:
+        txt = f"{10**v:.{digits}g}"
+        if "e" not in txt:
+            return txt
+    e = math.floor(v)
+    m = float(f"{10 ** (v - e):.{digits}g}")
+    if m >= 10:
+        m, e = m / 10, e + 1
+    return f"{m:.{digits}g}e{e}"
+
+
 def _log_hover_text(L: np.ndarray) -> np.ndarray:
     """Raw-value strings for a matrix of log10 values (exact even where 10**L under/overflows)."""
     L = np.asarray(L, dtype=float)
@@ -129,13 +186,14 @@ def _log_hover_text(L: np.ndarray) -> np.ndarray:
     return out
 
 
-def centred_colorscale(lo: float, hi: float, n: int = 11) -> list:
-    """The part of the diverging scale that [lo, hi] covers when log10 = 0 (a norm of 1) is its white
-    centre: all-growing data are only red, all-shrinking only blue, never recentred on the data."""
+def centred_colorscale(lo: float, hi: float, n: int = 11, centre: float = 0.0) -> list:
+    """The part of the diverging scale that [lo, hi] covers when ``centre`` (a log10 value: 0 is a
+    norm of 1) is its white middle: data all above it are only red, all below only blue, never
+    recentred on the data's own range."""
     from plotly.colors import sample_colorscale
 
-    m = max(abs(lo), abs(hi), 1e-12)
-    a, b = (lo + m) / (2 * m), (hi + m) / (2 * m)
+    m = max(abs(lo - centre), abs(hi - centre), 1e-12)
+    a, b = (lo - centre + m) / (2 * m), (hi - centre + m) / (2 * m)
     pts = np.linspace(a, b, n)
     return [[i / (n - 1), c] for i, c in enumerate(sample_colorscale(HEAT_COLORSCALE, pts.tolist()))]
 
@@ -153,27 +211,29 @@ def log_heatmap(
     hover_y: str = "y",
     hover_value: str = "value",
     mask: np.ndarray | None = None,
+    centre: float = 0.0,
 ) -> go.Figure:
     """Heatmap of log10 values Z with a decade-labelled colour bar; the hover shows the raw value.
 
     ``mask``: where True, the cell is shown hatched grey (e.g. what truncation drops).
+    ``centre``: the log10 value drawn white (0: a norm of 1).
     -inf (exact zero) cells are shown as the bottom of the scale and said so in the hover.
     """
     Z = np.asarray(Z, dtype=float)
     finite = Z[np.isfinite(Z)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
+        lo, hi = lo - 0.05, hi + 0.05  # a constant matrix (an orthogonal linear RNN): a narrow, ticked bar
     shown = np.where(np.isneginf(Z), lo, np.where(np.isposinf(Z), hi, Z))
     if mask is not None:
         shown = np.where(mask, np.nan, shown)
-    tickvals, ticktext = decade_ticks(lo, hi)
+    tickvals, ticktext = log_ticks(lo, hi)
     fig = go.Figure(
         go.Heatmap(
             z=shown,
             x=x,
             y=y,
-            colorscale=centred_colorscale(lo, hi),
+            colorscale=centred_colorscale(lo, hi, centre=centre),
             zmin=lo,
             zmax=hi,
             customdata=_log_hover_text(Z),
@@ -198,32 +258,54 @@ def log_heatmap(
     return style(fig)
 
 
+HEAT_CENTRES = ("identity", "one")  # white at the lag-0 norm (default), or at a norm of 1 (absolute)
+
+
+def norm_symbol(norm) -> str:
+    return "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
+
+
+def flow_symbol(block: str = "h", lag: bool = False) -> str:
+    """∂h(t)/∂h(s), or ∂c(t)/∂c(s) for the LSTM's cell state; (t−k) in place of (s) by lag."""
+    v = "c" if block == "c" else "h"
+    return f"∂{v}(t)/∂{v}(t−k)" if lag else f"∂{v}(t)/∂{v}(s)"
+
+
 def gradient_flow_heatmap(
-    L: np.ndarray, norm="fro", block: str = "h", lag: bool = False, mask: np.ndarray | None = None
+    L: np.ndarray,
+    norm="fro",
+    block: str = "h",
+    lag: bool = False,
+    mask: np.ndarray | None = None,
+    centre: str = "identity",
+    max_cells: int = 300,
 ) -> go.Figure:
-    """The gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| (or its (t, k) lag view M[t, k])."""
+    """The gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| (or its (t, k) lag view M[t, k]).
+
+    Matrices wider than ``max_cells`` are shown every ``stride``-th step (:func:`display_stride`),
+    with the axes in the real step numbers kept. ``centre``: "identity" draws the lag-0 norm (the
+    identity's: √H in Frobenius norm) white, so only what the Jacobians do is coloured; "one" draws
+    a norm of 1 white (the absolute scale).
+    """
+    if centre not in HEAT_CENTRES:
+        raise ValueError(f"centre must be one of {HEAT_CENTRES}, got {centre!r}")
     T = L.shape[0]
-    steps = np.arange(1, T + 1)  # 1-indexed time, as in the equations
-    name = "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
-    what = "∂c(t)/∂c(s)" if block == "c" else "∂h(t)/∂h(s)"
+    idx = shown_steps(T, max_cells)  # 0-indexed rows (and columns) shown
+    Ls = L[np.ix_(idx, idx)]
+    steps = idx + 1  # 1-indexed time, as in the equations
+    lag0 = L[:, 0] if lag else np.diagonal(L)
+    lag0 = lag0[np.isfinite(lag0)]
+    white = float(np.median(lag0)) if centre == "identity" and lag0.size else 0.0
+    name = norm_symbol(norm)
+    what = flow_symbol(block, lag)
     if lag:  # the same data indexed by k = t - s
-        x, title, x_title, y_title, hover_x = (
-            np.arange(T),
-            f"Gradient flow by lag: {name} of {what.replace('(s)', '(t−k)')}",
-            "lag k = t − s (steps back)",
-            "time step t",
-            "k",
-        )
+        x, title, x_title, hover_x = idx, f"Gradient flow by lag: {name} of {what}", "lag k = t − s (steps back)", "k"
+        y_title = "time step t"
     else:
-        x, title, x_title, y_title, hover_x = (
-            steps,
-            f"Gradient flow: {name} of {what}",
-            "source step s",
-            "target step t",
-            "s",
-        )
+        x, title, x_title, hover_x = steps, f"Gradient flow: {name} of {what}", "source step s", "s"
+        y_title = "target step t"
     return log_heatmap(
-        L,
+        Ls,
         x=x,
         y=steps,
         title=title,
@@ -233,8 +315,30 @@ def gradient_flow_heatmap(
         hover_x=hover_x,
         hover_y="t",
         hover_value="norm",
-        mask=mask,
+        mask=None if mask is None else mask[np.ix_(idx, idx)],
+        centre=white,
     )
+
+
+def shown_steps(T: int, max_cells: int = 300) -> np.ndarray:
+    """The 0-indexed steps a strided heatmap shows: every ``stride``-th, and always the last."""
+    return np.unique(np.r_[np.arange(0, T, display_stride(T, max_cells)), T - 1])
+
+
+def stride_note(T: int, max_cells: int = 300) -> str | None:
+    """What a page says under a strided heatmap (None when every step is shown)."""
+    stride = display_stride(T, max_cells)
+    if stride == 1:
+        return None
+    return (
+        f"The heatmap shows every {_ordinal(stride)} step (steps 1, {1 + stride}, {1 + 2 * stride}, …, and T = {T}); "
+        "the CSV holds all of them."
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 # -- shared helpers for log-valued line charts ------------------------------------------------------
@@ -271,13 +375,14 @@ def _raw_labels(values) -> list[str]:
 
 
 def decade_axis(fig: go.Figure, values_log10, axis: str = "y", title: str | None = None, **kw) -> go.Figure:
-    """Label a linear axis holding log10 values with decades (1e-6, 1e-3, 1, ...)."""
+    """Label a linear axis holding log10 values by raw value: decades (1e-6, 1e-3, 1, ...) where the
+    range spans them, finer steps where it does not (:func:`log_ticks`)."""
     v = np.asarray(values_log10, dtype=float)
     v = v[np.isfinite(v)]
     lo, hi = (float(v.min()), float(v.max())) if v.size else (-1.0, 1.0)
-    if hi - lo < 1.0:
+    if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    tickvals, ticktext = decade_ticks(lo, hi)
+    tickvals, ticktext = log_ticks(lo, hi)
     upd = dict(tickvals=tickvals, ticktext=ticktext, zeroline=False, **kw)
     if title is not None:
         upd["title_text"] = title
@@ -304,15 +409,16 @@ def lag_profile_figure(
     norm="fro",
     compare: dict[str, np.ndarray] | None = None,
     label: str = "this model",
+    block: str = "h",
 ) -> go.Figure:
-    """Mean log10 ||dh_t/dh_{t-k}|| against lag k, with the fitted decay rate, the theoretical
+    """Mean log10 ||dh_t/dh_{t-k}|| (or the LSTM's dc_t/dc_{t-k}: ``block``) against lag k, with the fitted decay rate, the theoretical
     envelope (gamma sigma_1)^k times the lag-0 norm, and the memory horizon marked.
 
     ``compare``: more profiles (name -> log10 profile) drawn dotted, e.g. an LSTM against an RNN.
     """
     prof = np.asarray(profile, dtype=float)
     k = np.arange(len(prof))
-    name = "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
+    name = norm_symbol(norm)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -337,7 +443,7 @@ def lag_profile_figure(
                 y=fit,
                 mode="lines",
                 line=dict(dash="dash", color="#2ca02c"),
-                name=f"fitted decay: 10<sup>{rate:.3g}</sup> per step",
+                name=f"fitted: ×{10**rate:.4g} per step (log10 slope {rate:.3g})",
                 customdata=_raw_labels(fit),
                 hovertemplate="lag k = %{x}<br>fit = %{customdata}<extra></extra>",
             )
@@ -391,7 +497,7 @@ def lag_profile_figure(
             bgcolor="rgba(255,255,255,0.8)",
         )
     fig.update_layout(
-        title=f"Gradient norm against lag k: {name} of ∂h(t)/∂h(t−k)",
+        title=f"Gradient norm against lag k: {name} of {flow_symbol(block, lag=True)}",
         xaxis_title="lag k = t − s (steps); norm averaged over t",
         legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
     )
@@ -449,12 +555,6 @@ def contributions_figure(norms: np.ndarray, t: int) -> go.Figure:
 def display_stride(T: int, max_cells: int = 300) -> int:
     """Heatmaps wider than ``max_cells`` are shown every ``stride``-th step (the CSV has them all)."""
     return max(1, math.ceil(T / max_cells))
-
-
-def strided(L: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """(L[::stride, ::stride], the 1-indexed steps kept)."""
-    idx = np.arange(0, L.shape[0], stride)
-    return L[np.ix_(idx, idx)], idx + 1
 
 
 # -- spectrum ---------------------------------------------------------------------------------------------

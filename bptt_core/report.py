@@ -180,16 +180,25 @@ def flow_figures(
     L = flow_matrix_of(cfg, norm, block, upload)
     spec = spectrum_of(cfg, upload)
     s = flow_summary(L, spec, cfg.cell, threshold)
-    stride = F.display_stride(L.shape[0])
-    Ls, _ = F.strided(L, stride)
-    heat = F.gradient_flow_heatmap(Ls, norm, block)
+    heat = F.gradient_flow_heatmap(L, norm, block)
     out = [
-        ("Gradient flow", heat, "log10 ‖∂h(t)/∂h(s)‖ for every pair s ≤ t; blue vanishes, red explodes."),
+        (
+            "Gradient flow",
+            heat,
+            f"log10 {F.flow_symbol(block)} norms for every pair s ≤ t; white is the lag-0 norm, blue "
+            "smaller (vanishing), red larger (exploding).",
+        ),  # fmt: skip
         (
             "Norm against lag",
             F.lag_profile_figure(
-                s.profile, rate=s.rate, gamma_sigma1=s.gamma_sigma1, horizon=s.horizon, threshold=threshold, norm=norm
-            ),
+                s.profile,
+                rate=s.rate,
+                gamma_sigma1=s.gamma_sigma1,
+                horizon=s.horizon,
+                threshold=threshold,
+                norm=norm,
+                block=block,
+            ),  # fmt: skip
             f"Fitted decay {s.rate:.3g} log10 per step; memory horizon {s.horizon if s.horizon is not None else 'beyond the sequence'}.",
         ),
         ("‖∂L/∂h(t)‖", F.loss_gradient_figure(loss_gradients_of(cfg, upload)), "The loss is taken on the last step."),
@@ -248,9 +257,7 @@ def build_report(
         L = flow_matrix_of(cfg, norm, block, upload)
         keep = kept_mask_of(cfg.seq_len, k1, k2)
         drop = ~keep & ~np.isnan(L)
-        stride = F.display_stride(L.shape[0])
-        Ls, _ = F.strided(L, stride)
-        fig = F.gradient_flow_heatmap(Ls, norm, block, mask=drop[::stride, ::stride])
+        fig = F.gradient_flow_heatmap(L, norm, block, mask=drop)
         fig.update_layout(title=f"TBPTT({k1}, {k2}): contributions dropped by truncation in grey")
         df = comparison_of(cfg, k1, k2, upload=upload)
         sections.append(
