@@ -677,35 +677,60 @@ def lyapunov_figure(exponents_log10: np.ndarray, rate: float | None = None) -> g
 
 TWIN_COLORS = {"unclipped": "#d62728", "norm": "#1f77b4", "value": "#2ca02c"}
 TWIN_LABELS = {"unclipped": "no clipping", "norm": "clip by norm", "value": "clip by value"}
+# Twins are identical until clipping first acts: thinner, dashed lines over thicker ones keep all three
+# visible where they coincide.
+TWIN_LINES = {
+    "unclipped": dict(width=5, dash="solid"),
+    "norm": dict(width=3, dash="dash"),
+    "value": dict(width=2, dash="dot"),
+}
+CLIP_MARKERS = {"norm": "triangle-down", "value": "diamond"}  # white-filled, black-edged: never the curve's colour
+
+
+def _twin_line(name: str) -> dict:
+    return dict(color=TWIN_COLORS.get(name), **TWIN_LINES.get(name, dict(width=2, dash="solid")))
 
 
 def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict | None = None) -> go.Figure:
     """Global gradient norm (before clipping) per training step for each twin, log scale, with the
-    clipping threshold line, clip events marked, and divergence shown as such."""
+    clipping threshold line, clip events marked in a contrasting style, the first clip drawn as a
+    line, and divergence shown as such."""
     fig = go.Figure()
     allv = [math.log10(threshold)]
+    first_clips = {}
     for name, h in histories.items():
         g = _safe_log10(h["grad_norm"].to_numpy())
         finite = np.isfinite(g)
         allv.extend(g[finite].tolist())
-        color = TWIN_COLORS.get(name, None)
         fig.add_trace(
             go.Scatter(
-                x=h["step"], y=np.where(finite, g, np.nan), mode="lines", line=dict(color=color, width=2),
+                x=h["step"], y=np.where(finite, g, np.nan), mode="lines", line=_twin_line(name),
                 name=TWIN_LABELS.get(name, name), customdata=[fmt_power(float(v)) for v in h["grad_norm"]],
                 hovertemplate=f"{TWIN_LABELS.get(name, name)}<br>step %{{x}}<br>‖g‖ before clip = %{{customdata}}<extra></extra>",
             )
         )  # fmt: skip
         clipped = h[h["clipped"].astype(bool)]
         if len(clipped):
+            first_clips[name] = int(clipped["step"].iloc[0])
             fig.add_trace(
                 go.Scatter(
                     x=clipped["step"], y=_safe_log10(clipped["grad_norm"].to_numpy()), mode="markers",
-                    marker=dict(symbol="line-ns-open", size=9, color=color), name=f"{TWIN_LABELS.get(name, name)}: clipped",
-                    hovertemplate="clipped at step %{x}<extra></extra>", showlegend=True,
+                    marker=dict(symbol=CLIP_MARKERS.get(name, "circle"), size=10, color="white",
+                                line=dict(color="#111", width=1.5)),
+                    name=f"{TWIN_LABELS.get(name, name)}: clip fired ({len(clipped)} steps)",
+                    hovertemplate=f"{TWIN_LABELS.get(name, name)}: clipped at step %{{x}}<extra></extra>",
                 )
             )  # fmt: skip
     last = max((int(h["step"].max()) for h in histories.values() if len(h)), default=1)
+    if first_clips:
+        step = min(first_clips.values())
+        who = " and ".join(TWIN_LABELS.get(n, n) for n, s_ in first_clips.items() if s_ == step)
+        fig.add_vline(x=step, line=dict(color="#111", dash="dashdot", width=1.5))
+        fig.add_annotation(
+            x=step, y=0.02, yref="paper", text=f"first clip: step {step} ({who}); identical before it",
+            showarrow=False, xanchor="left" if step < last / 2 else "right", yanchor="bottom",
+            bgcolor="rgba(255,255,255,0.85)",
+        )  # fmt: skip
     for name, step in (diverged or {}).items():
         if step is None:
             continue
@@ -719,13 +744,14 @@ def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict |
         y=math.log10(threshold),
         line=dict(color="#444", dash="dash", width=2),
         annotation_text=f"threshold c = {threshold:g}",
-        annotation_position="bottom left",
+        annotation_position="top right",
+        annotation_bgcolor="rgba(255,255,255,0.85)",
     )
     fig.update_xaxes(range=[0, last])  # annotations must not widen the axis
     fig.update_layout(
         title="Gradient norm during training, before clipping (twin runs)",
         xaxis_title="training step",
-        legend=dict(orientation="h", yanchor="bottom", y=-0.4, x=0),
+        legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
     )
     decade_axis(fig, allv, "y", title="global ‖∂L/∂θ‖<sub>2</sub> (log scale)")
     return style(fig)
@@ -741,7 +767,7 @@ def loss_history_figure(histories: dict, diverged: dict | None = None) -> go.Fig
         allv.extend(lv[finite].tolist())
         fig.add_trace(
             go.Scatter(
-                x=h["step"], y=np.where(finite, lv, np.nan), mode="lines", line=dict(color=TWIN_COLORS.get(name), width=2),
+                x=h["step"], y=np.where(finite, lv, np.nan), mode="lines", line=_twin_line(name),
                 name=TWIN_LABELS.get(name, name), customdata=[fmt_power(float(v)) for v in h["loss"]],
                 hovertemplate=f"{TWIN_LABELS.get(name, name)}<br>step %{{x}}<br>loss = %{{customdata}}<extra></extra>",
             )

@@ -115,7 +115,7 @@ def test_singular_values_draw_one_over_gamma_and_eigenvalues_the_unit_circle():
 def test_gradient_norm_history_marks_threshold_clips_and_divergence():
     _, fig = None, _every_figure()["grad norms"]
     assert any(s.type == "line" and s.y0 == 0.0 for s in fig.layout.shapes)  # log10(c = 1)
-    clips = [t for t in fig.data if t.name and t.name.endswith("clipped")]
+    clips = [t for t in fig.data if t.name and "clip fired" in t.name]
     assert len(clips) == 2 and len(clips[0].x) == 2
     assert any("diverged" in a.text for a in fig.layout.annotations)
 
@@ -227,3 +227,16 @@ def test_a_flat_decay_rate_is_labelled_as_a_factor_not_an_exponent_in_an_exponen
     fig = F.lag_profile_figure(np.array([0.9, 0.9, 0.9, 0.9]), rate=-9.17e-11)
     fit = next(t for t in fig.data if t.name.startswith("fitted"))
     assert "×1 per step" in fit.name and "<sup>" not in fit.name
+
+
+def test_clip_events_contrast_with_the_curves_and_identical_twins_stay_visible():
+    fig = _every_figure()["grad norms"]  # "unclipped" and "norm" share one history: identical twins
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert len(lines) == 2 and np.array_equal(arr(lines[0].y), arr(lines[1].y), equal_nan=True)
+    assert lines[0].line.dash != lines[1].line.dash and lines[0].line.width > lines[1].line.width
+    curve_colours = {t.line.color for t in lines}
+    for t in (t for t in fig.data if t.mode == "markers"):
+        assert t.marker.color not in curve_colours and t.marker.line.color not in curve_colours
+    first = [s for s in fig.layout.shapes if s.line.dash == "dashdot"]
+    assert len(first) == 1 and first[0].x0 == 1  # the history's first clipped step
+    assert any("first clip: step 1" in a.text for a in fig.layout.annotations)
