@@ -824,9 +824,18 @@ def comparison_figure(df) -> go.Figure:
     fig.add_trace(
         go.Bar(x=names, y=mem, marker_color=colors, hovertemplate="%{x}<br>%{y:.4g} KiB<extra></extra>"), 1, 1
     )
+    spread = [
+        f"{lo * 1e3:.2g}–{hi * 1e3:.2g}"
+        for lo, hi in zip(
+            d.get("time_per_update_min_s", d["time_per_update_s"]).astype(float),
+            d.get("time_per_update_max_s", d["time_per_update_s"]).astype(float),
+            strict=True,
+        )
+    ]
     fig.add_trace(
-        go.Bar(x=names, y=tm, marker_color=colors, hovertemplate="%{x}<br>%{y:.4g} ms per update<extra></extra>"), 1, 2
-    )
+        go.Bar(x=names, y=tm, marker_color=colors, customdata=spread,
+               hovertemplate="%{x}<br>≈ %{y:.2g} ms per update (median; runs %{customdata} ms)<extra></extra>"), 1, 2
+    )  # fmt: skip
     fig.add_trace(
         go.Bar(x=names, y=cos, marker_color=colors, hovertemplate="%{x}<br>cosine %{y:.6f}<extra></extra>"), 1, 3
     )
