@@ -107,6 +107,9 @@ def jacobian_bytes(cell: str, hidden_size: int, seq_len: int) -> int:
     return JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s + JACOBIAN_FIXED_BYTES
 
 
+MAX_FORGET_BIAS = 10.0  # sigmoid(10) = 0.99995: beyond it the forget gate is saturated either way
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One model plus its input: everything a gradient-flow picture depends on.
@@ -126,6 +129,7 @@ class ModelConfig:
     seed: int = 0  # seeds weights and data
     task: str = "gaussian"  # one of TASKS: the input sequence (and targets)
     batch_size: int = 1  # sequences per batch (the Jacobian uses the first)
+    forget_bias: float = 0.0  # LSTM only: added to the forget gate's bias (Gers et al. 2000; 1 per Jozefowicz et al. 2015)
 
     def __post_init__(self):
         _check_choice("cell", self.cell, CELLS)
@@ -139,6 +143,7 @@ class ModelConfig:
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_choice("task", self.task, TASKS)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        _check_float("forget_bias", self.forget_bias, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
         for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal
             v = getattr(self, f.name)
             if f.type == "int":

@@ -51,6 +51,8 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
         notes.append(
             f"The activation ({cfg.activation}) applies to the vanilla RNN only; the {cfg.cell} uses its own gates."
         )
+    if cfg.cell != "lstm" and cfg.forget_bias:
+        notes.append(f"The forget-gate bias ({cfg.forget_bias:g}) applies to the LSTM only.")
     if cfg.init == "sparse" and cfg.gain != 1.0:
         notes.append("The sparse init ignores the gain: its spectral radius (0.95 unless set) fixes the scale.")
     return errors, notes
