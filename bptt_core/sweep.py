@@ -41,8 +41,6 @@ import torch
 
 from .config import (
     MAX_GAIN,
-    MAX_HIDDEN,
-    MAX_SEQ_LEN,
     ModelConfig,
     check_choice,
     check_float,
@@ -62,6 +60,8 @@ MAX_SEEDS = 100
 MAX_SCALE = 100.0
 LYAPUNOV_MAX_EXPONENTS = 64  # what the Spectrum page computes; lambda_1 is its first
 SUBBATCH_BYTES = 256 * 2**20  # bounds the stacked step Jacobians and chain buffers of one sub-batch
+SMALL_CHAIN_BYTES = 512 * 2**10  # a chain's (T S, S) buffer up to this size runs stacked with others
+STACKED_CHAIN_BYTES = 8 * 2**20  # the stacked chain's buffers per batched matmul
 DEFAULT_CHUNK = 32  # networks per chunk (one Dask task)
 
 
@@ -272,7 +272,7 @@ def build_network(net: Network):
 
 def single_measures(net: Network, measures=("lyapunov", "decay_rate", "memory_horizon")) -> dict:
     """Every measure of one network computed alone, by the single-network library functions."""
-    from .jacobians import decay_rate, jacobian_log_norms, memory_horizon
+    from .jacobians import decay_rate, jacobian_log_norms
     from .spectra import lyapunov_exponents, spectrum
 
     rnn, x, h0 = build_network(net)
@@ -436,6 +436,21 @@ def batched_log_norm_products(J: torch.Tensor, block: slice, dtype=torch.float32
     return out
 
 
+def flow_matrices(J: torch.Tensor, block: slice, dtype=torch.float32) -> np.ndarray:
+    """(N, T, T) gradient-flow matrices. Small chains (whose buffers fit in cache) run stacked, a few
+    networks per batched matmul; large ones already saturate the core with their own tall matmuls, so
+    each goes through the page's own :func:`~bptt_core.jacobians.log_norm_products` (stacking them
+    only spills the cache: measured 3x slower at H = 64, T = 200)."""
+    from .jacobians import log_norm_products
+
+    N, T, S, _ = J.shape
+    per_net = T * S * S * torch.finfo(dtype).bits // 8
+    if per_net > SMALL_CHAIN_BYTES:
+        return np.stack([log_norm_products(J[i], "fro", block, dtype) for i in range(N)])
+    step = max(1, STACKED_CHAIN_BYTES // per_net)
+    return np.concatenate([batched_log_norm_products(J[i : i + step], block, dtype) for i in range(0, N, step)])
+
+
 def _subbatches(nets: list[Network], flow: bool) -> list[list[int]]:
     """Indices grouped by shape (cell, H, T), each group cut to bound the stacked buffers."""
     groups: dict = {}
@@ -475,7 +490,9 @@ def _measure_stack(stack: Stack, measures) -> dict:
     if "sigma1_gamma" in measures:
 
         def matrix(W_hh):  # the matrix the Spectrum page describes (recurrent_matrix owns the rule)
-            return recurrent_matrix(CellView(stack.kind, stack.activation, 0, stack.hidden_size, None, W_hh, None, None))
+            return recurrent_matrix(
+                CellView(stack.kind, stack.activation, 0, stack.hidden_size, None, W_hh, None, None)
+            )
 
         W = torch.func.vmap(matrix)(stack.W_hh)  # (N, H, H)
         gamma = ACTIVATION_GAMMA[stack.activation] if stack.kind == "rnn" else 1.0
@@ -488,7 +505,7 @@ def _measure_stack(stack: Stack, measures) -> dict:
         out["lyapunov"] = (batched_lyapunov_top(J)[:, 0] / math.log(10)).tolist()
     if any(m in FLOW_MEASURES for m in measures):
         dtype = torch.float64 if next(stack.rnns[0].parameters()).dtype == torch.float64 else torch.float32
-        L = batched_log_norm_products(J, slice(0, stack.hidden_size), dtype)  # (N, T, T)
+        L = flow_matrices(J, slice(0, stack.hidden_size), dtype)  # (N, T, T)
         out["decay_rate"] = [decay_rate(Li) for Li in L]
         out["memory_horizon"] = [_horizon(Li) for Li in L]
     return out
@@ -635,26 +652,115 @@ def measured_boundary(table: pd.DataFrame, along: str, other: str | None) -> pd.
     return frame.drop(columns="_") if other is None else frame
 
 
-# limits the page and the CLI share
-__all__ = [
-    "AXES",
-    "MAX_GAIN",
-    "MAX_HIDDEN",
-    "MAX_SEQ_LEN",
-    "MAX_SWEEP_NETWORKS",
-    "MEASURES",
-    "Axis",
-    "Network",
-    "SweepSpec",
-    "assemble",
-    "build_network",
-    "compute_chunk",
-    "measure_networks",
-    "measured_boundary",
-    "run_local",
-    "single_measures",
-    "summarise",
-    "sweep",
-    "trainability",
-    "zero_crossings",
-]
+# -- theory on the grid ----------------------------------------------------------------------------
+
+GAIN_AXES = ("gain", "spectral_radius")  # spectral_radius stands for g by the circular law (rho -> g)
+
+
+@dataclass
+class TheoryLine:
+    """The mean-field boundary chi_1 = 1 in the sweep's coordinates, or why there is none."""
+
+    gain_axis: str | None  # the axis the boundary is a value of
+    other_axis: str | None  # the axis it is drawn along (None: one value)
+    frame: pd.DataFrame | None  # columns other_axis (if any) and gain_axis
+    reason: str | None = None  # why no line (theory does not apply)
+
+
+def theory_line(spec: SweepSpec, samples: int = 101) -> TheoryLine:
+    from . import theory
+
+    b = spec.base
+    why = theory.applies(b.cell, b.activation, b.init, b.task)
+    names = [a.name for a in spec.axes]
+    gain_axes = [n for n in names if n in GAIN_AXES and not (n == "gain" and b.spectral_radius > 0)]
+    if why is None and not gain_axes:
+        why = "the mean-field line is a gain; sweep gain (or spectral_radius) on one axis to see it"
+    if why is None and len(gain_axes) == 2:
+        why = "gain and spectral_radius on both axes: the spectral radius overrides the gain"
+    if why is not None:
+        return TheoryLine(None, None, None, why)
+    gain_axis = gain_axes[0]
+    other = next((a for a in spec.axes if a.name != gain_axis), None)
+    if other is None:
+        frame = pd.DataFrame(
+            {gain_axis: [theory.boundary_gain(*theory.sweep_variances(spec.input_scale, spec.bias_scale))]}
+        )
+        return TheoryLine(gain_axis, None, frame)
+    values = np.linspace(other.start, other.stop, samples if other.name not in INT_AXES else other.count)
+    gains = []
+    for v in values:
+        scales = {"input_scale": spec.input_scale, "bias_scale": spec.bias_scale}
+        if other.name in scales:
+            scales[other.name] = float(v)
+        gains.append(theory.boundary_gain(*theory.sweep_variances(scales["input_scale"], scales["bias_scale"])))
+    return TheoryLine(gain_axis, other.name, pd.DataFrame({other.name: values, gain_axis: gains}))
+
+
+def theory_distance(table: pd.DataFrame, line: TheoryLine) -> dict | None:
+    """How far the measured boundary (seed-mean lambda_1 = 0, first crossing along the gain axis) lies
+    from the mean-field one: mean and largest |difference| in gain over the rows where both exist."""
+    if line.frame is None or "lyapunov" not in table:
+        return None
+    measured = measured_boundary(table, line.gain_axis, line.other_axis)
+    if line.other_axis is None:
+        theory_g = np.full(len(measured), float(line.frame[line.gain_axis].iloc[0]))
+    else:
+        theory_g = np.interp(measured[line.other_axis], line.frame[line.other_axis], line.frame[line.gain_axis])
+    diff = np.abs(measured[line.gain_axis].to_numpy() - theory_g)
+    ok = np.isfinite(diff)
+    if not ok.any():
+        return {"rows": 0, "mean": math.nan, "max": math.nan, "measured": measured}
+    return {"rows": int(ok.sum()), "mean": float(diff[ok].mean()), "max": float(diff[ok].max()), "measured": measured}
+
+
+# -- the edge of chaos ----------------------------------------------------------------------------
+
+
+@dataclass
+class Edge:
+    gain: float  # where lambda_1 crosses 0
+    lyapunov: float  # lambda_1 there, log10 per step
+    steps: int  # bisection steps taken (each an exact lambda_1)
+    bracket: tuple[float, float]  # final bracket [gain with lambda_1 < 0, gain with lambda_1 > 0]
+
+
+def lyapunov_at(net: Network) -> float:
+    """lambda_1 (log10 per step) of one network, exactly as the Spectrum page computes it."""
+    with torch.no_grad():
+        return measure_networks([net], ("lyapunov",))[0]["lyapunov"]
+
+
+def edge_of_chaos(net: Network, lo: float = 0.1, hi: float = 4.0, tol: float = 1e-3, max_steps: int = 60) -> Edge:
+    """The gain where lambda_1 crosses 0 for this network's cell, input and seed, by bisection.
+
+    Every step computes lambda_1 exactly at the midpoint; stops once |lambda_1| <= ``tol`` (log10
+    per step) or the bracket is 1e-9 wide. ValueError when lambda_1 has the same sign at both ends."""
+    if net.cfg.spectral_radius > 0:
+        raise ValueError("spectral_radius must be 0 for the edge finder: it varies the gain, which a set rho overrides")
+    check_float("lo", lo, 0.0, MAX_GAIN, lo_open=True)
+    check_float("hi", hi, lo, MAX_GAIN, lo_open=True)
+    check_float("tol", tol, 0.0, 1.0, lo_open=True)
+
+    def lam(g):
+        return lyapunov_at(replace(net, cfg=replace(net.cfg, gain=g)))
+
+    f_lo, f_hi = lam(lo), lam(hi)
+    if not (f_lo < 0 < f_hi):
+        raise ValueError(
+            f"gain: lambda_1 does not cross 0 between gain {lo:g} ({f_lo:+.4g}) and {hi:g} ({f_hi:+.4g}) "
+            "log10 per step; widen the range"
+        )
+    best = (lo, f_lo) if abs(f_lo) < abs(f_hi) else (hi, f_hi)
+    steps = 0
+    while steps < max_steps and abs(best[1]) > tol and hi - lo > 1e-9:
+        mid = 0.5 * (lo + hi)
+        f = lam(mid)
+        steps += 1
+        if abs(f) < abs(best[1]):
+            best = (mid, f)
+        if f < 0:
+            lo = mid
+        else:
+            hi = mid
+    return Edge(best[0], best[1], steps, (lo, hi))
