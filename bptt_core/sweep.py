@@ -143,6 +143,7 @@ class SweepSpec:
     input_scale: float = 1.0  # fixed value unless an axis sweeps it
     bias_scale: float = 0.0  # fixed value unless an axis sweeps it
     h0_scale: float = 0.0  # initial state N(0, h0_scale^2); 0 = h_0 = 0 as on the pages
+    burn_in: int = 0  # lambda_1: steps not averaged (0 = every step, as the Spectrum page)
     train_task: str = "adding"  # trainability: the task of the short run
     train_steps: int = 30  # trainability: optimiser steps
     train_lr: float = 0.01  # trainability: SGD learning rate
@@ -167,6 +168,8 @@ class SweepSpec:
         check_int("train_steps", self.train_steps, 1, 1000)
         check_float("train_lr", self.train_lr, 0.0, 10.0, lo_open=True)
         check_int("chunk_size", self.chunk_size, 1, 4096)
+        shortest = min(self._axis_extremes("seq_len", self.base.seq_len))
+        check_int("burn_in", self.burn_in, 0, max(0, shortest - 1))
         if self.base.seed + self.seeds - 1 > 2**31 - 1:
             raise ValueError(f"seeds: seed + seeds - 1 must stay below 2^31, got {self.base.seed} + {self.seeds}")
         n = self.n_networks
@@ -270,7 +273,7 @@ def build_network(net: Network):
     return rnn, x, h0
 
 
-def single_measures(net: Network, measures=("lyapunov", "decay_rate", "memory_horizon")) -> dict:
+def single_measures(net: Network, measures=("lyapunov", "decay_rate", "memory_horizon"), burn_in: int = 0) -> dict:
     """Every measure of one network computed alone, by the single-network library functions."""
     from .jacobians import decay_rate, jacobian_log_norms
     from .spectra import lyapunov_exponents, spectrum
@@ -279,7 +282,7 @@ def single_measures(net: Network, measures=("lyapunov", "decay_rate", "memory_ho
     out = {}
     if "lyapunov" in measures:
         m = min(state_size(net.cfg.cell, net.cfg.hidden_size), LYAPUNOV_MAX_EXPONENTS)
-        out["lyapunov"] = float(lyapunov_exponents(rnn, x, h0, n_exponents=m)[0] / math.log(10))
+        out["lyapunov"] = float(lyapunov_exponents(rnn, x, h0, n_exponents=m, burn_in=burn_in)[0] / math.log(10))
     if any(m in FLOW_MEASURES for m in measures):
         L = jacobian_log_norms(rnn, x, h0)
         out["decay_rate"] = decay_rate(L)
@@ -365,7 +368,7 @@ def batched_step_jacobians(stack: Stack) -> torch.Tensor:
     return torch.func.vmap(one)(stack.W_ih, stack.W_hh, stack.b_ih, stack.b_hh, stack.x, stack.h0)
 
 
-def batched_lyapunov_top(J: torch.Tensor, n_exponents: int = 1) -> np.ndarray:
+def batched_lyapunov_top(J: torch.Tensor, n_exponents: int = 1, burn_in: int = 0) -> np.ndarray:
     """Top Lyapunov exponents (natural log per step), (N, n_exponents), by one batched QR per step.
 
     The same recursion as :func:`bptt_core.spectra.lyapunov_exponents` (Q_0 = I, Z_t = J_t Q_{t-1} =
@@ -377,8 +380,9 @@ def batched_lyapunov_top(J: torch.Tensor, n_exponents: int = 1) -> np.ndarray:
     total = torch.zeros(N, n_exponents, dtype=torch.float64)
     for t in range(T):
         Q, R = torch.linalg.qr(J[:, t] @ Q)  # (N, S, m), (N, m, m)
-        total += torch.log(torch.abs(torch.diagonal(R, dim1=1, dim2=2)))
-    return (total / T).numpy()
+        if t >= burn_in:
+            total += torch.log(torch.abs(torch.diagonal(R, dim1=1, dim2=2)))
+    return (total / (T - burn_in)).numpy()
 
 
 def batched_log_norm_products(J: torch.Tensor, block: slice, dtype=torch.float32) -> np.ndarray:
@@ -465,7 +469,7 @@ def _subbatches(nets: list[Network], flow: bool) -> list[list[int]]:
     return out
 
 
-def measure_networks(nets: list[Network], measures, train=("adding", 30, 0.01)) -> list[dict]:
+def measure_networks(nets: list[Network], measures, train=("adding", 30, 0.01), burn_in: int = 0) -> list[dict]:
     """Every measure of every network, the networks of one shape stacked and computed together."""
     results: list[dict] = [{} for _ in nets]
     flow = any(m in FLOW_MEASURES for m in measures)
@@ -473,7 +477,7 @@ def measure_networks(nets: list[Network], measures, train=("adding", 30, 0.01)) 
     if batched:
         for idx in _subbatches(nets, flow):
             stack = stack_networks([nets[i] for i in idx])
-            vals = _measure_stack(stack, batched)
+            vals = _measure_stack(stack, batched, burn_in)
             for j, i in enumerate(idx):
                 results[i].update({m: vals[m][j] for m in batched})
     if "trainability" in measures:
@@ -482,7 +486,7 @@ def measure_networks(nets: list[Network], measures, train=("adding", 30, 0.01)) 
     return results
 
 
-def _measure_stack(stack: Stack, measures) -> dict:
+def _measure_stack(stack: Stack, measures, burn_in: int = 0) -> dict:
     from .jacobians import decay_rate
     from .models import ACTIVATION_GAMMA, CellView, recurrent_matrix
 
@@ -502,7 +506,7 @@ def _measure_stack(stack: Stack, measures) -> dict:
     with torch.no_grad():
         J = batched_step_jacobians(stack)  # (N, T, S, S)
     if "lyapunov" in measures:
-        out["lyapunov"] = (batched_lyapunov_top(J)[:, 0] / math.log(10)).tolist()
+        out["lyapunov"] = (batched_lyapunov_top(J, 1, burn_in)[:, 0] / math.log(10)).tolist()
     if any(m in FLOW_MEASURES for m in measures):
         dtype = torch.float64 if next(stack.rnns[0].parameters()).dtype == torch.float64 else torch.float32
         L = flow_matrices(J, slice(0, stack.hidden_size), dtype)  # (N, T, T)
@@ -556,7 +560,7 @@ def compute_chunk(spec: SweepSpec, index: int) -> pd.DataFrame:
     part = [rows[i] for i in chunk]
     nets = [spec.network(**{k: v for k, v in r.items()}) for r in part]
     with single_thread():
-        vals = measure_networks(nets, spec.measures, (spec.train_task, spec.train_steps, spec.train_lr))
+        vals = measure_networks(nets, spec.measures, (spec.train_task, spec.train_steps, spec.train_lr), spec.burn_in)
     frame = pd.DataFrame([{**r, **v} for r, v in zip(part, vals, strict=True)])
     frame.insert(0, "row", list(chunk))
     return frame
@@ -638,15 +642,16 @@ def zero_crossings(xs, ys) -> list[float]:
     return out
 
 
-def measured_boundary(table: pd.DataFrame, along: str, other: str | None) -> pd.DataFrame:
-    """The first lambda_1 = 0 crossing along ``along`` (seed mean), for each value of ``other``."""
+def measured_boundary(table: pd.DataFrame, along: str, other: str | None, level: float = 0.0) -> pd.DataFrame:
+    """The first crossing of the seed-mean lambda_1 through ``level`` (log10 per step; 0: the zero
+    contour) along ``along``, for each value of ``other`` (NaN where it does not cross)."""
     if "lyapunov" not in table:
         raise ValueError("measured_boundary needs the lyapunov measure in the table")
     rows = []
     groups = [(None, table)] if other is None else table.groupby(other, sort=True)
     for key, part in groups:
         s = summarise(part, [along], "lyapunov")
-        cross = zero_crossings(s[along], s["mean"])
+        cross = zero_crossings(s[along], s["mean"] - level)
         rows.append({other or "_": key, along: cross[0] if cross else float("nan")})
     frame = pd.DataFrame(rows)
     return frame.drop(columns="_") if other is None else frame
@@ -725,10 +730,10 @@ class Edge:
     bracket: tuple[float, float]  # final bracket [gain with lambda_1 < 0, gain with lambda_1 > 0]
 
 
-def lyapunov_at(net: Network) -> float:
+def lyapunov_at(net: Network, burn_in: int = 0) -> float:
     """lambda_1 (log10 per step) of one network, exactly as the Spectrum page computes it."""
     with torch.no_grad():
-        return measure_networks([net], ("lyapunov",))[0]["lyapunov"]
+        return measure_networks([net], ("lyapunov",), burn_in=burn_in)[0]["lyapunov"]
 
 
 def edge_of_chaos(net: Network, lo: float = 0.1, hi: float = 4.0, tol: float = 1e-3, max_steps: int = 60) -> Edge:
