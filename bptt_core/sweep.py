@@ -672,7 +672,7 @@ class TheoryLine:
     reason: str | None = None  # why no line (theory does not apply)
 
 
-def theory_line(spec: SweepSpec, samples: int = 101) -> TheoryLine:
+def theory_line(spec: SweepSpec, samples: int = 25) -> TheoryLine:
     from . import theory
 
     b = spec.base

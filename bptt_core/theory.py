@@ -17,8 +17,11 @@ boundary (the "edge of chaos"). Chen et al. (2018) read a memory time scale off 
 xi = -1 / ln chi_1 steps, over which ||dh_t/dh_{t-k}||^2 falls by e; the norm itself then falls
 by (1/2) log10 chi_1 decades per step, the units of the Gradient flow page's decay rate.
 
-Gaussian expectations by Gauss-Hermite quadrature (probabilists' weights, 101 nodes: exact for
-polynomials of degree 201 and accurate to ~1e-12 for these smooth integrands).
+Gaussian expectations by the trapezoid rule on a uniform grid in z (|z| <= 10, step 0.05/sqrt(q)):
+for these analytic integrands it converges exponentially in the distance of tanh's poles
+(pi/(2 sqrt q)) over the step, so the values are exact to rounding at every q. Gauss-Hermite
+quadrature, the textbook choice, was measured off by 1.5e-4 (101 nodes) and 5e-7 (201 nodes)
+relative for E[sech^4] at q = 3.6: the integrand narrows as q grows and the nodes stay put.
 
 In the sweep's networks (``init="gaussian"``, ``task="gaussian"``) W_ih has entries N(0, 1/I) and
 x_t ~ N(0, I_I), so the input term has variance sigma_in^2 = input_scale^2, and the bias term
@@ -33,15 +36,18 @@ import numpy as np
 
 from .config import MAX_GAIN, check_float
 
-GH_NODES = 101
-_Z, _W = np.polynomial.hermite_e.hermegauss(GH_NODES)
-_W = _W / math.sqrt(2 * math.pi)  # weights of E[f(z)], z ~ N(0, 1)
+Z_MAX = 10.0  # the Gaussian weight beyond |z| = 10 is below 1e-22
+STEP = 0.05  # grid step in units of 1/sqrt(q) (and at most 0.05 in z): error ~exp(-2 pi (pi/2) / 0.05)
 BISECTION_STEPS = 200
 
 
 def gaussian_expectation(f, q: float) -> float:
-    """E[f(sqrt(q) z)] for z ~ N(0, 1), by Gauss-Hermite quadrature."""
-    return float(_W @ f(math.sqrt(max(q, 0.0)) * _Z))
+    """E[f(sqrt(q) z)] for z ~ N(0, 1), by the trapezoid rule (see the module docstring)."""
+    a = math.sqrt(max(q, 0.0))
+    h = STEP / max(1.0, a)
+    z = np.arange(-Z_MAX, Z_MAX + h / 2, h)
+    w = np.exp(-0.5 * z * z) * (h / math.sqrt(2 * math.pi))
+    return float(w @ f(a * z))
 
 
 def _tanh_sq(a):
@@ -72,7 +78,7 @@ def q_star(g: float, input_var: float = 0.0, bias_var: float = 0.0) -> float:
             lo = mid
         else:
             hi = mid
-        if hi - lo <= 1e-15 * max(hi, 1e-300):
+        if hi - lo <= 1e-14 * max(hi, 1e-300):
             break
     return 0.5 * (lo + hi)
 
@@ -110,7 +116,7 @@ def boundary_gain(input_var: float = 0.0, bias_var: float = 0.0, hi: float = 20.
             lo = mid
         else:
             hi = mid
-        if hi - lo <= 1e-13:
+        if hi - lo <= 1e-11:
             break
     return 0.5 * (lo + hi)
 
