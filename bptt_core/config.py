@@ -129,7 +129,9 @@ class ModelConfig:
     seed: int = 0  # seeds weights and data
     task: str = "gaussian"  # one of TASKS: the input sequence (and targets)
     batch_size: int = 1  # sequences per batch (the Jacobian uses the first)
-    forget_bias: float = 0.0  # LSTM only: added to the forget gate's bias (Gers et al. 2000; 1 per Jozefowicz et al. 2015)
+    forget_bias: float = (
+        0.0  # LSTM only: added to the forget gate's bias (Gers et al. 2000; 1 per Jozefowicz et al. 2015)
+    )
 
     def __post_init__(self):
         _check_choice("cell", self.cell, CELLS)
