@@ -16,6 +16,9 @@ def build_model(cfg: ModelConfig) -> tuple[nn.Module, nn.Linear]:
     input_size = task_input_size(cfg.task, cfg.input_size)
     rnn = make_rnn(cfg.cell, input_size, cfg.hidden_size, cfg.activation)
     initialise(rnn, cfg.init, cfg.gain, cfg.spectral_radius, cfg.seed)
+    if cfg.cell == "lstm" and cfg.forget_bias:
+        with torch.no_grad():  # torch's gate order is (input, forget, cell, output)
+            rnn.bias_ih_l0[cfg.hidden_size : 2 * cfg.hidden_size] += cfg.forget_bias
     return rnn, seeded_readout(cfg.hidden_size, task_output_size(cfg.task, cfg.input_size), cfg.seed)
 
 

@@ -123,6 +123,15 @@ def jacobian_bytes(cell: str, hidden_size: int, seq_len: int) -> int:
     return JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s + JACOBIAN_FIXED_BYTES
 
 
+# The Clipping page's training defaults (bptt_core.training.CLIPPING_STORY), chosen so its story shows
+# (tests/test_training.py holds them to it): with the default model (orthogonal tanh, H = 64, T = 50,
+# Gaussian task) SGD at this rate explodes without clipping, while c sits above the first steps' gradient
+# norms (~200), so the three twins run identically for several steps before clipping first acts, and both
+# clipped twins finish. Plain values: the presets read them without importing torch.
+CLIPPING_STORY_SETTINGS = dict(steps=100, optimizer="sgd", lr=0.007, batch_size=8, clip_threshold=300.0)
+MAX_FORGET_BIAS = 10.0  # sigmoid(10) = 0.99995: beyond it the forget gate is saturated either way
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One model plus its input: everything a gradient-flow picture depends on.
@@ -142,6 +151,9 @@ class ModelConfig:
     seed: int = 0  # seeds weights and data
     task: str = "gaussian"  # one of TASKS: the input sequence (and targets)
     batch_size: int = 1  # sequences per batch (the Jacobian uses the first)
+    forget_bias: float = (
+        0.0  # LSTM only: added to the forget gate's bias (Gers et al. 2000; 1 per Jozefowicz et al. 2015)
+    )
 
     def __post_init__(self):
         _check_choice("cell", self.cell, CELLS)
@@ -155,6 +167,7 @@ class ModelConfig:
         _check_int("seed", self.seed, 0, MAX_SEED)
         _check_choice("task", self.task, TASKS)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        _check_float("forget_bias", self.forget_bias, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
         for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal
             v = getattr(self, f.name)
             if f.type == "int":

@@ -97,6 +97,7 @@ def gradient_flow_figures(
     block: str = "h",
     threshold: float = 1e-3,
     compare: dict[str, np.ndarray] | None = None,
+    centre: str = "identity",
 ) -> FlowView:
     """The Gradient flow page: heatmap of L (or its lag view), the norm against lag, ||dL/dh_t|| and
     the per-step contributions (``terms``: norms for the loss at step contribution_step(T); None
@@ -106,21 +107,29 @@ def gradient_flow_figures(
     T = L.shape[0]
     stride = F.display_stride(T)
     M = lag_view(L) if lag else L
-    Ms, _ = F.strided(M, stride)
+    what = F.flow_symbol(block)
     panels = [
         Panel(
             "gf_heatmap",
             "Gradient flow",
-            F.gradient_flow_heatmap(Ms, norm, block, lag=lag),
+            F.gradient_flow_heatmap(M, norm, block, lag=lag, centre=centre),
             matrix_frame(M, "t", "k" if lag else "s"),
             "gradient-flow.csv",
-            "Each cell is the norm of the Jacobian ∂h(t)/∂h(s): how strongly a perturbation of the hidden state at "
+            f"Each cell is the norm of the Jacobian {what}: how strongly a perturbation of the state at "
             "step s (column) changes the state at step t (row). The colour is log10 of it, so one colour step is a "
-            "factor of 10; white is 1, blue is smaller (the gradient vanishes on its way back from t to s), red is "
-            "larger (it explodes). The diagonal is the identity (√H in Frobenius norm, 1 in spectral norm). Cells "
-            "above the diagonal are empty: a state never depends on later ones. Hover for the exact value, "
+            "factor of 10. "
+            + (
+                "White is the norm at lag 0, the identity's (√H in Frobenius norm, 1 in spectral norm; the "
+                "'Colour centre' control makes white a norm of 1 instead); "
+                if centre == "identity"
+                else "White is a norm of 1 (the diagonal is the identity: √H in Frobenius norm, 1 in spectral norm); "
+            )
+            + "blue is smaller (the gradient vanishes on its way back from t to s), red is larger (it explodes). "
+            "Cells above the diagonal are empty: a state never depends on later ones. Hover for the exact value, "
             "even far below float32's range: the products are renormalised and the scale kept as a logarithm.",
-            "log10 ‖∂h(t)/∂h(s)‖ for every pair s ≤ t; blue vanishes, red explodes.",
+            f"log10 {what} for every pair s ≤ t; white is the "
+            + ("lag-0 norm" if centre == "identity" else "norm 1")
+            + ", blue smaller (vanishing), red larger (exploding).",
         )
     ]
     compare = compare or {}
@@ -141,6 +150,7 @@ def gradient_flow_figures(
                 norm=norm,
                 compare=compare,
                 label=cell.upper(),
+                block=block,
             ),  # fmt: skip
             prof_df,
             "norm-vs-lag.csv",
@@ -148,7 +158,8 @@ def gradient_flow_figures(
             "travels k steps back. A straight line means geometric decay or growth; its slope is the decay rate "
             "(green dashes). The red dotted line is Pascanu et al.'s bound (γσ₁)ᵏ for a vanilla RNN (γ bounds |φ'|, "
             "σ₁ is W_hh's largest singular value): the measured curve can never rise above it. The vertical line is "
-            f"the memory horizon: the first lag where the norm fell below {threshold:g} of its lag-0 value, a "
+            f"the memory horizon: the first lag where the norm fell below {F.threshold_label(threshold)} of its lag-0 "
+            "value, a "
             "natural truncation length for TBPTT.",
             f"Fitted decay {s.rate:.3g} log10 per step; memory horizon {horizon}.",
         )
@@ -195,7 +206,7 @@ def spectrum_frames(spec) -> tuple[pd.DataFrame, pd.DataFrame]:
     return eig, sv
 
 
-def spectrum_figures(spec, lam: np.ndarray, rate: float | None) -> list[Panel]:
+def spectrum_figures(spec, lam: np.ndarray, rate: float | None, cell: str = "rnn") -> list[Panel]:
     """The Spectrum page: eigenvalues with the unit circle, singular values with 1/γ, the Lyapunov
     spectrum (``lam`` in log10 per step) with the measured decay ``rate`` (None: not drawn)."""
     eig, sv = spectrum_frames(spec)
@@ -222,8 +233,9 @@ def spectrum_figures(spec, lam: np.ndarray, rate: float | None) -> list[Panel]:
             "The singular values σ_i of W_hh, largest first. σ₁ is the most a single step can stretch any vector; "
             "with the activation's slope bounded by γ, one step of backpropagation scales a gradient by at most "
             "γσ₁. The dashed line is 1/γ: if σ₁ lies below it, gradients must vanish geometrically (Pascanu et "
-            "al. 2013); above it they may explode, but need not: the measured decay rate tells.",
-            spec.verdict(),
+            "al. 2013); on it, the bound (γσ₁)ᵏ = 1 rules growth out; above it they may explode, but need not: "
+            "the measured decay rate tells.",
+            spec.verdict(plain=False, rate=rate, cell=cell),
         ),
         Panel(
             "sp_lyap",
@@ -265,9 +277,7 @@ def truncation_figure(L: np.ndarray, k1: int, k2: int, norm="fro", block: str = 
     defined = ~np.isnan(L)
     drop = ~keep & defined
     lost = L[drop]
-    stride = F.display_stride(T)
-    Ls, _ = F.strided(L, stride)
-    fig = F.gradient_flow_heatmap(Ls, norm_of(norm), block, mask=drop[::stride, ::stride])
+    fig = F.gradient_flow_heatmap(L, norm_of(norm), block, mask=drop)
     fig.update_layout(title=f"TBPTT({k1}, {k2}): the gradient paths truncation drops, in grey")
     panel = Panel(
         "tb_heatmap",
@@ -322,7 +332,15 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
             "updates": df["updates"],
             "memory (KiB)": (df["memory_bytes"].astype(float) / 1024).map(lambda v: f"{v:.4g}"),
             "memory counted by": df["memory_how"],
-            "time / update (ms)": (df["time_per_update_s"].astype(float) * 1e3).map(lambda v: f"{v:.3g}"),
+            "time / update (ms)": [
+                "—" if pd.isna(m) else f"≈ {m * 1e3:.2g} ({lo * 1e3:.2g}–{hi * 1e3:.2g})"
+                for m, lo, hi in zip(
+                    df["time_per_update_s"].astype(float),
+                    df["time_per_update_min_s"].astype(float),
+                    df["time_per_update_max_s"].astype(float),
+                    strict=True,
+                )
+            ],  # fmt: skip
             "cosine to full BPTT": df["cosine"].map(lambda v: f"{v:.6f}"),
             "norm / full BPTT's": df["relative_norm"].map(lambda v: f"{v:.4g}"),
             "note": df["note"],

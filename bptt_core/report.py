@@ -24,6 +24,7 @@ from .config import ModelConfig, check_jacobian_memory, flow_block, norm_of, sta
 from .jacobians import decay_rate, flow_cost, jacobian_log_norms, loss_gradient_norms
 from .spectra import Spectrum, lyapunov_exponents, spectrum
 from .tasks import TASK_MIN_SEQ_LEN
+from .verdicts import gradient_verdict  # noqa: F401 - re-exported: the pages word their verdicts through it
 
 # Above this many multiply-adds the gradient-flow matrix takes seconds: the page asks first.
 FLOW_FLOP_BUDGET = 2e11
@@ -51,6 +52,8 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
         notes.append(
             f"The activation ({cfg.activation}) applies to the vanilla RNN only; the {cfg.cell} uses its own gates."
         )
+    if cfg.cell != "lstm" and cfg.forget_bias:
+        notes.append(f"The forget-gate bias ({cfg.forget_bias:g}) applies to the LSTM only.")
     if cfg.init == "sparse" and cfg.gain != 1.0:
         notes.append("The sparse init ignores the gain: its spectral radius (0.95 unless set) fixes the scale.")
     return errors, notes
@@ -142,7 +145,9 @@ def flow_view_of(cfg: ModelConfig, norm="fro", block: str = "h", threshold: floa
 
 def spectrum_panels_of(cfg: ModelConfig, upload=None) -> list[P.Panel]:
     """The Spectrum page's figures for these settings."""
-    return P.spectrum_figures(spectrum_of(cfg, upload), lyapunov_of(cfg, upload=upload), spectrum_rate_of(cfg, upload))
+    return P.spectrum_figures(
+        spectrum_of(cfg, upload), lyapunov_of(cfg, upload=upload), spectrum_rate_of(cfg, upload), cfg.cell
+    )
 
 
 def _section(panels: list[P.Panel], lecture: bool) -> list:

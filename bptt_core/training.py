@@ -31,7 +31,16 @@ import torch
 from torch import nn
 
 from .build import build_model
-from .config import MAX_BATCH, MAX_SEED, MAX_SEQ_LEN, ModelConfig, check_choice, check_float, check_int
+from .config import (
+    CLIPPING_STORY_SETTINGS,
+    MAX_BATCH,
+    MAX_SEED,
+    MAX_SEQ_LEN,
+    ModelConfig,
+    check_choice,
+    check_float,
+    check_int,
+)
 from .models import CellView, cell_kind
 from .tasks import TaskData, make_task
 
@@ -101,6 +110,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# The Clipping page's defaults (bptt_core/config.py says why these): a TrainConfig.
+CLIPPING_STORY = TrainConfig(**CLIPPING_STORY_SETTINGS, clip="none")
 
 
 @dataclass

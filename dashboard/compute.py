@@ -264,7 +264,14 @@ class FlowShown:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def gradient_flow_view(
-    ctx: PageContext, norm, lag: bool, block: str, threshold: float, compare: bool, lecture: bool
+    ctx: PageContext,
+    norm,
+    lag: bool,
+    block: str,
+    threshold: float,
+    compare: bool,
+    lecture: bool,
+    centre: str = "identity",
 ) -> FlowShown:
     """The Gradient flow page's figures. ``compare``: overlay the other cell (LSTM for a vanilla RNN,
     vanilla RNN for an LSTM; not for a GRU) with the same settings."""
@@ -276,7 +283,7 @@ def gradient_flow_view(
     others = {}
     if compare and cfg.cell != "gru":
         other = "rnn" if cfg.cell == "lstm" else "lstm"
-        ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh"})
+        ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh", "forget_bias": 0.0})
         if not problems(ocfg)[0]:
             from bptt_core.jacobians import lag_profile
 
@@ -284,7 +291,7 @@ def gradient_flow_view(
             others[f"{other.upper()} with the same settings"] = lag_profile(flow_matrix(PageContext(ocfg), norm, "h"))
     view = P.gradient_flow_figures(
         cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
-        norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others,
+        norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
     )  # fmt: skip
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
@@ -297,7 +304,7 @@ def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, floa
 
     spec, lam = spectrum(ctx), lyapunov(ctx)
     rate = decay_rate(flow_matrix(ctx, "fro", "h")) if flow_affordable(ctx.cfg) else None
-    return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate))
+    return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate, ctx.cfg.cell))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from bptt_core import figures as F
 from bptt_core.config import flow_block
 from dashboard import compute, layout
 from dashboard import settings as S
@@ -16,24 +17,29 @@ VIEW = Setting(
 BLOCK = Setting(
     "gf_block", "LSTM block", "select", "h", ("h", "c"), help="LSTM only: h → h, or c → c (the cell state)."
 )
+CENTRE = Setting(
+    "gf_centre", "Colour centre", "select", "identity", ("identity", "one"),
+    help="White at the lag-0 norm (the identity's), or at a norm of 1 (the absolute scale).",
+)  # fmt: skip
 HORIZON = Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
 COMPARE = Setting(
     "gf_compare", "Compare cells", "bool", False,
     help="Overlay the other cell (LSTM for a vanilla RNN, vanilla RNN for an LSTM) with the same settings.",
 )  # fmt: skip
-SETTINGS = (NORM, VIEW, BLOCK, HORIZON, COMPARE)
+SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE)
 
 
 @st.fragment
 def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
     cfg = ctx.cfg
-    c = st.columns(5)
+    c = st.columns(6)
     norm = S.page_setting(NORM, c[0])
     lag = S.page_setting(VIEW, c[1]) == "t,k"
     block = flow_block(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
-    threshold = float(S.page_setting(HORIZON, c[3]))
-    compare = S.page_setting(COMPARE, c[4], disabled=cfg.cell == "gru")
+    centre = S.page_setting(CENTRE, c[3])
+    threshold = float(S.page_setting(HORIZON, c[4]))
+    compare = S.page_setting(COMPARE, c[5], disabled=cfg.cell == "gru")
     layout.export_format_toggle(PAGE)
 
     if not compute.flow_affordable(cfg, norm) and not st.session_state.get("gf_force"):
@@ -46,7 +52,7 @@ def body(ctx: compute.PageContext) -> None:
         return
 
     with st.spinner("Multiplying step Jacobians…"):
-        view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, compare, S.lecture())
+        view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, compare, S.lecture(), centre)
     s, T = view.summary, len(view.summary.profile)
     m = st.columns(4)
     m[0].metric("Decay rate", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",
@@ -54,13 +60,13 @@ def body(ctx: compute.PageContext) -> None:
     m[1].metric("Per step factor", f"{10**s.rate:.3g}×" if np.isfinite(s.rate) else "n/a",
                 help="10^rate: what each step back multiplies the norm by, on average.")  # fmt: skip
     m[2].metric("Memory horizon", s.horizon if s.horizon is not None else f"> {T - 1}",
-                help=f"In steps: the first lag where the norm is below {threshold:g} × its lag-0 value.")  # fmt: skip
+                help=f"In steps: the first lag where the norm is below {F.threshold_label(threshold)} × its lag-0 value.")  # fmt: skip
     m[3].metric("γσ₁ (Pascanu)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)",
                 help="Pascanu et al.'s bound per step: one step back scales a gradient by at most γσ₁.")  # fmt: skip
 
     heat, lag_fig, *pair = view.panels
-    if view.stride > 1:
-        st.caption(f"The heatmap shows every {view.stride}th step (T = {T}); the CSV holds all of them.")
+    if note := F.stride_note(T):
+        st.caption(note)
     layout.show_figure(PAGE, heat)
     layout.show_figure(PAGE, lag_fig)
     for col, shown in zip(st.columns(2), pair, strict=False):

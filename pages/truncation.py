@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bptt_core.figures import short_label
+from bptt_core.figures import short_label, stride_note
 from dashboard import compute, layout
 from dashboard import settings as S
 from dashboard.settings import UI_MAX_SEQ_LEN, Setting
@@ -34,6 +34,8 @@ def body(ctx: compute.PageContext) -> None:
         m[1].metric("Pairs (t, s) dropped", f"{100 * view.dropped_fraction:.1f} %")
         largest = "none" if view.largest_dropped is None else short_label(view.largest_dropped)
         m[2].metric("Largest dropped ‖∂h(t)/∂h(s)‖", largest)
+        if note := stride_note(T):
+            st.caption(note)
         layout.show_figure(PAGE, heat)
 
     with st.spinner("Timing full BPTT, TBPTT and RTRL on this model…"):
