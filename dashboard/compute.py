@@ -160,6 +160,15 @@ def contributions(ctx: PageContext, t: int):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+def preset_checks(key: str) -> list[tuple[str, str, bool]]:
+    """(claim, measured value, holds) for every claim of preset ``key``, on the preset's own settings."""
+    from bptt_core import presets as P
+
+    with _computing("preset_checks"):
+        return [(c.claim.text, c.value_text(), c.holds) for c in P.get(key).check()]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
 def comparison(ctx: PageContext, k1: int, k2: int):
     with _computing("comparison"):
         return numerics().comparison_of(ctx.cfg, k1, k2, upload=ctx.upload)

@@ -101,7 +101,28 @@ def page_start(page: str, title: str, intro: str) -> PageContext | None:
     if errors:
         st.caption("Change the setting in the sidebar; every other page is still available.")
         return None
+    if upload is None:
+        preset_claims(page, cfg)
     return PageContext(cfg, upload)
+
+
+def preset_claims(page: str, cfg) -> None:
+    """While the view shows a preset (its model and page settings, unchanged), what it claims and what
+    was measured: the words come from bptt_core.presets and the numbers from bptt_core.claims."""
+    from bptt_core import presets as P
+
+    keys = {k for p in P.PRESETS if p.page == page for k in p.page_settings}
+    preset = P.active(cfg, page, {k: st.session_state.get(k) for k in keys})
+    if preset is None:
+        return
+    with st.container(border=True):
+        st.markdown(f"**Preset: {preset.title}** ({preset.reference}). {preset.summary}")
+        with st.spinner("Measuring what this preset claims…"):
+            checks = compute.preset_checks(preset.key)
+        for claim, measured, holds in checks:
+            icon = ":material/check_circle:" if holds else ":material/cancel:"
+            verdict = "holds" if holds else "does not hold"
+            st.markdown(f"{icon} Claim: {claim}. Measured: {measured}: **{verdict}**.")
 
 
 def apply_view_css() -> None:

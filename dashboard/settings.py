@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from bptt_core import presets as P
-from bptt_core.config import ACTIVATIONS, CELLS, INITS, MAX_SEED, TASKS, ModelConfig
+from bptt_core.config import ACTIVATIONS, CELLS, INITS, MAX_FORGET_BIAS, MAX_SEED, TASKS, ModelConfig
 
 from . import page_table
 
@@ -109,7 +109,12 @@ MODEL_SETTINGS: tuple[Setting, ...] = (
             hi=UI_MAX_GAIN, step=0.05, attr="spectral_radius", help="> 0 rescales W_hh to exactly this spectral radius."),
     Setting("m_seed", "Seed", "int", D.seed, lo=0, hi=MAX_SEED, step=1, attr="seed"),
     Setting("m_task", "Task (input sequence)", "select", D.task, TASKS, attr="task"),
+    Setting("m_forget_bias", "Forget-gate bias (LSTM)", "float", D.forget_bias, lo=-MAX_FORGET_BIAS,
+            hi=MAX_FORGET_BIAS, step=0.5, attr="forget_bias",
+            help="Added to the LSTM's forget-gate bias: 1 is Gers et al.'s and Jozefowicz et al.'s advice."),
 )  # fmt: skip
+# Settings only one kind of cell reads: greyed out for the others (their values stay, unused).
+CELL_ONLY = {"m_activation": ("rnn",), "m_forget_bias": ("lstm",)}
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
     Setting("controls", "Show controls", "bool", True, help="Off hides the sidebar: a clean view for a slide."),
@@ -212,8 +217,10 @@ def shared_settings(disabled: tuple[str, ...] = ()) -> list[str]:
     st.markdown("### Model settings")
     if disabled:
         st.caption("Greyed out: not used while your uploaded model is analysed.")
+    cell = st.session_state.get("m_cell", D.cell)
     for s in MODEL_SETTINGS:
-        widget(s, **({"disabled": True} if s.key in disabled else {}))
+        off = s.key in disabled or cell not in CELL_ONLY.get(s.key, (cell,))
+        widget(s, **({"disabled": True} if off else {}))
     st.markdown("### View")
     for s in VIEW_SETTINGS:
         widget(s)

@@ -133,6 +133,19 @@ def test_preset_opens_its_page_with_its_settings(preset):
     for k, v in preset.page_settings.items():
         assert at.session_state[k] == v
     assert PAGES[preset.page][1] <= chart_keys(at)
+    # the page states what the preset claims, with the measured value beside it, and it holds
+    claims = [m.value for m in at.markdown if "Claim:" in m.value]
+    assert len(claims) == len(preset.claims) and all("**holds**" in c for c in claims), claims
+    assert all(c.claim.text in " ".join(claims) for c in preset.check())
+
+
+def test_a_changed_setting_ends_the_preset_claims():
+    at = open_page("overview")
+    at.button(key="preset_vanishing").click().run()
+    assert any("Claim:" in m.value for m in at.markdown)
+    at.session_state["m_seed"] = 5
+    at.run()
+    assert not any("Claim:" in m.value for m in at.markdown)
 
 
 def test_lstm_vs_rnn_preset_draws_both_profiles():
