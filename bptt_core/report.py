@@ -150,6 +150,27 @@ def spectrum_panels_of(cfg: ModelConfig, upload=None) -> list[P.Panel]:
     )
 
 
+DEFAULT_K = 10  # the Truncated BPTT page's default k1 = k2 (capped at T)
+CALCULATOR_DEFAULTS = dict(batch_size=32, num_layers=1, truncation=None, dataset_size=10000, lr=0.01)
+
+
+def calculator_of(cfg: ModelConfig, settings: dict) -> tuple[pd.DataFrame, P.Panel]:
+    """The Calculator page's table and memory figure for the model ``cfg`` and the page's ``settings``."""
+    from .calculator import estimate
+    from .tasks import task_input_size, task_output_size
+
+    kw = {**CALCULATOR_DEFAULTS, **settings}
+    I, O = task_input_size(cfg.task, cfg.input_size), task_output_size(cfg.task, cfg.input_size)
+    e = estimate(
+        cfg.cell, I, cfg.hidden_size, O, cfg.seq_len, kw.pop("batch_size"), num_layers=kw["num_layers"],
+        activation=cfg.activation if cfg.cell == "rnn" else "tanh", init=cfg.init, gain=cfg.gain, seed=cfg.seed,
+        **{k: v for k, v in kw.items() if k != "num_layers"},
+    )  # fmt: skip
+    s = e.settings
+    panel = P.activation_memory_figure(cfg, I, O, s["batch_size"], s["num_layers"], s["truncation"] or 0)
+    return e.table(), panel
+
+
 def _section(panels: list[P.Panel], lecture: bool) -> list:
     return [(p.title, F.style(p.figure, lecture), p.caption) for p in panels]
 
@@ -163,12 +184,18 @@ def build_report(
     train_cfg=None,
     lecture: bool = False,
     upload=None,
+    calculator: dict | None = None,
+    every_page: bool = False,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
     ``k1k2``: add the truncated-BPTT heatmap and the measured comparison. ``train_cfg``: add the
     clipping twin runs (a :class:`bptt_core.training.TrainConfig`; this trains three models from the
-    settings, not from an upload). ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
+    settings, not from an upload). ``calculator``: add the calculator's table and memory figure
+    (``bptt_core.calculator.estimate``'s settings beyond the model: batch_size, num_layers, truncation,
+    dataset_size, lr, ...). ``every_page``: every page's section, each page's own settings taken from
+    the arguments given and the page's defaults otherwise (what the dashboard's report button builds).
+    ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
     """
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -182,6 +209,12 @@ def build_report(
     notes = upload_notes + notes
     if errors:
         raise ValueError("; ".join(errors))
+    if every_page:
+        from .training import CLIPPING_STORY
+
+        k1k2 = k1k2 or (DEFAULT_K, DEFAULT_K)
+        train_cfg = train_cfg or CLIPPING_STORY
+        calculator = calculator or {}
     sections: list[tuple[str, list]] = [
         ("Gradient flow", _section(flow_view_of(cfg, norm, block, threshold, upload).panels, lecture)),
         ("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)),
@@ -207,6 +240,10 @@ def build_report(
         div = {k: r.diverged_at for k, r in runs.items()}
         panels = P.clipping_figures(hist, div, train_cfg.clip_threshold, runs["unclipped"].loss_on)
         sections.append(("Clipping", _section(panels, lecture)))
+    if calculator is not None:
+        table, panel = calculator_of(cfg, calculator)
+        sections.append(("Calculator", _section([panel], lecture)))
+        tables.append(("Calculator (each number says how it was obtained)", table))
     return _render(cfg, sections, tables, notes, dict(norm=str(norm), block=block, threshold=threshold))
 
 
@@ -221,7 +258,9 @@ def _render(cfg: ModelConfig, sections, tables, notes, extra: dict) -> str:
             first = False
             parts.append(f"<figure>{fig_html}<figcaption>{html.escape(caption)}</figcaption></figure>")
     for title, df in tables:
-        parts.append(f"<h3>{html.escape(title)}</h3>" + df.to_html(index=False, na_rep="—", float_format="%.4g"))
+        parts.append(
+            f"<h3>{html.escape(title)}</h3>" + df.to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4g}")
+        )
     settings = json.dumps({**cfg.to_dict(), **extra}, indent=2)
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     return f"""<!DOCTYPE html>

@@ -10,7 +10,6 @@ the page passes that context and its own controls' values to the cached function
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from functools import partial
 from pathlib import Path
@@ -30,6 +29,7 @@ def draw_sidebar() -> None:
     with st.sidebar:
         uploads.upload_controls()
         warnings = S.shared_settings(disabled=uploads.disabled_settings())
+        S.saved_view_controls()
         try:
             overview = page_table.page(page_table.DEFAULT).file
             st.page_link(overview, label="Presets: the classic experiments", icon=":material/science:")
@@ -177,23 +177,39 @@ def export_format_toggle(page: str, container=None) -> None:
     )
 
 
-def chart(spec: dict, key: str, page: str) -> None:
-    """A figure dict from dashboard.compute, drawn with the shared config."""
-    st.plotly_chart(_Drawn(spec), key=key, config=plotly_config(page), width="stretch", theme=None)
+def file_stem(page: str, ctx: PageContext | None = None) -> str:
+    """What every export of this view is called: the page and the model's key settings."""
+    from bptt_core.views import file_stem as stem
+
+    if ctx is None:
+        return f"bptt-{page.replace('_', '-')}"
+    return stem(page, ctx.cfg, ctx.upload.model_name if ctx.upload is not None else None)
+
+
+def chart(spec: dict, key: str, page: str, stem: str | None = None) -> None:
+    """A figure dict from dashboard.compute, drawn with the shared config; the camera button's file is
+    named ``stem``-``key`` (the page and the settings, then which figure)."""
+    config = plotly_config(page)
+    image = {**config["toImageButtonOptions"], "filename": f"{stem or file_stem(page)}-{key.replace('_', '-')}"}
+    st.plotly_chart(
+        _Drawn(spec), key=key, config={**config, "toImageButtonOptions": image}, width="stretch", theme=None
+    )
 
 
 def _csv(data) -> bytes:
     return data.to_csv(index=False).encode()
 
 
-def show_figure(page: str, shown: Shown) -> None:
-    """The figure, its CSV download beside it (written when clicked), and the 'what am I looking at' paragraph."""
-    chart(shown.spec, shown.key, page)
+def show_figure(page: str, shown: Shown, ctx: PageContext | None = None) -> None:
+    """The figure, its CSV download beside it (written when clicked), and the 'what am I looking at'
+    paragraph; ``ctx`` names the exported files after the settings."""
+    stem = file_stem(page, ctx)
+    chart(shown.spec, shown.key, page, stem)
     c1, c2 = st.columns([1, 4], vertical_alignment="top")
     c1.download_button(
         "CSV",
         partial(_csv, shown.data),
-        file_name=shown.csv_name,
+        file_name=f"{stem}-{shown.csv_name}",
         mime="text/csv",
         key=f"{shown.key}_csv",
         on_click="ignore",
@@ -219,41 +235,57 @@ def exports(
     st.divider()
     st.subheader("Share and export")
     c1, c2 = st.columns([1, 2])
-    settings = {"page": page, **ctx.cfg.to_dict(), **{s.key: st.session_state.get(s.key) for s in page_settings}}
-    settings |= extra or {}
-    up = ctx.upload
-    if up is not None:
-        settings |= {"uploaded_model": up.model_name, "uploaded_model_sha256": up.model_sha}
-        if up.sequence_sha:
-            settings |= {"uploaded_sequence": up.sequence_name, "uploaded_sequence_sha256": up.sequence_sha}
+    stem = file_stem(page, ctx)
     c1.download_button(
-        "⬇ Settings (JSON)",
-        json.dumps(settings, indent=2),
-        file_name=f"bptt-{page}-settings.json",
+        "Settings (JSON)",
+        view_json(page, ctx, page_settings, extra),
+        file_name=f"{stem}-settings.json",
         mime="application/json",
         key=f"{page}_json",
         on_click="ignore",
+        icon=":material/download:",
+        help="This view as a file: load it back under 'Open a saved view' (sidebar) to reopen it.",
     )
-    if c1.button("Build the HTML report", key=f"{page}_report", help="Every figure for these settings in one file."):
-        with st.spinner("Computing every figure for the report…"):
+    if c1.button(
+        "Build the HTML report",
+        key=f"{page}_report",
+        help="Every page's figures for these settings (this page's own settings for its section) in one file.",
+    ):
+        with st.spinner("Computing every page's figures for the report…"):
             try:
-                html = compute.report_html(ctx, lecture=S.lecture(), **(report_kw or {}))
+                html = compute.report_html(ctx, lecture=S.lecture(), every_page=True, **(report_kw or {}))
             except ValueError as e:
                 html = None
                 st.error(f"The report could not be built: {e}")
         if html:
             c1.download_button(
-                "⬇ HTML report",
+                "HTML report",
                 html,
-                file_name="bptt-report.html",
+                file_name=f"{stem}-report.html",
                 mime="text/html",
                 key=f"{page}_report_dl",
                 on_click="ignore",
+                icon=":material/download:",
             )
     c2.markdown("**Link to this view** (copy it; it reopens these settings):")
     c2.code(view_link(page, page_settings), language=None)
+    if ctx.upload is not None:
+        c2.caption(f"The link holds the settings only: whoever opens it uploads {ctx.upload.model_name} again.")
+
+
+def view_json(page: str, ctx: PageContext, page_settings: tuple[S.Setting, ...] = (), extra: dict | None = None) -> str:
+    """This view as the settings JSON that 'Open a saved view' reads back (bptt_core.views)."""
+    from bptt_core.views import View
+    from bptt_core.views import view_json as to_json
+
+    values = {s.key: st.session_state.get(s.key, s.default) for s in page_settings} | (extra or {})
+    up = ctx.upload
+    record = {}
     if up is not None:
-        c2.caption(f"The link holds the settings only: whoever opens it uploads {up.model_name} again.")
+        record = {"model": up.model_name, "model_sha256": up.model_sha}
+        if up.sequence_sha:
+            record |= {"sequence": up.sequence_name, "sequence_sha256": up.sequence_sha}
+    return to_json(View(page, ctx.cfg, values, record))
 
 
 def view_link(page: str, page_settings: tuple[S.Setting, ...] = ()) -> str:

@@ -203,8 +203,8 @@ def widget(setting: Setting, container=None, **kw):
 
 
 def page_setting(setting: Setting, container=None, **kw):
-    """A page's own URL-bound control; a refused URL value is warned about right here."""
-    warn = check_url(setting)
+    """A page's own URL-bound control; a refused URL value (or a saved view's) is warned about right here."""
+    warn = check_url(setting) or take_saved_value(setting)
     if warn:
         st.warning(warn, icon="⚠️")
     return widget(setting, container, **kw)
@@ -266,7 +266,7 @@ def _apply_preset(key: str) -> None:
         st.session_state[s.key] = values[s.attr]
     for k, v in p.page_settings.items():
         st.session_state[k] = v
-    st.session_state[GOTO] = p.page
+    st.session_state[GOTO] = (p.page, {})
 
 
 def preset_button(p: P.Preset, container=None) -> None:
@@ -275,10 +275,79 @@ def preset_button(p: P.Preset, container=None) -> None:
     )
 
 
+# -- a saved view (the "Settings (JSON)" export) opened again -----------------------------------------
+
+VIEW_FILE, VIEW_TEXT, VIEW_ERROR, VIEW_PENDING = "view_file", "view_text", "view_error", "view_pending"
+# A saved view may set only its own page's settings (never the dashboard's internal keys).
+PAGE_PREFIXES = {"gradient_flow": ("gf_",), "spectrum": ("sp_",), "clipping": ("cl_", "clip_"),
+                 "truncation": ("tb_",), "calculator": ("ca_",)}  # fmt: skip
+
+
+def open_view(text: str | bytes) -> str:
+    """Write a saved view's model settings into the widgets' state and keep its page settings for the
+    page's own controls to check (:func:`take_saved_value`); returns the page. ValueError naming what
+    cannot be used (and then nothing is written)."""
+    from bptt_core.views import parse_view
+
+    view = parse_view(text, tuple(page_table.BY_KEY))
+    for s in MODEL_SETTINGS:
+        value = getattr(view.cfg, s.attr)
+        try:
+            s.parse(s.spell(value))
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(f"{s.attr} = {value!r} is outside what the dashboard offers ({s.domain()})") from None
+    prefixes = PAGE_PREFIXES.get(view.page, ())
+    stray = [k for k in view.page_settings if not k.startswith(prefixes)]
+    if stray:
+        raise ValueError(f"page_settings: {', '.join(stray)} are not settings of the {view.page} page")
+    for s in MODEL_SETTINGS:
+        st.session_state[s.key] = getattr(view.cfg, s.attr)
+    st.session_state[VIEW_PENDING] = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                                      for k, v in view.page_settings.items()}  # fmt: skip
+    return view.page
+
+
+def take_saved_value(setting: Setting) -> str | None:
+    """A page setting from a saved view just opened, checked by the page's own Setting as a URL value is;
+    returns the warning if it is refused (the control then keeps its value)."""
+    pending = st.session_state.get(VIEW_PENDING)
+    if not pending or setting.key not in pending:
+        return None
+    raw = pending.pop(setting.key)
+    try:
+        st.session_state[setting.key] = setting.parse(raw)
+    except (ValueError, TypeError, OverflowError):
+        return refused(setting, raw).replace("URL parameter", "Saved setting")
+    return None
+
+
+def _open_view_clicked() -> None:
+    data = st.session_state.get(VIEW_FILE)
+    text = data.getvalue() if data is not None else st.session_state.get(VIEW_TEXT, "")
+    try:
+        page = open_view(text)
+    except ValueError as e:
+        st.session_state[VIEW_ERROR] = str(e)
+        return
+    st.session_state[GOTO] = (page, {})
+
+
+def saved_view_controls() -> None:
+    """The sidebar's "Open a saved view": the settings JSON of any page's export, uploaded or pasted."""
+    with st.expander("Open a saved view"):
+        st.file_uploader("Settings file (.json)", type=["json"], key=VIEW_FILE)
+        st.text_area("… or paste its text", key=VIEW_TEXT, height=80)
+        st.button("Open this view", key="view_open", on_click=_open_view_clicked, width="stretch")
+        error = st.session_state.pop(VIEW_ERROR, None)
+        if error:
+            st.error(f"This view cannot be opened: {error}")
+
+
 def follow_preset() -> None:
-    """Switch to the page a preset asked for (called by app.py before navigation runs a page)."""
+    """Switch to the page a preset or a saved view asked for (called by app.py before navigation runs a page)."""
     goto = st.session_state.pop(GOTO, None)
     if goto:
-        # query_params={}: the default (None) would clear the URL through the checked path, which
+        page, params = goto
+        # query_params given (never None): the default would clear the URL through the checked path, which
         # refuses while widgets are bound to it; the new page's widgets write their values back.
-        st.switch_page(page_table.page(goto).file, query_params={})
+        st.switch_page(page_table.page(page).file, query_params=params)

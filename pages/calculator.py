@@ -75,8 +75,10 @@ def body(ctx: compute.PageContext) -> None:
         key="ca_table_csv", on_click="ignore",
     )  # fmt: skip
     # Memory against sequence length: full BPTT grows linearly, a TBPTT window does not.
-    layout.show_figure(PAGE, compute.memory_view(cfg, I, O, batch, layers, trunc, S.lecture()))
-    layout.exports(PAGE, ctx, SETTINGS)
+    layout.show_figure(PAGE, compute.memory_view(cfg, I, O, batch, layers, trunc, S.lecture()), ctx)
+    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(calculator=dict(
+        batch_size=batch, num_layers=layers, truncation=trunc or None, dataset_size=dataset, lr=lr,
+        measure_time=measure)))  # fmt: skip
 
 
 ctx = layout.page_start(

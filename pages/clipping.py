@@ -74,10 +74,10 @@ def body(ctx: compute.PageContext) -> None:
             icon="💥",
         )
     for shown in compute.clipping_view(ctx, tcfg, S.lecture()):
-        layout.show_figure(PAGE, shown)
+        layout.show_figure(PAGE, shown, ctx)
     twin = S.page_setting(TWIN)
-    layout.show_figure(PAGE, compute.dh_view(ctx, tcfg, twin, S.lecture()))
-    layout.exports(PAGE, ctx, SETTINGS)
+    layout.show_figure(PAGE, compute.dh_view(ctx, tcfg, twin, S.lecture()), ctx)
+    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(train_cfg=tcfg))
 
 
 ctx = layout.page_start(

@@ -67,11 +67,11 @@ def body(ctx: compute.PageContext) -> None:
     heat, lag_fig, *pair = view.panels
     if note := F.stride_note(T):
         st.caption(note)
-    layout.show_figure(PAGE, heat)
-    layout.show_figure(PAGE, lag_fig)
+    layout.show_figure(PAGE, heat, ctx)
+    layout.show_figure(PAGE, lag_fig, ctx)
     for col, shown in zip(st.columns(2), pair, strict=False):
         with col:
-            layout.show_figure(PAGE, shown)
+            layout.show_figure(PAGE, shown, ctx)
     layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold))
 
 

@@ -35,10 +35,10 @@ def body(ctx: compute.PageContext) -> None:
         st.markdown(f"The top Lyapunov exponent predicts **{F.short_label(lam[0])}× per step** at long lags.")
     c1, c2 = st.columns(2)
     with c1:
-        layout.show_figure(PAGE, eig)
+        layout.show_figure(PAGE, eig, ctx)
     with c2:
-        layout.show_figure(PAGE, sv)
-    layout.show_figure(PAGE, lyap)
+        layout.show_figure(PAGE, sv, ctx)
+    layout.show_figure(PAGE, lyap, ctx)
     layout.exports(PAGE, ctx)
 
 

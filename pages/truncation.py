@@ -36,7 +36,7 @@ def body(ctx: compute.PageContext) -> None:
         m[2].metric("Largest dropped ‖∂h(t)/∂h(s)‖", largest)
         if note := stride_note(T):
             st.caption(note)
-        layout.show_figure(PAGE, heat)
+        layout.show_figure(PAGE, heat, ctx)
 
     with st.spinner("Timing full BPTT, TBPTT and RTRL on this model…"):
         try:
@@ -45,7 +45,7 @@ def body(ctx: compute.PageContext) -> None:
             table = None
             st.error(f"The comparison could not run: {e}")
     if table is not None:
-        layout.show_figure(PAGE, shown)
+        layout.show_figure(PAGE, shown, ctx)
         # A static table wraps its cells, so the notes are read whole (a data grid would cut them off).
         st.table(table, hide_index=True)
     layout.exports(PAGE, ctx, SETTINGS, extra={"tb_k1": k1, "tb_k2": k2}, report_kw=dict(k1k2=(k1, k2)))
