@@ -89,6 +89,8 @@ def style(fig: go.Figure, lecture: bool = False, height: int | None = None) -> g
         fig.update_layout(
             font=dict(size=round(14 * LECTURE_SCALE)), title=dict(font=dict(size=round(17 * LECTURE_SCALE)))
         )
+        # subplot titles, diagram labels and line labels are annotations, which keep their own size
+        fig.update_annotations(font_size=round(14 * LECTURE_SCALE))
     return fig
 
 

@@ -36,7 +36,7 @@ def draw_sidebar() -> None:
         except Exception:  # noqa: BLE001 - a page run on its own (no navigation) has no page to link to
             pass
     for w in warnings:
-        st.warning(w, icon="⚠️")
+        st.warning(w, icon=":material/warning:")
 
 
 def _through_router() -> bool:
@@ -75,6 +75,13 @@ def page_start(page: str, title: str, intro: str) -> PageContext | None:
     used, the page has shown why and stops."""
     info = page_table.page(page)
     frame()
+    slide = S.slide()
+    if slide is not None and slide not in info.figures:
+        with st.container(key=SLIDE_NOTE):
+            shown = ", ".join(info.figures) or "none"
+            st.warning(
+                f"slide = {slide} is not a figure of this page (its figures: {shown}); remove slide= from the URL."
+            )
     st.title(title)
     st.markdown(intro)
     cfg, error = S.model_config()
@@ -92,10 +99,10 @@ def page_start(page: str, title: str, intro: str) -> PageContext | None:
         else:
             st.markdown(f"**{notes[0]}**")
             for n in notes[1:]:
-                st.info(n, icon="ℹ️")
+                st.info(n, icon=":material/info:")
     errors, notes = compute.problems(cfg)
     for n in notes:
-        st.info(n, icon="ℹ️")
+        st.info(n, icon=":material/info:")
     for e in errors:
         st.error(e)
     if errors:
@@ -125,27 +132,47 @@ def preset_claims(page: str, cfg) -> None:
             st.markdown(f"{icon} Claim: {claim}. Measured: {measured}: **{verdict}**.")
 
 
+# Every control a visitor can touch, by Streamlit's own test ids: what "Show controls: off" hides.
+CONTROLS = ("stSelectbox", "stSlider", "stNumberInput", "stCheckbox", "stToggle", "stButton", "stDownloadButton",
+            "stExpander", "stFileUploader", "stTextArea", "stTextInput", "stCode")  # fmt: skip
+SLIDE_NOTE = "slide_note"  # a keyed container slide mode keeps visible (a slide= that names no figure here)
+
+LECTURE_CSS = """
+html { font-size: 20px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+[data-testid="stCaptionContainer"], [data-testid="stTable"] td, [data-testid="stTable"] th,
+[data-baseweb="select"] *, [data-testid="stWidgetLabel"] p, [data-testid="stMetricLabel"] p,
+[data-testid="stAlertContentInfo"] p, [data-testid="stAlertContentWarning"] p { font-size: 1.3rem !important; }
+h1 { font-size: 3rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
+[data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem !important; }
+"""
+NO_SIDEBAR_CSS = """
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+[data-testid="stExpandSidebarButton"] { display: none !important; }
+"""
+
+
+def view_css(lecture: bool, controls: bool, slide: str | None) -> str:
+    """The page's CSS for the view settings: larger type for a projector, controls hidden, one figure alone."""
+    css = [LECTURE_CSS] if lecture else []
+    if not controls:
+        hidden = ", ".join(f'[data-testid="stMain"] [data-testid="stElementContainer"]:has([data-testid="{c}"])'
+                           for c in CONTROLS)  # fmt: skip
+        css += [NO_SIDEBAR_CSS, hidden + ", .st-key-exports { display: none !important; }"]
+    if slide:
+        keep = f":not(.st-key-{slide}):not(:has(.st-key-{slide})):not(.st-key-{SLIDE_NOTE}):not(:has(.st-key-{SLIDE_NOTE}))"
+        css.append(
+            f'[data-testid="stMain"] [data-testid="stElementContainer"]{keep} {{ display: none !important; }}\n'
+            'header[data-testid="stHeader"], [data-testid="stToolbar"] { display: none !important; }\n'
+            '[data-testid="stMainBlockContainer"] { padding: 0.5rem 1rem !important; max-width: 100% !important; }'
+        )
+    return "\n".join(css)
+
+
 def apply_view_css() -> None:
-    css = []
-    if S.lecture():
-        css.append(
-            """
-            html { font-size: 20px; }
-            [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
-            [data-testid="stCaptionContainer"] { font-size: 1.3rem !important; }
-            h1 { font-size: 3rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
-            [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem !important; }
-            """
-        )
-    if not S.show_controls():
-        css.append(
-            """
-            section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
-            [data-testid="stExpandSidebarButton"] { display: none !important; }
-            """
-        )
+    css = view_css(S.lecture(), S.show_controls(), S.slide())
     if css:
-        st.html("<style>" + "\n".join(css) + "</style>")
+        st.html("<style>" + css + "</style>")
 
 
 # -- figures ----------------------------------------------------------------------------------------
@@ -177,6 +204,9 @@ def export_format_toggle(page: str, container=None) -> None:
     )
 
 
+SLIDE_HEIGHT = 1000  # pixels: a 1920 x 1080 screen less the browser's margins
+
+
 def file_stem(page: str, ctx: PageContext | None = None) -> str:
     """What every export of this view is called: the page and the model's key settings."""
     from bptt_core.views import file_stem as stem
@@ -204,6 +234,12 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None) -> None
     """The figure, its CSV download beside it (written when clicked), and the 'what am I looking at'
     paragraph; ``ctx`` names the exported files after the settings."""
     stem = file_stem(page, ctx)
+    slide = S.slide()
+    if slide is not None:  # one figure alone, as tall as a 1080-pixel screen allows; the others not drawn
+        if shown.key == slide:
+            spec = {**shown.spec, "layout": {**shown.spec.get("layout", {}), "height": SLIDE_HEIGHT}}
+            chart(spec, shown.key, page, stem)
+        return
     chart(shown.spec, shown.key, page, stem)
     c1, c2 = st.columns([1, 4], vertical_alignment="top")
     c1.download_button(
@@ -232,6 +268,13 @@ def exports(
 ) -> None:
     """Settings as JSON, the link to this view, and the HTML report (``report_kw``: what
     bptt_core.report.build_report adds for this page)."""
+    if S.slide() is not None:
+        return
+    with st.container(key="exports"):
+        _exports(page, ctx, page_settings, extra, report_kw)
+
+
+def _exports(page, ctx, page_settings, extra, report_kw) -> None:
     st.divider()
     st.subheader("Share and export")
     c1, c2 = st.columns([1, 2])

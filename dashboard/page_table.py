@@ -23,6 +23,7 @@ class PageInfo:
     title: str  # the menu entry
     icon: str
     uses_upload: bool  # analyses the uploaded model (when there is one) instead of the settings model
+    figures: tuple[str, ...] = ()  # its charts' keys, in page order (slide mode shows one of them)
 
     @property
     def url_path(self) -> str:
@@ -30,13 +31,17 @@ class PageInfo:
 
 
 PAGES: tuple[PageInfo, ...] = (
-    PageInfo("overview", "pages/overview.py", "Overview", ":material/home:", False),
-    PageInfo("gradient_flow", "pages/gradient-flow.py", "Gradient flow", ":material/grid_on:", True),
-    PageInfo("spectrum", "pages/spectrum.py", "Spectrum", ":material/blur_circular:", True),
-    PageInfo("clipping", "pages/clipping.py", "Clipping", ":material/content_cut:", True),
-    PageInfo("truncation", "pages/truncation.py", "Truncated BPTT", ":material/timeline:", True),
-    PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", False),
-)
+    PageInfo("overview", "pages/overview.py", "Overview", ":material/home:", False, ("ov_diagram",)),
+    PageInfo("gradient_flow", "pages/gradient-flow.py", "Gradient flow", ":material/grid_on:", True,
+             ("gf_heatmap", "gf_lag", "gf_dldh", "gf_contrib")),
+    PageInfo("spectrum", "pages/spectrum.py", "Spectrum", ":material/blur_circular:", True, ("sp_eig", "sp_sv", "sp_lyap")),
+    PageInfo("clipping", "pages/clipping.py", "Clipping", ":material/content_cut:", True,
+             ("cl_gradnorm", "cl_loss", "cl_dh")),
+    PageInfo("truncation", "pages/truncation.py", "Truncated BPTT", ":material/timeline:", True,
+             ("tb_heatmap", "tb_compare")),
+    PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", False, ("ca_memory",)),
+)  # fmt: skip
+FIGURES = tuple(f for p in PAGES for f in p.figures)
 BY_KEY = {p.key: p for p in PAGES}
 DEFAULT = "overview"
 

@@ -117,8 +117,11 @@ MODEL_SETTINGS: tuple[Setting, ...] = (
 CELL_ONLY = {"m_activation": ("rnn",), "m_forget_bias": ("lstm",)}
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
-    Setting("controls", "Show controls", "bool", True, help="Off hides the sidebar: a clean view for a slide."),
-)
+    Setting("controls", "Show controls", "bool", True, help="Off hides every control: the figures and their words."),
+    Setting("slide", "Slide: one figure, full screen", "select", "off", ("off", *page_table.FIGURES),
+            help="Shows only this figure, filling the screen, with every control hidden (for a lecture slide; "
+            "remove slide= from the URL to come back)."),
+)  # fmt: skip
 
 
 # -- the URL ---------------------------------------------------------------------------------------
@@ -206,7 +209,7 @@ def page_setting(setting: Setting, container=None, **kw):
     """A page's own URL-bound control; a refused URL value (or a saved view's) is warned about right here."""
     warn = check_url(setting) or take_saved_value(setting)
     if warn:
-        st.warning(warn, icon="⚠️")
+        st.warning(warn, icon=":material/warning:")
     return widget(setting, container, **kw)
 
 
@@ -241,7 +244,13 @@ def lecture() -> bool:
 
 
 def show_controls() -> bool:
-    return bool(st.session_state.get("controls", True))
+    return bool(st.session_state.get("controls", True)) and slide() is None
+
+
+def slide() -> str | None:
+    """The figure key slide mode shows alone, or None."""
+    key = st.session_state.get("slide", "off")
+    return None if key in (None, "off") else key
 
 
 def view_params(page_settings: tuple[Setting, ...] = ()) -> dict[str, str]:

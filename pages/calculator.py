@@ -71,7 +71,8 @@ def body(ctx: compute.PageContext) -> None:
         hide_index=True,
     )
     st.download_button(
-        "⬇ CSV of the table", table.to_csv(index=False).encode(), file_name="bptt-calculator.csv", mime="text/csv",
+        "CSV of the table", table.to_csv(index=False).encode(), file_name="bptt-calculator.csv", mime="text/csv",
+        icon=":material/download:",
         key="ca_table_csv", on_click="ignore",
     )  # fmt: skip
     # Memory against sequence length: full BPTT grows linearly, a TBPTT window does not.

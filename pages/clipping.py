@@ -50,7 +50,7 @@ def body(ctx: compute.PageContext) -> None:
     if ctx.upload is not None:
         from bptt_core import sources
 
-        st.info(sources.training_start(ctx.cfg, ctx.upload)[1], icon="ℹ️")
+        st.info(sources.training_start(ctx.cfg, ctx.upload)[1], icon=":material/info:")
 
     bar = st.progress(0.0, text="Training the three twins…")
     try:
@@ -71,7 +71,7 @@ def body(ctx: compute.PageContext) -> None:
         st.warning(
             "A run diverged: its loss or gradient became NaN/inf at the marked step, and it stopped there "
             "(no update is taken from a non-finite gradient). That is what clipping prevents.",
-            icon="💥",
+            icon=":material/error:",
         )
     for shown in compute.clipping_view(ctx, tcfg, S.lecture()):
         layout.show_figure(PAGE, shown, ctx)

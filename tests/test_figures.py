@@ -241,3 +241,11 @@ def test_clip_events_contrast_with_the_curves_and_identical_twins_stay_visible()
     first = [s for s in fig.layout.shapes if s.line.dash == "dashdot"]
     assert len(first) == 1 and first[0].x0 == 1  # the history's first clipped step
     assert any("first clip: step 1" in a.text for a in fig.layout.annotations)
+
+
+def test_lecture_mode_enlarges_subplot_titles_and_labels_too():
+    df = pd.DataFrame(dict(variant=["full BPTT", "RTRL"], memory_bytes=[100, 900], time_per_update_s=[1e-3, 1e-2],
+                           cosine=[1.0, 1.0]))  # fmt: skip
+    for fig in (F.comparison_figure(df), F.unrolled_diagram()):
+        F.style(fig, lecture=True)
+        assert fig.layout.annotations and all(a.font.size >= 20 for a in fig.layout.annotations)

@@ -249,9 +249,38 @@ def test_lecture_mode_hides_controls(server, browser, tour):
         assert not H.slider(pg, SEQ_SLIDER).is_visible(), "the sliders are still shown"
         size = pg.locator(H.PLOT).first.evaluate("g => g._fullLayout.font.size")
         assert size > TEMPLATE.layout.font.size, f"lecture font {size} is not above {TEMPLATE.layout.font.size}"
+        visible = pg.evaluate(VISIBLE_CONTROLS_JS)
+        assert visible == [], f"controls still shown with controls=false: {visible}"
         H.screenshot(pg, "gradient-flow-lecture")
     finally:
         pg.context.close()
+
+
+# Every control a visitor could touch, and whether any of them is on screen.
+VISIBLE_CONTROLS_JS = """() => Array.from(document.querySelectorAll(
+    'input, select, textarea, button, [role="slider"], [data-testid="stExpander"], [data-testid="stDownloadButton"]'))
+    .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0
+                 && !e.closest('.modebar') && !e.closest('.js-plotly-plot'))
+    .map(e => (e.getAttribute('aria-label') || e.innerText || e.tagName).slice(0, 40))"""
+
+
+def test_slide_mode_fills_a_projector_screen_with_one_figure(server, browser, tour):
+    """?slide=gf_heatmap: the heatmap alone on a 1920 x 1080 screen, no control, no text around it."""
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    pg = ctx.new_page()
+    pg.watcher = H.RerunWatcher(pg)
+    try:
+        H.open_page(pg, _url(server, GF, slide="gf_heatmap"), pg.watcher, charts=1, timeout=120)
+        H.wait_idle(pg)
+        _no_problems(pg)
+        plots = [b for b in (p.bounding_box() for p in pg.locator(H.PLOT).all()) if b and b["height"] > 0]
+        assert len(plots) == 1, f"{len(plots)} figures on the slide"
+        assert plots[0]["height"] >= 900 and plots[0]["width"] >= 1700, plots[0]
+        assert pg.evaluate(VISIBLE_CONTROLS_JS) == []
+        assert not pg.locator("h1").first.is_visible(), "the page title is still on the slide"
+        pg.screenshot(path=str(H.SCREENSHOTS / "slide-mode.png"))
+    finally:
+        ctx.close()
 
 
 @pytest.mark.parametrize("path", [GF, "spectrum"])
