@@ -56,8 +56,12 @@ from .config import (
 )
 from .models import ElmanRNN, cell_kind
 
-MAX_UNPACKED_BYTES = 4 * MAX_UPLOAD_BYTES  # a .pt archive may not expand beyond this (zip bombs)
-MAX_ARCHIVE_ENTRIES = 10_000
+# A torch.save archive is stored, not compressed, so it expands to about its own size; twice the
+# upload limit leaves room for re-zipped files and bounds what any reader may decompress.
+MAX_UNPACKED_BYTES = 2 * MAX_UPLOAD_BYTES
+MAX_ARCHIVE_ENTRIES = 10_000  # entries of a .pt archive, and tensors of a .safetensors header
+MAX_PICKLE_BYTES = 2**20  # a state_dict's pickle program is ~100 bytes a tensor: 10 000 tensors fit
+MAX_SAFETENSORS_HEADER = 2**20  # likewise, ~100 bytes of JSON a tensor
 GATES = {1: "rnn", 4: "lstm", 3: "gru"}  # G, the number of gate blocks stacked in W_ih / W_hh
 READOUT_NAMES = ("readout", "fc", "linear", "out", "output", "head", "decoder", "classifier")
 SAVE_HOW = "torch.save(model.state_dict(), 'model.pt')"
@@ -67,12 +71,24 @@ PT_SAVE_HINT = f"expected a state_dict saved with {SAVE_HOW}"
 _SAFE_GLOBALS = {
     ("collections", "OrderedDict"),
     ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor_v3"),  # dtypes without a typed storage class (float8 ...)
     ("torch._utils", "_rebuild_parameter"),
     ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch.storage", "UntypedStorage"),
     ("torch", "Size"),
     ("torch", "device"),
     ("_codecs", "encode"),  # how protocol 2 pickles a bytes value: str -> bytes, nothing else
 }
+# torch.float8_e4m3fn, torch.float16 ...: dtype objects, which _rebuild_tensor_v3 takes
+_DTYPE_NAMES = {n for n in dir(torch) if isinstance(getattr(torch, n, None), torch.dtype)}
+_SAFETENSORS_DTYPES = (
+    *("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ"),
+    *("I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"),
+)
+_LOCAL = struct.Struct("<IHHHHHIIIHH")  # a zip entry's local header (30 bytes), before name and extra
+_EOCD_SIZE = 22  # the end-of-central-directory record, before its comment
+_ZIP64_TAIL = 56 + 20  # the zip64 end record and its locator (torch.save writes both)
+_CHUNK = 2**20  # bytes decompressed at a time
 _STORAGE = re.compile(r"[A-Za-z0-9]*Storage")  # torch.FloatStorage, torch.BFloat16Storage, ...
 _LAYER_KEY = re.compile(r"(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$")
 
@@ -181,7 +197,9 @@ def _pickle_globals(program: bytes) -> list[tuple[str, str]]:
 
 
 def _is_safe_global(module: str, name: str) -> bool:
-    return (module, name) in _SAFE_GLOBALS or (module == "torch" and _STORAGE.fullmatch(name) is not None)
+    if (module, name) in _SAFE_GLOBALS:
+        return True
+    return module == "torch" and (_STORAGE.fullmatch(name) is not None or name in _DTYPE_NAMES)
 
 
 def _refuse_code(where: str, module: str, name: str) -> ModelFileError:
@@ -192,8 +210,90 @@ def _refuse_code(where: str, module: str, name: str) -> ModelFileError:
     )
 
 
-def _scan_archive(data: bytes) -> None:
-    """Zip-level checks (corruption, expansion) and the disassembly check of the pickle program."""
+def _refuse_archive(why: str) -> ModelFileError:
+    return ModelFileError(
+        f"refused: the .pt archive {why}, so two zip readers could read different files from it (nothing in it "
+        f"was loaded); {PT_SAVE_HINT}"
+    )
+
+
+def _zip_tail(data: bytes, archive: zipfile.ZipFile) -> None:
+    """No bytes before the first entry and nothing after the end records: the central directory
+    starts where the entries end, the end-of-directory records follow it and end the file."""
+    try:
+        end = zipfile._EndRecData(io.BytesIO(data))
+    except Exception:
+        end = None
+    if not end:
+        raise ModelFileError(f"the .pt archive has no end-of-directory record (truncated or corrupt); {PT_SAVE_HINT}")
+    size_cd, offset_cd, comment = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET], end[zipfile._ECD_COMMENT]
+    if archive.start_dir != offset_cd:
+        raise _refuse_archive(f"has {archive.start_dir - offset_cd} bytes of data before its first entry")
+    records = _EOCD_SIZE + len(comment) + (_ZIP64_TAIL if end[zipfile._ECD_SIGNATURE] == b"PK\x06\x06" else 0)
+    if offset_cd + size_cd + records != len(data):
+        raise _refuse_archive("has data between or after its end-of-directory records")
+
+
+def _check_layout(data: bytes, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """Every entry's local header agrees with the central directory, and the entries tile the file
+    from byte 0 to the central directory with no gap, overlap or duplicate name."""
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise _refuse_archive(f"names {dup!r} twice")
+    _zip_tail(data, archive)
+    pos = 0
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        if info.header_offset != pos:
+            what = "overlap" if info.header_offset < pos else "have a gap between them"
+            raise _refuse_archive(f"has entries that {what} (at byte {min(pos, info.header_offset)})")
+        if pos + _LOCAL.size > len(data):
+            raise _refuse_archive("ends inside a local header")
+        sig, _, flag, method, _, _, crc, csize, usize, nlen, elen = _LOCAL.unpack_from(data, pos)
+        raw = data[pos + _LOCAL.size : pos + _LOCAL.size + nlen]
+        name = raw.decode("utf-8" if flag & 0x800 else "cp437", errors="replace")
+        local = (sig, name, method, flag)
+        if local != (0x04034B50, info.orig_filename, info.compress_type, info.flag_bits):
+            raise _refuse_archive(
+                f"has a local header for {info.orig_filename!r} that differs from its central directory"
+            )
+        pos += _LOCAL.size + nlen + elen + info.compress_size
+        if flag & 0x08:  # sizes and CRC follow the data, in a data descriptor (torch.save writes one)
+            if data[pos : pos + 4] == b"PK\x07\x08":
+                pos += 4
+            if pos + 12 > len(data):
+                raise _refuse_archive("ends inside a data descriptor")
+            crc, csize, usize = struct.unpack_from("<III", data, pos)
+            pos += 12
+        if (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
+            raise _refuse_archive(f"gives {info.orig_filename!r} sizes or a CRC that differ from its central directory")
+    if pos != archive.start_dir:
+        raise _refuse_archive("has data between its last entry and its central directory")
+
+
+def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: zipfile.ZipFile, budget: list[int]) -> bytes:
+    """Decompress one entry into ``out`` (stored), counting every byte against ``budget`` as it is read."""
+    head = b""
+    with archive.open(info) as src, out.open(info.filename, "w") as dst:
+        while chunk := src.read(_CHUNK):
+            budget[0] -= len(chunk)
+            if budget[0] < 0:
+                raise ModelFileError(
+                    f"the .pt archive expands to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MiB (the limit; reading "
+                    f"stopped there): expected a state_dict of a model within the size limits"
+                )
+            if len(head) < MAX_PICKLE_BYTES + 1:
+                head += chunk[: MAX_PICKLE_BYTES + 1 - len(head)]
+            dst.write(chunk)
+    return head
+
+
+def _canonical_archive(data: bytes) -> tuple[bytes, bytes]:
+    """(a fresh stored copy of the archive, its pickle program), after the zip-level checks.
+
+    torch.load then reads only the copy written here, so the scan and the loader see the same
+    entries byte for byte, and the decompressed-size budget holds whatever zip reader torch uses.
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -203,6 +303,7 @@ def _scan_archive(data: bytes) -> None:
         raise ModelFileError(
             f"the .pt archive has {len(infos)} entries: expected a state_dict archive (at most {MAX_ARCHIVE_ENTRIES})"
         )
+    _check_layout(data, archive, infos)
     unpacked = sum(i.file_size for i in infos)
     if unpacked > MAX_UNPACKED_BYTES:
         raise ModelFileError(
@@ -212,8 +313,35 @@ def _scan_archive(data: bytes) -> None:
     pickles = [i for i in infos if i.filename.endswith("data.pkl")]
     if len(pickles) != 1:
         raise ModelFileError(f"the archive is not a torch.save file (no single data.pkl entry); {PT_SAVE_HINT}")
+    if pickles[0].file_size > MAX_PICKLE_BYTES:
+        raise _too_big_pickle(pickles[0].file_size)
+    budget, program = [MAX_UNPACKED_BYTES], b""
+    out = io.BytesIO()
     try:
-        program = archive.read(pickles[0])
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+            for info in infos:
+                head = _copy_member(archive, info, copy, budget)
+                if info is pickles[0]:
+                    program = head
+    except ModelFileError:
+        raise
+    except Exception as e:  # bad CRC, truncated deflate stream, ...
+        raise ModelFileError(f"the .pt archive is corrupt ({type(e).__name__}); {PT_SAVE_HINT}") from None
+    if len(program) > MAX_PICKLE_BYTES:
+        raise _too_big_pickle(len(program))
+    return out.getvalue(), program
+
+
+def _too_big_pickle(n: int) -> ModelFileError:
+    return ModelFileError(
+        f"the .pt file's pickle program is {n / 2**20:.1f} MiB: a state_dict's is a few KiB (the limit is "
+        f"{MAX_PICKLE_BYTES / 2**20:.0f} MiB); {PT_SAVE_HINT}"
+    )
+
+
+def _scan_pickle(program: bytes) -> None:
+    """The disassembly check of the pickle program: every global it would import is allow-listed."""
+    try:
         names = _pickle_globals(program)
     except Exception as e:  # corrupt entry or malformed pickle program: refuse, never unpickle
         raise ModelFileError(f"the .pt file's pickle is corrupt ({type(e).__name__}); {PT_SAVE_HINT}") from None
@@ -228,19 +356,25 @@ def _scan_archive(data: bytes) -> None:
 
 
 def _torch_load(data: bytes):
-    if data[:4] == b"PK\x03\x04":
-        _scan_archive(data)
-    elif _looks_like_safetensors(data):
+    if _looks_like_safetensors(data):
         raise ModelFileError("this looks like a safetensors file named .pt: expected a .safetensors extension for it")
-    elif data[:1] != b"\x80":  # neither a zip archive nor a pickle (legacy torch.save files are pickles)
+    if data[:1] == b"\x80" or data[:2] == b"(d":  # a pickle: a bare one, or torch.save's legacy (pre-1.6) format
+        raise ModelFileError(
+            "refused: this is a bare pickle or a legacy (pre-1.6, _use_new_zipfile_serialization=False) torch.save "
+            "file, which is not read here (nothing in it was run); expected a state_dict in torch.save's default zip "
+            f"format: load it once in PyTorch and re-save it with {SAVE_HOW}, or save a .safetensors file"
+        )
+    if data[:4] != b"PK\x03\x04":
         raise ModelFileError(
             f"not a PyTorch file: torch.save writes a zip archive (starting with 'PK'), this starts with "
             f"{data[:4]!r}; {PT_SAVE_HINT}"
         )
+    copy, program = _canonical_archive(data)
+    _scan_pickle(program)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols; the verdict below says it all
             warnings.simplefilter("ignore")
-            return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+            obj = torch.load(io.BytesIO(copy), weights_only=True, map_location="cpu")
     except Exception as e:  # torch's own messages suggest weights_only=False: never pass that on
         text = str(e)
         blocked = re.search(r"GLOBAL ([\w.]+)\.(\w+)", text)
@@ -255,22 +389,80 @@ def _torch_load(data: bytes):
             f"not a readable PyTorch file ({type(e).__name__}): the file is truncated, corrupt or not made by "
             f"torch.save; {PT_SAVE_HINT}"
         ) from None
+    return _plain(obj)
+
+
+class _Other:
+    """Stands for a value of the file that is neither a tensor nor a dict (an epoch count, a config)."""
+
+    def __init__(self, obj):
+        self.kind = type(obj).__name__
+
+    def __repr__(self) -> str:
+        return f"<a {self.kind}>"
+
+
+def _plain_tensor(t: torch.Tensor) -> torch.Tensor:
+    # Called through the class, never the instance: a pickle may give a tensor or parameter
+    # instance attributes that shadow its methods (a parameter rebuilt "with state").
+    return torch.Tensor.detach(t)
+
+
+def _plain(obj, depth: int = 0):
+    """Plain dicts of plain tensors from what torch.load returned, read through the types' own
+    methods: a pickle made only of allow-listed pieces can still give an OrderedDict instance
+    attributes named ``items`` or ``keys`` (a BUILD), which would shadow the methods the loader calls."""
+    if isinstance(obj, torch.Tensor):
+        return _plain_tensor(obj)
+    if isinstance(obj, dict) and depth < 2:  # the state_dict, or one nested in a training checkpoint
+        return {k if type(k) is str else _Other(k): _plain(v, depth + 1) for k, v in dict.items(obj)}
+    return obj if type(obj) in (str, int, float, bool, type(None)) else _Other(obj)
+
+
+def _safetensors_header(data: bytes) -> dict:
+    """The JSON header, read and bounded before safetensors allocates anything."""
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_SAFETENSORS_HEADER:
+        raise ModelFileError(
+            f"the .safetensors header is {n / 2**20:.1f} MiB (the limit is {MAX_SAFETENSORS_HEADER / 2**20:.0f} MiB): "
+            f"expected the header of a state_dict with at most {MAX_ARCHIVE_ENTRIES} tensors"
+        )
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except Exception:
+        raise ModelFileError(
+            "not a valid .safetensors file (its header is not JSON): expected safetensors.torch.save_file(...)"
+        ) from None
+    if not isinstance(header, dict):
+        raise ModelFileError("not a valid .safetensors file (its header is not a JSON object)")
+    if len(header) > MAX_ARCHIVE_ENTRIES + 1:
+        raise ModelFileError(
+            f"the .safetensors header lists {len(header) - 1} tensors: expected a state_dict with at most "
+            f"{MAX_ARCHIVE_ENTRIES}"
+        )
+    for key, entry in header.items():
+        dtype = entry.get("dtype") if isinstance(entry, dict) and key != "__metadata__" else None
+        if isinstance(dtype, str) and dtype not in _SAFETENSORS_DTYPES:
+            raise ModelFileError(
+                f"tensor {key!r} has dtype {dtype}, which the explorer cannot read: expected floating point "
+                f"({', '.join(_SAFETENSORS_DTYPES)})"
+            )
+    return header
 
 
 def _safetensors_load(data: bytes) -> tuple[dict, dict]:
     from safetensors.torch import load
 
+    if len(data) < 8:
+        raise ModelFileError("not a valid .safetensors file (shorter than its 8-byte header length)")
+    header = _safetensors_header(data)
     try:
         tensors = load(data)
     except Exception as e:
         raise ModelFileError(
             f"not a valid .safetensors file ({e}): expected safetensors.torch.save_file(model.state_dict(), path)"
         ) from None
-    try:  # the header load() just validated: 8-byte length, then JSON with an optional __metadata__
-        (n,) = struct.unpack("<Q", data[:8])
-        meta = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
-    except Exception:
-        meta = {}
+    meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict):
         raise ModelFileError("the .safetensors __metadata__ is not a JSON object: expected string keys and values")
     return tensors, meta
@@ -414,10 +606,27 @@ def _infer(sd: dict, prefix: str, suffix: str) -> tuple[str, int, int, dict[str,
         key = f"{prefix}{b}{suffix}"
         weights[f"{b}_l0"] = _check_tensor(key, sd[key], (rows,), gates)
     for key, t in weights.items():
-        if not bool(torch.isfinite(t).all()):
-            bad = int((~torch.isfinite(t)).sum())
-            raise ModelFileError(f"{prefix}{key} has {bad} non-finite entries (NaN/inf): expected finite weights")
+        _as_float32(f"{prefix}{key}", t)
     return cell, I, H, weights
+
+
+def _as_float32(key: str, t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32, the dtype the analyses use, checked finite after the conversion: a float64
+    entry of 1e39 is finite in the file but inf in float32, and float8 has no isfinite of its own."""
+    try:
+        out = torch.Tensor.to(t, torch.float32)
+    except Exception:
+        raise ModelFileError(
+            f"{key} has dtype {t.dtype}, which cannot be converted to float32: expected float16/bfloat16/float32/"
+            "float64 or float8 weights"
+        ) from None
+    finite = torch.isfinite(out)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        big = t.dtype == torch.float64 and bool(torch.isfinite(t).all())
+        why = "too large for float32 (|w| > 3.4e38)" if big else "non-finite (NaN/inf) in float32"
+        raise ModelFileError(f"{key} has {bad} entries {why}: expected finite float32 weights")
+    return out
 
 
 def _build(cell: str, I: int, H: int, nonlinearity: str, weights: dict) -> tuple[nn.Module, list[str]]:
@@ -465,8 +674,8 @@ def _find_readout(sd: dict, layer_keys: set[str], H: int, notes: list[str]) -> n
     if (
         not 1 <= O <= MAX_INPUT
         or w.layout != torch.strided
-        or not bool(torch.isfinite(w).all())
-        or (b is not None and not bool(torch.isfinite(b).all()))
+        or not _finite_in_float32(w)
+        or (b is not None and not _finite_in_float32(b))
     ):
         notes.append(f"no readout used: {base}weight must be finite with at most {MAX_INPUT} outputs")
         return None
@@ -477,6 +686,14 @@ def _find_readout(sd: dict, layer_keys: set[str], H: int, notes: list[str]) -> n
             readout.bias.copy_(b.to(torch.float32))
     notes.append(f"readout: {base}weight ({O} outputs)")
     return readout.eval()
+
+
+def _finite_in_float32(t: torch.Tensor) -> bool:
+    try:
+        _as_float32("readout", t)
+    except ModelFileError:
+        return False
+    return True
 
 
 def model_from_state_dict(sd, nonlinearity: str | None = None, fmt: str = "pt") -> LoadedModel:
@@ -521,6 +738,18 @@ def load_model(data: bytes, filename: str, nonlinearity: str | None = None) -> L
     """
     if nonlinearity is not None:
         check_choice("nonlinearity", nonlinearity, ACTIVATIONS)
+    try:
+        return _load_model(data, filename, nonlinearity)
+    except UploadError:
+        raise
+    except Exception as e:  # anything else a crafted file provokes: the documented message, never a traceback
+        raise ModelFileError(
+            f"the model file could not be read ({type(e).__name__}); nothing in it was run. {PT_SAVE_HINT.capitalize()}"
+            ", or a .safetensors file"
+        ) from None
+
+
+def _load_model(data, filename, nonlinearity: str | None) -> LoadedModel:
     data, ext = _check_bytes(data, filename, MODEL_EXTENSIONS, ModelFileError)
     if ext == ".safetensors":
         sd, meta = _safetensors_load(data)
