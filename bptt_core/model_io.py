@@ -83,7 +83,7 @@ _SAFE_GLOBALS = {
 _DTYPE_NAMES = {n for n in dir(torch) if isinstance(getattr(torch, n, None), torch.dtype)}
 _SAFETENSORS_DTYPES = (
     *("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ"),
-    *("I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"),
+    *("C64", "C128", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"),
 )
 _LOCAL = struct.Struct("<IHHHHHIIIHH")  # a zip entry's local header (30 bytes), before name and extra
 _EOCD_SIZE = 22  # the end-of-central-directory record, before its comment
@@ -402,6 +402,10 @@ class _Other:
         return f"<a {self.kind}>"
 
 
+def _kind(obj) -> str:
+    return obj.kind if isinstance(obj, _Other) else type(obj).__name__
+
+
 def _plain_tensor(t: torch.Tensor) -> torch.Tensor:
     # Called through the class, never the instance: a pickle may give a tensor or parameter
     # instance attributes that shadow its methods (a parameter rebuilt "with state").
@@ -444,8 +448,8 @@ def _safetensors_header(data: bytes) -> dict:
         dtype = entry.get("dtype") if isinstance(entry, dict) and key != "__metadata__" else None
         if isinstance(dtype, str) and dtype not in _SAFETENSORS_DTYPES:
             raise ModelFileError(
-                f"tensor {key!r} has dtype {dtype}, which the explorer cannot read: expected floating point "
-                f"({', '.join(_SAFETENSORS_DTYPES)})"
+                f"tensor {key!r} of the .safetensors file has dtype {dtype}, which the explorer cannot read: "
+                f"expected one of {', '.join(_SAFETENSORS_DTYPES)}"
             )
     return header
 
@@ -454,7 +458,7 @@ def _safetensors_load(data: bytes) -> tuple[dict, dict]:
     from safetensors.torch import load
 
     if len(data) < 8:
-        raise ModelFileError("not a valid .safetensors file (shorter than its 8-byte header length)")
+        raise ModelFileError("not a valid .safetensors file (shorter than 8 bytes): expected safetensors output")
     header = _safetensors_header(data)
     try:
         tensors = load(data)
@@ -483,7 +487,7 @@ def _as_state_dict(obj) -> tuple[dict[str, torch.Tensor], list[str]]:
         obj = obj.state_dict()
     if not isinstance(obj, dict):
         raise ModelFileError(
-            f"not a state_dict: the file holds a {type(obj).__name__}; expected a dict of parameter names to "
+            f"not a state_dict: the file holds a {_kind(obj)}; expected a dict of parameter names to "
             f"tensors (saved with {SAVE_HOW})"
         )
     if not _has_layer(obj):
@@ -560,7 +564,7 @@ def _check_layer_keys(sd: dict, prefix: str, suffix: str) -> None:
 
 def _check_tensor(key: str, t, expected: tuple[int, ...] | None = None, what: str = "") -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
-        raise ModelFileError(f"{key} is a {type(t).__name__}: expected a tensor")
+        raise ModelFileError(f"{key} is a {_kind(t)}: expected a tensor")
     if t.layout != torch.strided or t.is_meta or t.is_quantized:
         raise ModelFileError(f"{key} is a {t.layout} / meta / quantized tensor: expected a plain dense tensor")
     if not t.is_floating_point():
@@ -624,8 +628,8 @@ def _as_float32(key: str, t: torch.Tensor) -> torch.Tensor:
     if not bool(finite.all()):
         bad = int((~finite).sum())
         big = t.dtype == torch.float64 and bool(torch.isfinite(t).all())
-        why = "too large for float32 (|w| > 3.4e38)" if big else "non-finite (NaN/inf) in float32"
-        raise ModelFileError(f"{key} has {bad} entries {why}: expected finite float32 weights")
+        why = "values too large for float32, |w| > 3.4e38" if big else "NaN/inf"
+        raise ModelFileError(f"{key} has {bad} non-finite entries in float32 ({why}): expected finite weights")
     return out
 
 
@@ -838,47 +842,109 @@ def _finish_sequence(arr: np.ndarray, input_size: int, filename: str) -> torch.T
     return torch.from_numpy(out)
 
 
-def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+# Characters str.splitlines() would also break a row at; a CSV row ends only at \n, \r\n or \r.
+_OTHER_BREAKS = {
+    "\x0b": "a vertical tab",
+    "\x0c": "a form feed",
+    "\x1c": "a file separator (U+001C)",
+    "\x1d": "a group separator (U+001D)",
+    "\x1e": "a record separator (U+001E)",
+    "\x85": "a next-line character (NEL, U+0085)",
+    "\u2028": "a Unicode line separator (U+2028)",
+    "\u2029": "a Unicode paragraph separator (U+2029)",
+}
+_OTHER_BREAK = re.compile("[" + "".join(_OTHER_BREAKS) + "]")
+_FILLED_LINE = re.compile(r"^[ \t]*[^ \t\n].*$", re.M)  # a line with something on it (after \r -> \n)
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+
+
+def _csv_lines(text: str, filename: str) -> list[str]:
+    """The non-blank lines, at most MAX_SEQ_LEN + 1 of them: the count is checked as they are found,
+    so a tall file is refused without being split whole."""
+    bad = _OTHER_BREAK.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise SequenceFileError(
+            f"{filename} contains {_OTHER_BREAKS[bad.group()]} on line {line}: rows must end with a newline "
+            "(\\n, \\r\\n or \\r) and hold only numbers and separators; remove it or save the file as plain CSV"
+        )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = []
+    for m in _FILLED_LINE.finditer(text):
+        lines.append(m.group().strip())
+        if len(lines) > MAX_SEQ_LEN + 1:  # a header row and MAX_SEQ_LEN steps fit; one more cannot
+            raise SequenceFileError(
+                f"{filename} has more than {MAX_SEQ_LEN} rows: expected at most seq_len <= {MAX_SEQ_LEN} time steps"
+            )
     if not lines:
         raise SequenceFileError(f"{filename} has no data: expected rows of numbers, one row per time step")
-    delim = max(",;\t", key=lines[0].count)
-    if lines[0].count(delim) == 0:
-        delim = "," if len(lines[0].split()) == 1 else " "
+    return lines
+
+
+def _number(s: str) -> float | None:
+    try:
+        return float(s) if s and "_" not in s else None
+    except ValueError:
+        return None
+
+
+def _split_row(line: str, delim: str, filename: str, row: int) -> list[str]:
     if delim == " ":
-        rows = [ln.split() for ln in lines]
+        return line.split()
+    try:
+        return [c.strip() for c in next(csv.reader([line], delimiter=delim))]
+    except (csv.Error, StopIteration) as e:
+        raise SequenceFileError(f"{filename}: row {row} is not readable CSV ({e}): expected numbers") from None
+
+
+def _csv_dialect(first: str, input_size: int, filename: str) -> tuple[str, list[str]]:
+    """(delimiter, the first row's cells), its width checked before anything else is split."""
+    delim = max(";\t,", key=first.count)
+    if first.count(delim) == 0:
+        delim = " "
+    # Quoted cells can only lower the count of separators, so a row with too few is refused unsplit.
+    if delim != " " and first.count(delim) + 1 < input_size or first.count(delim) > 4 * MAX_INPUT:
+        width = first.count(delim) + 1
     else:
-        try:
-            rows = [[c.strip() for c in r] for r in csv.reader(lines, delimiter=delim)]
-        except csv.Error as e:
-            raise SequenceFileError(f"{filename} is not a readable CSV ({e}): expected rows of numbers") from None
-
-    def number(s: str) -> float | None:
-        try:
-            return float(s) if s and "_" not in s else None
-        except ValueError:
-            return None
-
-    first = [number(c) for c in rows[0]]
-    start = 1 if all(v is None for v in first) and all(rows[0]) else 0  # a header: names only
-    width = len(rows[start]) if start < len(rows) else len(rows[0])
-    # Shape first, numbers after: a huge upload of the wrong shape is refused without parsing it.
-    if len(rows) - start > MAX_SEQ_LEN:
-        raise SequenceFileError(
-            f"{filename} has {len(rows) - start} time steps: expected at most seq_len <= {MAX_SEQ_LEN}"
-        )
+        width = len(cells := _split_row(first, delim, filename, 1))
     if width != input_size:
+        hint = ""
+        if delim == "," and _DECIMAL_COMMA.fullmatch(first.replace(" ", "")):
+            hint = (
+                f" (row 1 reads {first[:20]!r}: if that is one number with a decimal comma, write it with a decimal "
+                "point, 0.25, or separate the columns with ';' so that commas can be decimal marks)"
+            )
         raise SequenceFileError(
-            f"the model expects input_size={input_size} columns, got {width} (in {filename}): expected one column per input"
+            f"the model expects input_size={input_size} columns, got {width} (in {filename}): expected one column "
+            f"per input{hint}"
         )
-    out = np.empty((len(rows) - start, width), dtype=np.float64)
-    for i, row in enumerate(rows[start:], start=start):
-        if len(row) != width:
+    return delim, cells
+
+
+def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
+    lines = _csv_lines(text, filename)
+    delim, first = _csv_dialect(lines[0], input_size, filename)
+    start = 1 if all(_number(c) is None for c in first) and all(first) else 0  # a header: names only
+    if len(lines) - start > MAX_SEQ_LEN:
+        raise SequenceFileError(
+            f"{filename} has {len(lines) - start} time steps: expected at most seq_len <= {MAX_SEQ_LEN}"
+        )
+    rows = [_split_row(lines[i], delim, filename, i + 1) for i in range(start, len(lines))]
+    # Decimal commas (0,25): in ';', tab or space separated rows, or quoted in comma-separated ones.
+    comma = any(_DECIMAL_COMMA.fullmatch(c) for r in rows for c in r)
+    out = np.empty((len(rows), input_size), dtype=np.float64)
+    for i, row in enumerate(rows, start=start):
+        if len(row) != input_size:
             raise SequenceFileError(
-                f"{filename}: row {i + 1} has {len(row)} values, expected {width} like row {start + 1}"
+                f"{filename}: row {i + 1} has {len(row)} values, expected {input_size} like row {start + 1}"
             )
         for j, cell in enumerate(row):
-            v = number(cell)
+            if comma and "." in cell:
+                raise SequenceFileError(
+                    f"{filename}: row {i + 1}, column {j + 1} is {cell[:20]!r}, but other cells use decimal commas "
+                    "(0,25): expected one decimal mark throughout"
+                )
+            v = _number(cell.replace(",", ".") if comma else cell)
             if v is None:
                 raise SequenceFileError(
                     f"{filename}: row {i + 1}, column {j + 1} is {cell[:20]!r}: expected a number"
