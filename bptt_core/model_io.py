@@ -954,10 +954,32 @@ def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
     return out
 
 
+NPY_MAX_HEADER = 10_000  # numpy.load's own default max_header_size
+
+
+def _npy_header_bytes(data: bytes) -> int:
+    """The header length a .npy file declares (0 when it is not one; np.load then says why)."""
+    if data[:6] != b"\x93NUMPY" or len(data) < 12:
+        return 0
+    return struct.unpack_from("<H" if data[6] == 1 else "<I", data, 8)[0]
+
+
 def load_sequence(data: bytes, filename: str, input_size: int) -> torch.Tensor:
     """An input sequence (T, input_size) float32 from a CSV (numbers, optional header row) or .npy file."""
     if isinstance(input_size, bool) or not isinstance(input_size, int) or not 1 <= input_size <= MAX_INPUT:
         raise ValueError(f"input_size must be a whole number in [1, {MAX_INPUT}], got {input_size!r}")
+    try:
+        return _load_sequence(data, filename, input_size)
+    except UploadError:
+        raise
+    except Exception as e:  # anything else a crafted file provokes: the documented message, never a traceback
+        raise SequenceFileError(
+            f"the sequence file could not be read ({type(e).__name__}): expected a CSV of numbers or numpy.save "
+            f"output, shape (T, {input_size})"
+        ) from None
+
+
+def _load_sequence(data, filename, input_size: int) -> torch.Tensor:
     data, ext = _check_bytes(data, filename, SEQUENCE_EXTENSIONS, SequenceFileError)
     if ext == ".csv":
         try:
@@ -969,6 +991,12 @@ def load_sequence(data: bytes, filename: str, input_size: int) -> torch.Tensor:
         if "\x00" in text:
             raise SequenceFileError(f"{filename} contains NUL bytes: expected a CSV of numbers")
         return _finish_sequence(_parse_csv(text, filename, input_size), input_size, filename)
+    header = _npy_header_bytes(data)
+    if header > NPY_MAX_HEADER:
+        raise SequenceFileError(
+            f"{filename} has a {header}-byte .npy header: numpy reads headers of at most {NPY_MAX_HEADER} bytes "
+            f"(numpy.save writes ~128); expected numpy.save output of a (T, {input_size}) array"
+        )
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:
