@@ -288,7 +288,7 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: zipfile.Z
     return head
 
 
-def _canonical_archive(data: bytes) -> tuple[bytes, bytes]:
+def _canonical_archive(data: bytes) -> tuple[io.BytesIO, bytes]:
     """(a fresh stored copy of the archive, its pickle program), after the zip-level checks.
 
     torch.load then reads only the copy written here, so the scan and the loader see the same
@@ -329,7 +329,8 @@ def _canonical_archive(data: bytes) -> tuple[bytes, bytes]:
         raise ModelFileError(f"the .pt archive is corrupt ({type(e).__name__}); {PT_SAVE_HINT}") from None
     if len(program) > MAX_PICKLE_BYTES:
         raise _too_big_pickle(len(program))
-    return out.getvalue(), program
+    out.seek(0)
+    return out, program  # the buffer itself: getvalue() would copy up to MAX_UNPACKED_BYTES
 
 
 def _too_big_pickle(n: int) -> ModelFileError:
@@ -374,7 +375,7 @@ def _torch_load(data: bytes):
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols; the verdict below says it all
             warnings.simplefilter("ignore")
-            obj = torch.load(io.BytesIO(copy), weights_only=True, map_location="cpu")
+            obj = torch.load(copy, weights_only=True, map_location="cpu")
     except Exception as e:  # torch's own messages suggest weights_only=False: never pass that on
         text = str(e)
         blocked = re.search(r"GLOBAL ([\w.]+)\.(\w+)", text)
@@ -924,7 +925,8 @@ def _csv_dialect(first: str, input_size: int, filename: str) -> tuple[str, list[
 def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
     lines = _csv_lines(text, filename)
     delim, first = _csv_dialect(lines[0], input_size, filename)
-    start = 1 if all(_number(c) is None for c in first) and all(first) else 0  # a header: names only
+    names = all(_number(c) is None and not _DECIMAL_COMMA.fullmatch(c) for c in first)
+    start = 1 if names and all(first) else 0  # a header: names only
     if len(lines) - start > MAX_SEQ_LEN:
         raise SequenceFileError(
             f"{filename} has {len(lines) - start} time steps: expected at most seq_len <= {MAX_SEQ_LEN}"
