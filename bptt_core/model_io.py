@@ -13,12 +13,20 @@ Security. Nothing uploaded is ever unpickled into arbitrary objects. A ``.pt`` f
 and unpickling can call any importable function (``__reduce__``), so two independent checks
 stand between an upload and ``pickle``'s object construction:
 
-1. before anything is unpickled, the pickle program inside the archive is *disassembled*
+0. the zip is read by one strict reader (no data before the first entry or after the end records,
+   no duplicate, overlapping or gapped entries, every local header equal to the central
+   directory), decompressed within :data:`MAX_UNPACKED_BYTES` counted as it is read, and written
+   out again as a stored copy, the only bytes torch.load ever sees (legacy, non-zip torch.save
+   files and bare pickles are refused by name);
+1. before anything is unpickled, the pickle program inside the archive (at most
+   :data:`MAX_PICKLE_BYTES`) is *disassembled*
    (``pickletools.genops``, which only parses) and every global it would import is compared with
    the few a state_dict needs (``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2``,
    ``torch.*Storage`` ...); anything else (``os.system``, ``builtins.exec`` ...) is refused;
-2. the file is then read only by ``torch.load(..., weights_only=True)``, PyTorch's restricted
-   unpickler, which refuses every global outside its own allowlist.
+2. the copy is then read only by ``torch.load(..., weights_only=True)``, PyTorch's restricted
+   unpickler, which refuses every global outside its own allowlist; what it returns is read through
+   the types' own methods (a BUILD of allow-listed pieces may shadow a dict's ``items``), and every
+   tensor is checked finite in float32, the dtype the analyses use.
 
 ``.safetensors`` has no code path at all (a JSON header and raw bytes). ``.npy`` sequences are
 read with ``numpy.load(allow_pickle=False)``. Every upload is size-limited (:data:`MAX_UPLOAD_BYTES`)
