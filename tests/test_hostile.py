@@ -184,7 +184,7 @@ def test_finding4_overflowing_readout_is_not_used():
 # -- finding 5: two zip readers must not disagree -------------------------------------------------
 
 
-@pytest.mark.parametrize("lead", [b"JUNK" * 100, b"PK\x03\x04" + bytes(396)])
+@pytest.mark.parametrize("lead", [b"JUNK" * 100, b"PK\x03\x04" + bytes(396)], ids=["junk", "a zip signature"])
 def test_finding5_data_before_the_zip_is_refused(lead):
     assert zipfile.ZipFile(io.BytesIO(lead + GOOD)).testzip() is None  # control: zipfile reads it
     with pytest.raises(ModelFileError, match=r"(400 bytes of data before its first entry|not a PyTorch file)"):
@@ -721,3 +721,31 @@ def test_fuzz_estimate(cell, input_size, hidden_size, output_size, seq_len, batc
     only_value_errors(
         lambda: estimate(cell, input_size, hidden_size, output_size, seq_len, batch_size, measure_time=False, **more)
     )
+
+
+# -- the page: crafted uploads give the documented message, never an exception box --------------
+
+
+def test_crafted_uploads_on_the_page():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "spectrum.py"), default_timeout=120)
+    at.run()
+    overflow = {k: v.double() for k, v in rnn_sd().items()}
+    overflow["weight_hh_l0"][0, 0] = 1e39
+    cases = [
+        ("appended.pt", torch_bytes(rnn_sd(nn.GRU)) + GOOD, "refused: the .pt archive has"),
+        ("overflow.pt", torch_bytes(overflow), "too large for float32"),
+        ("legacy.pt", torch_bytes(rnn_sd(), _use_new_zipfile_serialization=False), "legacy"),
+    ]
+    for name, data, words in cases:
+        at.file_uploader(key="up_model_0").upload(name, data).run()
+        assert not at.exception, name
+        assert any(words in e.value and "cannot be used" in e.value for e in at.error), (
+            name,
+            [e.value for e in at.error],
+        )
+        assert not any("Model: uploaded" in m.value for m in at.markdown)
+    poisoned = torch_bytes(PoisonedOrderedDict(rnn_sd(), {"items": 5, "keys": 3}))
+    at.file_uploader(key="up_model_0").upload("poisoned.pt", poisoned).run()
+    assert not at.exception and any("Model: uploaded poisoned.pt" in m.value for m in at.markdown)
