@@ -14,6 +14,8 @@ the textbook cure for vanishing and exploding gradients, so they must be readabl
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -60,6 +62,43 @@ def _hook_weight(module: nn.Module, wname: str) -> torch.Tensor | None:
         if isinstance(hook, BasePruningMethod) and getattr(hook, "_tensor_name", None) == wname:
             return hook.apply_mask(module)
     return None
+
+
+def plain_copy(module: nn.Module) -> nn.Module:
+    """``module`` itself when its weights are plain parameters, else a copy whose parameters are the
+    effective weights (parametrizations, pruning and the old spectral norm folded in), for
+    computations that replace a weight by name. ``module`` is left as it was."""
+    from torch.nn.utils import parametrize, prune
+    from torch.nn.utils.spectral_norm import SpectralNorm
+
+    if all(n in LAYER_WEIGHTS for n, _ in module.named_parameters()):
+        return module
+    with torch.no_grad():
+        eff = {k: w.detach().clone() for k, w in effective_weights(module).items()}
+        hooks = (SpectralNorm, prune.BasePruningMethod)
+        for hook in module._forward_pre_hooks.values():  # weights a forward computed are non-leaf: no deepcopy
+            if isinstance(hook, hooks):
+                name = getattr(hook, "name", None) or hook._tensor_name
+                setattr(module, name, getattr(module, name).detach())
+        if hasattr(module, "_init_flat_weights"):  # torch.nn.RNN's cache, refreshed by its next forward anyway
+            module._init_flat_weights()
+        out = copy.deepcopy(module)
+    if parametrize.is_parametrized(out):  # its class is a derived one holding the properties: back to the base
+        out.__class__ = type(out).__bases__[0]
+        del out._modules["parametrizations"]
+    for key, hook in list(out._forward_pre_hooks.items()):
+        if isinstance(hook, hooks):
+            del out._forward_pre_hooks[key]
+    for wname, value in eff.items():
+        for extra in ("_orig", "_mask", "_u", "_v"):
+            out._parameters.pop(wname + extra, None)
+            out._buffers.pop(wname + extra, None)
+        out._parameters.pop(wname, None)
+        out.__dict__.pop(wname, None)
+        out.register_parameter(wname, nn.Parameter(value))
+    if hasattr(out, "_init_flat_weights"):
+        out._init_flat_weights()
+    return out
 
 
 def effective_weights(module: nn.Module) -> dict[str, torch.Tensor]:

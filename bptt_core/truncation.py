@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev
 
-from .arguments import as_real_tensor, check_module, effective_weights, finite_as
+from .arguments import as_real_tensor, check_module, effective_weights, finite_as, plain_copy
 from .config import check_int
 from .memory import saved_tensor_bytes
 from .models import CellView, activation, activation_derivative, cell_view
@@ -421,6 +421,7 @@ def contributions(rnn: nn.Module, readout: nn.Linear, x, y, t: int, param: str =
     if p.x.shape[1] != 1:
         raise ValueError(f"contributions take one sequence: x must be (n, input_size), got batch {p.x.shape[1]}")
     t = check_int("t", t, 0, p.n - 1)
+    rnn = plain_copy(rnn)  # a parametrized, pruned or spectral-normed W: the terms of dl_t/dW for the W it computes
     named = dict(rnn.named_parameters())
     if param not in named:
         raise ValueError(f"param must be one of {', '.join(named)}; got {param!r}")

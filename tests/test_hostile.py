@@ -29,7 +29,15 @@ from torch import nn
 from torch.nn.utils import parametrizations, prune
 
 import bptt_core.model_io as mio
-from bptt_core import bptt_gradients, jacobian_log_norms, lyapunov_exponents, rtrl_gradients, spectrum, tbptt_gradients
+from bptt_core import (
+    bptt_gradients,
+    contributions,
+    jacobian_log_norms,
+    lyapunov_exponents,
+    rtrl_gradients,
+    spectrum,
+    tbptt_gradients,
+)
 from bptt_core.cli import main
 from bptt_core.model_io import ModelFileError, SequenceFileError, load_model, load_sequence
 from bptt_core.models import ElmanRNN
@@ -516,6 +524,25 @@ def test_finding7_constrained_modules_match_autograd(cell, how):
     assert not np.isnan(lyapunov_exponents(m, x)).any()
     if cell in ("nn.RNN", "ElmanRNN-sigmoid") and "spectral" in how:
         assert abs(spectrum(m).sigma1 - 1) < 1e-3  # the constraint is what the spectrum page shows
+
+
+@pytest.mark.parametrize("how", PARAMETRIZE)
+@pytest.mark.parametrize("cell", CELLS)
+def test_finding7_contributions_of_constrained_modules_are_those_of_their_effective_weights(cell, how):
+    m = constrained(cell, how)
+    plain = CELLS[cell]().double()
+    with torch.no_grad():
+        for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(plain, k).copy_(getattr(m, k))
+    readout = nn.Linear(H, 2).double()
+    x, y = torch.randn(5, I, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    before = [q.detach().clone() for q in m.parameters()]
+    for param in ("weight_hh_l0", "weight_ih_l0"):
+        got = contributions(m, readout, x, y, 4, param)
+        assert got.abs().max() > 0
+        torch.testing.assert_close(got, contributions(plain, readout, x, y, 4, param), rtol=1e-9, atol=1e-12)
+    assert all(torch.equal(a, b) for a, b in zip(before, m.parameters(), strict=True))  # left as it was
+    assert "weight_hh_l0" not in dict(m.named_parameters())
 
 
 def test_finding7_orthogonal_rnn_has_unit_spectral_norm_at_every_lag():
