@@ -40,6 +40,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import pickletools
 import re
 import struct
@@ -974,6 +975,30 @@ def _npy_header_bytes(data: bytes) -> int:
     return struct.unpack_from("<H" if data[6] == 1 else "<I", data, 8)[0]
 
 
+def _check_npy_shape(data: bytes, filename: str, input_size: int) -> None:
+    """The size the header declares, checked against the bytes that follow it before numpy allocates it
+    (the shape itself is checked after loading, which this bounds by the file's size)."""
+    from numpy.lib import format as npformat
+
+    f = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(f)
+        read = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}.get(version)
+        if read is None:
+            return  # other versions: numpy.load's own checks
+        shape, _, dtype = read(f, max_header_size=NPY_MAX_HEADER)
+    except Exception:
+        return  # not a valid header: numpy.load says why
+    if dtype.hasobject:
+        return  # a pickled object array: numpy.load refuses it, and that is said below
+    # numpy allocates what the header declares before reading: never more than the file holds
+    if math.prod(shape) * dtype.itemsize > len(data) - f.tell():
+        raise SequenceFileError(
+            f"{filename} is not a readable .npy file: it declares shape {shape} of {dtype} but holds fewer bytes "
+            "(truncated); expected numpy.save output"
+        )
+
+
 def load_sequence(data: bytes, filename: str, input_size: int) -> torch.Tensor:
     """An input sequence (T, input_size) float32 from a CSV (numbers, optional header row) or .npy file."""
     if isinstance(input_size, bool) or not isinstance(input_size, int) or not 1 <= input_size <= MAX_INPUT:
@@ -1007,6 +1032,7 @@ def _load_sequence(data, filename, input_size: int) -> torch.Tensor:
             f"{filename} has a {header}-byte .npy header: numpy reads headers of at most {NPY_MAX_HEADER} bytes "
             f"(numpy.save writes ~128); expected numpy.save output of a (T, {input_size}) array"
         )
+    _check_npy_shape(data, filename, input_size)
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:

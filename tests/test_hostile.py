@@ -388,6 +388,20 @@ def test_finding4_unicode_line_separators_are_refused_by_name(sep, name):
         load_sequence(f"1,2\n3,4{sep}5,6\n".encode(), "x.csv", 2)
 
 
+def npy_declaring(shape, body: bytes = bytes(800)) -> bytes:
+    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}"
+    header = (header + " " * (118 - len(header)) + "\n").encode()
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body
+
+
+def test_finding6_npy_declaring_a_huge_array_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("numpy.load reached"))
+    with pytest.raises(
+        SequenceFileError, match=r"it declares shape \(2000, 1000000\) of float64 but holds fewer bytes"
+    ):
+        load_sequence(npy_declaring((2000, 10**6)), "x.npy", 2)
+
+
 def test_finding8a_big_npy_header_is_named_as_such():
     body = np.zeros((3, 2)).tobytes()
     header = ("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }" + " " * 12_000 + "\n").encode()
@@ -425,6 +439,7 @@ CRAFTED = {
     "GRU archive before an RNN archive": (lambda: torch_bytes(rnn_sd(nn.GRU)) + GOOD, "m.pt"),
     "legacy torch.save": (lambda: torch_bytes(rnn_sd(), _use_new_zipfile_serialization=False), "m.pt"),
     "700 000 empty safetensors": (safetensors_header_bomb, "m.safetensors"),
+    ".npy declaring 16 GB": (lambda: npy_declaring((2000, 10**6)), "x.npy"),
     "49 MiB tall CSV": (tall_csv, "x.csv"),
     "49 MiB one-row CSV": (lambda: b"1," * (24 * 2**20) + b"1\n", "x.csv"),
 }
@@ -445,8 +460,8 @@ CHILD = textwrap.dedent(
             resource.setrlimit(resource.RLIMIT_AS, (vm + 4 * 2**30, hard))
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             try:
-                if path.endswith(".csv"):
-                    load_sequence(data, "x.csv", 1)
+                if path.endswith((".csv", ".npy")):
+                    load_sequence(data, "x" + path[-4:], 1)
                 else:
                     load_model(data, os.path.basename(path))
                 outcome = "loaded"
