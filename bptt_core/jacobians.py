@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from . import frobenius
+from .arguments import as_real_tensor, check_chain_dtype, check_initial_state, finite_as
 from .config import NORMS, check_jacobian_memory
 from .models import CellView, cell_view
 
@@ -38,16 +39,15 @@ BLOCKS = ("h", "c")  # LSTM: the h-rows/h-columns block of the (h, c) product, o
 
 
 def check_sequence(x, input_size: int) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    """x (T, input_size) (or (T, 1, input_size)) as a finite float64 tensor."""
+    x = as_real_tensor("x", x)
     if x.dim() == 3 and x.shape[1] == 1:
         x = x[:, 0]
     if x.dim() != 2 or x.shape[1] != input_size:
         raise ValueError(f"x must have shape (T, input_size) = (T, {input_size}), got {tuple(x.shape)}")
     if x.shape[0] < 1:
         raise ValueError("x must have at least 1 time step (T >= 1)")
-    if not torch.isfinite(x).all():
-        raise ValueError("x must contain only finite numbers")
-    return x
+    return finite_as("x", x, torch.float64)
 
 
 def check_norm(norm) -> str | int:
@@ -70,8 +70,8 @@ def _block_slice(view: CellView, block: str) -> slice:
 def trajectory(rnn: nn.Module, x, h0=None) -> tuple[CellView, torch.Tensor, torch.Tensor]:
     """The float64 view of ``rnn``, the checked input x (T, I), and the states (T + 1, S)."""
     view = cell_view(rnn)
-    x = check_sequence(x, view.input_size).to(torch.float64)
-    return view, x, view.run(x, h0)
+    x = check_sequence(x, view.input_size)
+    return view, x, view.run(x, check_initial_state(h0))
 
 
 def step_jacobians(rnn: nn.Module, x, h0=None) -> torch.Tensor:
@@ -97,6 +97,7 @@ def log_norm_products(
     ``overwrite``: normalise a float64 ``J`` in place, sparing a copy (J is scrambled afterwards).
     """
     check_norm(norm)
+    dtype = check_chain_dtype(dtype) or torch.float32
     T, S, _ = J.shape
     method = method or default_method(norm, T, S)
     if method not in METHODS or (method == "split" and norm != "fro"):
@@ -233,12 +234,12 @@ def jacobian_log_norms(
     method for the size, and the chain's products in the model's precision.
     """
     check_norm(norm)
+    dtype = check_chain_dtype(dtype)
     view = cell_view(rnn)
     sl = _block_slice(view, block)
     if dtype is None:
         dtype = torch.float64 if next(rnn.parameters()).dtype == torch.float64 else torch.float32
-    T = torch.as_tensor(x).shape[0] if torch.as_tensor(x).dim() >= 1 else 0
-    check_jacobian_memory(view.kind, view.hidden_size, max(T, 1))
+    check_jacobian_memory(view.kind, view.hidden_size, max(check_sequence(x, view.input_size).shape[0], 1))
     return log_norm_products(step_jacobians(rnn, x, h0), norm, sl, dtype, method, overwrite=True)
 
 

@@ -13,12 +13,20 @@ Security. Nothing uploaded is ever unpickled into arbitrary objects. A ``.pt`` f
 and unpickling can call any importable function (``__reduce__``), so two independent checks
 stand between an upload and ``pickle``'s object construction:
 
-1. before anything is unpickled, the pickle program inside the archive is *disassembled*
+0. the zip is read by one strict reader (no data before the first entry or after the end records,
+   no duplicate, overlapping or gapped entries, every local header equal to the central
+   directory), decompressed within :data:`MAX_UNPACKED_BYTES` counted as it is read, and written
+   out again as a stored copy, the only bytes torch.load ever sees (legacy, non-zip torch.save
+   files and bare pickles are refused by name);
+1. before anything is unpickled, the pickle program inside the archive (at most
+   :data:`MAX_PICKLE_BYTES`) is *disassembled*
    (``pickletools.genops``, which only parses) and every global it would import is compared with
    the few a state_dict needs (``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2``,
    ``torch.*Storage`` ...); anything else (``os.system``, ``builtins.exec`` ...) is refused;
-2. the file is then read only by ``torch.load(..., weights_only=True)``, PyTorch's restricted
-   unpickler, which refuses every global outside its own allowlist.
+2. the copy is then read only by ``torch.load(..., weights_only=True)``, PyTorch's restricted
+   unpickler, which refuses every global outside its own allowlist; what it returns is read through
+   the types' own methods (a BUILD of allow-listed pieces may shadow a dict's ``items``), and every
+   tensor is checked finite in float32, the dtype the analyses use.
 
 ``.safetensors`` has no code path at all (a JSON header and raw bytes). ``.npy`` sequences are
 read with ``numpy.load(allow_pickle=False)``. Every upload is size-limited (:data:`MAX_UPLOAD_BYTES`)
@@ -32,6 +40,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import pickletools
 import re
 import struct
@@ -56,8 +65,12 @@ from .config import (
 )
 from .models import ElmanRNN, cell_kind
 
-MAX_UNPACKED_BYTES = 4 * MAX_UPLOAD_BYTES  # a .pt archive may not expand beyond this (zip bombs)
-MAX_ARCHIVE_ENTRIES = 10_000
+# A torch.save archive is stored, not compressed, so it expands to about its own size; twice the
+# upload limit leaves room for re-zipped files and bounds what any reader may decompress.
+MAX_UNPACKED_BYTES = 2 * MAX_UPLOAD_BYTES
+MAX_ARCHIVE_ENTRIES = 10_000  # entries of a .pt archive, and tensors of a .safetensors header
+MAX_PICKLE_BYTES = 2**20  # a state_dict's pickle program is ~100 bytes a tensor: 10 000 tensors fit
+MAX_SAFETENSORS_HEADER = 2**20  # likewise, ~100 bytes of JSON a tensor
 GATES = {1: "rnn", 4: "lstm", 3: "gru"}  # G, the number of gate blocks stacked in W_ih / W_hh
 READOUT_NAMES = ("readout", "fc", "linear", "out", "output", "head", "decoder", "classifier")
 SAVE_HOW = "torch.save(model.state_dict(), 'model.pt')"
@@ -67,12 +80,24 @@ PT_SAVE_HINT = f"expected a state_dict saved with {SAVE_HOW}"
 _SAFE_GLOBALS = {
     ("collections", "OrderedDict"),
     ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor_v3"),  # dtypes without a typed storage class (float8 ...)
     ("torch._utils", "_rebuild_parameter"),
     ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch.storage", "UntypedStorage"),
     ("torch", "Size"),
     ("torch", "device"),
     ("_codecs", "encode"),  # how protocol 2 pickles a bytes value: str -> bytes, nothing else
 }
+# torch.float8_e4m3fn, torch.float16 ...: dtype objects, which _rebuild_tensor_v3 takes
+_DTYPE_NAMES = {n for n in dir(torch) if isinstance(getattr(torch, n, None), torch.dtype)}
+_SAFETENSORS_DTYPES = (
+    *("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ"),
+    *("C64", "C128", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"),
+)
+_LOCAL = struct.Struct("<IHHHHHIIIHH")  # a zip entry's local header (30 bytes), before name and extra
+_EOCD_SIZE = 22  # the end-of-central-directory record, before its comment
+_ZIP64_TAIL = 56 + 20  # the zip64 end record and its locator (torch.save writes both)
+_CHUNK = 2**20  # bytes decompressed at a time
 _STORAGE = re.compile(r"[A-Za-z0-9]*Storage")  # torch.FloatStorage, torch.BFloat16Storage, ...
 _LAYER_KEY = re.compile(r"(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$")
 
@@ -181,7 +206,9 @@ def _pickle_globals(program: bytes) -> list[tuple[str, str]]:
 
 
 def _is_safe_global(module: str, name: str) -> bool:
-    return (module, name) in _SAFE_GLOBALS or (module == "torch" and _STORAGE.fullmatch(name) is not None)
+    if (module, name) in _SAFE_GLOBALS:
+        return True
+    return module == "torch" and (_STORAGE.fullmatch(name) is not None or name in _DTYPE_NAMES)
 
 
 def _refuse_code(where: str, module: str, name: str) -> ModelFileError:
@@ -192,8 +219,90 @@ def _refuse_code(where: str, module: str, name: str) -> ModelFileError:
     )
 
 
-def _scan_archive(data: bytes) -> None:
-    """Zip-level checks (corruption, expansion) and the disassembly check of the pickle program."""
+def _refuse_archive(why: str) -> ModelFileError:
+    return ModelFileError(
+        f"refused: the .pt archive {why}, so two zip readers could read different files from it (nothing in it "
+        f"was loaded); {PT_SAVE_HINT}"
+    )
+
+
+def _zip_tail(data: bytes, archive: zipfile.ZipFile) -> None:
+    """No bytes before the first entry and nothing after the end records: the central directory
+    starts where the entries end, the end-of-directory records follow it and end the file."""
+    try:
+        end = zipfile._EndRecData(io.BytesIO(data))
+    except Exception:
+        end = None
+    if not end:
+        raise ModelFileError(f"the .pt archive has no end-of-directory record (truncated or corrupt); {PT_SAVE_HINT}")
+    size_cd, offset_cd, comment = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET], end[zipfile._ECD_COMMENT]
+    if archive.start_dir != offset_cd:
+        raise _refuse_archive(f"has {archive.start_dir - offset_cd} bytes of data before its first entry")
+    records = _EOCD_SIZE + len(comment) + (_ZIP64_TAIL if end[zipfile._ECD_SIGNATURE] == b"PK\x06\x06" else 0)
+    if offset_cd + size_cd + records != len(data):
+        raise _refuse_archive("has data between or after its end-of-directory records")
+
+
+def _check_layout(data: bytes, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """Every entry's local header agrees with the central directory, and the entries tile the file
+    from byte 0 to the central directory with no gap, overlap or duplicate name."""
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise _refuse_archive(f"names {dup!r} twice")
+    _zip_tail(data, archive)
+    pos = 0
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        if info.header_offset != pos:
+            what = "overlap" if info.header_offset < pos else "have a gap between them"
+            raise _refuse_archive(f"has entries that {what} (at byte {min(pos, info.header_offset)})")
+        if pos + _LOCAL.size > len(data):
+            raise _refuse_archive("ends inside a local header")
+        sig, _, flag, method, _, _, crc, csize, usize, nlen, elen = _LOCAL.unpack_from(data, pos)
+        raw = data[pos + _LOCAL.size : pos + _LOCAL.size + nlen]
+        name = raw.decode("utf-8" if flag & 0x800 else "cp437", errors="replace")
+        local = (sig, name, method, flag)
+        if local != (0x04034B50, info.orig_filename, info.compress_type, info.flag_bits):
+            raise _refuse_archive(
+                f"has a local header for {info.orig_filename!r} that differs from its central directory"
+            )
+        pos += _LOCAL.size + nlen + elen + info.compress_size
+        if flag & 0x08:  # sizes and CRC follow the data, in a data descriptor (torch.save writes one)
+            if data[pos : pos + 4] == b"PK\x07\x08":
+                pos += 4
+            if pos + 12 > len(data):
+                raise _refuse_archive("ends inside a data descriptor")
+            crc, csize, usize = struct.unpack_from("<III", data, pos)
+            pos += 12
+        if (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
+            raise _refuse_archive(f"gives {info.orig_filename!r} sizes or a CRC that differ from its central directory")
+    if pos != archive.start_dir:
+        raise _refuse_archive("has data between its last entry and its central directory")
+
+
+def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: zipfile.ZipFile, budget: list[int]) -> bytes:
+    """Decompress one entry into ``out`` (stored), counting every byte against ``budget`` as it is read."""
+    head = b""
+    with archive.open(info) as src, out.open(info.filename, "w") as dst:
+        while chunk := src.read(_CHUNK):
+            budget[0] -= len(chunk)
+            if budget[0] < 0:
+                raise ModelFileError(
+                    f"the .pt archive expands to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MiB (the limit; reading "
+                    f"stopped there): expected a state_dict of a model within the size limits"
+                )
+            if len(head) < MAX_PICKLE_BYTES + 1:
+                head += chunk[: MAX_PICKLE_BYTES + 1 - len(head)]
+            dst.write(chunk)
+    return head
+
+
+def _canonical_archive(data: bytes) -> tuple[io.BytesIO, bytes]:
+    """(a fresh stored copy of the archive, its pickle program), after the zip-level checks.
+
+    torch.load then reads only the copy written here, so the scan and the loader see the same
+    entries byte for byte, and the decompressed-size budget holds whatever zip reader torch uses.
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -203,6 +312,7 @@ def _scan_archive(data: bytes) -> None:
         raise ModelFileError(
             f"the .pt archive has {len(infos)} entries: expected a state_dict archive (at most {MAX_ARCHIVE_ENTRIES})"
         )
+    _check_layout(data, archive, infos)
     unpacked = sum(i.file_size for i in infos)
     if unpacked > MAX_UNPACKED_BYTES:
         raise ModelFileError(
@@ -212,8 +322,36 @@ def _scan_archive(data: bytes) -> None:
     pickles = [i for i in infos if i.filename.endswith("data.pkl")]
     if len(pickles) != 1:
         raise ModelFileError(f"the archive is not a torch.save file (no single data.pkl entry); {PT_SAVE_HINT}")
+    if pickles[0].file_size > MAX_PICKLE_BYTES:
+        raise _too_big_pickle(pickles[0].file_size)
+    budget, program = [MAX_UNPACKED_BYTES], b""
+    out = io.BytesIO()
     try:
-        program = archive.read(pickles[0])
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+            for info in infos:
+                head = _copy_member(archive, info, copy, budget)
+                if info is pickles[0]:
+                    program = head
+    except ModelFileError:
+        raise
+    except Exception as e:  # bad CRC, truncated deflate stream, ...
+        raise ModelFileError(f"the .pt archive is corrupt ({type(e).__name__}); {PT_SAVE_HINT}") from None
+    if len(program) > MAX_PICKLE_BYTES:
+        raise _too_big_pickle(len(program))
+    out.seek(0)
+    return out, program  # the buffer itself: getvalue() would copy up to MAX_UNPACKED_BYTES
+
+
+def _too_big_pickle(n: int) -> ModelFileError:
+    return ModelFileError(
+        f"the .pt file's pickle program is {n / 2**20:.1f} MiB: a state_dict's is a few KiB (the limit is "
+        f"{MAX_PICKLE_BYTES / 2**20:.0f} MiB); {PT_SAVE_HINT}"
+    )
+
+
+def _scan_pickle(program: bytes) -> None:
+    """The disassembly check of the pickle program: every global it would import is allow-listed."""
+    try:
         names = _pickle_globals(program)
     except Exception as e:  # corrupt entry or malformed pickle program: refuse, never unpickle
         raise ModelFileError(f"the .pt file's pickle is corrupt ({type(e).__name__}); {PT_SAVE_HINT}") from None
@@ -228,19 +366,25 @@ def _scan_archive(data: bytes) -> None:
 
 
 def _torch_load(data: bytes):
-    if data[:4] == b"PK\x03\x04":
-        _scan_archive(data)
-    elif _looks_like_safetensors(data):
+    if _looks_like_safetensors(data):
         raise ModelFileError("this looks like a safetensors file named .pt: expected a .safetensors extension for it")
-    elif data[:1] != b"\x80":  # neither a zip archive nor a pickle (legacy torch.save files are pickles)
+    if data[:1] == b"\x80" or data[:2] == b"(d":  # a pickle: a bare one, or torch.save's legacy (pre-1.6) format
+        raise ModelFileError(
+            "refused: this is a bare pickle or a legacy (pre-1.6, _use_new_zipfile_serialization=False) torch.save "
+            "file, which is not read here (nothing in it was run); expected a state_dict in torch.save's default zip "
+            f"format: load it once in PyTorch and re-save it with {SAVE_HOW}, or save a .safetensors file"
+        )
+    if data[:4] != b"PK\x03\x04":
         raise ModelFileError(
             f"not a PyTorch file: torch.save writes a zip archive (starting with 'PK'), this starts with "
             f"{data[:4]!r}; {PT_SAVE_HINT}"
         )
+    copy, program = _canonical_archive(data)
+    _scan_pickle(program)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols; the verdict below says it all
             warnings.simplefilter("ignore")
-            return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+            obj = torch.load(copy, weights_only=True, map_location="cpu")
     except Exception as e:  # torch's own messages suggest weights_only=False: never pass that on
         text = str(e)
         blocked = re.search(r"GLOBAL ([\w.]+)\.(\w+)", text)
@@ -255,22 +399,84 @@ def _torch_load(data: bytes):
             f"not a readable PyTorch file ({type(e).__name__}): the file is truncated, corrupt or not made by "
             f"torch.save; {PT_SAVE_HINT}"
         ) from None
+    return _plain(obj)
+
+
+class _Other:
+    """Stands for a value of the file that is neither a tensor nor a dict (an epoch count, a config)."""
+
+    def __init__(self, obj):
+        self.kind = type(obj).__name__
+
+    def __repr__(self) -> str:
+        return f"<a {self.kind}>"
+
+
+def _kind(obj) -> str:
+    return obj.kind if isinstance(obj, _Other) else type(obj).__name__
+
+
+def _plain_tensor(t: torch.Tensor) -> torch.Tensor:
+    # Called through the class, never the instance: a pickle may give a tensor or parameter
+    # instance attributes that shadow its methods (a parameter rebuilt "with state").
+    return torch.Tensor.detach(t)
+
+
+def _plain(obj, depth: int = 0):
+    """Plain dicts of plain tensors from what torch.load returned, read through the types' own
+    methods: a pickle made only of allow-listed pieces can still give an OrderedDict instance
+    attributes named ``items`` or ``keys`` (a BUILD), which would shadow the methods the loader calls."""
+    if isinstance(obj, torch.Tensor):
+        return _plain_tensor(obj)
+    if isinstance(obj, dict) and depth < 2:  # the state_dict, or one nested in a training checkpoint
+        return {k if type(k) is str else _Other(k): _plain(v, depth + 1) for k, v in dict.items(obj)}
+    return obj if type(obj) in (str, int, float, bool, type(None)) else _Other(obj)
+
+
+def _safetensors_header(data: bytes) -> dict:
+    """The JSON header, read and bounded before safetensors allocates anything."""
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_SAFETENSORS_HEADER:
+        raise ModelFileError(
+            f"the .safetensors header is {n / 2**20:.1f} MiB (the limit is {MAX_SAFETENSORS_HEADER / 2**20:.0f} MiB): "
+            f"expected the header of a state_dict with at most {MAX_ARCHIVE_ENTRIES} tensors"
+        )
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except Exception:
+        raise ModelFileError(
+            "not a valid .safetensors file (its header is not JSON): expected safetensors.torch.save_file(...)"
+        ) from None
+    if not isinstance(header, dict):
+        raise ModelFileError("not a valid .safetensors file (its header is not a JSON object)")
+    if len(header) > MAX_ARCHIVE_ENTRIES + 1:
+        raise ModelFileError(
+            f"the .safetensors header lists {len(header) - 1} tensors: expected a state_dict with at most "
+            f"{MAX_ARCHIVE_ENTRIES}"
+        )
+    for key, entry in header.items():
+        dtype = entry.get("dtype") if isinstance(entry, dict) and key != "__metadata__" else None
+        if isinstance(dtype, str) and dtype not in _SAFETENSORS_DTYPES:
+            raise ModelFileError(
+                f"tensor {key!r} of the .safetensors file has dtype {dtype}, which the explorer cannot read: "
+                f"expected one of {', '.join(_SAFETENSORS_DTYPES)}"
+            )
+    return header
 
 
 def _safetensors_load(data: bytes) -> tuple[dict, dict]:
     from safetensors.torch import load
 
+    if len(data) < 8:
+        raise ModelFileError("not a valid .safetensors file (shorter than 8 bytes): expected safetensors output")
+    header = _safetensors_header(data)
     try:
         tensors = load(data)
     except Exception as e:
         raise ModelFileError(
             f"not a valid .safetensors file ({e}): expected safetensors.torch.save_file(model.state_dict(), path)"
         ) from None
-    try:  # the header load() just validated: 8-byte length, then JSON with an optional __metadata__
-        (n,) = struct.unpack("<Q", data[:8])
-        meta = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
-    except Exception:
-        meta = {}
+    meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict):
         raise ModelFileError("the .safetensors __metadata__ is not a JSON object: expected string keys and values")
     return tensors, meta
@@ -291,7 +497,7 @@ def _as_state_dict(obj) -> tuple[dict[str, torch.Tensor], list[str]]:
         obj = obj.state_dict()
     if not isinstance(obj, dict):
         raise ModelFileError(
-            f"not a state_dict: the file holds a {type(obj).__name__}; expected a dict of parameter names to "
+            f"not a state_dict: the file holds a {_kind(obj)}; expected a dict of parameter names to "
             f"tensors (saved with {SAVE_HOW})"
         )
     if not _has_layer(obj):
@@ -368,7 +574,7 @@ def _check_layer_keys(sd: dict, prefix: str, suffix: str) -> None:
 
 def _check_tensor(key: str, t, expected: tuple[int, ...] | None = None, what: str = "") -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
-        raise ModelFileError(f"{key} is a {type(t).__name__}: expected a tensor")
+        raise ModelFileError(f"{key} is a {_kind(t)}: expected a tensor")
     if t.layout != torch.strided or t.is_meta or t.is_quantized:
         raise ModelFileError(f"{key} is a {t.layout} / meta / quantized tensor: expected a plain dense tensor")
     if not t.is_floating_point():
@@ -414,10 +620,27 @@ def _infer(sd: dict, prefix: str, suffix: str) -> tuple[str, int, int, dict[str,
         key = f"{prefix}{b}{suffix}"
         weights[f"{b}_l0"] = _check_tensor(key, sd[key], (rows,), gates)
     for key, t in weights.items():
-        if not bool(torch.isfinite(t).all()):
-            bad = int((~torch.isfinite(t)).sum())
-            raise ModelFileError(f"{prefix}{key} has {bad} non-finite entries (NaN/inf): expected finite weights")
+        _as_float32(f"{prefix}{key}", t)
     return cell, I, H, weights
+
+
+def _as_float32(key: str, t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32, the dtype the analyses use, checked finite after the conversion: a float64
+    entry of 1e39 is finite in the file but inf in float32, and float8 has no isfinite of its own."""
+    try:
+        out = torch.Tensor.to(t, torch.float32)
+    except Exception:
+        raise ModelFileError(
+            f"{key} has dtype {t.dtype}, which cannot be converted to float32: expected float16/bfloat16/float32/"
+            "float64 or float8 weights"
+        ) from None
+    finite = torch.isfinite(out)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        big = t.dtype == torch.float64 and bool(torch.isfinite(t).all())
+        why = "values too large for float32, |w| > 3.4e38" if big else "NaN/inf"
+        raise ModelFileError(f"{key} has {bad} non-finite entries in float32 ({why}): expected finite weights")
+    return out
 
 
 def _build(cell: str, I: int, H: int, nonlinearity: str, weights: dict) -> tuple[nn.Module, list[str]]:
@@ -465,8 +688,8 @@ def _find_readout(sd: dict, layer_keys: set[str], H: int, notes: list[str]) -> n
     if (
         not 1 <= O <= MAX_INPUT
         or w.layout != torch.strided
-        or not bool(torch.isfinite(w).all())
-        or (b is not None and not bool(torch.isfinite(b).all()))
+        or not _finite_in_float32(w)
+        or (b is not None and not _finite_in_float32(b))
     ):
         notes.append(f"no readout used: {base}weight must be finite with at most {MAX_INPUT} outputs")
         return None
@@ -477,6 +700,14 @@ def _find_readout(sd: dict, layer_keys: set[str], H: int, notes: list[str]) -> n
             readout.bias.copy_(b.to(torch.float32))
     notes.append(f"readout: {base}weight ({O} outputs)")
     return readout.eval()
+
+
+def _finite_in_float32(t: torch.Tensor) -> bool:
+    try:
+        _as_float32("readout", t)
+    except ModelFileError:
+        return False
+    return True
 
 
 def model_from_state_dict(sd, nonlinearity: str | None = None, fmt: str = "pt") -> LoadedModel:
@@ -521,6 +752,18 @@ def load_model(data: bytes, filename: str, nonlinearity: str | None = None) -> L
     """
     if nonlinearity is not None:
         check_choice("nonlinearity", nonlinearity, ACTIVATIONS)
+    try:
+        return _load_model(data, filename, nonlinearity)
+    except UploadError:
+        raise
+    except Exception as e:  # anything else a crafted file provokes: the documented message, never a traceback
+        raise ModelFileError(
+            f"the model file could not be read ({type(e).__name__}); nothing in it was run. {PT_SAVE_HINT.capitalize()}"
+            ", or a .safetensors file"
+        ) from None
+
+
+def _load_model(data, filename, nonlinearity: str | None) -> LoadedModel:
     data, ext = _check_bytes(data, filename, MODEL_EXTENSIONS, ModelFileError)
     if ext == ".safetensors":
         sd, meta = _safetensors_load(data)
@@ -609,47 +852,110 @@ def _finish_sequence(arr: np.ndarray, input_size: int, filename: str) -> torch.T
     return torch.from_numpy(out)
 
 
-def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+# Characters str.splitlines() would also break a row at; a CSV row ends only at \n, \r\n or \r.
+_OTHER_BREAKS = {
+    "\x0b": "a vertical tab",
+    "\x0c": "a form feed",
+    "\x1c": "a file separator (U+001C)",
+    "\x1d": "a group separator (U+001D)",
+    "\x1e": "a record separator (U+001E)",
+    "\x85": "a next-line character (NEL, U+0085)",
+    "\u2028": "a Unicode line separator (U+2028)",
+    "\u2029": "a Unicode paragraph separator (U+2029)",
+}
+_OTHER_BREAK = re.compile("[" + "".join(_OTHER_BREAKS) + "]")
+_FILLED_LINE = re.compile(r"^[ \t]*[^ \t\n].*$", re.M)  # a line with something on it (after \r -> \n)
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+
+
+def _csv_lines(text: str, filename: str) -> list[str]:
+    """The non-blank lines, at most MAX_SEQ_LEN + 1 of them: the count is checked as they are found,
+    so a tall file is refused without being split whole."""
+    bad = _OTHER_BREAK.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise SequenceFileError(
+            f"{filename} contains {_OTHER_BREAKS[bad.group()]} on line {line}: rows must end with a newline "
+            "(\\n, \\r\\n or \\r) and hold only numbers and separators; remove it or save the file as plain CSV"
+        )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = []
+    for m in _FILLED_LINE.finditer(text):
+        lines.append(m.group().strip())
+        if len(lines) > MAX_SEQ_LEN + 1:  # a header row and MAX_SEQ_LEN steps fit; one more cannot
+            raise SequenceFileError(
+                f"{filename} has more than {MAX_SEQ_LEN} rows: expected at most seq_len <= {MAX_SEQ_LEN} time steps"
+            )
     if not lines:
         raise SequenceFileError(f"{filename} has no data: expected rows of numbers, one row per time step")
-    delim = max(",;\t", key=lines[0].count)
-    if lines[0].count(delim) == 0:
-        delim = "," if len(lines[0].split()) == 1 else " "
+    return lines
+
+
+def _number(s: str) -> float | None:
+    try:
+        return float(s) if s and "_" not in s else None
+    except ValueError:
+        return None
+
+
+def _split_row(line: str, delim: str, filename: str, row: int) -> list[str]:
     if delim == " ":
-        rows = [ln.split() for ln in lines]
+        return line.split()
+    try:
+        return [c.strip() for c in next(csv.reader([line], delimiter=delim))]
+    except (csv.Error, StopIteration) as e:
+        raise SequenceFileError(f"{filename}: row {row} is not readable CSV ({e}): expected numbers") from None
+
+
+def _csv_dialect(first: str, input_size: int, filename: str) -> tuple[str, list[str]]:
+    """(delimiter, the first row's cells), its width checked before anything else is split."""
+    delim = max(";\t,", key=first.count)
+    if first.count(delim) == 0:
+        delim = " "
+    # Quoted cells can only lower the count of separators, so a row with too few is refused unsplit.
+    if delim != " " and first.count(delim) + 1 < input_size or first.count(delim) > 4 * MAX_INPUT:
+        width = first.count(delim) + 1
     else:
-        try:
-            rows = [[c.strip() for c in r] for r in csv.reader(lines, delimiter=delim)]
-        except csv.Error as e:
-            raise SequenceFileError(f"{filename} is not a readable CSV ({e}): expected rows of numbers") from None
-
-    def number(s: str) -> float | None:
-        try:
-            return float(s) if s and "_" not in s else None
-        except ValueError:
-            return None
-
-    first = [number(c) for c in rows[0]]
-    start = 1 if all(v is None for v in first) and all(rows[0]) else 0  # a header: names only
-    width = len(rows[start]) if start < len(rows) else len(rows[0])
-    # Shape first, numbers after: a huge upload of the wrong shape is refused without parsing it.
-    if len(rows) - start > MAX_SEQ_LEN:
-        raise SequenceFileError(
-            f"{filename} has {len(rows) - start} time steps: expected at most seq_len <= {MAX_SEQ_LEN}"
-        )
+        width = len(cells := _split_row(first, delim, filename, 1))
     if width != input_size:
+        hint = ""
+        if delim == "," and _DECIMAL_COMMA.fullmatch(first.replace(" ", "")):
+            hint = (
+                f" (row 1 reads {first[:20]!r}: if that is one number with a decimal comma, write it with a decimal "
+                "point, 0.25, or separate the columns with ';' so that commas can be decimal marks)"
+            )
         raise SequenceFileError(
-            f"the model expects input_size={input_size} columns, got {width} (in {filename}): expected one column per input"
+            f"the model expects input_size={input_size} columns, got {width} (in {filename}): expected one column "
+            f"per input{hint}"
         )
-    out = np.empty((len(rows) - start, width), dtype=np.float64)
-    for i, row in enumerate(rows[start:], start=start):
-        if len(row) != width:
+    return delim, cells
+
+
+def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
+    lines = _csv_lines(text, filename)
+    delim, first = _csv_dialect(lines[0], input_size, filename)
+    names = all(_number(c) is None and not _DECIMAL_COMMA.fullmatch(c) for c in first)
+    start = 1 if names and all(first) else 0  # a header: names only
+    if len(lines) - start > MAX_SEQ_LEN:
+        raise SequenceFileError(
+            f"{filename} has {len(lines) - start} time steps: expected at most seq_len <= {MAX_SEQ_LEN}"
+        )
+    rows = [_split_row(lines[i], delim, filename, i + 1) for i in range(start, len(lines))]
+    # Decimal commas (0,25): in ';', tab or space separated rows, or quoted in comma-separated ones.
+    comma = any(_DECIMAL_COMMA.fullmatch(c) for r in rows for c in r)
+    out = np.empty((len(rows), input_size), dtype=np.float64)
+    for i, row in enumerate(rows, start=start):
+        if len(row) != input_size:
             raise SequenceFileError(
-                f"{filename}: row {i + 1} has {len(row)} values, expected {width} like row {start + 1}"
+                f"{filename}: row {i + 1} has {len(row)} values, expected {input_size} like row {start + 1}"
             )
         for j, cell in enumerate(row):
-            v = number(cell)
+            if comma and "." in cell:
+                raise SequenceFileError(
+                    f"{filename}: row {i + 1}, column {j + 1} is {cell[:20]!r}, but other cells use decimal commas "
+                    "(0,25): expected one decimal mark throughout"
+                )
+            v = _number(cell.replace(",", ".") if comma else cell)
             if v is None:
                 raise SequenceFileError(
                     f"{filename}: row {i + 1}, column {j + 1} is {cell[:20]!r}: expected a number"
@@ -659,10 +965,56 @@ def _parse_csv(text: str, filename: str, input_size: int) -> np.ndarray:
     return out
 
 
+NPY_MAX_HEADER = 10_000  # numpy.load's own default max_header_size
+
+
+def _npy_header_bytes(data: bytes) -> int:
+    """The header length a .npy file declares (0 when it is not one; np.load then says why)."""
+    if data[:6] != b"\x93NUMPY" or len(data) < 12:
+        return 0
+    return struct.unpack_from("<H" if data[6] == 1 else "<I", data, 8)[0]
+
+
+def _check_npy_shape(data: bytes, filename: str, input_size: int) -> None:
+    """The size the header declares, checked against the bytes that follow it before numpy allocates it
+    (the shape itself is checked after loading, which this bounds by the file's size)."""
+    from numpy.lib import format as npformat
+
+    f = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(f)
+        read = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}.get(version)
+        if read is None:
+            return  # other versions: numpy.load's own checks
+        shape, _, dtype = read(f, max_header_size=NPY_MAX_HEADER)
+    except Exception:
+        return  # not a valid header: numpy.load says why
+    if dtype.hasobject:
+        return  # a pickled object array: numpy.load refuses it, and that is said below
+    # numpy allocates what the header declares before reading: never more than the file holds
+    if math.prod(shape) * dtype.itemsize > len(data) - f.tell():
+        raise SequenceFileError(
+            f"{filename} is not a readable .npy file: it declares shape {shape} of {dtype} but holds fewer bytes "
+            "(truncated); expected numpy.save output"
+        )
+
+
 def load_sequence(data: bytes, filename: str, input_size: int) -> torch.Tensor:
     """An input sequence (T, input_size) float32 from a CSV (numbers, optional header row) or .npy file."""
     if isinstance(input_size, bool) or not isinstance(input_size, int) or not 1 <= input_size <= MAX_INPUT:
         raise ValueError(f"input_size must be a whole number in [1, {MAX_INPUT}], got {input_size!r}")
+    try:
+        return _load_sequence(data, filename, input_size)
+    except UploadError:
+        raise
+    except Exception as e:  # anything else a crafted file provokes: the documented message, never a traceback
+        raise SequenceFileError(
+            f"the sequence file could not be read ({type(e).__name__}): expected a CSV of numbers or numpy.save "
+            f"output, shape (T, {input_size})"
+        ) from None
+
+
+def _load_sequence(data, filename, input_size: int) -> torch.Tensor:
     data, ext = _check_bytes(data, filename, SEQUENCE_EXTENSIONS, SequenceFileError)
     if ext == ".csv":
         try:
@@ -674,6 +1026,13 @@ def load_sequence(data: bytes, filename: str, input_size: int) -> torch.Tensor:
         if "\x00" in text:
             raise SequenceFileError(f"{filename} contains NUL bytes: expected a CSV of numbers")
         return _finish_sequence(_parse_csv(text, filename, input_size), input_size, filename)
+    header = _npy_header_bytes(data)
+    if header > NPY_MAX_HEADER:
+        raise SequenceFileError(
+            f"{filename} has a {header}-byte .npy header: numpy reads headers of at most {NPY_MAX_HEADER} bytes "
+            f"(numpy.save writes ~128); expected numpy.save output of a (T, {input_size}) array"
+        )
+    _check_npy_shape(data, filename, input_size)
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:

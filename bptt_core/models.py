@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .arguments import check_module, effective_weights
 from .config import ACTIVATIONS, check_choice
 
 # Bound gamma on |phi'| (Pascanu, Mikolov & Bengio 2013): sigma_1 < 1/gamma suffices for vanishing.
@@ -202,6 +203,7 @@ def cell_kind(module: nn.Module) -> str:
 def cell_view(module: nn.Module, dtype: torch.dtype = torch.float64) -> CellView:
     """Read a single-layer, unidirectional, time-major recurrent module (weights detached)."""
     kind = cell_kind(module)
+    check_module(module)
     if getattr(module, "num_layers", 1) != 1:
         raise ValueError(f"num_layers must be 1, got {module.num_layers}")
     if getattr(module, "bidirectional", False):
@@ -210,7 +212,7 @@ def cell_view(module: nn.Module, dtype: torch.dtype = torch.float64) -> CellView
         raise ValueError("batch_first must be False: sequences are (T, input_size)")
     if getattr(module, "proj_size", 0):
         raise ValueError(f"proj_size must be 0 (LSTM without projection), got {module.proj_size}")
-    p = dict(module.named_parameters())
+    p = effective_weights(module)  # parametrized, pruned or spectral-normed weights as the forward uses them
     W_ih, W_hh = p["weight_ih_l0"], p["weight_hh_l0"]
     zeros = torch.zeros(W_hh.shape[0], dtype=W_hh.dtype)
     b_ih, b_hh = p.get("bias_ih_l0", zeros), p.get("bias_hh_l0", zeros)

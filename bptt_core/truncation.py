@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev
 
+from .arguments import as_real_tensor, check_module, effective_weights, finite_as, plain_copy
 from .config import check_int
 from .memory import saved_tensor_bytes
 from .models import CellView, activation, activation_derivative, cell_view
@@ -66,22 +67,20 @@ class Problem:
 
 
 def _as_batch(name: str, v, size: int, size_name: str, dtype: torch.dtype) -> torch.Tensor:
-    v = torch.as_tensor(v)
+    v = as_real_tensor(name, v)
     if v.dim() == 2:
         v = v[:, None]  # (n, 1, size)
     if v.dim() != 3 or v.shape[-1] != size:
         raise ValueError(f"{name} must have shape (n, {size_name}) = (n, {size}), got {tuple(v.shape)}")
     if v.shape[0] < 1:
         raise ValueError(f"{name} must have at least 1 time step (n >= 1)")
-    if not torch.isfinite(v).all():
-        raise ValueError(f"{name} must contain only finite numbers")
-    return v.to(dtype)
+    return finite_as(name, v, dtype)  # finite in the dtype it is used in
 
 
 def _check_mask(loss_mask, n: int) -> torch.Tensor:
     if loss_mask is None:
         return torch.ones(n, dtype=torch.bool)
-    mask = torch.as_tensor(np.asarray(loss_mask))
+    mask = as_real_tensor("loss_mask", loss_mask)
     if mask.shape != (n,):
         raise ValueError(f"loss_mask must have shape (n,) = ({n},), got {tuple(mask.shape)}")
     mask = mask.to(torch.bool)
@@ -92,10 +91,12 @@ def _check_mask(loss_mask, n: int) -> torch.Tensor:
 
 def prepare(rnn: nn.Module, readout: nn.Module, x, y, loss_mask=None) -> Problem:
     """Check the model and data once; every function here starts from this."""
+    check_module(rnn)
     dtype = next(rnn.parameters()).dtype
     view = cell_view(rnn, dtype=dtype)  # refuses stacked, bidirectional, batch_first, unknown modules
     if not isinstance(readout, nn.Linear):
         raise ValueError(f"readout must be a torch.nn.Linear, got {type(readout).__name__}")
+    check_module(readout, "readout")
     if readout.in_features != view.hidden_size:
         raise ValueError(f"readout in_features must equal hidden_size={view.hidden_size}, got {readout.in_features}")
     if readout.weight.dtype != dtype:
@@ -317,9 +318,25 @@ def _rtrl(rnn, readout, x, y, loss_mask) -> tuple[list[torch.Tensor], int]:
     xs, ys = p.x[:, 0], p.y[:, 0]  # (n, I), (n, O)
     step = _rtrl_vanilla if p.view.kind == "rnn" else _rtrl_gated
     g_view, g_Wy, g_by, held = step(p.view, xs, ys, p.mask, Wy, by)
-    grads = [g_view[_VIEW_FIELDS[name]] for name, _ in rnn.named_parameters()]
+    grads = _module_grads(rnn, g_view)
     grads += [g_Wy] + ([g_by] if by is not None else [])
     return grads, held
+
+
+def _module_grads(rnn: nn.Module, g_view: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """dL/dtheta for ``rnn.parameters()`` from dL/d(effective weight). Plain modules: the same tensors.
+    Parametrized, pruned or spectral-normed ones store other tensors (``...original``, ``weight_orig``):
+    the chain rule through the weight's own computation, by autograd (a vector-Jacobian product)."""
+    named = list(rnn.named_parameters())
+    if all(name in _VIEW_FIELDS for name, _ in named):
+        return [g_view[_VIEW_FIELDS[name]] for name, _ in named]
+    with torch.enable_grad():
+        eff = {k: w for k, w in effective_weights(rnn).items() if w.requires_grad}
+        params = [q for _, q in named]
+        gs = torch.autograd.grad(
+            list(eff.values()), params, [g_view[_VIEW_FIELDS[k]].to(w.dtype) for k, w in eff.items()], allow_unused=True
+        )
+    return [torch.zeros_like(q) if g is None else g for q, g in zip(params, gs, strict=True)]
 
 
 def _readout_error(Wy, by, h, y_t):
@@ -404,6 +421,7 @@ def contributions(rnn: nn.Module, readout: nn.Linear, x, y, t: int, param: str =
     if p.x.shape[1] != 1:
         raise ValueError(f"contributions take one sequence: x must be (n, input_size), got batch {p.x.shape[1]}")
     t = check_int("t", t, 0, p.n - 1)
+    rnn = plain_copy(rnn)  # a parametrized, pruned or spectral-normed W: the terms of dl_t/dW for the W it computes
     named = dict(rnn.named_parameters())
     if param not in named:
         raise ValueError(f"param must be one of {', '.join(named)}; got {param!r}")

@@ -189,9 +189,12 @@ def test_parameters_saved_as_nn_parameter_load():
     assert load_model(pt_bytes(sd), "m.pt").cell == "rnn"
 
 
-def test_legacy_torch_save_format_loads():
+def test_legacy_torch_save_format_is_refused_by_name():
+    """Legacy files are a chain of pickles whose storages torch sizes from the pickle itself: refused
+    (and said so, with how to re-save) rather than read outside the zip checks (issue 11, finding 5)."""
     data = pt_bytes(rnn_sd(4), _use_new_zipfile_serialization=False)
-    assert load_model(data, "old.pt").cell == "lstm"
+    with pytest.raises(ModelFileError, match=r"legacy .*re-save it with torch.save"):
+        load_model(data, "old.pt")
 
 
 @pytest.mark.parametrize("ext", ["M.PT", "m.Safetensors"])

@@ -157,7 +157,7 @@ def test_scan_alone_refuses_before_anything_is_unpickled(payload, marker, monkey
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_weights_only_alone_refuses(payload, encoding, marker, monkeypatch):
     """Second defence on its own: with the scan switched off, torch.load(weights_only=True) refuses."""
-    monkeypatch.setattr(mio, "_scan_archive", lambda data: None)
+    monkeypatch.setattr(mio, "_scan_pickle", lambda program: None)
     with pytest.raises(ModelFileError) as err:
         load_model(ENCODINGS[encoding](payloads(marker)[payload]), "model.pt")
     assert "torch.load(weights_only=True)" in str(err.value)
