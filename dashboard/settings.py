@@ -93,6 +93,8 @@ class Setting:
 
 
 def _num(v) -> str:
+    if isinstance(v, bool):  # as the URL spells it, not Python's True/False
+        return "true" if v else "false"
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
@@ -165,6 +167,22 @@ def _check_url(qp, setting: Setting) -> str | None:
         elif raw != spelled:
             qp.set_with_no_forward_msg(setting.key, spelled)
     return warning
+
+
+def forget(setting: Setting) -> None:
+    """Drop ``setting``'s value from the session and the URL (before its widget is drawn): it returns
+    to its default. For a value another setting made meaningless (an LSTM's c block once the cell is
+    an RNN), so that no link carries it."""
+    st.session_state.pop(setting.key, None)
+    try:
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        with get_session_state().query_params() as qp:
+            qp._initial_query_params.pop(setting.key, None)
+            if setting.key in qp._query_params:
+                qp.remove_param(setting.key)
+    except (AttributeError, RuntimeError, KeyError):  # no session (bare mode) or another Streamlit's internals
+        pass
 
 
 def refused(setting: Setting, raw: str) -> str:

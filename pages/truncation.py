@@ -1,5 +1,7 @@
 """Truncated BPTT: what TBPTT(k1, k2) drops, and full BPTT vs TBPTT vs RTRL, measured."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from bptt_core.figures import short_label, stride_note
@@ -18,12 +20,16 @@ def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
     T = ctx.cfg.seq_len
     c = st.columns(3)
-    k1 = S.page_setting(K1, c[0])
-    k2 = S.page_setting(K2, c[1])
+    # The sliders end at T: a window longer than the sequence means nothing. A k left above T by a
+    # shorter sequence is brought down to T, and the page says so.
+    k1s, k2s = (replace(k, hi=T, default=min(k.default, T)) for k in (K1, K2))
+    for k in (k1s, k2s):
+        if st.session_state.get(k.key, k.default) > T:
+            st.warning(f"{k.key} = {st.session_state[k.key]} exceeds the sequence length T = {T}; it is now T.")
+            st.session_state[k.key] = T
+    k1 = S.page_setting(k1s, c[0])
+    k2 = S.page_setting(k2s, c[1])
     layout.export_format_toggle(PAGE, c[2])
-    if k1 > T or k2 > T:
-        st.warning(f"k1 = {k1} and k2 = {k2} cannot exceed the sequence length T = {T}; using min(k, T).")
-        k1, k2 = min(k1, T), min(k2, T)
 
     if not compute.flow_affordable(ctx.cfg):
         st.warning("The gradient-flow matrix is too large for these settings here; lower T or H to see the mask.")

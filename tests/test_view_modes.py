@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_app import PAGES, chart_keys, navigation_mode, open_page  # noqa: F401 - the fixture applies here too
+from test_app import PAGES, chart_keys, chart_spec, navigation_mode, open_page  # noqa: F401 - the fixture applies here too
 
 from dashboard import layout, page_table
 
@@ -56,3 +56,24 @@ def test_no_emoji_in_the_interface_text():
                 if EMOJI.search(line):
                     found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:80]}")
     assert not found, "\n".join(found)
+
+
+def test_the_k_sliders_end_at_the_sequence_length():
+    at = open_page("truncation", query={"m_seq_len": "30"})
+    assert not at.exception
+    assert {s.key: s.max for s in at.slider if s.key in ("tb_k1", "tb_k2")} == {"tb_k1": 30, "tb_k2": 30}
+    at = open_page("truncation", query={"m_seq_len": "30", "tb_k1": "45"})
+    assert any("tb_k1" in w.value and "[1, 30]" in w.value for w in at.warning)
+
+
+def test_a_stale_lstm_block_leaves_with_the_lstm():
+    at = open_page("gradient_flow", query={"m_cell": "rnn", "gf_block": "c"})
+    assert not at.exception
+    assert at.session_state["gf_block"] == "h"
+    assert "∂h(t)/∂h(s)" in chart_spec(at, "gf_heatmap")["layout"]["title"]["text"]
+
+
+def test_a_refused_flag_names_its_default_as_the_url_spells_it():
+    at = open_page("overview", query={"lecture": "maybe"})
+    texts = [w.value for w in at.warning]
+    assert any("default false" in t for t in texts) and not any("False" in t for t in texts), texts
