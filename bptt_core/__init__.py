@@ -23,6 +23,8 @@ _EXPORTS = {
     "lag_view": "jacobians",
     "loss_gradient_norms": "jacobians",
     "memory_horizon": "jacobians",
+    "GradientFlowMonitor": "monitor",
+    "MonitorWarning": "monitor",
     "LoadedModel": "model_io",
     "ModelFileError": "model_io",
     "SequenceFileError": "model_io",
