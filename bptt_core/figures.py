@@ -773,3 +773,32 @@ def unrolled_diagram(n: int = 4) -> go.Figure:
         showlegend=False,
     )
     return style(fig)
+
+
+# -- monitored runs ---------------------------------------------------------------------------------------
+
+
+def run_flow_history_figure(history: dict) -> go.Figure:
+    """Decay rate and top Lyapunov exponent (log10 per step, left axis), rho and sigma_1 of the top
+    layer's recurrent matrix (right axis), at the logged steps of a monitored run."""
+    step = np.asarray(history["step"])
+    fig = go.Figure()
+    for key, name, color in (("decay_rate", "decay rate", "#2ca02c"), ("lyapunov_top", "top Lyapunov λ₁", "#9467bd")):
+        fig.add_trace(
+            go.Scatter(x=step, y=np.asarray(history[key], dtype=float), mode="lines+markers", name=name,
+                       line=dict(color=color), hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}} log10/step<extra></extra>")
+        )  # fmt: skip
+    for key, name, color in (("rho", "ρ", "#1f77b4"), ("sigma1", "σ₁", "#d62728")):
+        fig.add_trace(
+            go.Scatter(x=step, y=np.asarray(history[key], dtype=float), mode="lines+markers", name=name, yaxis="y2",
+                       line=dict(color=color, dash="dot"), hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>")
+        )  # fmt: skip
+    fig.add_hline(y=0, line=dict(color="#999", width=1))
+    fig.update_layout(
+        title="Gradient flow and spectrum at the logged steps",
+        xaxis_title="training step",
+        yaxis=dict(title="log10 change per step"),
+        yaxis2=dict(title="ρ, σ₁ (top layer)", overlaying="y", side="right", showgrid=False),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
+    return style(fig)
