@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from bptt_core import presets as P
 from bptt_core.config import CELLS, INITS, TASKS
-from pages.common import MODEL_SETTINGS
+from dashboard.settings import MODEL_SETTINGS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
