@@ -36,6 +36,7 @@ MAX_INPUT = 256
 MAX_SEQ_LEN = 2000
 MAX_BATCH = 1024
 MAX_GAIN = 100.0
+MAX_STACK = 8  # num_layers of a model the analyses build
 MAX_JACOBIAN_BYTES = 2_000_000_000  # ~2 GB of engine buffers (seq_len * S^2 <= 78M), well inside 24 GiB
 
 # Uploads (bptt_core.model_io reads them; kept here so the dashboard's sidebar can state the limits
@@ -136,6 +137,9 @@ class ModelConfig:
     seed: int = 0  # seeds weights and data
     task: str = "gaussian"  # one of TASKS: the input sequence (and targets)
     batch_size: int = 1  # sequences per batch (the Jacobian uses the first)
+    num_layers: int = 1  # stacked layers (rnn | lstm | gru); the analyses read the top layer's h by default
+    r_min: float = 0.0  # LRU only: ring initialisation, r_min <= |lambda| <= r_max (Orvieto et al. 2023)
+    r_max: float = 1.0
 
     def __post_init__(self):
         _check_choice("cell", self.cell, CELLS)
@@ -149,6 +153,17 @@ class ModelConfig:
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_choice("task", self.task, TASKS)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        _check_int("num_layers", self.num_layers, 1, MAX_STACK)
+        if self.num_layers > 1 and self.cell in DIAGONAL_CELLS:
+            raise ValueError(f"num_layers must be 1 for the {self.cell} cell (stacking is offered for rnn, lstm, gru)")
+        if self.num_layers > 1 and self.cell == "rnn" and self.activation not in ("tanh", "relu"):
+            raise ValueError(
+                f"a stacked vanilla RNN is torch's nn.RNN: activation must be tanh or relu, got {self.activation!r}"
+            )
+        _check_float("r_max", self.r_max, 0.0, 1.0, lo_open=True)
+        _check_float("r_min", self.r_min, 0.0, 1.0)
+        if self.r_min >= self.r_max:
+            raise ValueError(f"r_min must be below r_max: got r_min={self.r_min}, r_max={self.r_max}")
         for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal
             v = getattr(self, f.name)
             if f.type == "int":
