@@ -130,16 +130,16 @@ def parallel_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.T
     """Every h_t of h_t = a_t h_{t-1} + b_t (a_t > 0) at once, in log space: (T, B, H).
 
     h_t = exp(A_t) (h_0 + sum_{k<=t} exp(-A_k) b_k), A_t = sum_{k<=t} log a_k; the sum is two
-    ``logcumsumexp`` (positive and negative parts of b, h_0 as the term k = 0), so nothing overflows.
+    ``logcumsumexp`` (positive and negative parts of b), so nothing overflows.
     """
     A = torch.cumsum(torch.log(a), 0)  # (T, B, H)
-    A0 = torch.cat([torch.zeros_like(A[:1]), A])  # (T + 1, B, H), A_0 = 0 for h_0
-    terms = torch.cat([h0[None], b])  # (T + 1, B, H)
-    log_mag = torch.log(terms.abs()) - A0
-    neg_inf = torch.full_like(log_mag, -math.inf)
-    pos = torch.logcumsumexp(torch.where(terms > 0, log_mag, neg_inf), 0)[1:]
-    neg = torch.logcumsumexp(torch.where(terms < 0, log_mag, neg_inf), 0)[1:]
-    return torch.exp(A + pos) - torch.exp(A + neg)
+    # An absent term is a finite sentinel, not -inf: exp(sentinel) is exactly 0 in float64 and, unlike
+    # -inf, keeps logcumsumexp's gradient finite. Genuine entries are >= log(tiniest float) > -800.
+    absent = torch.full_like(b, -1e5)
+    safe_mag = torch.log(torch.where(b == 0, 1.0, b.abs())) - A  # (T, B, H)
+    pos = torch.logcumsumexp(torch.where(b > 0, safe_mag, absent), 0)
+    neg = torch.logcumsumexp(torch.where(b < 0, safe_mag, absent), 0)
+    return torch.exp(A) * h0 + torch.exp(A + pos) - torch.exp(A + neg)
 
 
 class _ScanOption(DiagonalRecurrence):
