@@ -21,11 +21,11 @@ Every ``every`` steps (the first included) it records, for the weights of that s
   method, log10 per step), and rho and sigma_1 of each layer's recurrent matrix (Pascanu, Mikolov
   & Bengio 2013).
 
-For a stacked module (num_layers >= 2) the matrix is the top layer's: d h_t / d h_s of the top
-layer with every other part of the state at s held fixed, which is the product of the top layer's
-own step Jacobians driven by the layer below (nothing below depends on the top layer). The monitor
-builds that equivalent single-layer module from the weights. batch_first only changes which axis
-the first sequence is read from.
+For a stacked module (num_layers >= 2) the matrix is jacobian_log_norms's default: the top layer's
+d h_t / d h_s, every other part of the state at s held fixed; the Lyapunov exponents are those of
+the whole state (every layer's); rho and sigma_1 are given for each layer. batch_first only changes
+which axis the first sequence is read from. For the diagonal cells of :mod:`bptt_core.cells` the
+watched output is the cell's output y_t (for the LRU, C h_t + D x_t, not h_t itself).
 
 Where it goes: TensorBoard event files (``torch.utils.tensorboard.SummaryWriter``, tags in
 :data:`SCALAR_TAGS`, the heatmap as an image) and a run folder the dashboard reads
@@ -55,7 +55,7 @@ import torch
 from torch import nn
 
 from .jacobians import decay_rate, jacobian_log_norms, memory_horizon
-from .models import cell_kind
+from .models import cell_kind, cell_view
 from .spectra import lyapunov_exponents, spectrum
 
 log = logging.getLogger(__name__)
@@ -185,37 +185,6 @@ def layer_module(rnn: nn.Module, layer: int) -> nn.Module:
     return one
 
 
-def layer_inputs(
-    rnn: nn.Module, x: torch.Tensor, h0: torch.Tensor | None
-) -> list[tuple[nn.Module, torch.Tensor, torch.Tensor | None]]:
-    """(single-layer module, its input (T, I_l), its initial state (S,) or None) for every layer.
-
-    x (T, I) is the first sequence; h0 (num_layers, S) or None. Layer l's input is layer l - 1's
-    output on that sequence (no dropout: the monitor analyses the network, not one dropout draw).
-    """
-    L = getattr(rnn, "num_layers", 1)
-    kind = cell_kind(rnn)
-    out = []
-    inp = x
-    for layer in range(L):
-        one = layer_module(rnn, layer)
-        h = None if h0 is None else h0[layer]
-        out.append((one, inp, h))
-        if layer < L - 1:
-            with torch.no_grad():
-                p = next(one.parameters())
-                xi = inp.to(p.dtype)[:, None]  # (T, 1, I)
-                if h is None:
-                    y, _ = one(xi)
-                elif kind == "lstm":
-                    H = rnn.hidden_size
-                    y, _ = one(xi, (h[None, None, :H].to(p.dtype), h[None, None, H:].to(p.dtype)))
-                else:
-                    y, _ = one(xi, h[None, None].to(p.dtype))
-            inp = y[:, 0].detach()  # (T, H)
-    return out
-
-
 def total_grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
     """The global L2 norm of the gradients exactly as ``clip_grad_norm_`` computes it (same function)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -303,6 +272,7 @@ class GradientFlowMonitor:
         self.num_layers = getattr(self.rnn, "num_layers", 1)
         self.batch_first = bool(getattr(self.rnn, "batch_first", False))
         self.hidden_size = self.rnn.hidden_size
+        self.state_size = cell_view(self.rnn).state_size  # every layer's state: (h, c) for an LSTM
         self.cfg = MonitorConfig(every=every, clip=clip, norm=norm, n_exponents=n_exponents)
         self.strict = strict
         self.params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -429,8 +399,8 @@ class GradientFlowMonitor:
         h0 = None
         if hx is not None:
             parts = hx if isinstance(hx, tuple) else (hx,)
-            h0 = torch.cat([pick(p).detach() for p in parts], dim=-1)  # (L, S): (h, c) for an LSTM
-            h0 = h0.reshape(self.num_layers, -1)
+            h0 = torch.cat([pick(p).detach() for p in parts], dim=-1)  # (L, S_l): (h, c) for an LSTM
+            h0 = h0.reshape(-1).clone()  # the full state, layer by layer, as jacobian_log_norms takes it
         return x.detach().clone(), h0
 
     def _grad_hook(self, dim: int):
@@ -461,23 +431,18 @@ class GradientFlowMonitor:
             self._warn("dl_dh", n, "the watched output received no gradient (does the loss use it?)")
         else:
             self._warn("dl_dh", n, "watch(output) was not called on this logged step: ||dL/dh_t|| not recorded")
-        layers = None
+        rec |= {"decay_rate": math.nan, "memory_horizon": math.nan, "lyapunov_top": math.nan}
         if cap.x is None:
             self._warn("flow", n, "the recurrent module's input was not seen on this step: no flow matrix")
         else:
-            layers = self._diagnose(
-                "layers", n, lambda: layer_inputs(self.rnn, cap.x, None if cap.h0 is None else cap.h0)
-            )
-        rec |= {"decay_rate": math.nan, "memory_horizon": math.nan, "lyapunov_top": math.nan}
-        if layers is not None:
-            top, x_top, h_top = layers[-1]
-            L = self._diagnose("flow", n, lambda: jacobian_log_norms(top, x_top, h_top, norm=self.cfg.norm))
+            x, h0 = cap.x, cap.h0
+            L = self._diagnose("flow", n, lambda: jacobian_log_norms(self.rnn, x, h0, norm=self.cfg.norm))
             if L is not None:
                 arrays["flow"] = L
                 rec["decay_rate"] = decay_rate(L)
-                hz = memory_horizon(L, self.cfg_threshold) if L.shape[0] > 1 else None
+                hz = memory_horizon(L, self.cfg.memory_threshold) if L.shape[0] > 1 else None
                 rec["memory_horizon"] = float(hz) if hz is not None else math.nan
-            lam = self._diagnose("lyapunov", n, lambda: self._lyapunov(top, x_top, h_top))
+            lam = self._diagnose("lyapunov", n, lambda: self._lyapunov(x, h0))
             if lam is not None:
                 arrays["lyapunov"] = lam
                 rec["lyapunov_top"] = float(lam[0])
@@ -485,13 +450,12 @@ class GradientFlowMonitor:
         self._emit(n, rec, names, pnorms, arrays)
         return {**rec, "param_grad_norms": dict(zip(names, pnorms, strict=True)), **arrays}
 
-    @property
-    def cfg_threshold(self) -> float:
-        return self.cfg.memory_threshold
+    def _lyapunov(self, x: torch.Tensor, h0) -> np.ndarray:
+        S = self.state_size
+        return lyapunov_exponents(self.rnn, x, h0, n_exponents=min(S, self.cfg.n_exponents)) / math.log(10)
 
-    def _lyapunov(self, one: nn.Module, x: torch.Tensor, h0) -> np.ndarray:
-        S = self.hidden_size * (2 if self.kind == "lstm" else 1)
-        return lyapunov_exponents(one, x, h0, n_exponents=min(S, self.cfg.n_exponents)) / math.log(10)
+    def _layer(self, layer: int) -> nn.Module:
+        return layer_module(self.rnn, layer) if self.kind in ("rnn", "lstm", "gru") else self.rnn
 
     def _spectra(self, n: int, arrays: dict) -> dict:
         out = {"rho": math.nan, "sigma1": math.nan}

@@ -78,10 +78,10 @@ def test_logged_values_equal_their_definitions(tmp_path, cell, num_layers, batch
         g_first = out_grad[0] if batch_first else out_grad[:, 0]  # (T, H)
         data = np.load(tmp_path / "run" / "steps" / f"step_{n:08d}.npz")
         np.testing.assert_allclose(data["dl_dh"], g_first.double().norm(dim=-1).numpy(), rtol=1e-12)
-        if num_layers == 1 and not batch_first:
-            ref = Net(cell, 1, False)
-            ref.load_state_dict(dict(zip(net.state_dict(), params, strict=True)))
-            np.testing.assert_allclose(data["flow"], jacobian_log_norms(ref.rnn, x[:, 0]), rtol=0, atol=1e-9)
+        ref = Net(cell, num_layers, batch_first)
+        ref.load_state_dict(dict(zip(net.state_dict(), params, strict=True)))  # the weights of step n
+        first = x[0] if batch_first else x[:, 0]
+        np.testing.assert_array_equal(data["flow"], jacobian_log_norms(ref.rnn, first))
 
 
 def test_clip_fires_at_some_steps_and_not_others(tmp_path):
@@ -114,13 +114,13 @@ def test_param_norms_are_each_parameters_gradient_norm(tmp_path):
         assert rec["param_grad_norms"][name] == float(p.grad.norm())
 
 
-def _stacked_autograd_log_norm(rnn64, x, t, s):
+def _stacked_autograd_log_norm(rnn64, x, t, s, hx=None):
     """log10 ||d h_t^top / d h_s^top||_F through torch's own stacked forward, float64, with every
     other part of the state at s held fixed: run to s, then from s with the top h as the variable."""
     L = rnn64.num_layers
     bf = rnn64.batch_first
     seq = (lambda a: a[None]) if bf else (lambda a: a[:, None])  # (T, I) -> one batch of one sequence
-    _, state = rnn64(seq(x[: s + 1]))
+    _, state = rnn64(seq(x[: s + 1]), hx)
     lstm = isinstance(state, tuple)
     h, c = (state[0], state[1]) if lstm else (state, None)
     top = h[L - 1, 0].detach().clone()  # (H,)
@@ -135,20 +135,26 @@ def _stacked_autograd_log_norm(rnn64, x, t, s):
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
-@pytest.mark.parametrize("batch_first", [False, True])
-def test_stacked_flow_matrix_equals_autograd_through_torch_forward(tmp_path, cell, batch_first):
+@pytest.mark.parametrize("batch_first,with_h0", [(False, False), (True, False), (True, True)])
+def test_stacked_flow_matrix_equals_autograd_through_torch_forward(tmp_path, cell, batch_first, with_h0):
     torch.manual_seed(3)
     net = Net(cell, 3, batch_first, hidden=5, dtype=torch.float64)
     mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
     x, y = batch(0, T=7, batch_first=batch_first, dtype=torch.float64)
-    out, pred = net(x)
+    hx = None
+    if with_h0:  # torch's (num_layers, batch, H) initial state, and c0 for the LSTM
+        h = torch.randn(3, 4, 5, dtype=torch.float64)
+        hx = (h, torch.randn_like(h)) if cell == "lstm" else h
+    out, _ = net.rnn(x, hx)
+    pred = net.head(out).sum(-1)
     mon.watch(out)
     ((pred - y) ** 2).sum().backward()
     rec = mon.step()
     mon.close()
     first = x[0] if batch_first else x[:, 0]  # (T, I)
     for t, s in [(1, 0), (4, 1), (6, 0), (6, 5)]:
-        want = _stacked_autograd_log_norm(net.rnn, first, t, s)
+        hx1 = None if hx is None else (tuple(p[:, :1] for p in hx) if cell == "lstm" else hx[:, :1])
+        want = _stacked_autograd_log_norm(net.rnn, first, t, s, hx1)
         assert rec["flow"][t, s] == pytest.approx(want, abs=1e-9), (t, s)
     assert np.isnan(rec["flow"][0, 1])
 
