@@ -14,7 +14,8 @@ Every ``every`` steps (the first included) it records, for the weights of that s
   same function ``clip_grad_norm_`` uses (so it equals its return value), each parameter's norm,
   and whether clipping at ``clip`` fires (clip_grad_norm_'s own rule: c / (||g|| + 1e-6) < 1);
 - ||dL/dh_t|| for every t of the first sequence of the batch: the gradient that reached the watched
-  output (the loss's direct dependence on h_t);
+  output (the loss's direct dependence on h_t, ``dl_dh``), and the total one through the recurrence
+  (``dl_dh_total``, that gradient carried back by the exact step Jacobians: what reaches step t);
 - the exact gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| of that sequence
   (:func:`bptt_core.jacobians.jacobian_log_norms`), its decay rate and memory horizon;
 - the top Lyapunov exponents of the network driven by that sequence (Benettin et al. 1980's QR
@@ -54,7 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .jacobians import decay_rate, jacobian_log_norms, memory_horizon
+from .jacobians import decay_rate, jacobian_log_norms, memory_horizon, step_jacobians
 from .models import cell_kind, cell_view
 from .spectra import lyapunov_exponents, spectrum
 
@@ -183,6 +184,23 @@ def layer_module(rnn: nn.Module, layer: int) -> nn.Module:
             if hasattr(one, f"{name}_l0"):
                 getattr(one, f"{name}_l0").copy_(getattr(rnn, f"{name}_l{layer}"))
     return one
+
+
+def total_state_gradient_norms(J: torch.Tensor, g: torch.Tensor, h: slice) -> np.ndarray:
+    """||dL/dh_t|| in total for every t, from the direct gradients g (T, H) at the output h_t.
+
+    Backpropagation through time on the exact step Jacobians J (T, S, S), J[t] = d state_t / d state_{t-1}:
+    delta_t = g_t (in the h rows ``h``) + J[t+1]^T delta_{t+1}; the norm of delta_t's h part.
+    """
+    T, S, _ = J.shape
+    delta = J.new_zeros(S)  # (S,)
+    out = np.empty(T)
+    for t in range(T - 1, -1, -1):
+        if t < T - 1:
+            delta = J[t + 1].T @ delta
+        delta[h] += g[t]
+        out[t] = float(delta[h].norm())
+    return out
 
 
 def total_grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
@@ -442,6 +460,10 @@ class GradientFlowMonitor:
                 rec["decay_rate"] = decay_rate(L)
                 hz = memory_horizon(L, self.cfg.memory_threshold) if L.shape[0] > 1 else None
                 rec["memory_horizon"] = float(hz) if hz is not None else math.nan
+            if "dl_dh" in arrays:
+                tot = self._diagnose("dl_dh_total", n, lambda: self._total_grads(x, h0, cap.grad))
+                if tot is not None:
+                    arrays["dl_dh_total"] = tot
             lam = self._diagnose("lyapunov", n, lambda: self._lyapunov(x, h0))
             if lam is not None:
                 arrays["lyapunov"] = lam
@@ -449,6 +471,15 @@ class GradientFlowMonitor:
         rec |= self._spectra(n, arrays)
         self._emit(n, rec, names, pnorms, arrays)
         return {**rec, "param_grad_norms": dict(zip(names, pnorms, strict=True)), **arrays}
+
+    def _total_grads(self, x: torch.Tensor, h0, grad: torch.Tensor) -> np.ndarray | None:
+        """||dL/dh_t|| in total (through the recurrence) from the gradient at the watched output."""
+        view = cell_view(self.rnn)
+        if self.kind == "lru":
+            return None  # the LRU's output is C h + D x, not h: the watched gradient is not dL/dh
+        top = view.layer_slice(view.num_layers - 1).start if hasattr(view, "layer_slice") else 0
+        J = step_jacobians(self.rnn, x, h0)  # (T, S, S) float64
+        return total_state_gradient_norms(J, grad.to(torch.float64), slice(top, top + self.hidden_size))
 
     def _lyapunov(self, x: torch.Tensor, h0) -> np.ndarray:
         S = self.state_size

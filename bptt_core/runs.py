@@ -44,7 +44,8 @@ class RunError(ValueError):
 class StepData:
     step: int
     flow: np.ndarray | None  # (T, T) log10 ||dh_t/dh_s||, NaN for s > t
-    dl_dh: np.ndarray | None  # (T,) ||dL/dh_t|| of the first sequence
+    dl_dh: np.ndarray | None  # (T,) ||dL/dh_t|| of the first sequence at the watched output (direct)
+    dl_dh_total: np.ndarray | None  # (T,) ||dL/dh_t|| through the recurrence (total)
     lyapunov: np.ndarray | None  # (k,) top exponents, log10 per step
     eigenvalues: list[np.ndarray]  # per layer, complex
     singular_values: list[np.ndarray]  # per layer, descending
@@ -79,6 +80,7 @@ class Run:
             step=step,
             flow=get("flow"),
             dl_dh=get("dl_dh"),
+            dl_dh_total=get("dl_dh_total"),
             lyapunov=get("lyapunov"),
             eigenvalues=[a[f"eigenvalues_l{i}"] for i in range(layers) if f"eigenvalues_l{i}" in a],
             singular_values=[a[f"singular_values_l{i}"] for i in range(layers) if f"singular_values_l{i}" in a],
@@ -286,86 +288,121 @@ def run_summary(run: Run) -> str:
     return "\n".join(lines)
 
 
-def history_figures(run: Run):
-    """(title, figure, caption) for the run's histories."""
+def history_panels(run: Run) -> list:
+    """The run's histories as :class:`bptt_core.panels.Panel` (figure, CSV numbers, explanation)."""
     import pandas as pd
 
     from . import figures as F
+    from .panels import Panel
 
     h = run.history
     df = pd.DataFrame({"step": h["step"], "grad_norm": h["grad_norm"], "clipped": np.nan_to_num(h["clip_fired"]) > 0})
     clip = run.manifest.get("clip")
-    gfig = F.grad_norm_history_figure({"norm": df}, clip if clip else float(np.nanmax(h["grad_norm"]) or 1.0))
+    finite = h["grad_norm"][np.isfinite(h["grad_norm"])]
+    line = clip if clip else (float(finite.max()) if finite.size and finite.max() > 0 else 1.0)
+    gfig = F.grad_norm_history_figure({"norm": df}, line)
     gfig.update_layout(title="Global gradient norm before clipping, at the logged steps", showlegend=False)
+    say = (
+        f"The dashed line is the clip threshold c = {clip:g}; a tick marks a logged step where clipping fired "
+        "(clip_grad_norm_'s rule: c / (‖g‖ + 1e-6) < 1)."
+        if clip
+        else "No clip threshold was given to the monitor: the dashed line marks the largest norm logged."
+    )
+    flow = {k: h[k] for k in ("step", "decay_rate", "memory_horizon", "lyapunov_top", "rho", "sigma1")}
     return [
-        (
-            "Gradient norm",
-            gfig,
-            "‖∂L/∂θ‖₂ over all of the model's parameters, as clip_grad_norm_ returns it; ticks: clipping fired."
-            if clip
-            else "‖∂L/∂θ‖₂ over all of the model's parameters; no clip threshold was given (the dashed line is the largest norm).",
-        ),
-        (
-            "Flow",
-            F.run_flow_history_figure(h),
-            "Decay rate (log10 per step), top Lyapunov exponent (log10 per step), ρ and σ₁ of the top layer's recurrent matrix.",
-        ),
-    ]
+        Panel("ru_gradnorm", "Gradient norm", gfig, run.history_frame(), "history.csv",
+              "The global L2 norm of the gradient over all of the model's parameters at each logged step, "
+              "before clipping, as torch.nn.utils.clip_grad_norm_ returns it. " + say,
+              "‖∂L/∂θ‖₂ before clipping."),
+        Panel("ru_flowhist", "Flow and spectrum", F.run_flow_history_figure(h), pd.DataFrame(flow), "flow-history.csv",
+              "Left axis: the decay rate fitted to the gradient-flow matrix of the first sequence (log10 change "
+              "of ‖∂h(t)/∂h(t−k)‖ per step of lag k) and the top Lyapunov exponent of the driven network (log10 "
+              "per step); below 0 gradients vanish with distance. Right axis: ρ and σ₁ of the top layer's "
+              "recurrent matrix.", "Decay rate, λ₁, ρ, σ₁ at the logged steps."),
+    ]  # fmt: skip
 
 
-def step_figures(run: Run, step: int):
-    """(title, figure, caption) for one logged step: heatmap, ||dL/dh_t||, spectra."""
+def step_panels(run: Run, step: int) -> list:
+    """One logged step as Panels: heatmap, ||dL/dh_t||, eigenvalues, singular values, Lyapunov spectrum."""
+    import pandas as pd
+
     from . import figures as F
+    from .panels import Panel, matrix_frame
 
     d = run.step_data(step)
     out = []
-    norm = run.manifest.get("norm", "fro")
+    norm = 2 if run.manifest.get("norm") in (2, "2") else "fro"
     if d.flow is not None:
         Ls, _ = F.strided(d.flow, F.display_stride(d.flow.shape[0]))
-        out.append(
-            (
-                "Gradient flow",
-                F.gradient_flow_heatmap(Ls, norm if norm == "fro" else 2),
-                f"log10 ‖∂h(t)/∂h(s)‖ of the first sequence at step {step}.",
-            )
-        )
+        out.append(Panel("ru_heatmap", "Gradient flow", F.gradient_flow_heatmap(Ls, norm), matrix_frame(d.flow),
+                         f"flow-step{step}.csv",
+                         "log10 ‖∂h(t)/∂h(s)‖ for every pair s ≤ t of the first sequence of the batch at this step, "
+                         "with the weights of this step (top layer for a stack). Blue: the gradient from step t "
+                         "reaches step s shrunk; red: amplified.", f"Step {step}."))  # fmt: skip
     if d.dl_dh is not None:
-        fig = F.loss_gradient_figure(d.dl_dh).update_layout(xaxis_title="step t of the first sequence")
-        out.append(
-            (
-                "‖∂L/∂h(t)‖",
-                fig,
-                "The gradient that reached the watched output at each t (the loss's direct dependence on h_t).",
-            )
-        )
+        out.append(_dl_dh_panel(d, step))
     if d.eigenvalues:
         top = len(d.eigenvalues) - 1
         ev, sv = d.eigenvalues[top], d.singular_values[top]
         matrix = "W_hh" if run.manifest["model"].get("cell") == "rnn" else "the candidate block of W_hh"
-        out.append(
-            (
-                "Eigenvalues",
-                F.eigenvalue_figure(ev, float(np.abs(ev).max()), matrix),
-                f"Top layer (layer {top}) at step {step}.",
-            )
-        )
-        out.append(
-            (
-                "Singular values",
-                F.singular_values_figure(sv, d.gamma, matrix),
-                f"Top layer (layer {top}) at step {step}.",
-            )
-        )
+        eig = pd.DataFrame({"real": ev.real, "imag": ev.imag, "abs": np.abs(ev)})
+        out.append(Panel("ru_eig", "Eigenvalues", F.eigenvalue_figure(ev, float(np.abs(ev).max()), matrix), eig,
+                         f"eigenvalues-step{step}.csv",
+                         f"Eigenvalues of {matrix} of the top layer (layer {top}) at this step, with the unit circle.",
+                         f"Step {step}."))  # fmt: skip
+        out.append(Panel("ru_sv", "Singular values", F.singular_values_figure(sv, d.gamma, matrix),
+                         pd.DataFrame({"i": np.arange(1, len(sv) + 1), "singular_value": sv}),
+                         f"singular-values-step{step}.csv",
+                         f"Singular values of {matrix} of the top layer at this step; the dashed line is 1/γ "
+                         "(Pascanu et al. 2013: σ₁ below it guarantees vanishing gradients).", f"Step {step}."))  # fmt: skip
     if d.lyapunov is not None:
         rate = float(run.history["decay_rate"][run.steps.index(step)])
-        out.append(
-            (
-                "Lyapunov spectrum",
-                F.lyapunov_figure(d.lyapunov, rate),
-                "Top exponents of the driven network, log10 per step.",
-            )
-        )
+        lam = pd.DataFrame({"i": np.arange(1, len(d.lyapunov) + 1), "lyapunov_log10_per_step": d.lyapunov})
+        out.append(Panel("ru_lyap", "Lyapunov spectrum", F.lyapunov_figure(d.lyapunov, rate), lam,
+                         f"lyapunov-step{step}.csv",
+                         "The top Lyapunov exponents of the network driven by the first sequence (QR method), log10 "
+                         "per step; the green line is this step's fitted decay rate.", f"Step {step}."))  # fmt: skip
     return out
+
+
+def _dl_dh_panel(d: StepData, step: int):
+    import plotly.graph_objects as go
+
+    from . import figures as F
+    from .panels import Panel
+
+    t = np.arange(1, len(d.dl_dh) + 1)
+    data = {"t": t, "dL_dh_direct": d.dl_dh}
+    if d.dl_dh_total is not None:
+        data["dL_dh_total"] = d.dl_dh_total
+        fig = F.loss_gradient_figure(d.dl_dh_total)
+        fig.data[0].name = "total (through the recurrence)"
+        g = F._safe_log10(d.dl_dh)
+        fig.add_trace(
+            go.Scatter(x=t, y=np.where(np.isneginf(g), np.nan, g), mode="markers", name="direct (at the output)",
+                       marker=dict(size=5, symbol="circle-open", color="#7f7f7f"),
+                       customdata=[F.fmt_power(float(v)) for v in d.dl_dh],
+                       hovertemplate="t = %{x}<br>direct ‖∂L/∂h<sub>t</sub>‖ = %{customdata}<extra></extra>")
+        )  # fmt: skip
+        fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
+    else:
+        fig = F.loss_gradient_figure(d.dl_dh)
+    fig.update_layout(xaxis_title="step t of the first sequence")
+    return Panel(
+        "ru_dldh", "‖∂L/∂h(t)‖", fig, pd_frame(data), f"dldh-step{step}.csv",
+        "The line: ‖∂L/∂h(t)‖ in total for each step t of the first sequence, the gradient that reaches h(t) "
+        "through everything after it (the gradient at the watched output carried back by the exact step "
+        "Jacobians). The open circles: the direct part, the gradient that reached the watched output at t "
+        "(zero where the loss does not read h(t), e.g. every step but the last for a last-step loss). Steps "
+        "where the line is far below its end get almost no gradient: long dependencies are not learned.",
+        f"Step {step}.",
+    )  # fmt: skip
+
+
+def pd_frame(data: dict):
+    import pandas as pd
+
+    return pd.DataFrame(data)
 
 
 def build_run_report(run: Run, steps: list[int] | None = None) -> str:
@@ -379,12 +416,13 @@ def build_run_report(run: Run, steps: list[int] | None = None) -> str:
 
     if steps is None:
         steps = sorted({run.steps[0], run.steps[-1]}) if run.steps else []
-    sections = [("Histories", history_figures(run))] if run.steps else []
-    sections += [(f"Step {s}", step_figures(run, s)) for s in steps]
+    sections = [("Histories", history_panels(run))] if run.steps else []
+    sections += [(f"Step {s}", step_panels(run, s)) for s in steps]
     parts, first = [], True
-    for name, figs in sections:
+    for name, panels in sections:
         parts.append(f"<h2>{html.escape(name)}</h2>")
-        for title, fig, caption in figs:
+        for p in panels:
+            title, fig, caption = p.title, p.figure, p.explain
             assert isinstance(fig, go.Figure), title
             div = F.style(fig).to_html(full_html=False, include_plotlyjs=first, config=F.PLOTLY_CONFIG)
             first = False

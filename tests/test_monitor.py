@@ -290,3 +290,33 @@ def test_unlogged_steps_do_no_heavy_work(tmp_path, monkeypatch):
             warnings.simplefilter("error", MonitorWarning)
             train(net, mon, 9, 1.0, False)
     assert len(calls) == 3  # steps 0, 4, 8
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_total_dl_dh_equals_autograd_through_an_unrolled_forward(tmp_path, cell, num_layers):
+    """dl_dh_total[t] = ||dL/dh_t|| through the recurrence: checked against probes added to the top
+    layer's h_t in a step-by-step run of the same torch module (float64)."""
+    torch.manual_seed(5)
+    net = Net(cell, num_layers, hidden=6, dtype=torch.float64)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
+    x, y = batch(0, T=8, dtype=torch.float64)
+    out, pred = net(x)
+    mon.watch(out)
+    ((pred - y) ** 2).sum().backward()
+    rec = mon.step()
+    mon.close()
+    xs, ys = x[:, :1], y[:, :1]  # the first sequence, as a batch of one
+    probes = [torch.zeros(1, 6, dtype=torch.float64, requires_grad=True) for _ in range(8)]
+    hx, loss = None, 0.0
+    for t in range(8):
+        o, hx = net.rnn(xs[t : t + 1], hx)
+        h, c = (hx[0], hx[1]) if cell == "lstm" else (hx, None)
+        top = h[-1] + probes[t]  # (1, H): the top layer's h_t, made a variable
+        h = torch.cat([h[:-1], top[None]], 0)
+        hx = (h, c) if cell == "lstm" else h
+        loss = loss + ((net.head(top).sum(-1) - ys[t]) ** 2).sum()
+    loss.backward()
+    want = np.array([float(p.grad.norm()) for p in probes])
+    np.testing.assert_allclose(rec["dl_dh_total"], want, rtol=1e-9, atol=1e-12)
+    assert rec["dl_dh_total"][-1] == pytest.approx(rec["dl_dh"][-1])  # nothing comes after the last step
