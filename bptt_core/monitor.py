@@ -41,6 +41,7 @@ needs no gradient, a log_dir that cannot be written) is a ValueError naming what
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -48,6 +49,7 @@ import math
 import os
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,6 +274,7 @@ class GradientFlowMonitor:
         n_exponents: int = N_EXPONENTS,
         auto_watch: bool = False,
         tensorboard: bool = True,
+        background: bool = False,
     ):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a whole number >= 1, got {every!r}")
@@ -309,6 +312,8 @@ class GradientFlowMonitor:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradient-flow") if background else None
+        self._future = None
         self._hooks = [self.rnn.register_forward_pre_hook(self._on_forward_pre, with_kwargs=True)]
         if auto_watch:
             self._hooks.append(self.rnn.register_forward_hook(self._on_forward))
@@ -358,6 +363,8 @@ class GradientFlowMonitor:
             raise ValueError("step() after close(): the monitor is closed")
         n = self.steps_seen
         self.steps_seen += 1
+        if self._future is not None and self._future.done():
+            self._settle_worker(n)
         if n % self.cfg.every:
             self._capture = _Capture()
             return None
@@ -371,13 +378,19 @@ class GradientFlowMonitor:
             return None
 
     def close(self) -> None:
+        """Wait for the background work (if any), remove the hooks, close the event files."""
         if self._closed:
             return
         self._closed = True
         for h in self._hooks:
             h.remove()
-        if self.writer is not None:
-            self.writer.close()
+        try:
+            if self._pool is not None:
+                self._settle_worker(self.steps_seen)
+                self._pool.shutdown(wait=True)
+        finally:
+            if self.writer is not None:
+                self.writer.close()
 
     def __enter__(self):
         return self
@@ -449,51 +462,86 @@ class GradientFlowMonitor:
             self._warn("dl_dh", n, "the watched output received no gradient (does the loss use it?)")
         else:
             self._warn("dl_dh", n, "watch(output) was not called on this logged step: ||dL/dh_t|| not recorded")
+        if self._pool is None:
+            return self._heavy(n, rec, names, pnorms, arrays, cap, self.rnn)
+        self._wait_for_worker()  # one logged step in flight at most: memory stays bounded
+        self._future = self._pool.submit(self._heavy, n, rec, names, pnorms, arrays, cap, self._snapshot())
+        return {**rec, "param_grad_norms": dict(zip(names, pnorms, strict=True)), **arrays}
+
+    def _heavy(self, n: int, rec: dict, names, pnorms, arrays: dict, cap: _Capture, rnn: nn.Module) -> dict:
+        """The diagnostics of the weights of step n (``rnn``: the live module, or a copy of it when the
+        work runs in the background), then everything written."""
         rec |= {"decay_rate": math.nan, "memory_horizon": math.nan, "lyapunov_top": math.nan}
         if cap.x is None:
             self._warn("flow", n, "the recurrent module's input was not seen on this step: no flow matrix")
         else:
             x, h0 = cap.x, cap.h0
-            L = self._diagnose("flow", n, lambda: jacobian_log_norms(self.rnn, x, h0, norm=self.cfg.norm))
+            L = self._diagnose("flow", n, lambda: jacobian_log_norms(rnn, x, h0, norm=self.cfg.norm))
             if L is not None:
                 arrays["flow"] = L
                 rec["decay_rate"] = decay_rate(L)
                 hz = memory_horizon(L, self.cfg.memory_threshold) if L.shape[0] > 1 else None
                 rec["memory_horizon"] = float(hz) if hz is not None else math.nan
             if "dl_dh" in arrays:
-                tot = self._diagnose("dl_dh_total", n, lambda: self._total_grads(x, h0, cap.grad))
+                tot = self._diagnose("dl_dh_total", n, lambda: self._total_grads(rnn, x, h0, cap.grad))
                 if tot is not None:
                     arrays["dl_dh_total"] = tot
-            lam = self._diagnose("lyapunov", n, lambda: self._lyapunov(x, h0))
+            lam = self._diagnose("lyapunov", n, lambda: self._lyapunov(rnn, x, h0))
             if lam is not None:
                 arrays["lyapunov"] = lam
                 rec["lyapunov_top"] = float(lam[0])
-        rec |= self._spectra(n, arrays)
+        rec |= self._spectra(rnn, n, arrays)
         self._emit(n, rec, names, pnorms, arrays)
         return {**rec, "param_grad_norms": dict(zip(names, pnorms, strict=True)), **arrays}
 
-    def _total_grads(self, x: torch.Tensor, h0, grad: torch.Tensor) -> np.ndarray | None:
+    def _total_grads(self, rnn: nn.Module, x: torch.Tensor, h0, grad: torch.Tensor) -> np.ndarray | None:
         """||dL/dh_t|| in total (through the recurrence) from the gradient at the watched output."""
-        view = cell_view(self.rnn)
+        view = cell_view(rnn)
         if self.kind == "lru":
             return None  # the LRU's output is C h + D x, not h: the watched gradient is not dL/dh
         top = view.layer_slice(view.num_layers - 1).start if hasattr(view, "layer_slice") else 0
-        J = step_jacobians(self.rnn, x, h0)  # (T, S, S) float64
+        J = step_jacobians(rnn, x, h0)  # (T, S, S) float64
         return total_state_gradient_norms(J, grad.to(torch.float64), slice(top, top + self.hidden_size))
 
-    def _lyapunov(self, x: torch.Tensor, h0) -> np.ndarray:
+    def _lyapunov(self, rnn: nn.Module, x: torch.Tensor, h0) -> np.ndarray:
         S = self.state_size
-        return lyapunov_exponents(self.rnn, x, h0, n_exponents=min(S, self.cfg.n_exponents)) / math.log(10)
+        return lyapunov_exponents(rnn, x, h0, n_exponents=min(S, self.cfg.n_exponents)) / math.log(10)
 
-    def _layer(self, layer: int) -> nn.Module:
-        return layer_module(self.rnn, layer) if self.kind in ("rnn", "lstm", "gru") else self.rnn
+    def _snapshot(self) -> nn.Module:
+        """A copy of the recurrent module with this step's weights, for the background worker (the loop
+        goes on and the optimizer changes the live weights). Copied without its hooks (they hold monitors)."""
+        rnn = self.rnn
+        hooks = {k: v for k, v in vars(rnn).items() if "hooks" in k and isinstance(v, dict)}
+        try:  # the training loop is inside step() now: nothing runs the module while its hooks are away
+            rnn.__dict__.update({k: type(v)() for k, v in hooks.items()})
+            snap = copy.deepcopy(rnn)
+        finally:
+            rnn.__dict__.update(hooks)
+        for p in snap.parameters():
+            p.grad = None
+        return snap
 
-    def _spectra(self, n: int, arrays: dict) -> dict:
+    def _wait_for_worker(self) -> None:
+        if self._future is not None:
+            fut, self._future = self._future, None
+            fut.result()  # re-raises what the worker raised (strict=True only: otherwise it warned)
+
+    def _settle_worker(self, n: int) -> None:
+        """Collect the background work; what it raised is raised (strict) or warned about."""
+        try:
+            self._wait_for_worker()
+        except Exception as e:
+            if self.strict:
+                raise
+            self._warn("background", n, e)
+
+    def _layer(self, rnn: nn.Module, layer: int) -> nn.Module:
+        return layer_module(rnn, layer) if self.kind in ("rnn", "lstm", "gru") else rnn
+
+    def _spectra(self, rnn: nn.Module, n: int, arrays: dict) -> dict:
         out = {"rho": math.nan, "sigma1": math.nan}
         for layer in range(self.num_layers):
-            sp = self._diagnose(
-                f"spectrum (layer {layer})", n, lambda layer=layer: spectrum(layer_module(self.rnn, layer))
-            )
+            sp = self._diagnose(f"spectrum (layer {layer})", n, lambda layer=layer: spectrum(self._layer(rnn, layer)))
             if sp is None:
                 continue
             arrays[f"eigenvalues_l{layer}"] = sp.eigenvalues

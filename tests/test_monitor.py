@@ -320,3 +320,40 @@ def test_total_dl_dh_equals_autograd_through_an_unrolled_forward(tmp_path, cell,
     want = np.array([float(p.grad.norm()) for p in probes])
     np.testing.assert_allclose(rec["dl_dh_total"], want, rtol=1e-9, atol=1e-12)
     assert rec["dl_dh_total"][-1] == pytest.approx(rec["dl_dh"][-1])  # nothing comes after the last step
+
+
+def test_background_mode_logs_the_same_values(tmp_path):
+    """The heavy diagnostics in a worker thread, on a copy of the weights of the logged step: the
+    same numbers as the synchronous monitor, though the loop has moved on (and changed the weights)."""
+    runs = {}
+    for background in (False, True):
+        torch.manual_seed(6)
+        net = Net("lstm", 2)
+        mon = GradientFlowMonitor(net, tmp_path / f"bg{background}", every=2, clip=1.0, background=background)
+        train(net, mon, 5, 1.0, False)
+        mon.close()
+        runs[background] = mon
+    a, b = runs[False], runs[True]
+    assert [r["step"] for r in b.history] == [0, 2, 4]
+    for ra, rb in zip(a.history, b.history, strict=True):
+        assert ra == rb
+    for s in (0, 2, 4):
+        fa = np.load(tmp_path / "bgFalse" / "steps" / f"step_{s:08d}.npz")
+        fb = np.load(tmp_path / "bgTrue" / "steps" / f"step_{s:08d}.npz")
+        assert sorted(fa.files) == sorted(fb.files)
+        for k in fa.files:
+            np.testing.assert_array_equal(fa[k], fb[k])
+
+
+def test_background_failure_is_raised_when_strict(tmp_path, monkeypatch):
+    monkeypatch.setattr(M, "jacobian_log_norms", lambda *a, **k: 1 / 0)
+    net = Net("rnn")
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, strict=True, background=True, tensorboard=False)
+    with pytest.raises(ZeroDivisionError):
+        train(net, mon, 3, 1.0, False)
+        mon.close()
+    lax = GradientFlowMonitor(net, tmp_path / "lax", every=1, background=True, tensorboard=False)
+    with pytest.warns(MonitorWarning, match="flow"):
+        train(net, lax, 2, 1.0, False)
+        lax.close()
+    assert len(lax.history) == 2
