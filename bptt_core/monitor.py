@@ -395,6 +395,11 @@ class GradientFlowMonitor:
     def __enter__(self):
         return self
 
+    def __deepcopy__(self, memo):
+        # The module's hooks point at the monitor: a copy of the module (copy.deepcopy(model), or a
+        # cell's own analysis view) shares the monitor instead of copying its writer and threads.
+        return self
+
     def __exit__(self, *exc):
         self.close()
         return False

@@ -357,3 +357,26 @@ def test_background_failure_is_raised_when_strict(tmp_path, monkeypatch):
         train(net, lax, 2, 1.0, False)
         lax.close()
     assert len(lax.history) == 2
+
+
+@pytest.mark.parametrize("cell", ["MinGRU", "MinLSTM", "LRU"])
+def test_bptt_core_cells_are_monitored(tmp_path, cell):
+    import bptt_core
+
+    torch.manual_seed(7)
+    rnn = getattr(bptt_core, cell)(3, 6)
+    head = nn.Linear(6, 1)
+    model = nn.ModuleDict({"rnn": rnn, "head": head})
+    with GradientFlowMonitor(model, tmp_path / "run", every=1, clip=0.1) as mon:
+        x, y = batch(0)
+        out, _ = rnn(x)
+        mon.watch(out)
+        loss = ((head(out).sum(-1) - y) ** 2).sum()
+        loss.backward()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", MonitorWarning)
+            rec = mon.step()
+    np.testing.assert_array_equal(rec["flow"], jacobian_log_norms(rnn, x[:, 0]))
+    assert rec["grad_norm"] == float(torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1))
+    assert math.isfinite(rec["rho"]) and math.isfinite(rec["lyapunov_top"])
+    assert ("dl_dh_total" in rec) == (cell != "LRU")  # the LRU's output is C h + D x, not h

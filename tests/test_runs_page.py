@@ -82,3 +82,13 @@ def test_no_runs_yet_says_how_to_make_one(tmp_path, monkeypatch):
     at = open_runs()
     assert not at.exception and not at.error
     assert any("No run folders" in i.value for i in at.info)
+
+
+def test_runs_page_through_the_router(runs_dir):
+    """From app.py, as a click in the menu gets there."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Runs"
+    assert CHARTS <= charts(at)
