@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from .jacobians import decay_rate, jacobian_log_norms, memory_horizon, step_jacobians
 from .models import cell_kind, cell_view
@@ -329,17 +330,15 @@ class GradientFlowMonitor:
     def watch(self, output) -> None:
         """The recurrent module's output of this step (or its ``(output, h_n)`` tuple): after backward,
         its gradient gives ||dL/dh_t|| of the first sequence. Call before ``loss.backward()``."""
+        if isinstance(output, PackedSequence) or (isinstance(output, tuple) and isinstance(output[0], PackedSequence)):
+            raise ValueError(
+                "watch() got a PackedSequence: pass the padded output (torch.nn.utils.rnn.pad_packed_sequence) "
+                "so that time steps can be told apart"
+            )
         if isinstance(output, tuple):
             output = output[0]
         if not isinstance(output, torch.Tensor):
-            raise ValueError(
-                f"watch() needs the recurrent module's output tensor, got {type(output).__name__}"
-                + (
-                    " (unpack a PackedSequence with pad_packed_sequence first)"
-                    if "Packed" in type(output).__name__
-                    else ""
-                )
-            )
+            raise ValueError(f"watch() needs the recurrent module's output tensor, got {type(output).__name__}")
         if not output.requires_grad:
             raise ValueError(
                 "watch() got a tensor that needs no gradient (requires_grad=False): pass the recurrent module's "
@@ -420,7 +419,7 @@ class GradientFlowMonitor:
 
     def _on_forward(self, module, args, output):
         if self.logging_now and torch.is_grad_enabled() and not self._closed:
-            out = output[0] if isinstance(output, tuple) else output
+            out = output[0] if isinstance(output, tuple) and not isinstance(output, PackedSequence) else output
             if isinstance(out, torch.Tensor) and out.requires_grad:
                 self.watch(out)
 

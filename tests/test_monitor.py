@@ -234,6 +234,9 @@ def test_watch_refuses_a_tensor_that_needs_no_grad(tmp_path):
     out, _ = net(batch(0)[0])
     with pytest.raises(ValueError, match="output"):
         mon.watch(out[..., :3])
+    packed = nn.utils.rnn.pack_sequence([torch.randn(5, 3), torch.randn(4, 3)])
+    with pytest.raises(ValueError, match="PackedSequence.*pad_packed_sequence"):
+        mon.watch(net.rnn(packed))
 
 
 def test_unwritable_log_dir_is_named(tmp_path):
