@@ -153,6 +153,7 @@ def log_heatmap(
     hover_y: str = "y",
     hover_value: str = "value",
     mask: np.ndarray | None = None,
+    zrange: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Heatmap of log10 values Z with a decade-labelled colour bar; the hover shows the raw value.
 
@@ -162,6 +163,8 @@ def log_heatmap(
     Z = np.asarray(Z, dtype=float)
     finite = Z[np.isfinite(Z)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if zrange is not None:  # one colour range for several heatmaps (compare, or a run's logged steps)
+        lo, hi = min(lo, float(zrange[0])), max(hi, float(zrange[1]))
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     shown = np.where(np.isneginf(Z), lo, np.where(np.isposinf(Z), hi, Z))
@@ -199,7 +202,12 @@ def log_heatmap(
 
 
 def gradient_flow_heatmap(
-    L: np.ndarray, norm="fro", block: str = "h", lag: bool = False, mask: np.ndarray | None = None
+    L: np.ndarray,
+    norm="fro",
+    block: str = "h",
+    lag: bool = False,
+    mask: np.ndarray | None = None,
+    zrange: tuple[float, float] | None = None,
 ) -> go.Figure:
     """The gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| (or its (t, k) lag view M[t, k])."""
     T = L.shape[0]
@@ -234,6 +242,7 @@ def gradient_flow_heatmap(
         hover_y="t",
         hover_value="norm",
         mask=mask,
+        zrange=zrange,
     )
 
 

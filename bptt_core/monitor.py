@@ -91,6 +91,8 @@ HISTORY_COLUMNS = (
     "lyapunov_top",
     "rho",
     "sigma1",
+    "flow_min",  # the finite range of the matrix: one colour scale for every logged step
+    "flow_max",
 )
 
 
@@ -476,6 +478,7 @@ class GradientFlowMonitor:
         """The diagnostics of the weights of step n (``rnn``: the live module, or a copy of it when the
         work runs in the background), then everything written."""
         rec |= {"decay_rate": math.nan, "memory_horizon": math.nan, "lyapunov_top": math.nan}
+        rec |= {"flow_min": math.nan, "flow_max": math.nan}
         if cap.x is None:
             self._warn("flow", n, "the recurrent module's input was not seen on this step: no flow matrix")
         else:
@@ -484,6 +487,8 @@ class GradientFlowMonitor:
             if L is not None:
                 arrays["flow"] = L
                 rec["decay_rate"] = decay_rate(L)
+                fin = L[np.isfinite(L)]
+                rec["flow_min"], rec["flow_max"] = (float(fin.min()), float(fin.max())) if fin.size else (math.nan,) * 2
                 hz = memory_horizon(L, self.cfg.memory_threshold) if L.shape[0] > 1 else None
                 rec["memory_horizon"] = float(hz) if hz is not None else math.nan
             if "dl_dh" in arrays:

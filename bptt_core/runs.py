@@ -87,6 +87,13 @@ class Run:
             gamma=float(a["gamma"]) if "gamma" in a else 1.0,
         )
 
+    def flow_range(self) -> tuple[float, float] | None:
+        """The finite range of the flow matrix over every logged step (one colour scale for all)."""
+        lo, hi = self.history.get("flow_min"), self.history.get("flow_max")
+        if lo is None or hi is None or not np.isfinite(lo).any() or not np.isfinite(hi).any():
+            return None
+        return float(np.nanmin(lo)), float(np.nanmax(hi))
+
     def history_frame(self):
         """The history as a table: one row per logged step (pandas DataFrame)."""
         import pandas as pd
@@ -334,11 +341,13 @@ def step_panels(run: Run, step: int) -> list:
     norm = 2 if run.manifest.get("norm") in (2, "2") else "fro"
     if d.flow is not None:
         Ls, _ = F.strided(d.flow, F.display_stride(d.flow.shape[0]))
-        out.append(Panel("ru_heatmap", "Gradient flow", F.gradient_flow_heatmap(Ls, norm), matrix_frame(d.flow),
+        heat = F.gradient_flow_heatmap(Ls, norm, zrange=run.flow_range())
+        out.append(Panel("ru_heatmap", "Gradient flow", heat, matrix_frame(d.flow),
                          f"flow-step{step}.csv",
                          "log10 ‖∂h(t)/∂h(s)‖ for every pair s ≤ t of the first sequence of the batch at this step, "
                          "with the weights of this step (top layer for a stack). Blue: the gradient from step t "
-                         "reaches step s shrunk; red: amplified.", f"Step {step}."))  # fmt: skip
+                         "reaches step s shrunk; red: amplified. One colour scale for every logged step of the run, "
+                         "so moving through the steps compares like with like.", f"Step {step}."))  # fmt: skip
     if d.dl_dh is not None:
         out.append(_dl_dh_panel(d, step))
     if d.eigenvalues:

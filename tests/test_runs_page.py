@@ -49,8 +49,11 @@ def test_page_renders_a_run_and_moves_through_its_steps(runs_dir):
     assert slider.value == 4
     z_last = decode(chart_spec(at, "ru_heatmap")["data"][0]["z"])
     np.testing.assert_allclose(z_last.reshape(run.step_data(4).flow.shape), run.step_data(4).flow, equal_nan=True)
+    zr_last = [chart_spec(at, "ru_heatmap")["data"][0][k] for k in ("zmin", "zmax")]
+    assert zr_last == pytest.approx(list(run.flow_range()))  # the run's range, not this step's
     slider.set_value(0).run()
     assert not at.exception
+    assert [chart_spec(at, "ru_heatmap")["data"][0][k] for k in ("zmin", "zmax")] == zr_last  # one colour scale
     z_first = decode(chart_spec(at, "ru_heatmap")["data"][0]["z"]).reshape(8, 8)
     np.testing.assert_allclose(z_first, run.step_data(0).flow, equal_nan=True)
     dl = decode(chart_spec(at, "ru_dldh")["data"][0]["y"])  # the total ||dL/dh_t||, log10
