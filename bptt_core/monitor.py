@@ -278,6 +278,7 @@ class GradientFlowMonitor:
         auto_watch: bool = False,
         tensorboard: bool = True,
         background: bool = False,
+        overwrite: bool = False,
     ):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a whole number >= 1, got {every!r}")
@@ -301,6 +302,7 @@ class GradientFlowMonitor:
         self.strict = strict
         self.params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.log_dir = _writable_dir(log_dir)
+        _clear_earlier_run(self.log_dir, overwrite)
         (self.log_dir / STEPS_DIR).mkdir(exist_ok=True)
         self.steps_seen = 0  # calls to step()
         self.history: list[dict] = []
@@ -661,6 +663,25 @@ def _writable_dir(log_dir) -> Path:
     except OSError as e:
         raise ValueError(f"log_dir {str(path)!r} cannot be written: {e.strerror or e}") from None
     return path
+
+
+def _clear_earlier_run(path: Path, overwrite: bool) -> None:
+    """A run folder holds one run: its manifest must list every step file, so an earlier run's files
+    are either refused (the default) or removed with ``overwrite=True`` (and its event files with them)."""
+    if not (path / MANIFEST).exists():
+        return
+    if not overwrite:
+        raise ValueError(
+            f"log_dir {str(path)!r} already holds a run (manifest.json): choose a new folder, or pass overwrite=True "
+            "to replace it"
+        )
+    for f in [
+        path / MANIFEST,
+        path / HISTORY,
+        *(path / STEPS_DIR).glob("step_*.npz"),
+        *path.glob("events.out.tfevents.*"),
+    ]:
+        f.unlink(missing_ok=True)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.manual_seed(0)
     model = AddingModel(cell=args.cell)
-    with GradientFlowMonitor(model, args.log_dir, every=args.every, clip=CLIP) as monitor:
+    with GradientFlowMonitor(model, args.log_dir, every=args.every, clip=CLIP, overwrite=True) as monitor:
         losses = train(model, args.steps, monitor)
     last = monitor.history[-1]
     print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} after {args.steps} steps")

@@ -383,3 +383,17 @@ def test_bptt_core_cells_are_monitored(tmp_path, cell):
     assert rec["grad_norm"] == float(torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1))
     assert math.isfinite(rec["rho"]) and math.isfinite(rec["lyapunov_top"])
     assert ("dl_dh_total" in rec) == (cell != "LRU")  # the LRU's output is C h + D x, not h
+
+
+def test_a_folder_holding_a_run_is_refused_unless_overwrite(tmp_path):
+    from bptt_core.runs import load_run
+
+    net = Net("rnn")
+    with GradientFlowMonitor(net, tmp_path / "run", every=1) as mon:
+        train(net, mon, 3, 1.0, False)
+    with pytest.raises(ValueError, match="already holds a run.*overwrite=True"):
+        GradientFlowMonitor(net, tmp_path / "run")
+    with GradientFlowMonitor(net, tmp_path / "run", every=2, overwrite=True) as mon:
+        train(net, mon, 1, 1.0, False)
+    run = load_run(tmp_path / "run")  # the old steps 1 and 2 are gone, not left unlisted
+    assert run.steps == [0] and len(list((tmp_path / "run").glob("events.out.tfevents.*"))) == 1
