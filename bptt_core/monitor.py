@@ -257,12 +257,16 @@ def heatmap_rgb(L: np.ndarray) -> np.ndarray:
 class GradientFlowMonitor:
     """Log gradient-flow diagnostics of ``model``'s recurrent module every ``every`` steps.
 
-    ``model``: a ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (any num_layers, batch_first or not) or
-    ``bptt_core.ElmanRNN``, or a module holding exactly one of them (``module=`` names it when
-    there are several). ``log_dir``: the run folder (created). ``clip``: the global-norm threshold
-    the loop clips at, to record whether it fires. ``strict``: raise instead of warning when a
-    diagnostic fails. ``auto_watch``: watch the recurrent module's output by a forward hook, so the
-    loop needs only ``step()`` (what the Lightning callback uses). ``tensorboard``: write event files.
+    ``model``: a ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (any num_layers, batch_first or not), a cell
+    of ``bptt_core`` (ElmanRNN, MinGRU, MinLSTM, LRU, SelectiveSSM), or a module holding exactly one
+    of them (``module=`` names it when there are several). ``log_dir``: the run folder (created; one
+    that already holds a run is refused unless ``overwrite=True``). ``clip``: the global-norm
+    threshold the loop clips at, to record whether it fires. ``strict``: raise instead of warning
+    when a diagnostic fails. ``norm``: of the flow matrix, "fro" or 2. ``n_exponents``: Lyapunov
+    exponents kept. ``auto_watch``: watch the recurrent module's output by a forward hook, so the
+    loop needs only ``step()`` (what the Lightning callback uses). ``tensorboard``: write event
+    files. ``background``: compute the heavy diagnostics in a worker thread on a copy of the step's
+    weights (worth it only with a free core; ``close()`` waits for it).
     """
 
     def __init__(
@@ -310,7 +314,6 @@ class GradientFlowMonitor:
         self.files: dict[str, str] = {}  # run-folder file -> sha256
         self.errors: list[dict] = []
         self._capture = _Capture()
-        self._warned: set[str] = set()
         self._closed = False
         self.writer = None
         if tensorboard:
@@ -361,7 +364,8 @@ class GradientFlowMonitor:
 
     def step(self) -> dict | None:
         """After ``loss.backward()``, before clipping and ``optimizer.step()``. Returns what was logged
-        at this step (a dict), or None on an unlogged step."""
+        at this step (a dict; with ``background=True`` only the gradient norms, clip/fired and
+        ||dL/dh_t||, the rest reaching ``history`` later), or None on an unlogged step."""
         if self._closed:
             raise ValueError("step() after close(): the monitor is closed")
         n = self.steps_seen
