@@ -101,20 +101,20 @@ def plain_copy(module: nn.Module) -> nn.Module:
     return out
 
 
-def effective_weights(module: nn.Module) -> dict[str, torch.Tensor]:
-    """The layer's weights as its forward uses them, by name: plain parameters as they are,
+def effective_weights(module: nn.Module, layer: int = 0) -> dict[str, torch.Tensor]:
+    """Layer ``layer``'s weights as its forward uses them, by name: plain parameters as they are,
     parametrized ones through ``module.<name>`` (which parametrizations compute), pruned and
     old-style spectral-norm ones through their hooks. Gradients flow to the stored originals."""
     out = {}
-    for wname in LAYER_WEIGHTS:
+    for wname in (w.replace("_l0", f"_l{layer}") for w in LAYER_WEIGHTS):
         w = _hook_weight(module, wname)
         if w is None:
             w = getattr(module, wname, None)
         if isinstance(w, torch.Tensor):
             out[wname] = w
-    if "weight_ih_l0" not in out or "weight_hh_l0" not in out:
+    if f"weight_ih_l{layer}" not in out or f"weight_hh_l{layer}" not in out:
         raise ValueError(
-            f"the module has no weight_ih_l0 / weight_hh_l0 (found {sorted(out)}): expected a single-layer "
+            f"the module has no weight_ih_l{layer} / weight_hh_l{layer} (found {sorted(out)}): expected a "
             "torch.nn.RNN / LSTM / GRU or ElmanRNN"
         )
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .cells import LRU
 from .config import ModelConfig
 from .init import initialise
 from .models import make_rnn
@@ -14,7 +15,10 @@ from .tasks import TaskData, make_task, task_input_size, task_output_size
 def build_model(cfg: ModelConfig) -> tuple[nn.Module, nn.Linear]:
     """The recurrent module and its linear readout, float32, the same for the same config."""
     input_size = task_input_size(cfg.task, cfg.input_size)
-    rnn = make_rnn(cfg.cell, input_size, cfg.hidden_size, cfg.activation)
+    if cfg.cell == "lru":
+        rnn = LRU(input_size, cfg.hidden_size, r_min=cfg.r_min, r_max=cfg.r_max)
+    else:
+        rnn = make_rnn(cfg.cell, input_size, cfg.hidden_size, cfg.activation, cfg.num_layers)
     initialise(rnn, cfg.init, cfg.gain, cfg.spectral_radius, cfg.seed)
     if cfg.cell == "lstm" and cfg.forget_bias:
         with torch.no_grad():  # torch's gate order is (input, forget, cell, output)

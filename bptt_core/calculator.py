@@ -40,6 +40,7 @@ from torch import nn
 from .config import (
     ACTIVATIONS,
     CELLS,
+    DIAGONAL_CELLS,
     INITS,
     MAX_BATCH,
     MAX_GAIN,
@@ -69,14 +70,28 @@ JACOBIAN_FLOP_BUDGET = 1e10  # keeps the measured decay rate well under a second
 TIMING_SECONDS = 0.3  # budget for the measured training steps
 TIMING_FLOP_BUDGET = 2e9  # a longer timed step is measured on fewer time steps and scaled by T
 # Elementwise FLOPs per hidden unit and step (gate nonlinearities, products, bias adds): rough.
-ELEMENTWISE_PER_UNIT = {"rnn": 4, "gru": 16, "lstm": 20}
+ELEMENTWISE_PER_UNIT = {"rnn": 4, "gru": 16, "lstm": 20, "mingru": 8, "minlstm": 14, "ssm": 14, "lru": 16}
 
 
 # -- exact ---------------------------------------------------------------------------------------
 
 
+def diagonal_cell_params(cell: str, input_size: int, hidden_size: int) -> int:
+    """Parameters of the diagonal cells of :mod:`bptt_core.cells` (the tests hold them to numel)."""
+    I, H = input_size, hidden_size
+    return {
+        "mingru": 2 * (H * I + H),  # W_z, b_z, W_h, b_h
+        "minlstm": 3 * (H * I + H),  # W_f, b_f, W_i, b_i, W_h, b_h
+        "lru": 3 * H + 3 * H * I + 2 * H * H,  # nu, theta, gamma; B_re, B_im, D; C_re, C_im
+        "ssm": 4 * H * I + 5 * H,  # W_delta, W_B, W_C, W_u; b_delta, b_B, b_C, A_log, D
+    }[cell]
+
+
 def recurrent_params(cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> int:
-    """Parameters of torch's nn.RNN / LSTM / GRU(input_size, hidden_size, num_layers), with biases."""
+    """Parameters of torch's nn.RNN / LSTM / GRU(input_size, hidden_size, num_layers), with biases,
+    or of a diagonal cell (one layer)."""
+    if cell in DIAGONAL_CELLS:
+        return diagonal_cell_params(cell, input_size, hidden_size)
     G, H = GATES[cell], hidden_size
     per_layer = [G * H * (input_size + H) + 2 * G * H] + [G * H * (H + H) + 2 * G * H] * (num_layers - 1)
     return sum(per_layer)
@@ -151,8 +166,11 @@ def activation_bytes(
 def torch_model(
     cell: str, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1, activation: str = "tanh"
 ) -> tuple[nn.Module, nn.Linear]:
-    """The model the calculator describes: torch's own module (ElmanRNN layers for sigmoid / linear)."""
-    if cell == "lstm":
+    """The model the calculator describes: torch's own module (ElmanRNN layers for sigmoid / linear),
+    or the diagonal cell."""
+    if cell in DIAGONAL_CELLS:
+        rnn = make_rnn(cell, input_size, hidden_size)
+    elif cell == "lstm":
         rnn = nn.LSTM(input_size, hidden_size, num_layers)
     elif cell == "gru":
         rnn = nn.GRU(input_size, hidden_size, num_layers)
@@ -200,6 +218,18 @@ def measured_activation_bytes(
     return saved_tensor_bytes(forward, exclude=[*rnn.parameters(), *readout.parameters()])
 
 
+def diagonal_activation_bytes(
+    cell: str, input_size: int, hidden_size: int, output_size: int, seq_len: int, batch_size: int, *_
+) -> int:
+    """Bytes autograd holds for backward after one forward of a diagonal cell + readout, measured.
+
+    Measured with ``saved_tensors_hooks`` at batch 1 and 2 and extended linearly to ``batch_size``
+    (every saved tensor of these cells is per sequence, so the bytes are affine in the batch; the
+    tests check the extension against a direct measurement), so no estimate runs a huge batch."""
+    one, two = (measured_activation_bytes(cell, input_size, hidden_size, output_size, seq_len, b) for b in (1, 2))
+    return one + (batch_size - 1) * (two - one)
+
+
 # -- FLOPs ------------------------------------------------------------------------------------------
 
 
@@ -213,7 +243,13 @@ def flops_per_sequence(
     forward (the gradients with respect to the inputs and to the weights each cost one matmul
     of the same size), the usual 3x rule for training.
     """
-    G, H = GATES[cell], hidden_size
+    H = hidden_size
+    if cell in DIAGONAL_CELLS:  # input matmuls (and the LRU's 2 H x H output map) + elementwise
+        I = input_size
+        per_step = {"mingru": 4 * H * I, "minlstm": 6 * H * I, "ssm": 8 * H * I, "lru": 6 * H * I + 4 * H * H}[cell]
+        per_step += ELEMENTWISE_PER_UNIT[cell] * H + 2 * H * output_size
+        return float(per_step * seq_len), 3.0 * per_step * seq_len
+    G = GATES[cell]
     per_step = sum(2 * G * H * ((input_size if layer == 0 else H) + H) for layer in range(num_layers))
     per_step += num_layers * ELEMENTWISE_PER_UNIT[cell] * H + 2 * H * output_size
     forward = float(per_step * seq_len)
@@ -280,6 +316,8 @@ def _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_
         init=check_choice("init", init, INITS),
         gain=check_float("gain", gain, 0.0, MAX_GAIN, lo_open=True),
     )
+    if cell in DIAGONAL_CELLS and s["num_layers"] != 1:
+        raise ValueError(f"num_layers must be 1 for the {cell} cell (stacking is offered for rnn, lstm, gru)")
     if cell != "rnn" and activation != "tanh":
         raise ValueError(
             f"activation must be 'tanh' for the {cell} cell (other activations are for cell 'rnn'); got {activation!r}"
@@ -292,7 +330,8 @@ def _measure_gradient_flow(s: dict, seed: int) -> dict:
     rnn = make_rnn(s["cell"], s["input_size"], s["hidden_size"], s["activation"])
     initialise(rnn, s["init"], s["gain"], 0.0, seed)
     spec = spectrum(rnn)
-    S = state_size(s["cell"], s["hidden_size"])
+    # The diagonal cells' fast path costs ~ T^2 H: the same cap is generous for them.
+    S = state_size(s["cell"], s["hidden_size"]) if s["cell"] not in DIAGONAL_CELLS else s["hidden_size"] ** (1 / 3)
     # The exact product chain costs ~ S^3 T^2 FLOPs: cap the window to stay fast.
     window = min(s["seq_len"], max(2, int(math.sqrt(JACOBIAN_FLOP_BUDGET / S**3))))
     x = torch.randn(window, s["input_size"], generator=torch.Generator().manual_seed(seed + 3))  # (T, I)
@@ -387,8 +426,9 @@ def estimate(
     I, H, O, T, B, nl = input_size, hidden_size, output_size, seq_len, batch_size, num_layers
     act = activation if cell == "rnn" else "tanh"
     rec, ro = recurrent_params(cell, I, H, nl), readout_params(H, O)
-    mem = activation_bytes(cell, I, H, O, T, B, nl, act)
-    mem_k = activation_bytes(cell, I, H, O, truncation, B, nl, act) if truncation else None
+    memory = diagonal_activation_bytes if cell in DIAGONAL_CELLS else activation_bytes
+    mem = memory(cell, I, H, O, T, B, nl, act)
+    mem_k = memory(cell, I, H, O, truncation, B, nl, act) if truncation else None
     f_fwd, f_all = flops_per_sequence(cell, I, H, O, T, nl)
     flow = _measure_gradient_flow(s, seed)
     spec, rate, horizon, window = flow["spec"], flow["rate"], flow["horizon"], flow["window"]
@@ -447,6 +487,17 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
     s = e.settings
     layer = "first layer's " if s["num_layers"] > 1 else ""
     oned = " (oneDNN workspace)" if s["cell"] == "lstm" and onednn_enabled() else ""
+    diagonal = s["cell"] in DIAGONAL_CELLS
+    param_how = (
+        f"the {s['cell']} cell's parameter shapes (bptt_core.cells), equal to its numel"
+        if diagonal
+        else f"{GATES[s['cell']]} gate block(s) x H x (I + H) + 2 biases, per layer"
+    )
+    mem_kind, mem_how = (
+        ("measured", "saved_tensors_hooks on a real forward at batch 1 and 2, extended linearly to the batch")
+        if diagonal
+        else ("estimated", "formula within 25% of saved_tensors_hooks measurement (tested)")
+    )
     rows = [
         Row("total parameters", e.total_params, "", "exact", "recurrent module + readout, from the layer shapes"),
         Row(
@@ -454,7 +505,7 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
             e.recurrent_params,
             "",
             "exact",
-            f"{GATES[s['cell']]} gate block(s) x H x (I + H) + 2 biases, per layer",
+            param_how,
         ),
         Row("readout parameters", e.readout_params, "", "exact", "H x O + O"),
         Row("parameter memory", e.total_params * FLOAT_BYTES, "bytes", "exact", "float32"),
@@ -462,9 +513,9 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
             "activation memory, full BPTT",
             e.activation_bytes,
             "bytes",
-            "estimated",
+            mem_kind,
             f"what PyTorch's CPU kernels save for backward{oned} for a ({s['seq_len']}, {s['batch_size']}, "
-            f"{s['input_size']}) batch; formula within 25% of saved_tensors_hooks measurement (tested)",
+            f"{s['input_size']}) batch; {mem_how}",
         ),
     ]
     if e.tbptt_activation_bytes is not None:
@@ -473,8 +524,8 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
                 f"activation memory, TBPTT window k = {s['truncation']}",
                 e.tbptt_activation_bytes,
                 "bytes",
-                "estimated",
-                "the same formula for a k-step window (the graph TBPTT(k, k) holds at once)",
+                mem_kind,
+                "the same for a k-step window (the graph TBPTT(k, k) holds at once)",
             )
         )
     rows += [

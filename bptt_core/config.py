@@ -11,7 +11,10 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, fields
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "lru", "mingru", "minlstm", "ssm")
+# Diagonal recurrences (bptt_core.cells): h_t = a(x_t) * h_{t-1} + b(x_t), diagonal step Jacobians.
+DIAGONAL_CELLS = ("lru", "mingru", "minlstm", "ssm")
+COMPLEX_CELLS = ("lru",)  # complex state, carried as (Re h, Im h)
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
 INITS = (
     "pytorch",  # torch's own U(-1/sqrt(H), 1/sqrt(H))
@@ -35,6 +38,7 @@ MAX_INPUT = 256
 MAX_SEQ_LEN = 2000
 MAX_BATCH = 1024
 MAX_GAIN = 100.0
+MAX_STACK = 8  # num_layers of a model the analyses build
 MAX_JACOBIAN_BYTES = 2_000_000_000  # ~2 GB of engine buffers (seq_len * S^2 <= 78M), well inside 24 GiB
 
 # Uploads (bptt_core.model_io reads them; kept here so the dashboard's sidebar can state the limits
@@ -92,9 +96,10 @@ check_float = _check_float
 check_choice = _check_choice
 
 
-def state_size(cell: str, hidden_size: int) -> int:
-    """Size S of the state whose step Jacobian is S x S: (h, c) for an LSTM."""
-    return 2 * hidden_size if cell == "lstm" else hidden_size
+def state_size(cell: str, hidden_size: int, num_layers: int = 1) -> int:
+    """Size S of the state whose step Jacobian is S x S: (h, c) for an LSTM, (Re h, Im h) for the
+    LRU, every layer's state for a stack."""
+    return num_layers * (2 * hidden_size if cell in ("lstm", *COMPLEX_CELLS) else hidden_size)
 
 
 # The engine's peak memory, measured as peak RSS: about 20 bytes per entry of the (T, S, S) step
@@ -103,23 +108,29 @@ def state_size(cell: str, hidden_size: int) -> int:
 # buffers), plus up to ~70 MB of fixed-size chunks. Both constants leave headroom.
 JACOBIAN_BYTES_PER_ENTRY = 24
 JACOBIAN_FIXED_BYTES = 128 * 2**20
+DIAGONAL_CHUNK_BYTES = 64 * 2**20  # the diagonal fast path's (rows, T, H) float64 temporaries
 
 
-def check_jacobian_memory(cell: str, hidden_size: int, seq_len: int) -> None:
+def check_jacobian_memory(cell: str, hidden_size: int, seq_len: int, num_layers: int = 1) -> None:
     """Refuse a gradient-flow matrix whose buffers (seq_len * S^2 * 24 bytes + 128 MiB) exceed the limit."""
-    need = jacobian_bytes(cell, hidden_size, seq_len)
+    need = jacobian_bytes(cell, hidden_size, seq_len, num_layers)
     if need > MAX_JACOBIAN_BYTES:
         raise ValueError(
             f"hidden_size x seq_len too large for the Jacobian engine: {cell} with hidden_size={hidden_size}, "
             f"seq_len={seq_len} needs {need / 1e9:.1f} GB; the limit is {MAX_JACOBIAN_BYTES / 1e9:.1f} GB "
             f"(seq_len * S^2 * {JACOBIAN_BYTES_PER_ENTRY} bytes + {JACOBIAN_FIXED_BYTES >> 20} MiB, "
-            f"S = {'2 * hidden_size' if cell == 'lstm' else 'hidden_size'})"
+            f"S = {state_size(cell, 1, num_layers)} * hidden_size)"
         )
 
 
-def jacobian_bytes(cell: str, hidden_size: int, seq_len: int) -> int:
-    """Peak memory of the gradient-flow engine for this size (an upper bound, see the constants)."""
-    s = state_size(cell, hidden_size)
+def jacobian_bytes(cell: str, hidden_size: int, seq_len: int, num_layers: int = 1) -> int:
+    """Peak memory of the gradient-flow engine for this size (an upper bound, see the constants).
+
+    Diagonal cells take the fast path: (T, H) cumulative sums, the (T, T) result and row chunks of
+    at most DIAGONAL_CHUNK_BYTES."""
+    if cell in DIAGONAL_CELLS:
+        return 8 * (4 * seq_len * hidden_size + 2 * seq_len * seq_len) + DIAGONAL_CHUNK_BYTES + JACOBIAN_FIXED_BYTES
+    s = state_size(cell, hidden_size, num_layers)
     return JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s + JACOBIAN_FIXED_BYTES
 
 
@@ -140,7 +151,7 @@ class ModelConfig:
     and the URL.
     """
 
-    cell: str = "rnn"  # rnn | lstm | gru
+    cell: str = "rnn"  # one of CELLS: rnn | lstm | gru | lru | mingru | minlstm | ssm
     activation: str = "tanh"  # vanilla RNN only: tanh | relu | sigmoid | linear
     hidden_size: int = 64  # H, hidden units
     input_size: int = 0  # 0 = whatever the task needs
@@ -154,6 +165,9 @@ class ModelConfig:
     forget_bias: float = (
         0.0  # LSTM only: added to the forget gate's bias (Gers et al. 2000; 1 per Jozefowicz et al. 2015)
     )
+    num_layers: int = 1  # stacked layers (rnn | lstm | gru); the analyses read the top layer's h by default
+    r_min: float = 0.0  # LRU only: ring initialisation, r_min <= |lambda| <= r_max (Orvieto et al. 2023)
+    r_max: float = 1.0
 
     def __post_init__(self):
         _check_choice("cell", self.cell, CELLS)
@@ -168,6 +182,17 @@ class ModelConfig:
         _check_choice("task", self.task, TASKS)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         _check_float("forget_bias", self.forget_bias, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
+        _check_int("num_layers", self.num_layers, 1, MAX_STACK)
+        if self.num_layers > 1 and self.cell in DIAGONAL_CELLS:
+            raise ValueError(f"num_layers must be 1 for the {self.cell} cell (stacking is offered for rnn, lstm, gru)")
+        if self.num_layers > 1 and self.cell == "rnn" and self.activation not in ("tanh", "relu"):
+            raise ValueError(
+                f"a stacked vanilla RNN is torch's nn.RNN: activation must be tanh or relu, got {self.activation!r}"
+            )
+        _check_float("r_max", self.r_max, 0.0, 1.0, lo_open=True)
+        _check_float("r_min", self.r_min, 0.0, 1.0)
+        if self.r_min >= self.r_max:
+            raise ValueError(f"r_min must be below r_max: got r_min={self.r_min}, r_max={self.r_max}")
         for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal
             v = getattr(self, f.name)
             if f.type == "int":

@@ -222,6 +222,7 @@ def log_heatmap(
     hover_value: str = "value",
     mask: np.ndarray | None = None,
     centre: float = 0.0,
+    zrange: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Heatmap of log10 values Z with a decade-labelled colour bar; the hover shows the raw value.
 
@@ -232,6 +233,8 @@ def log_heatmap(
     Z = np.asarray(Z, dtype=float)
     finite = Z[np.isfinite(Z)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if zrange is not None:  # one colour range for several heatmaps (compare, or a run's logged steps)
+        lo, hi = min(lo, float(zrange[0])), max(hi, float(zrange[1]))
     if hi - lo < 1e-9:
         lo, hi = lo - 0.05, hi + 0.05  # a constant matrix (an orthogonal linear RNN): a narrow, ticked bar
     shown = np.where(np.isneginf(Z), lo, np.where(np.isposinf(Z), hi, Z))
@@ -289,6 +292,7 @@ def gradient_flow_heatmap(
     mask: np.ndarray | None = None,
     centre: str = "identity",
     max_cells: int = 300,
+    zrange: tuple[float, float] | None = None,
 ) -> go.Figure:
     """The gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| (or its (t, k) lag view M[t, k]).
 
@@ -327,6 +331,7 @@ def gradient_flow_heatmap(
         hover_value="norm",
         mask=None if mask is None else mask[np.ix_(idx, idx)],
         centre=white,
+        zrange=zrange,
     )
 
 
@@ -1034,4 +1039,32 @@ def phase_diagram(
     )
     fig.update_xaxes(range=[float(grid.columns.min()), float(grid.columns.max())])
     fig.update_yaxes(range=[float(grid.index.min()), float(grid.index.max())])
+
+
+# -- monitored runs ---------------------------------------------------------------------------------------
+
+
+def run_flow_history_figure(history: dict) -> go.Figure:
+    """Decay rate and top Lyapunov exponent (log10 per step, left axis), rho and sigma_1 of the top
+    layer's recurrent matrix (right axis), at the logged steps of a monitored run."""
+    step = np.asarray(history["step"])
+    fig = go.Figure()
+    for key, name, color in (("decay_rate", "decay rate", "#2ca02c"), ("lyapunov_top", "top Lyapunov λ₁", "#9467bd")):
+        fig.add_trace(
+            go.Scatter(x=step, y=np.asarray(history[key], dtype=float), mode="lines+markers", name=name,
+                       line=dict(color=color), hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}} log10/step<extra></extra>")
+        )  # fmt: skip
+    for key, name, color in (("rho", "ρ", "#1f77b4"), ("sigma1", "σ₁", "#d62728")):
+        fig.add_trace(
+            go.Scatter(x=step, y=np.asarray(history[key], dtype=float), mode="lines+markers", name=name, yaxis="y2",
+                       line=dict(color=color, dash="dot"), hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>")
+        )  # fmt: skip
+    fig.add_hline(y=0, line=dict(color="#999", width=1))
+    fig.update_layout(
+        title="Gradient flow and spectrum at the logged steps",
+        xaxis_title="training step",
+        yaxis=dict(title="log10 change per step"),
+        yaxis2=dict(title="ρ, σ₁ (top layer)", overlaying="y", side="right", showgrid=False),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
     return style(fig)

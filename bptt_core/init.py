@@ -11,6 +11,14 @@
 
 Gated cells get the scheme on each H x H gate block. Biases are zero except for ``pytorch``.
 ``spectral_radius > 0`` rescales the recurrent matrix (every gate block) to exactly that rho.
+
+The diagonal cells (:mod:`bptt_core.cells`) have no recurrent matrix: their recurrence is the
+diagonal a(x_t), so ``spectral_radius`` does not apply to them (refused) and the scheme and gain
+act on their input projections only (every (H, I) ``weight_*``, as ``_input_block`` does for W_ih;
+biases as above). The selective SSM keeps its structural A_log and D and draws b_delta by Mamba's
+rule (seeded). The LRU ignores scheme and gain: it always takes its own ring initialisation
+(|lambda| between r_min and r_max, see :class:`bptt_core.cells.LRU`) and the paper's Gaussian B, C, D,
+all from the seed.
 """
 
 from __future__ import annotations
@@ -95,25 +103,54 @@ def initialise(
     check_float("gain", gain, 0.0, MAX_GAIN, lo_open=True)
     check_float("spectral_radius", spectral_radius_target, 0.0, MAX_GAIN)
     kind = cell_kind(module)
+    if kind not in ("rnn", "lstm", "gru"):
+        return _initialise_diagonal(module, scheme, gain, spectral_radius_target, seed)
     gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
     gen = torch.Generator().manual_seed(int(seed))
     p = dict(module.named_parameters())
-    W_ih, W_hh = p["weight_ih_l0"], p["weight_hh_l0"]
-    H, I = W_hh.shape[1], W_ih.shape[1]
     rho = spectral_radius_target or (SPARSE_DEFAULT_RHO if scheme == "sparse" else 0.0)
-    hh, ih = [], []
-    for _ in range(gates):
-        block = _square(scheme, H, gain, gen)  # (H, H)
-        if rho > 0:
-            block = rescale_to_radius(block, rho)
-        hh.append(block)
-        ih.append(_input_block(scheme, H, I, gain, gen))  # (H, I)
-    W_hh.copy_(torch.cat(hh))
-    W_ih.copy_(torch.cat(ih))
-    for name in ("bias_ih_l0", "bias_hh_l0"):
-        if name in p:
-            if scheme == "pytorch":
-                p[name].copy_((torch.rand(p[name].shape, generator=gen) * 2 - 1) / math.sqrt(H))
-            else:
-                p[name].zero_()
+    for k in range(getattr(module, "num_layers", 1)):  # a stack: every layer by the same scheme, in order
+        W_ih, W_hh = p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"]
+        H, I = W_hh.shape[1], W_ih.shape[1]
+        hh, ih = [], []
+        for _ in range(gates):
+            block = _square(scheme, H, gain, gen)  # (H, H)
+            if rho > 0:
+                block = rescale_to_radius(block, rho)
+            hh.append(block)
+            ih.append(_input_block(scheme, H, I, gain, gen))  # (H, I)
+        W_hh.copy_(torch.cat(hh))
+        W_ih.copy_(torch.cat(ih))
+        for name in (f"bias_ih_l{k}", f"bias_hh_l{k}"):
+            if name in p:
+                if scheme == "pytorch":
+                    p[name].copy_((torch.rand(p[name].shape, generator=gen) * 2 - 1) / math.sqrt(H))
+                else:
+                    p[name].zero_()
+    return module
+
+
+def _initialise_diagonal(module: nn.Module, scheme: str, gain: float, rho: float, seed: int) -> nn.Module:
+    if rho > 0:
+        raise ValueError(
+            f"spectral_radius must be 0 for the {module.kind} cell: its recurrence is the diagonal a(x_t), there is "
+            "no recurrent matrix to rescale" + (" (set the ring with r_min / r_max)" if module.kind == "lru" else "")
+        )
+    gen = torch.Generator().manual_seed(int(seed))
+    H, I = module.hidden_size, module.input_size
+    if module.kind == "lru":
+        module.ring_init_(gen)
+        for name in ("B_re", "B_im"):
+            getattr(module, name).copy_(torch.randn(H, I, generator=gen) / math.sqrt(2 * I))
+        for name in ("C_re", "C_im"):
+            getattr(module, name).copy_(torch.randn(H, H, generator=gen) / math.sqrt(H))
+        module.D.copy_(torch.randn(H, I, generator=gen) / math.sqrt(I))
+        return module
+    for name, p in module.named_parameters():
+        if name.startswith("weight_"):
+            p.copy_(_input_block(scheme, H, I, gain, gen))
+        elif name.startswith("bias_") and name != "bias_delta":
+            p.copy_((torch.rand(H, generator=gen) * 2 - 1) / math.sqrt(I) if scheme == "pytorch" else torch.zeros(H))
+    if module.kind == "ssm":
+        module.reset_delta_bias_(gen)
     return module

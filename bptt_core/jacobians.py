@@ -27,8 +27,8 @@ from torch import nn
 
 from . import frobenius
 from .arguments import as_real_tensor, check_chain_dtype, check_initial_state, finite_as
-from .config import NORMS, check_jacobian_memory
-from .models import CellView, cell_view
+from .config import DIAGONAL_CHUNK_BYTES, NORMS, check_int, check_jacobian_memory
+from .models import CellView, StackedView, cell_view
 
 METHODS = ("split", "chain")
 # The split method overtakes the chain once S * T >= 12800 and S^2 * T >= 10^6 (both measured on
@@ -56,19 +56,32 @@ def check_norm(norm) -> str | int:
     return norm
 
 
-def _block_slice(view: CellView, block: str) -> slice:
+def _block_slice(view, block: str, layer: int = -1) -> slice:
+    """Rows and columns of the full-state product that L reads: layer ``layer``'s h (or c) block.
+
+    The diagonal cells' whole state is "h" (the LRU's (Re h, Im h), 2H entries)."""
     if block not in BLOCKS:
         raise ValueError(f"block must be 'h' or 'c', got {block!r}")
+    layers = getattr(view, "num_layers", 1)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -layers <= layer < layers:
+        raise ValueError(
+            f"layer must be a whole number in [{-layers}, {layers - 1}] (0 the bottom, -1 the top), got {layer!r}"
+        )
+    start = view.layer_slice(int(layer) % layers).start if isinstance(view, StackedView) else 0
     H = view.hidden_size
     if block == "c":
         if view.kind != "lstm":
             raise ValueError(f"block='c' needs an LSTM (the c -> c block); this model is a {view.kind}")
-        return slice(H, 2 * H)
-    return slice(0, H)
+        return slice(start + H, start + 2 * H)
+    if not isinstance(view, (CellView, StackedView)):  # diagonal cells
+        return slice(0, view.state_size)
+    return slice(start, start + H)
 
 
 def trajectory(rnn: nn.Module, x, h0=None) -> tuple[CellView, torch.Tensor, torch.Tensor]:
-    """The float64 view of ``rnn``, the checked input x (T, I), and the states (T + 1, S)."""
+    """The float64 view of ``rnn``, the checked input x (T, I), and the states (T + 1, S).
+
+    ``batch_first`` modules take the same (T, I): one sequence has no batch axis to put first."""
     view = cell_view(rnn)
     x = check_sequence(x, view.input_size)
     return view, x, view.run(x, check_initial_state(h0))
@@ -221,26 +234,126 @@ def jacobian_log_norms(
     x,
     h0=None,
     norm="fro",
+    layer: int = -1,
     block: str = "h",
     dtype: torch.dtype | None = None,
     method: str | None = None,
 ) -> np.ndarray:
     """The (T, T) float64 gradient-flow matrix L[t, s] = log10 ||d h_t / d h_s|| (NaN for s > t).
 
-    ``rnn``: a single-layer ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` or ``ElmanRNN``; ``x``: (T, I);
-    ``norm``: "fro" or 2. For an LSTM the state is (h, c): ``block="h"`` gives d h_t / d h_s
-    (the h-rows, h-columns block of the full product, c_s held fixed), ``block="c"`` the c -> c
-    block. ``method`` and ``dtype`` as in :func:`log_norm_products`: by default the faster exact
-    method for the size, and the chain's products in the model's precision.
+    ``rnn``: ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (stacked and batch_first too), ``ElmanRNN``, or a
+    diagonal cell (``LRU``, ``MinGRU``, ``MinLSTM``, ``SelectiveSSM``); ``x``: (T, I) whatever
+    ``batch_first`` says; ``norm``: "fro" or 2. The state at step t is every layer's state; L reads
+    the block of layer ``layer`` (0 the bottom, -1 the top) of the full-state product, every other
+    part of the state at s held fixed. For an LSTM the layer's state is (h, c): ``block="h"`` gives
+    d h_t / d h_s, ``block="c"`` the c -> c block. The LRU's block is its whole real state
+    (Re h, Im h). Diagonal cells take the fast path (:func:`diagonal_log_norms`) unless
+    ``method`` asks for "chain" or "split"; ``method`` and ``dtype`` otherwise as in
+    :func:`log_norm_products`: by default the faster exact method for the size, and the chain's
+    products in the model's precision.
     """
     check_norm(norm)
     dtype = check_chain_dtype(dtype)
     view = cell_view(rnn)
-    sl = _block_slice(view, block)
+    sl = _block_slice(view, block, layer)
     if dtype is None:
         dtype = torch.float64 if next(rnn.parameters()).dtype == torch.float64 else torch.float32
-    check_jacobian_memory(view.kind, view.hidden_size, max(check_sequence(x, view.input_size).shape[0], 1))
+    T = check_sequence(x, view.input_size).shape[0]  # checks x first: None, text, object arrays are refused
+    if method in (None, "diagonal") and hasattr(view, "diagonal"):
+        check_jacobian_memory(view.kind, view.hidden_size, max(T, 1))
+        x = check_sequence(x, view.input_size).to(torch.float64)
+        view.initial_state(h0)  # checks h0: the diagonal Jacobians do not depend on it
+        return diagonal_log_norms(view.diagonal(x), norm, complex_pairs=view.state_size == 2 * view.hidden_size)
+    if method == "diagonal":
+        raise ValueError(
+            f"method='diagonal' needs a diagonal cell (lru, mingru, minlstm, ssm); this model is a {view.kind}"
+        )
+    check_jacobian_memory(view.kind, view.hidden_size, max(T, 1), getattr(view, "num_layers", 1))
     return log_norm_products(step_jacobians(rnn, x, h0), norm, sl, dtype, method, overwrite=True)
+
+
+def diagonal_log_norms(a: torch.Tensor, norm="fro", complex_pairs: bool = False) -> np.ndarray:
+    """L[t, s] for diagonal step Jacobians J_t = diag(a_t) in O(T^2 H), by cumulative log sums.
+
+    The product J_t ... J_{s+1} is diag(prod_k a_k), so with c_t = sum_{k <= t} log |a_k| (per unit)
+    its entries have log-magnitude c_t - c_s: the spectral norm is max_j, the Frobenius norm a
+    log-sum-exp over j, both in float64 log space (nothing under- or overflows). ``complex_pairs``:
+    a_t complex, each unit a 2 x 2 rotation-and-scaling block of the real state (Re h, Im h), whose
+    Frobenius norm is sqrt(2) |prod a|. When a_t does not change with t (the LRU), L depends on
+    t - s only and costs O(T H). An exactly zero a (a shut unit) contributes nothing, tracked apart.
+    """
+    check_norm(norm)
+    T, H = a.shape
+    mult = 2 if complex_pairs else 1
+    out = np.full((T, T), np.nan)
+    np.fill_diagonal(out, 0.0 if norm == 2 else 0.5 * math.log10(mult * H))
+    if T == 1:
+        return out
+    mag = a.abs().to(torch.float64)  # (T, H)
+    zero = mag == 0
+    log_mag = torch.where(zero, 0.0, torch.log(torch.where(zero, 1.0, mag)))  # natural log
+    t_idx, s_idx = np.tril_indices(T, -1)
+    if bool((mag[1:] == mag[1]).all()):  # constant diagonal: a function of the lag k = t - s only
+        k = torch.arange(1, T, dtype=torch.float64)[:, None]  # (T - 1, 1)
+        per_lag = _reduce(k * log_mag[1], (k > 0) & zero[1], norm, mult)  # (T - 1,), lag 1 .. T-1
+        out[t_idx, s_idx] = per_lag[t_idx - s_idx - 1]
+        return out
+    c = torch.cumsum(log_mag, 0)  # (T, H): c[t] - c[s] = sum_{k=s+1}^{t} log |a_k|
+    cz = torch.cumsum(zero.to(torch.int32), 0)  # (T, H): zeros among a_1 .. a_t
+    rows = max(1, DIAGONAL_CHUNK_BYTES // (8 * 3 * T * H))
+    for t0 in range(1, T, rows):
+        ts = torch.arange(t0, min(T, t0 + rows))
+        diff = c[ts][:, None, :] - c[None, :]  # (rows, T, H); s >= t is discarded below
+        shut = (cz[ts][:, None, :] - cz[None, :]) > 0
+        vals = _reduce(diff, shut, norm, mult)  # (rows, T)
+        keep = np.arange(T)[None, :] < ts.numpy()[:, None]
+        r, col = np.nonzero(keep)
+        out[ts.numpy()[r], col] = vals[r, col]
+    return out
+
+
+def _reduce(log_abs: torch.Tensor, shut: torch.Tensor, norm, mult: int) -> np.ndarray:
+    """log10 of the norm of diag(exp(log_abs)) over the last axis, units in ``shut`` set to 0."""
+    v = torch.where(shut, -math.inf, log_abs)
+    if norm == 2:
+        top = v.amax(-1)
+    else:
+        top = 0.5 * (torch.logsumexp(2 * v, -1) + math.log(mult))
+    return (top / math.log(10)).numpy()
+
+
+def layer_reach(rnn: nn.Module, x, h0=None, norm="fro", t: int | None = None) -> np.ndarray:
+    """The depth x time picture of a stack: R[i, s] = log10 ||d h^top_t / d h^i_s|| for every layer i
+    and step s <= t (NaN after t), every other part of the full state at s held fixed.
+
+    How much of a change at (layer i, step s) reaches (top layer, step t); t defaults to the last
+    step. A single-layer model gives one row, its column t of L. (num_layers, T) float64.
+    """
+    check_norm(norm)
+    view = cell_view(rnn)
+    if not isinstance(view, (CellView, StackedView)):
+        raise ValueError(f"layer_reach needs an nn.RNN / LSTM / GRU or ElmanRNN; this model is a {view.kind}")
+    J = step_jacobians(rnn, x, h0)  # (T, S, S)
+    T, S, _ = J.shape
+    t = T - 1 if t is None else check_int("t", t, 0, T - 1)
+    layers = getattr(view, "num_layers", 1)
+    top = _block_slice(view, "h", -1)
+    out = np.full((layers, T), np.nan)
+    P = torch.eye(S, dtype=torch.float64)[top]  # rows of d h^top_t / d state_s, s running down from t
+    log_scale = 0.0
+    for s in range(t, -1, -1):
+        for i in range(layers):
+            cols = _block_slice(view, "h", i)
+            n = torch.linalg.matrix_norm(P[:, cols], ord=norm).item()
+            out[i, s] = (math.log10(n) if n > 0 else -math.inf) + log_scale
+        if s == 0:
+            break
+        P = P @ J[s]  # now d h^top_t / d state_{s-1}
+        scale = torch.linalg.matrix_norm(P).item()
+        if scale > 0:
+            P /= scale
+            log_scale += math.log10(scale)
+    return out
 
 
 # -- what the pages read off L -----------------------------------------------------------------

@@ -58,6 +58,7 @@ from .config import (
     MAX_HIDDEN,
     MAX_INPUT,
     MAX_SEQ_LEN,
+    MAX_STACK,
     MAX_UPLOAD_BYTES,
     MODEL_EXTENSIONS,
     SEQUENCE_EXTENSIONS,
@@ -125,11 +126,13 @@ class LoadedModel:
     readout: nn.Linear | None = None  # a linear readout (O, H) found beside the recurrent layer
     prefix: str = ""  # the key prefix of the recurrent layer, e.g. "rnn." or "encoder.rnn."
     format: str = "pt"  # pt | safetensors
+    num_layers: int = 1  # stacked layers (torch's num_layers)
 
     def summary(self) -> str:
         act = f", {self.nonlinearity}" if self.cell == "rnn" else ""
         out = f", readout to {self.readout.out_features} outputs" if self.readout is not None else ""
-        return f"{self.cell.upper()}{act}: input_size={self.input_size}, hidden_size={self.hidden_size}{out}"
+        layers = f", num_layers={self.num_layers}" if self.num_layers > 1 else ""
+        return f"{self.cell.upper()}{act}: input_size={self.input_size}, hidden_size={self.hidden_size}{layers}{out}"
 
 
 def model_fingerprint(data: bytes) -> str:
@@ -485,8 +488,13 @@ def _safetensors_load(data: bytes) -> tuple[dict, dict]:
 # -- from a dict of tensors to a module ----------------------------------------------------------
 
 
+# The diagonal cells (bptt_core.cells) by the parameter that only they have.
+DIAGONAL_SIGNATURES = {"nu_log": "lru", "weight_z": "mingru", "weight_f": "minlstm", "A_log": "ssm"}
+
+
 def _has_layer(d: dict) -> bool:
-    return any(isinstance(k, str) and k.endswith(("weight_ih_l0", "weight_ih")) for k in d)
+    ends = ("weight_ih_l0", "weight_ih", *DIAGONAL_SIGNATURES)
+    return any(isinstance(k, str) and k.endswith(ends) for k in d)
 
 
 def _as_state_dict(obj) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -550,18 +558,15 @@ def _find_layer(sd: dict[str, torch.Tensor]) -> tuple[str, str]:
     return found[0]
 
 
-def _check_layer_keys(sd: dict, prefix: str, suffix: str) -> None:
+def _check_layer_keys(sd: dict, prefix: str, suffix: str) -> int:
+    """The number of stacked layers (l0 .. l{L-1}, each with weight_ih and weight_hh), after refusing
+    what the explorer cannot analyse (bidirectional, projections) with a message naming the key."""
     mine = [k[len(prefix) :] for k in sd if k.startswith(prefix)]
     layers = [m for m in map(_LAYER_KEY.fullmatch, mine) if m]
-    deeper = sorted({int(m.group(3)) for m in layers if int(m.group(3)) > 0})
-    if deeper:
-        raise ModelFileError(
-            f"multi-layer models are not supported: expected num_layers=1, found layers up to "
-            f"l{deeper[-1]} ({prefix}weight_ih_l{deeper[0]} ...)"
-        )
     if any(m.group(4) for m in layers):
         raise ModelFileError(
-            "bidirectional models are not supported: expected bidirectional=False (found *_reverse keys)"
+            "bidirectional models are not supported: expected bidirectional=False (found *_reverse keys; the "
+            "backward direction's chain runs in reversed time: save each direction as its own module)"
         )
     if any(m.group(2) == "hr" for m in layers):
         raise ModelFileError("LSTM projections are not supported: expected proj_size=0 (found weight_hr_l0)")
@@ -570,6 +575,19 @@ def _check_layer_keys(sd: dict, prefix: str, suffix: str) -> None:
             f"found {prefix}weight_ih{suffix} but no {prefix}weight_hh{suffix}: expected both weight_ih{suffix} "
             f"and weight_hh{suffix}"
         )
+    if suffix == "":  # RNNCell-style keys: one layer by construction
+        return 1
+    depth = 1 + max([int(m.group(3)) for m in layers], default=0)
+    if depth > MAX_STACK:
+        raise ModelFileError(f"num_layers={depth} is out of range: expected num_layers in [1, {MAX_STACK}]")
+    for k in range(depth):
+        for w in ("weight_ih", "weight_hh"):
+            if f"{prefix}{w}_l{k}" not in sd:
+                raise ModelFileError(
+                    f"missing {prefix}{w}_l{k}: a {depth}-layer model (keys up to _l{depth - 1}) needs "
+                    f"weight_ih_l{k} and weight_hh_l{k} in every layer"
+                )
+    return depth
 
 
 def _check_tensor(key: str, t, expected: tuple[int, ...] | None = None, what: str = "") -> torch.Tensor:
@@ -589,7 +607,7 @@ def _check_size(name: str, value: int, hi: int) -> None:
         raise ModelFileError(f"{name}={value} is out of range: expected {name} in [1, {hi}] (the explorer's limit)")
 
 
-def _infer(sd: dict, prefix: str, suffix: str) -> tuple[str, int, int, dict[str, torch.Tensor]]:
+def _infer(sd: dict, prefix: str, suffix: str, depth: int = 1) -> tuple[str, int, int, dict[str, torch.Tensor]]:
     k_ih, k_hh = f"{prefix}weight_ih{suffix}", f"{prefix}weight_hh{suffix}"
     W_ih, W_hh = _check_tensor(k_ih, sd[k_ih]), _check_tensor(k_hh, sd[k_hh])
     if W_hh.dim() != 2:
@@ -619,6 +637,17 @@ def _infer(sd: dict, prefix: str, suffix: str) -> tuple[str, int, int, dict[str,
     for b in biases:
         key = f"{prefix}{b}{suffix}"
         weights[f"{b}_l0"] = _check_tensor(key, sd[key], (rows,), gates)
+    for k in range(1, depth):  # stacked: every later layer reads the one below's h (H inputs)
+        for w, shape in (("weight_ih", (rows, H)), ("weight_hh", (rows, H))):
+            key = f"{prefix}{w}_l{k}"
+            weights[f"{w}_l{k}"] = _check_tensor(
+                key, sd[key], shape, f" (layer {k} of a {depth}-layer {cell}: {G} gate blocks of hidden_size={H})"
+            )
+        for b in biases:
+            key = f"{prefix}{b}_l{k}"
+            if key not in sd:
+                raise ModelFileError(f"missing {key}: expected shape ({rows},), as layer 0 has {prefix}{b}_l0")
+            weights[f"{b}_l{k}"] = _check_tensor(key, sd[key], (rows,), gates)
     for key, t in weights.items():
         _as_float32(f"{prefix}{key}", t)
     return cell, I, H, weights
@@ -643,10 +672,18 @@ def _as_float32(key: str, t: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _build(cell: str, I: int, H: int, nonlinearity: str, weights: dict) -> tuple[nn.Module, list[str]]:
+def _build(cell: str, I: int, H: int, nonlinearity: str, weights: dict, depth: int = 1) -> tuple[nn.Module, list[str]]:
     notes = []
     has_bias = "bias_ih_l0" in weights
-    if cell == "rnn":
+    if depth > 1:
+        if cell == "rnn" and nonlinearity not in ("tanh", "relu"):
+            raise ModelFileError(
+                f"nonlinearity={nonlinearity!r} with {depth} layers: a stacked vanilla RNN is torch's nn.RNN, "
+                "expected tanh or relu"
+            )
+        kw = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H, depth, bias=has_bias, **kw)
+    elif cell == "rnn":
         module = ElmanRNN(I, H, nonlinearity)  # nn.RNN's parameter names, and all four activations
         if not has_bias:
             zeros = torch.zeros(H)
@@ -713,13 +750,18 @@ def _finite_in_float32(t: torch.Tensor) -> bool:
 def model_from_state_dict(sd, nonlinearity: str | None = None, fmt: str = "pt") -> LoadedModel:
     """Infer and build the single recurrent layer (and readout) from a dict of tensors."""
     sd, notes = _as_state_dict(sd)
+    diagonal = _find_diagonal_cell(sd)
+    if diagonal is not None:
+        return _diagonal_model(sd, *diagonal, notes, nonlinearity, fmt)
     prefix, suffix = _find_layer(sd)
-    _check_layer_keys(sd, prefix, suffix)
+    depth = _check_layer_keys(sd, prefix, suffix)
     if prefix:
         notes.append(f"recurrent layer found under the key prefix {prefix!r}")
     if suffix == "":
         notes.append("RNNCell/LSTMCell/GRUCell-style keys (no _l0 suffix): read as a one-layer network")
-    cell, I, H, weights = _infer(sd, prefix, suffix)
+    cell, I, H, weights = _infer(sd, prefix, suffix, depth)
+    if depth > 1:
+        notes.append(f"{depth} stacked layers: the analyses read the top layer's h (pick another layer where offered)")
     if cell == "rnn":
         if nonlinearity is None:
             nonlinearity = "tanh"
@@ -733,14 +775,67 @@ def model_from_state_dict(sd, nonlinearity: str | None = None, fmt: str = "pt") 
             check_choice("nonlinearity", nonlinearity, ACTIVATIONS)
             notes.append(f"nonlinearity={nonlinearity!r} ignored: a {cell.upper()}'s activations are fixed")
         nonlinearity = "tanh"
-    module, more = _build(cell, I, H, nonlinearity, weights)
+    module, more = _build(cell, I, H, nonlinearity, weights, depth)
     layer_keys = {k for k in sd if k.startswith(prefix) and _LAYER_KEY.fullmatch(k[len(prefix) :])}
     layer_keys |= {f"{prefix}{w}{suffix}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
     readout = _find_readout(sd, layer_keys, H, notes)
     others = len(sd) - len(layer_keys & set(sd)) - (0 if readout is None else len(readout.state_dict()))
     if others > 0:
         notes.append(f"{others} other entries of the state_dict ignored")
-    return LoadedModel(module, cell, I, H, nonlinearity, notes + more, readout, prefix, fmt)
+    return LoadedModel(module, cell, I, H, nonlinearity, notes + more, readout, prefix, fmt, depth)
+
+
+def _find_diagonal_cell(sd: dict) -> tuple[str, str] | None:
+    """(cell, key prefix) of the one diagonal cell in the state_dict, or None when there is none."""
+    found = [(cell, k[: -len(name)]) for k in sd for name, cell in DIAGONAL_SIGNATURES.items() if k.endswith(name)]
+    found = [(c, p) for c, p in found if not p or p.endswith(".")]
+    if len(found) > 1:
+        names = ", ".join(f"{p}{c}" for c, p in found[:4])
+        raise ModelFileError(f"ambiguous: {len(found)} recurrent cells found ({names}); expected exactly one")
+    return found[0] if found else None
+
+
+def _diagonal_model(sd: dict, cell: str, prefix: str, notes: list, nonlinearity, fmt: str) -> LoadedModel:
+    """A diagonal cell from its keys: sizes read off the shapes, then every key checked against the
+    shape a fresh module of those sizes has (a message naming the key and the expected shape)."""
+    from .cells import NEW_CELLS
+
+    wide = {"lru": "B_re", "mingru": "weight_z", "minlstm": "weight_f", "ssm": "weight_delta"}[cell]
+    key = prefix + wide
+    if key not in sd:
+        raise ModelFileError(f"missing {key}: a {cell} state_dict has {wide} of shape (hidden_size, input_size)")
+    W = _check_tensor(key, sd[key])
+    if W.dim() != 2:
+        raise ModelFileError(f"{key} has shape {tuple(W.shape)}: expected a 2-D (hidden_size, input_size) matrix")
+    H, I = W.shape
+    _check_size("hidden_size", H, MAX_HIDDEN)
+    _check_size("input_size", I, MAX_INPUT)
+    module = NEW_CELLS[cell](I, H)
+    expected = module.state_dict()
+    weights = {}
+    for name, ref in expected.items():
+        k = prefix + name
+        if k not in sd:
+            raise ModelFileError(f"missing {k}: a {cell} state_dict has {', '.join(expected)}")
+        weights[name] = _check_tensor(k, sd[k], tuple(ref.shape), f" ({cell} with input_size={I}, hidden_size={H})")
+        if not bool(torch.isfinite(weights[name]).all()):
+            raise ModelFileError(f"{k} has non-finite entries (NaN/inf): expected finite weights")
+    if nonlinearity not in (None, "tanh"):
+        check_choice("nonlinearity", nonlinearity, ACTIVATIONS)
+        notes.append(f"nonlinearity={nonlinearity!r} ignored: the {cell} cell has no choice of activation")
+    dtypes = sorted({str(t.dtype).replace("torch.", "") for t in weights.values()} - {"float32"})
+    if dtypes:
+        notes.append(f"weights converted from {', '.join(dtypes)} to float32")
+    with torch.no_grad():
+        module.load_state_dict({k: v.detach().to(torch.float32) for k, v in weights.items()}, strict=True)
+    if prefix:
+        notes.append(f"recurrent cell found under the key prefix {prefix!r}")
+    layer_keys = {prefix + k for k in expected}
+    readout = _find_readout(sd, layer_keys, H, notes)
+    others = len(sd) - len(layer_keys) - (0 if readout is None else len(readout.state_dict()))
+    if others > 0:
+        notes.append(f"{others} other entries of the state_dict ignored")
+    return LoadedModel(module.float().eval(), cell, I, H, "tanh", notes, readout, prefix, fmt)
 
 
 def load_model(data: bytes, filename: str, nonlinearity: str | None = None) -> LoadedModel:

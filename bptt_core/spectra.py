@@ -44,13 +44,33 @@ class Spectrum:
 
 
 def spectrum(rnn: nn.Module) -> Spectrum:
+    """Eigenvalues and singular values of the recurrent matrix (a stack: the top layer's).
+
+    The diagonal cells have no recurrent matrix; their step Jacobian diag(a_t) is shown instead:
+    the LRU's diag(lambda) on the real state (Re h, Im h), whose eigenvalues are lambda and its
+    conjugate and whose singular values are |lambda| (twice); the input-dependent cells' diag(a)
+    at zero input (a_t moves with x_t: the Lyapunov spectrum follows the real trajectory)."""
     view = cell_view(rnn)
+    if hasattr(view, "diagonal"):
+        return _diagonal_spectrum(view)
     W = recurrent_matrix(view)  # (H, H) float64
     eig = torch.linalg.eigvals(W).numpy()
     sv = torch.linalg.svdvals(W).numpy()
     gamma = ACTIVATION_GAMMA[view.activation] if view.kind == "rnn" else 1.0
     label = {"rnn": "W_hh", "lstm": "W_hg (LSTM cell-candidate block)", "gru": "W_hn (GRU candidate block)"}[view.kind]
     return Spectrum(eig, sv, float(np.abs(eig).max()), float(sv[0]), gamma, label)
+
+
+def _diagonal_spectrum(view) -> Spectrum:
+    a = view.diagonal(torch.zeros(1, view.input_size, dtype=torch.float64))[0]  # (H,)
+    if view.kind == "lru":
+        eig = torch.cat([a, a.conj()]).numpy()  # the 2H x 2H real form
+        label = "diag(λ) of the LRU on (Re h, Im h)"
+    else:
+        eig = a.to(torch.complex128).numpy()
+        label = f"diag(a) of the {view.kind} cell at zero input (a_t changes with x_t)"
+    sv = np.sort(np.abs(eig))[::-1].copy()
+    return Spectrum(eig, sv, float(sv[0]), float(sv[0]), 1.0, label)
 
 
 def lyapunov_exponents(rnn: nn.Module, x, h0=None, n_exponents: int | None = None, burn_in: int = 0) -> np.ndarray:

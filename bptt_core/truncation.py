@@ -136,9 +136,18 @@ def flat(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([g.reshape(-1) for g in grads])
 
 
+def _run(rnn: nn.Module, x: torch.Tensor, state: State, params: dict | None = None):
+    """The module's own forward on time-major x (n, B, I), returning time-major output: a
+    ``batch_first`` module is handed (B, n, I) and its output turned back."""
+    bf = getattr(rnn, "batch_first", False)
+    xin = x.transpose(0, 1) if bf else x
+    out, state = rnn(xin, state) if params is None else functional_call(rnn, params, (xin, state))
+    return (out.transpose(0, 1) if bf else out), state
+
+
 # -- full BPTT ---------------------------------------------------------------------------------
 def _full_loss(rnn: nn.Module, readout: nn.Linear, p: Problem) -> torch.Tensor:
-    out, _ = rnn(p.x)  # (n, B, H): the module's own forward, so gradients are w.r.t. its parameters
+    out, _ = _run(rnn, p.x, None)  # (n, B, H): the module's own forward, so gradients are w.r.t. its parameters
     return _loss(readout, out, p.y, p.mask)
 
 
@@ -205,7 +214,7 @@ def _window_starts(rnn: nn.Module, p: Problem, starts: list[int]) -> tuple[dict[
     state: State = None
     with torch.no_grad():
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            out, state = rnn(p.x[a:b], state)
+            out, state = _run(rnn, p.x[a:b], state)
             states[b] = state
             outs.append(out)
     return states, torch.cat(outs)
@@ -218,7 +227,7 @@ def _update_loss(rnn, readout, p: Problem, u: Update, start: State, h_all: torch
     loss = p.x.new_zeros(())
     inside = p.mask[w0:tau] & (torch.arange(w0, tau) >= a)  # losses whose gradient reaches the recurrence
     if inside.any():
-        out, _ = rnn(p.x[w0:tau].clone(), _detach(start))  # (k2, B, H); clone: hold the window, not all of x
+        out, _ = _run(rnn, p.x[w0:tau].clone(), _detach(start))  # (k2, B, H); clone: hold the window, not all of x
         loss = loss + _loss(readout, out, p.y[w0:tau], inside)
     if a < w0 and p.mask[a:w0].any():  # losses before the window: constants for the recurrence
         loss = loss + _loss(readout, h_all[a:w0].clone(), p.y[a:w0], p.mask[a:w0])
@@ -266,6 +275,11 @@ def held_for_backward_bytes(rnn: nn.Module, readout: nn.Linear, x, y, k1=None, k
 # -- RTRL ---------------------------------------------------------------------------------------
 def _rtrl_setup(rnn: nn.Module, readout: nn.Linear, x, y, loss_mask) -> Problem:
     p = prepare(rnn, readout, x, y, loss_mask)
+    if getattr(p.view, "num_layers", 1) != 1:
+        raise ValueError(
+            f"RTRL here takes single-layer models: num_layers must be 1, got {p.view.num_layers} "
+            "(use bptt_gradients or tbptt_gradients for a stack)"
+        )
     if p.x.shape[1] != 1:
         raise ValueError(f"RTRL here takes one sequence: x must be (n, input_size), got batch {p.x.shape[1]}")
     need = rtrl_sensitivity_bytes(p.view)
@@ -284,6 +298,8 @@ def rtrl_sensitivity_bytes(view: CellView) -> int:
     identically). Gated cells: one (S, P) matrix over all recurrent parameters.
     """
     H, I, S = view.hidden_size, view.input_size, view.state_size
+    if hasattr(view, "module"):  # a diagonal cell: one (S, P) matrix over all its parameters
+        return S * sum(q.numel() * q.element_size() for q in view.module.parameters())
     item = view.W_hh.element_size()
     if view.kind == "rnn":
         return item * H * H * (I + H + 1)
@@ -298,7 +314,8 @@ def rtrl_memory_bytes(rnn: nn.Module) -> int:
 def rtrl_flops(view: CellView, n: int) -> float:
     """Floating-point operations of the sensitivity recurrence J_t P_{t-1} over n steps (its dominant cost)."""
     S = view.state_size
-    n_params = rtrl_sensitivity_bytes(view) // (view.W_hh.element_size() * S)  # columns of P
+    item = next(view.module.parameters()).element_size() if hasattr(view, "module") else view.W_hh.element_size()
+    n_params = rtrl_sensitivity_bytes(view) // (item * S)  # columns of P
     return 2.0 * n * S * S * n_params
 
 
@@ -316,6 +333,9 @@ def _rtrl(rnn, readout, x, y, loss_mask) -> tuple[list[torch.Tensor], int]:
     p = _rtrl_setup(rnn, readout, x, y, loss_mask)
     Wy, by = readout.weight.detach(), (readout.bias.detach() if readout.bias is not None else None)
     xs, ys = p.x[:, 0], p.y[:, 0]  # (n, I), (n, O)
+    if hasattr(p.view, "module"):
+        grads, g_Wy, g_by, held = _rtrl_diagonal(rnn, p.view, xs, ys, p.mask, Wy, by)
+        return grads + [g_Wy] + ([g_by] if by is not None else []), held
     step = _rtrl_vanilla if p.view.kind == "rnn" else _rtrl_gated
     g_view, g_Wy, g_by, held = step(p.view, xs, ys, p.mask, Wy, by)
     grads = _module_grads(rnn, g_view)
@@ -408,6 +428,46 @@ def _rtrl_gated(v: CellView, xs, ys, mask, Wy, by):
     return out, g_Wy, g_by, P.numel() * P.element_size()
 
 
+def _rtrl_diagonal(rnn: nn.Module, v, xs, ys, mask, Wy, by):
+    """RTRL for a diagonal cell, whose readout reads y_t = out(x_t, s_t; theta) (the LRU's Re(C h) + D x).
+
+    P_t = d s_t / d theta = diag(a_t) P_{t-1} + d+s_t/dtheta, carried forward. With one step of the
+    module's own forward from s_{t-1} (``torch.func.jacrev`` for its immediate partials):
+    dy_t/dtheta = (dy_t/ds_{t-1}) P_{t-1} + d+y_t/dtheta, both partials at fixed s_{t-1}.
+    """
+    names = [n for n, _ in rnn.named_parameters()]
+    theta = {n: q.detach() for n, q in rnn.named_parameters()}
+
+    def step(th, x_t, s):  # one step of the module from s: (H,) output, (S,) state
+        out, h_n = functional_call(rnn, th, (x_t[None], s[None]))
+        return out[0], h_n[0]
+
+    d_theta = jacrev(step, argnums=0)
+    d_prev = jacrev(lambda s, x_t: step(theta, x_t, s)[0])  # dy_t / ds_{t-1}
+    S = v.state_size
+    flat = lambda d, rows: torch.cat([d[n].reshape(rows, -1) for n in names], 1)  # noqa: E731
+    P = xs.new_zeros(S, sum(q.numel() for q in theta.values()))  # (S, P): d s_t / d theta
+    g = xs.new_zeros(P.shape[1])
+    g_Wy, g_by = torch.zeros_like(Wy), Wy.new_zeros(Wy.shape[0])
+    s = xs.new_zeros(S)
+    for t in range(xs.shape[0]):
+        Dy, Ds = d_theta(theta, xs[t], s)  # immediate partials of y_t (H, ...) and s_t (S, ...)
+        y_t, s_new = step(theta, xs[t], s)
+        if mask[t]:
+            e = _readout_error(Wy, by, y_t, ys[t])  # (O,)
+            g += (e @ Wy) @ (d_prev(s, xs[t]) @ P + flat(Dy, y_t.shape[0]))
+            g_Wy += torch.outer(e, y_t)
+            g_by += e
+        J = v.step_jacobians(xs[t : t + 1])[0].to(xs.dtype)  # (S, S): diag(a_t), 2 x 2 blocks for the LRU
+        P = J @ P + flat(Ds, S)
+        s = s_new
+    out, i = [], 0
+    for n in names:
+        out.append(g[i : i + theta[n].numel()].reshape(theta[n].shape))
+        i += theta[n].numel()
+    return out, g_Wy, g_by, P.numel() * P.element_size()
+
+
 # -- per-step contributions --------------------------------------------------------------------
 def contributions(rnn: nn.Module, readout: nn.Linear, x, y, t: int, param: str = "weight_hh_l0") -> torch.Tensor:
     """The terms of dl_t/dW through each earlier state: (t + 1, *W.shape), summing to dl_t/dW.
@@ -436,7 +496,7 @@ def contributions(rnn: nn.Module, readout: nn.Linear, x, y, t: int, param: str =
     zeros = [torch.zeros_like(W0, requires_grad=True) for _ in range(t + 1)]
     state: State = None
     for i in range(t + 1):
-        out, state = functional_call(rnn, {**named, param: W0 + zeros[i]}, (p.x[i : i + 1], state))
+        out, state = _run(rnn, p.x[i : i + 1], state, {**named, param: W0 + zeros[i]})
     loss = ((readout(out[-1]) - p.y[t]) ** 2).sum()
     return torch.stack(torch.autograd.grad(loss, zeros, allow_unused=True, materialize_grads=True))  # (t+1, *W)
 

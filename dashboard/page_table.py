@@ -40,6 +40,8 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("truncation", "pages/truncation.py", "Truncated BPTT", ":material/timeline:", True,
              ("tb_heatmap", "tb_compare")),
     PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", False, ("ca_memory",)),
+    PageInfo("runs", "pages/runs.py", "Runs", ":material/monitoring:", False,
+             ("ru_history", "ru_heatmap", "ru_dldh", "ru_eig", "ru_sv", "ru_lyap")),
 )  # fmt: skip
 FIGURES = tuple(f for p in PAGES for f in p.figures)
 BY_KEY = {p.key: p for p in PAGES}

@@ -169,18 +169,24 @@ def _check_url(qp, setting: Setting) -> str | None:
     return warning
 
 
-def forget(setting: Setting) -> None:
-    """Drop ``setting``'s value from the session and the URL (before its widget is drawn): it returns
-    to its default. For a value another setting made meaningless (an LSTM's c block once the cell is
-    an RNN), so that no link carries it."""
-    st.session_state.pop(setting.key, None)
+def forget(setting: Setting, value: str) -> None:
+    """Drop ``setting``'s ``value`` from the session and the URL (before its widget is drawn), so that
+    it returns to its default: for a value another setting made meaningless (an LSTM's c block once the
+    cell is an RNN), so that no link carries it. Any other value is left to the usual URL checks."""
+    if st.session_state.get(setting.key) == value:
+        st.session_state.pop(setting.key)
     try:
         from streamlit.runtime.state.session_state_proxy import get_session_state
 
         with get_session_state().query_params() as qp:
-            qp._initial_query_params.pop(setting.key, None)
-            if setting.key in qp._query_params:
-                qp.remove_param(setting.key)
+            for store in (qp._initial_query_params, qp._query_params):
+                raw = store.get(setting.key)
+                last = raw[-1] if isinstance(raw, list) and raw else raw
+                if last == value:
+                    if store is qp._query_params:
+                        qp.remove_param(setting.key)
+                    else:
+                        del store[setting.key]
     except (AttributeError, RuntimeError, KeyError):  # no session (bare mode) or another Streamlit's internals
         pass
 

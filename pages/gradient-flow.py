@@ -34,7 +34,7 @@ def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
     cfg = ctx.cfg
     if cfg.cell != "lstm":
-        S.forget(BLOCK)  # only an LSTM has a c block: a stale c leaves the session and the URL
+        S.forget(BLOCK, "c")  # only an LSTM has a c block: a stale c leaves the session and the URL
     c = st.columns(6)
     norm = S.page_setting(NORM, c[0])
     lag = S.page_setting(VIEW, c[1]) == "t,k"

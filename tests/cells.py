@@ -17,3 +17,30 @@ def recurrent_cells(I: int, H: int) -> dict:
         "nn.LSTM": lambda: nn.LSTM(I, H),
         "nn.GRU": lambda: nn.GRU(I, H),
     }
+
+
+def stacked_cells(I: int, H: int) -> dict:
+    """Stacked and batch-first torch modules (the state is every layer's state)."""
+    return {
+        "nn.RNN-2layer": lambda: nn.RNN(I, H, num_layers=2),
+        "nn.RNN-relu-3layer-bf": lambda: nn.RNN(I, H, num_layers=3, nonlinearity="relu", batch_first=True),
+        "nn.LSTM-2layer": lambda: nn.LSTM(I, H, num_layers=2),
+        "nn.LSTM-2layer-bf": lambda: nn.LSTM(I, H, num_layers=2, batch_first=True),
+        "nn.GRU-3layer": lambda: nn.GRU(I, H, num_layers=3),
+        "nn.GRU-bf": lambda: nn.GRU(I, H, batch_first=True),
+    }
+
+
+def diagonal_cells(I: int, H: int) -> dict:
+    """The diagonal recurrences of bptt_core.cells, the minimal ones in both scan modes."""
+    from bptt_core.cells import LRU, MinGRU, MinLSTM, SelectiveSSM
+
+    return {
+        "LRU": lambda: LRU(I, H),
+        "LRU-ring-0.9-0.999": lambda: LRU(I, H, r_min=0.9, r_max=0.999, max_phase=0.5),
+        "MinGRU": lambda: MinGRU(I, H),
+        "MinGRU-parallel": lambda: MinGRU(I, H, scan="parallel"),
+        "MinLSTM": lambda: MinLSTM(I, H),
+        "MinLSTM-parallel": lambda: MinLSTM(I, H, scan="parallel"),
+        "SelectiveSSM": lambda: SelectiveSSM(I, H),
+    }

@@ -173,7 +173,7 @@ EXTREMES = [
     ("spectrum", {"m_hidden": "256", "m_cell": "gru"}),
     ("spectrum", {"m_seq_len": "1", "m_init": "xavier_normal"}),
     ("truncation", {"tb_k1": "1", "tb_k2": "1", "m_seq_len": "20"}),
-    ("truncation", {"tb_k1": "400", "tb_k2": "400"}),
+    ("truncation", {"tb_k1": "400", "tb_k2": "400", "m_seq_len": "400", "m_hidden": "8"}),  # k ends at T
     ("truncation", {"tb_k1": "7", "tb_k2": "3", "m_cell": "lstm", "m_task": "adding"}),
     ("clipping", {"clip_threshold": "0.01", "cl_optimizer": "adam", "cl_twin": "value"}),
     ("clipping", {"clip_threshold": "1000000", "cl_lr": "100", "m_task": "copy"}),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cells import recurrent_cells
+from cells import recurrent_cells, stacked_cells
 from torch import nn
 
 from bptt_core.truncation import contribution_norms, contributions
@@ -18,8 +18,8 @@ from bptt_core.truncation import contribution_norms, contributions
 I, H, O, N = 3, 4, 2, 9
 TOL = dict(rtol=1e-10, atol=1e-13)
 
-CELLS = recurrent_cells(I, H)
-VANILLA = [c for c in CELLS if "RNN" in c or "elman" in c]
+CELLS = {**recurrent_cells(I, H), **{k: v for k, v in stacked_cells(I, H).items() if "relu" not in k}}
+VANILLA = [c for c in CELLS if ("RNN" in c or "elman" in c) and "layer" not in c]  # single layer: the hand formula
 PARAMS = ["weight_hh_l0", "weight_ih_l0", "bias_hh_l0", "bias_ih_l0"]
 TIMES = [0, 1, 4, N - 1]
 
@@ -42,9 +42,18 @@ def make(cell: str, seed: int = 0):
     return rnn, readout, torch.randn(N, I, dtype=torch.float64), torch.randn(N, O, dtype=torch.float64)
 
 
+def run(rnn, x, state=None):
+    """The module on one sequence x (n, I): time-major output (n, H) whatever batch_first says."""
+    if getattr(rnn, "batch_first", False):
+        out, state = rnn(x[None], state)
+        return out[0], state
+    out, state = rnn(x[:, None], state)
+    return out[:, 0], state
+
+
 def loss_at(rnn, readout, x, y, t):
-    out, _ = rnn(x[: t + 1, None])
-    return ((readout(out[t, 0]) - y[t]) ** 2).sum()
+    out, _ = run(rnn, x[: t + 1])
+    return ((readout(out[t]) - y[t]) ** 2).sum()
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -92,9 +101,9 @@ def test_last_term_is_the_one_step_gradient(cell):
     rnn, readout, x, y = make(cell, seed=2)
     t = 5
     with torch.no_grad():
-        _, state = rnn(x[:t, None])  # the state before step t, held constant
-    out, _ = rnn(x[t : t + 1, None], state)
-    one_step = torch.autograd.grad(((readout(out[0, 0]) - y[t]) ** 2).sum(), rnn.weight_hh_l0)[0]
+        _, state = run(rnn, x[:t])  # the state before step t, held constant
+    out, _ = run(rnn, x[t : t + 1], state)
+    one_step = torch.autograd.grad(((readout(out[0]) - y[t]) ** 2).sum(), rnn.weight_hh_l0)[0]
     torch.testing.assert_close(contributions(rnn, readout, x, y, t)[-1], one_step, **TOL)
 
 

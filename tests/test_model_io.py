@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
-from bptt_core import jacobian_log_norms
+from bptt_core import LRU, MinGRU, MinLSTM, SelectiveSSM, jacobian_log_norms
 from bptt_core.config import MAX_HIDDEN, MAX_INPUT, MAX_SEQ_LEN
 from bptt_core.model_io import (
     MAX_UPLOAD_BYTES,
@@ -111,6 +111,42 @@ def test_loaded_model_feeds_the_jacobian_engine():
     loaded = load_model(model_bytes(original, "m.pt"), "m.pt")
     x = torch.randn(T, I)
     np.testing.assert_allclose(jacobian_log_norms(loaded.module, x), jacobian_log_norms(original, x), equal_nan=True)
+
+
+UPLOADABLE = {
+    "2-layer LSTM": lambda: nn.LSTM(I, H, num_layers=2),
+    "3-layer GRU, batch_first": lambda: nn.GRU(I, H, num_layers=3, batch_first=True),
+    "2-layer RNN relu": lambda: nn.RNN(I, H, num_layers=2, nonlinearity="relu"),
+    "LRU": lambda: LRU(I, H, r_min=0.9, r_max=0.99),
+    "MinGRU": lambda: MinGRU(I, H),
+    "MinLSTM": lambda: MinLSTM(I, H),
+    "SelectiveSSM": lambda: SelectiveSSM(I, H),
+}
+
+
+@pytest.mark.parametrize("fmt", ["m.pt", "m.safetensors"])
+@pytest.mark.parametrize("name", list(UPLOADABLE))
+def test_stacked_and_diagonal_models_are_accepted_and_analysed(name, fmt):
+    torch.manual_seed(4)
+    original, readout = UPLOADABLE[name](), nn.Linear(H, O)
+    act = "relu" if "relu" in name else None
+    loaded = load_model(model_bytes(original, fmt, readout), fmt, act)
+    assert loaded.num_layers == getattr(original, "num_layers", 1)
+    assert loaded.hidden_size == H and loaded.input_size == I and loaded.readout is not None
+    for k, v in original.state_dict().items():
+        torch.testing.assert_close(loaded.module.state_dict()[k], v)
+    x = torch.randn(T, I)
+    for layer in range(loaded.num_layers):
+        np.testing.assert_array_equal(
+            jacobian_log_norms(loaded.module, x, layer=layer), jacobian_log_norms(original, x, layer=layer)
+        )
+    if loaded.num_layers > 1:
+        assert f"num_layers={loaded.num_layers}" in loaded.summary()
+
+
+def test_stacked_vanilla_rnn_with_an_activation_torch_cannot_stack_is_refused():
+    with pytest.raises(ModelFileError, match="stacked vanilla RNN is torch's nn.RNN, expected tanh or relu"):
+        load_model(pt_bytes(nn.RNN(I, H, num_layers=2).state_dict()), "m.pt", "sigmoid")
 
 
 def test_vanilla_nonlinearity_defaults_to_tanh_and_says_so():
@@ -218,9 +254,37 @@ def sd_with(**changes) -> dict:
 
 # (case, state_dict, words the message must contain). Each says what is wrong and what is expected.
 BAD_STATE_DICTS = {
-    "multi-layer": (
-        nn.LSTM(I, H, num_layers=2).state_dict(),
-        ["multi-layer models are not supported", "expected num_layers=1"],
+    "stacked: tampered layer-1 W_hh": (
+        {**nn.LSTM(I, H, num_layers=2).state_dict(), "weight_hh_l1": torch.zeros(4 * H, H + 1)},
+        ["weight_hh_l1 has shape (20, 6)", "expected (20, 5)", "layer 1 of a 2-layer lstm"],
+    ),
+    "stacked: layer-1 W_ih not H wide": (
+        {**nn.GRU(I, H, num_layers=3).state_dict(), "weight_ih_l2": torch.zeros(3 * H, I)},
+        ["weight_ih_l2 has shape (15, 3)", "expected (15, 5)"],
+    ),
+    "stacked: a layer missing": (
+        {k: v for k, v in nn.RNN(I, H, num_layers=3).state_dict().items() if not k.endswith("_l1")},
+        ["missing weight_ih_l1", "3-layer model"],
+    ),
+    "stacked: a bias missing": (
+        {k: v for k, v in nn.LSTM(I, H, num_layers=2).state_dict().items() if k != "bias_hh_l1"},
+        ["missing bias_hh_l1", "expected shape (20,)"],
+    ),
+    "lru: tampered C_im": (
+        {**LRU(I, H).state_dict(), "C_im": torch.zeros(H, H + 2)},
+        ["C_im has shape (5, 7)", "expected (5, 5)", "lru with input_size=3, hidden_size=5"],
+    ),
+    "lru: gamma_log missing": (
+        {k: v for k, v in LRU(I, H).state_dict().items() if k != "gamma_log"},
+        ["missing gamma_log", "nu_log, theta_log, gamma_log"],
+    ),
+    "mingru: bias shape": (
+        {**MinGRU(I, H).state_dict(), "bias_h": torch.zeros(H + 1)},
+        ["bias_h has shape (6,)", "expected (5,)"],
+    ),
+    "ssm: A_log 2-D": (
+        {**SelectiveSSM(I, H).state_dict(), "A_log": torch.zeros(H, 1)},
+        ["A_log has shape (5, 1)", "expected (5,)"],
     ),
     "bidirectional": (nn.GRU(I, H, bidirectional=True).state_dict(), ["bidirectional", "expected bidirectional=False"]),
     "proj_size": (nn.LSTM(I, H, proj_size=2).state_dict(), ["proj_size=0", "weight_hr_l0"]),

@@ -15,9 +15,11 @@ import torch
 from torch import nn
 
 from bptt_core import ElmanRNN, ModelConfig, build_model, build_task, jacobian_log_norms
+from bptt_core.cells import NEW_CELLS
 from bptt_core.config import (
     ACTIVATIONS,
     CELLS,
+    DIAGONAL_CELLS,
     INITS,
     MAX_HIDDEN,
     MAX_JACOBIAN_BYTES,
@@ -114,9 +116,19 @@ BAD_CALLS = [
     ("block-c-on-gru", lambda: small_rnn("gru"), torch.zeros(5, 3), {"block": "c"}, "block='c' needs an LSTM"),
     ("block-x", lambda: small_rnn("lstm"), torch.zeros(5, 3), {"block": "x"}, "block must be 'h' or 'c'"),
     ("h0-wrong-size", small_rnn, torch.zeros(5, 3), {"h0": torch.zeros(7)}, "h0 must have 4 entries"),
-    ("multi-layer", lambda: nn.RNN(3, 4, num_layers=2), torch.zeros(5, 3), {}, "num_layers must be 1"),
+    ("layer-out-of-range", lambda: nn.RNN(3, 4, num_layers=2), torch.zeros(5, 3), {"layer": 2}, "layer must be"),
+    ("layer-not-int", lambda: nn.LSTM(3, 4, num_layers=2), torch.zeros(5, 3), {"layer": 0.5}, "layer must be"),
+    ("layer-on-single", small_rnn, torch.zeros(5, 3), {"layer": 1}, "layer must be a whole number in [-1, 0]"),
     ("bidirectional", lambda: nn.GRU(3, 4, bidirectional=True), torch.zeros(5, 3), {}, "bidirectional"),
-    ("batch-first", lambda: nn.LSTM(3, 4, batch_first=True), torch.zeros(5, 3), {}, "batch_first must be False"),
+    (
+        "stacked-h0",
+        lambda: nn.GRU(3, 4, num_layers=2),
+        torch.zeros(5, 3),
+        {"h0": torch.zeros(5)},
+        "num_layers * hidden",
+    ),
+    ("lru-h0-complex-size", lambda: small_rnn("lru"), torch.zeros(5, 3), {"h0": torch.zeros(4)}, "h0 must have 8"),
+    ("diag-method", small_rnn, torch.zeros(5, 3), {"method": "diagonal"}, "needs a diagonal cell"),
     ("lstm-proj", lambda: nn.LSTM(3, 4, proj_size=2), torch.zeros(5, 3), {}, "proj_size must be 0"),
     ("not-recurrent", lambda: nn.Linear(3, 4), torch.zeros(5, 3), {}, "must be a torch.nn.RNN, LSTM, GRU"),
 ]
@@ -129,12 +141,20 @@ def test_engine_refuses_bad_input_with_a_named_setting(name, factory, x, kw, wor
     assert words in str(e.value)
 
 
-@pytest.mark.parametrize("name", ["num_layers", "bidirectional", "batch_first"])
-def test_cell_view_refuses_unsupported_torch_modules(name):
-    kw = {"num_layers": 2} if name == "num_layers" else {name: True}
+def test_cell_view_refuses_bidirectional_and_says_why():
     for cls in (nn.RNN, nn.LSTM, nn.GRU):
-        with pytest.raises(ValueError, match=name):
-            cell_view(cls(2, 3, **kw))
+        for layers in (1, 2):
+            with pytest.raises(ValueError, match="bidirectional must be False.*reversed time"):
+                cell_view(cls(2, 3, num_layers=layers, bidirectional=True))
+
+
+def test_cell_view_takes_stacked_and_batch_first_modules():
+    from bptt_core.models import StackedView
+
+    v = cell_view(nn.LSTM(2, 3, num_layers=3, batch_first=True))
+    assert isinstance(v, StackedView) and v.num_layers == 3 and v.state_size == 3 * 6
+    assert [v.layer_slice(k) for k in range(3)] == [slice(0, 6), slice(6, 12), slice(12, 18)]
+    assert cell_view(nn.GRU(2, 3, batch_first=True)).state_size == 3
 
 
 def test_elman_rejects_unknown_activation_and_make_rnn_unknown_cell():
@@ -196,9 +216,11 @@ GRID = [
     dict(cell=cell, activation=act, init=init, spectral_radius=rho)
     for cell in CELLS
     for act in (ACTIVATIONS if cell == "rnn" else ("tanh",))
-    for init, rho in itertools.product(INITS, (0.0, 0.9))
+    for init, rho in itertools.product(INITS if cell != "lru" else ("orthogonal",), (0.0, 0.9))
     if not (rho == 0.9 and init in ("sparse",))  # sparse already rescales (to 0.95 by default)
+    if not (rho and cell in DIAGONAL_CELLS)  # no recurrent matrix to rescale (refused, tested below)
 ]
+CLASSES = {"rnn": ElmanRNN, "lstm": nn.LSTM, "gru": nn.GRU} | NEW_CELLS
 
 
 def grid_id(g):
@@ -213,7 +235,7 @@ def flat_params(modules):
 def test_every_init_activation_cell_builds_runs_and_is_reproducible(settings):
     cfg = ModelConfig(**settings, hidden_size=6, seq_len=10, seed=3, gain=1.2)
     rnn, readout = build_model(cfg)
-    assert isinstance(rnn, {"rnn": ElmanRNN, "lstm": nn.LSTM, "gru": nn.GRU}[cfg.cell])
+    assert isinstance(rnn, CLASSES[cfg.cell])
     if cfg.cell == "rnn":
         assert rnn.nonlinearity == cfg.activation
     assert readout.in_features == 6
@@ -238,6 +260,36 @@ def test_every_init_activation_cell_builds_runs_and_is_reproducible(settings):
         for g in range(W.shape[0] // H):  # every gate block rescaled
             rho = torch.linalg.eigvals(W[g * H : (g + 1) * H]).abs().max().item()
             assert rho == pytest.approx(0.9, rel=1e-5)
+
+
+@pytest.mark.parametrize("cell", DIAGONAL_CELLS)
+def test_diagonal_cells_refuse_a_spectral_radius_and_take_the_scheme_on_their_inputs(cell):
+    with pytest.raises(ValueError, match=f"spectral_radius must be 0 for the {cell} cell"):
+        build_model(ModelConfig(cell=cell, spectral_radius=0.9, hidden_size=4))
+    a, _ = build_model(ModelConfig(cell=cell, init="identity", hidden_size=4, seed=1))
+    b, _ = build_model(ModelConfig(cell=cell, init="xavier_normal", hidden_size=4, seed=1))
+    changed = {n for (n, p), q in zip(a.named_parameters(), b.parameters(), strict=True) if not torch.equal(p, q)}
+    if cell == "lru":  # the ring initialisation whatever the scheme
+        assert changed == set()
+    else:
+        assert changed and all(n.startswith(("weight_", "bias_")) for n in changed)
+        assert all(
+            p.abs().max() < 0.01 for n, p in a.named_parameters() if n.startswith("weight_")
+        )  # identity: N(0, 1e-6)
+
+
+def test_stacked_model_builds_every_layer_by_the_scheme():
+    cfg = ModelConfig(cell="lstm", num_layers=3, init="orthogonal", gain=0.7, hidden_size=5, seed=2)
+    rnn, _ = build_model(cfg)
+    assert isinstance(rnn, nn.LSTM) and rnn.num_layers == 3
+    for k in range(3):
+        W = rnn.get_parameter(f"weight_hh_l{k}").detach().double()
+        for g in range(4):
+            torch.testing.assert_close(torch.linalg.svdvals(W[g * 5 : (g + 1) * 5]), torch.full((5,), 0.7).double())
+    with pytest.raises(ValueError, match="num_layers must be 1 for the lru cell"):
+        ModelConfig(cell="lru", num_layers=2)
+    with pytest.raises(ValueError, match="stacked vanilla RNN.*tanh or relu"):
+        ModelConfig(cell="rnn", activation="sigmoid", num_layers=2)
 
 
 def test_build_model_refuses_an_input_size_the_task_cannot_take():
