@@ -1,6 +1,6 @@
 """BPTT Explorer's library: exact gradient-flow diagnostics for recurrent networks.
 
-Pure numerics and figure builders; never imports streamlit. The public API (DESIGN.md):
+Pure numerics and figure builders; never imports streamlit. The public API (docs/design.md):
 ``jacobian_log_norms``, ``tbptt_gradients``, ``rtrl_gradients``, ``estimate``.
 
 The names below are loaded on first use (PEP 562): ``from bptt_core import figures`` or

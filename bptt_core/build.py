@@ -16,13 +16,19 @@ def build_model(cfg: ModelConfig) -> tuple[nn.Module, nn.Linear]:
     input_size = task_input_size(cfg.task, cfg.input_size)
     rnn = make_rnn(cfg.cell, input_size, cfg.hidden_size, cfg.activation)
     initialise(rnn, cfg.init, cfg.gain, cfg.spectral_radius, cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    readout = nn.Linear(cfg.hidden_size, task_output_size(cfg.task, cfg.input_size))
+    return rnn, seeded_readout(cfg.hidden_size, task_output_size(cfg.task, cfg.input_size), cfg.seed)
+
+
+def seeded_readout(hidden_size: int, output_size: int, seed: int) -> nn.Linear:
+    """The linear readout every analysis uses when none is given: W_y ~ U(-1/sqrt(H), 1/sqrt(H)) drawn
+    from seed + 1 (the weights use seed, the data seed + 2), b_y = 0."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    readout = nn.Linear(hidden_size, output_size)
     with torch.no_grad():
-        bound = 1.0 / cfg.hidden_size**0.5
+        bound = 1.0 / hidden_size**0.5
         readout.weight.copy_((torch.rand(readout.weight.shape, generator=gen) * 2 - 1) * bound)
         readout.bias.zero_()
-    return rnn, readout
+    return readout
 
 
 def build_task(cfg: ModelConfig) -> TaskData:

@@ -45,6 +45,7 @@ from .config import (
     MAX_GAIN,
     MAX_HIDDEN,
     MAX_INPUT,
+    MAX_SEED,
     MAX_SEQ_LEN,
     check_choice,
     check_float,
@@ -384,7 +385,7 @@ def estimate(
     """
     s = _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_layers, lr, truncation,
                dataset_size, activation, init, gain)  # fmt: skip
-    seed = check_int("seed", seed, 0, 2**31 - 1)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     I, H, O, T, B, nl = input_size, hidden_size, output_size, seq_len, batch_size, num_layers
     act = activation if cell == "rnn" else "tanh"
     rec, ro = recurrent_params(cell, I, H, nl), readout_params(H, O)

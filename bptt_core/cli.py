@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig, check_jacobian_memory
+from .config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig, check_jacobian_memory, norm_of
 
 EXIT_BAD_SETTING = 2  # argparse's own status for a bad command line
 EXIT_IO_ERROR = 1
@@ -126,11 +126,7 @@ def add_norm_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_norm(value: str):
     """'fro' or '2' from the command line, as jacobian_log_norms takes it."""
-    if value == "fro":
-        return "fro"
-    if value in ("2", "spectral"):
-        return 2
-    raise ValueError(f"norm must be 'fro' or 2, got {value!r}")
+    return norm_of(value)
 
 
 def write_json(path: Path, obj) -> None:

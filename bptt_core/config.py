@@ -25,6 +25,8 @@ INITS = (
 )
 TASKS = ("gaussian", "adding", "copy", "temporal_order", "sine")
 NORMS = ("fro", 2)
+NORM_SPELLINGS = {"fro": "fro", "2": 2, 2: 2, "spectral": 2}  # what a page, URL or command line may write
+MAX_SEED = 2**31 - 1  # seeds are torch.Generator seeds kept inside a signed 32-bit range
 
 # Limits. The Jacobian engine holds (T, S, S) buffers (S = 2H for an LSTM), so T * S^2 is what
 # costs memory.
@@ -69,6 +71,20 @@ def _check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
     return value
+
+
+def norm_of(spelling) -> str | int:
+    """The norm as jacobian_log_norms takes it ("fro" or 2) from any spelling a page, a URL or the
+    command line uses ("fro", "2", 2, "spectral"); ValueError otherwise. The one place that converts."""
+    try:
+        return NORM_SPELLINGS[spelling]
+    except (KeyError, TypeError):
+        raise ValueError(f"norm must be 'fro' or 2, got {spelling!r:.40}") from None
+
+
+def flow_block(cell: str, block: str) -> str:
+    """The state block whose norms are shown: "c" (the LSTM's cell state) only for an LSTM, else "h"."""
+    return block if cell == "lstm" else "h"
 
 
 check_int = _check_int
@@ -136,7 +152,7 @@ class ModelConfig:
         _check_choice("init", self.init, INITS)
         _check_float("gain", self.gain, 0.0, MAX_GAIN, lo_open=True)
         _check_float("spectral_radius", self.spectral_radius, 0.0, MAX_GAIN)
-        _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_int("seed", self.seed, 0, MAX_SEED)
         _check_choice("task", self.task, TASKS)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal

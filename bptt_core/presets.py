@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 
 from .config import ModelConfig
 
-PAGES = ("overview", "gradient_flow", "spectrum", "clipping", "truncation", "calculator")
-
 
 @dataclass(frozen=True)
 class Preset:
     key: str  # stable id, used in widget keys and URLs
     title: str  # shown on the button
-    page: str  # one of PAGES: where the effect shows best
+    page: str  # the dashboard page (a key of dashboard/page_table.py) where the effect shows best
     summary: str  # one sentence: what to look for
     reference: str  # who showed it
     model: dict = field(default_factory=dict)  # ModelConfig fields that differ from the defaults

@@ -1,8 +1,9 @@
 """What each dashboard page computes, from plain settings, and the self-contained HTML report.
 
-The pages call the ``*_of`` functions below through ``st.cache_data`` (every argument is a frozen
-:class:`ModelConfig` or a plain value, so they hash); :func:`build_report` calls the same functions
-and the same figure builders, so the report shows exactly what the pages show.
+The dashboard calls the ``*_of`` functions below through ``st.cache_data`` (every argument is a frozen
+:class:`ModelConfig`, an upload or a plain value, so they hash) and hands the numbers to
+:mod:`bptt_core.panels`; :func:`build_report` calls the same functions and the same panel builders, so
+the report shows exactly what the pages show.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,9 +18,10 @@ import plotly.graph_objects as go
 import torch
 
 from . import figures as F
+from . import panels as P
 from .build import build_model, build_task
-from .config import ModelConfig, check_jacobian_memory, state_size
-from .jacobians import decay_rate, flow_cost, jacobian_log_norms, lag_profile, loss_gradient_norms, memory_horizon
+from .config import ModelConfig, check_jacobian_memory, flow_block, norm_of, state_size
+from .jacobians import decay_rate, flow_cost, jacobian_log_norms, loss_gradient_norms
 from .spectra import Spectrum, lyapunov_exponents, spectrum
 from .tasks import TASK_MIN_SEQ_LEN
 
@@ -58,7 +59,7 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
 def flow_flops(cfg: ModelConfig, norm="fro") -> float:
     """Rough multiply-adds of the gradient-flow matrix by the method the engine will use."""
     S = state_size(cfg.cell, cfg.hidden_size)
-    spectral = norm in (2, "2")
+    spectral = norm_of(norm) == 2
     return flow_cost(2 if spectral else "fro", cfg.seq_len, S) * (SPECTRAL_NORM_FACTOR if spectral else 1)
 
 
@@ -83,21 +84,7 @@ def model_and_sequence(cfg: ModelConfig, upload=None):
 def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None) -> np.ndarray:
     """L[t, s] = log10 ||dh_t/dh_s|| (T, T) for the first sequence."""
     rnn, _, x, _, _ = model_and_sequence(cfg, upload)
-    return jacobian_log_norms(rnn, x, norm=2 if norm in (2, "2") else "fro", block=block if cfg.cell == "lstm" else "h")
-
-
-@dataclass
-class FlowSummary:
-    profile: np.ndarray  # (T,) mean log10 norm at lag k
-    rate: float  # fitted log10 decay per step
-    horizon: int | None  # first lag below threshold x lag 0
-    threshold: float
-    gamma_sigma1: float | None  # Pascanu's per-step bound (vanilla RNN only)
-
-
-def flow_summary(L: np.ndarray, spec: Spectrum | None, cell: str, threshold: float = 1e-3) -> FlowSummary:
-    gs = spec.gamma * spec.sigma1 if spec is not None and cell == "rnn" else None
-    return FlowSummary(lag_profile(L), decay_rate(L), memory_horizon(L, threshold), threshold, gs)
+    return jacobian_log_norms(rnn, x, norm=norm_of(norm), block=flow_block(cfg.cell, block))
 
 
 def loss_gradients_of(cfg: ModelConfig, upload=None) -> np.ndarray:
@@ -126,12 +113,6 @@ def lyapunov_of(cfg: ModelConfig, max_exponents: int = 64, upload=None) -> np.nd
     return lyapunov_exponents(rnn, x, n_exponents=min(S, max_exponents)) / math.log(10)
 
 
-def kept_mask_of(T: int, k1: int, k2: int) -> np.ndarray:
-    from .truncation import tbptt_kept_mask
-
-    return tbptt_kept_mask(T, k1, k2)
-
-
 def comparison_of(cfg: ModelConfig, k1: int, k2: int, repeats: int = 3, upload=None) -> pd.DataFrame:
     from .truncation import compare_variants
 
@@ -140,72 +121,32 @@ def comparison_of(cfg: ModelConfig, k1: int, k2: int, repeats: int = 3, upload=N
     return compare_variants(rnn, readout, x, y, ks=ks, k1k2=(k1, k2), loss_mask=data.loss_mask, repeats=repeats)
 
 
-# -- tables (what the CSV downloads hold) -----------------------------------------------------------
-
-
-def matrix_frame(L: np.ndarray, row: str = "t", col: str = "s") -> pd.DataFrame:
-    """A (T, T) log10 matrix as a long table: 1-indexed row, col, log10 value and raw value."""
-    T = L.shape[0]
-    r, c = np.meshgrid(np.arange(1, T + 1), np.arange(1, L.shape[1] + 1), indexing="ij")
-    ok = ~np.isnan(L)
-    vals = L[ok]
-    return pd.DataFrame(
-        {row: r[ok], col: c[ok] - (1 if col == "k" else 0), "log10_norm": vals, "norm": [F.raw_label(v) for v in vals]}
-    )
-
-
-def profile_frame(s: FlowSummary) -> pd.DataFrame:
-    k = np.arange(len(s.profile))
-    d = {"lag_k": k, "mean_log10_norm": s.profile}
-    if s.gamma_sigma1:
-        d["bound_log10"] = s.profile[0] + k * math.log10(s.gamma_sigma1)
-    return pd.DataFrame(d)
-
-
-def spectrum_frames(spec: Spectrum) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ev = spec.eigenvalues
-    eig = pd.DataFrame({"real": ev.real, "imag": ev.imag, "abs": np.abs(ev)})
-    sv = pd.DataFrame({"i": np.arange(1, len(spec.singular_values) + 1), "singular_value": spec.singular_values})
-    return eig, sv
+def spectrum_rate_of(cfg: ModelConfig, upload=None) -> float | None:
+    """The gradient-flow matrix's decay rate the Spectrum page compares with, or None where that
+    matrix would cost more than FLOW_FLOP_BUDGET."""
+    return decay_rate(flow_matrix_of(cfg, upload=upload)) if flow_flops(cfg) <= FLOW_FLOP_BUDGET else None
 
 
 # -- the report ------------------------------------------------------------------------------------
 
 
-def flow_figures(
-    cfg: ModelConfig, norm="fro", block: str = "h", threshold: float = 1e-3, lecture: bool = False, upload=None
-):
-    """The gradient-flow page's figures, as (title, figure, caption) triples."""
+def flow_view_of(cfg: ModelConfig, norm="fro", block: str = "h", threshold: float = 1e-3, upload=None):
+    """The Gradient flow page's figures for these settings (computed here, assembled by bptt_core.panels)."""
     L = flow_matrix_of(cfg, norm, block, upload)
-    spec = spectrum_of(cfg, upload)
-    s = flow_summary(L, spec, cfg.cell, threshold)
-    stride = F.display_stride(L.shape[0])
-    Ls, _ = F.strided(L, stride)
-    heat = F.gradient_flow_heatmap(Ls, norm, block)
-    out = [
-        ("Gradient flow", heat, "log10 ‖∂h(t)/∂h(s)‖ for every pair s ≤ t; blue vanishes, red explodes."),
-        (
-            "Norm against lag",
-            F.lag_profile_figure(
-                s.profile, rate=s.rate, gamma_sigma1=s.gamma_sigma1, horizon=s.horizon, threshold=threshold, norm=norm
-            ),
-            f"Fitted decay {s.rate:.3g} log10 per step; memory horizon {s.horizon if s.horizon is not None else 'beyond the sequence'}.",
-        ),
-        ("‖∂L/∂h(t)‖", F.loss_gradient_figure(loss_gradients_of(cfg, upload)), "The loss is taken on the last step."),
-    ]
-    return [(a, F.style(f, lecture), c) for a, f, c in out]
+    t = P.contribution_step(L.shape[0])
+    return P.gradient_flow_figures(
+        cfg.cell, L, spectrum_of(cfg, upload), loss_gradients_of(cfg, upload), contributions_of(cfg, t, upload),
+        norm=norm, block=flow_block(cfg.cell, block), threshold=threshold,
+    )  # fmt: skip
 
 
-def spectrum_figures(cfg: ModelConfig, lecture: bool = False, upload=None):
-    spec = spectrum_of(cfg, upload)
-    L = flow_matrix_of(cfg, upload=upload)
-    lam = lyapunov_of(cfg, upload=upload)
-    out = [
-        ("Eigenvalues", F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix), f"ρ = {spec.rho:.4g}."),
-        ("Singular values", F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix), spec.verdict()),
-        ("Lyapunov spectrum", F.lyapunov_figure(lam, decay_rate(L)), "Top exponents, log10 growth per step."),
-    ]
-    return [(a, F.style(f, lecture), c) for a, f, c in out]
+def spectrum_panels_of(cfg: ModelConfig, upload=None) -> list[P.Panel]:
+    """The Spectrum page's figures for these settings."""
+    return P.spectrum_figures(spectrum_of(cfg, upload), lyapunov_of(cfg, upload=upload), spectrum_rate_of(cfg, upload))
+
+
+def _section(panels: list[P.Panel], lecture: bool) -> list:
+    return [(p.title, F.style(p.figure, lecture), p.caption) for p in panels]
 
 
 def build_report(
@@ -237,29 +178,15 @@ def build_report(
     if errors:
         raise ValueError("; ".join(errors))
     sections: list[tuple[str, list]] = [
-        ("Gradient flow", flow_figures(cfg, norm, block, threshold, lecture, upload)),
-        ("Spectrum", spectrum_figures(cfg, lecture, upload)),
+        ("Gradient flow", _section(flow_view_of(cfg, norm, block, threshold, upload).panels, lecture)),
+        ("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)),
     ]
     tables: list[tuple[str, pd.DataFrame]] = []
     if k1k2 is not None:
         k1, k2 = (min(int(k), cfg.seq_len) for k in k1k2)
-        L = flow_matrix_of(cfg, norm, block, upload)
-        keep = kept_mask_of(cfg.seq_len, k1, k2)
-        drop = ~keep & ~np.isnan(L)
-        stride = F.display_stride(L.shape[0])
-        Ls, _ = F.strided(L, stride)
-        fig = F.gradient_flow_heatmap(Ls, norm, block, mask=drop[::stride, ::stride])
-        fig.update_layout(title=f"TBPTT({k1}, {k2}): contributions dropped by truncation in grey")
+        view = P.truncation_figure(flow_matrix_of(cfg, norm, block, upload), k1, k2, norm, flow_block(cfg.cell, block))
         df = comparison_of(cfg, k1, k2, upload=upload)
-        sections.append(
-            (
-                "Truncated BPTT",
-                [
-                    ("Truncation mask", F.style(fig, lecture), "Grey: pairs (t, s) whose gradient truncation drops."),
-                    ("Comparison", F.style(F.comparison_figure(df), lecture), "Measured on this machine."),
-                ],
-            )
-        )
+        sections.append(("Truncated BPTT", _section([view.panel, P.comparison_panel(df)], lecture)))
         tables.append(("Full BPTT vs TBPTT vs RTRL (measured)", df))
     if train_cfg is not None:
         from .training import twin_runs
@@ -273,19 +200,8 @@ def build_report(
         runs = twin_runs(cfg, train_cfg, initial=initial)
         hist = {k: r.history for k, r in runs.items()}
         div = {k: r.diverged_at for k, r in runs.items()}
-        sections.append(
-            (
-                "Clipping",
-                [
-                    (
-                        "Gradient norms",
-                        F.style(F.grad_norm_history_figure(hist, train_cfg.clip_threshold, div), lecture),
-                        "",
-                    ),
-                    ("Loss", F.style(F.loss_history_figure(hist, div), lecture), ""),
-                ],
-            )
-        )
+        panels = P.clipping_figures(hist, div, train_cfg.clip_threshold, runs["unclipped"].loss_on)
+        sections.append(("Clipping", _section(panels, lecture)))
     return _render(cfg, sections, tables, notes, dict(norm=str(norm), block=block, threshold=threshold))
 
 

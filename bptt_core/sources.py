@@ -19,6 +19,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from .build import seeded_readout
 from .config import ModelConfig
 from .model_io import LoadedModel, UploadError, load_model, load_sequence, model_fingerprint
 from .tasks import TASK_MIN_SEQ_LEN, TaskData, make_task, task_input_size, task_output_size
@@ -159,15 +160,6 @@ def input_notes(cfg: ModelConfig, upload: Upload | None) -> list[str]:
     return notes
 
 
-def _seeded_readout(H: int, O: int, seed: int) -> nn.Linear:
-    gen = torch.Generator().manual_seed(seed + 1)
-    readout = nn.Linear(H, O)
-    with torch.no_grad():
-        readout.weight.copy_((torch.rand(readout.weight.shape, generator=gen) * 2 - 1) / H**0.5)
-        readout.bias.zero_()
-    return readout
-
-
 def resolve(cfg: ModelConfig, upload: Upload):
     """(rnn, readout, x (T, I), y (T, O), data) for the uploaded model; ``cfg`` as given by the user
     (it is passed through :func:`effective_config` here, so either form works)."""
@@ -187,7 +179,7 @@ def resolve(cfg: ModelConfig, upload: Upload):
         mask = torch.zeros(T, dtype=torch.bool)
         mask[-1] = True
         data = TaskData(seq[:, None].clone(), torch.zeros(T, 1, O), mask, "uploaded", "last")
-    readout = m.readout if m.readout is not None else _seeded_readout(m.hidden_size, data.output_size, ecfg.seed)
+    readout = m.readout if m.readout is not None else seeded_readout(m.hidden_size, data.output_size, ecfg.seed)
     # Copies: the analyses may touch .grad, and the parsed model is shared between sessions.
     return copy.deepcopy(m.module), copy.deepcopy(readout), data.x[:, 0], data.y[:, 0], data
 
@@ -200,7 +192,7 @@ def training_start(cfg: ModelConfig, upload: Upload) -> tuple[tuple[nn.Module, n
     ecfg = effective_config(cfg, upload)
     O = task_output_size(ecfg.task, ecfg.input_size)
     keep = m.readout is not None and m.readout.out_features == O
-    readout = m.readout if keep else _seeded_readout(m.hidden_size, O, ecfg.seed)
+    readout = m.readout if keep else seeded_readout(m.hidden_size, O, ecfg.seed)
     what = "its own readout" if keep else f"a seeded readout to {O} outputs"
     note = (
         f"Training starts from your uploaded weights ({upload.model_name}, {what}) on batches of the "

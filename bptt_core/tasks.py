@@ -14,7 +14,7 @@
 - ``sine``: x_t = sin(w t + p) with random frequency and phase; the target is the next value.
   Loss on every step.
 
-The loss everywhere is DESIGN.md's squared error summed over output units and over the steps in
+The loss everywhere is docs/design.md's squared error summed over output units and over the steps in
 ``loss_mask``.
 """
 

@@ -6,7 +6,7 @@ or clamp every entry to [-c, c], with exactly the semantics of ``torch.nn.utils.
 and ``clip_grad_value_`` (which are called here). Truncated BPTT(k1, k2) as Williams & Peng (1990)
 define it, through :func:`bptt_core.truncation.tbptt_gradients`.
 
-The loss of a batch is DESIGN.md's per-sequence loss averaged over the batch:
+The loss of a batch is docs/design.md's per-sequence loss averaged over the batch:
 L = (1/B) sum_b sum_{t in loss_mask} sum_j (yhat_{t,j}^b - y_{t,j}^b)^2.
 ``dh_norms[i, t]`` is ||dL/dh_t|| at training step i, the Frobenius norm of the (B, H) gradient of
 that batch loss with respect to the batch of hidden states h_t (the total derivative, through all
@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .build import build_model
-from .config import MAX_BATCH, MAX_SEQ_LEN, ModelConfig, check_choice, check_float, check_int
+from .config import MAX_BATCH, MAX_SEED, MAX_SEQ_LEN, ModelConfig, check_choice, check_float, check_int
 from .models import CellView, cell_kind
 from .tasks import TaskData, make_task
 
@@ -87,7 +87,7 @@ class TrainConfig:
                 f"k1 and k2 must both be in [1, {MAX_SEQ_LEN}] for TBPTT(k1, k2), or both 0 for full BPTT; "
                 f"got k1={self.k1}, k2={self.k2}"
             )
-        check_int("seed", self.seed, 0, 2**31 - 1)
+        check_int("seed", self.seed, 0, MAX_SEED)
         for f in fields(self):  # normalise numpy / float-typed values so equal configs hash equal
             v = getattr(self, f.name)
             if f.type == "int":

@@ -1,69 +1,22 @@
 """The BPTT calculator: parameters, memory, FLOPs, gradient risk and time, each labelled how it was obtained."""
 
 import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from bptt_core import calculator as K
-from bptt_core import figures as F
 from bptt_core.tasks import task_input_size, task_output_size
-from pages import common as C
+from dashboard import compute, layout
+from dashboard import settings as S
+from dashboard.settings import UI_MAX_SEQ_LEN, Setting
 
 PAGE = "calculator"
-BATCH = C.Setting("ca_batch", "Batch size B", "int", 32, lo=1, hi=1024, step=1)
-LAYERS = C.Setting("ca_layers", "Layers", "int", 1, lo=1, hi=K.MAX_LAYERS, step=1)
-TRUNC = C.Setting("ca_trunc", "Truncation k (0 = full BPTT)", "int", 0, lo=0, hi=C.UI_MAX_SEQ_LEN, step=1)
-DATASET = C.Setting("ca_dataset", "Sequences per epoch", "int", 10000, lo=1, hi=K.MAX_DATASET, step=1000)
-LR = C.Setting("ca_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=K.MAX_LR, step=0.005)
-TIME = C.Setting("ca_time", "Time it", "bool", True, help="Measure the time of a real training step on this machine.")
-C.PAGE_SETTINGS[PAGE] = (BATCH, LAYERS, TRUNC, DATASET, LR, TIME)
-KIND_COLORS = {"exact": "#2ca02c", "measured": "#1f77b4", "estimated": "#ff7f0e", "setting": "#777"}
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def estimate(**kw):
-    with C.compute_slot():
-        e = K.estimate(**kw)
-    return e.table(), e.activation_bytes, e.tbptt_activation_bytes
-
-
-cfg = C.page_start(
-    PAGE,
-    "BPTT calculator",
-    "What this model costs to train with BPTT and whether its gradients will flow. Every number says how it "
-    "was obtained: **exact** (from the layer shapes), **measured** (on this machine, now) or **estimated** "
-    "(a formula checked against measurement).",
-)
-if cfg is None:
-    st.stop()
-
-c = st.columns(6)
-batch = C.page_setting(BATCH, c[0])
-layers = C.page_setting(LAYERS, c[1])
-trunc = C.page_setting(TRUNC, c[2])
-dataset = C.page_setting(DATASET, c[3])
-lr = C.page_setting(LR, c[4], format="%.4f")
-measure = C.page_setting(TIME, c[5])
-C.export_format_toggle(PAGE)
-if trunc > cfg.seq_len:
-    st.warning(f"The truncation k = {trunc} exceeds the sequence length T = {cfg.seq_len}; using k = T.")
-    trunc = cfg.seq_len
-I, O = task_input_size(cfg.task, cfg.input_size), task_output_size(cfg.task, cfg.input_size)
-kw = dict(
-    cell=cfg.cell, input_size=I, hidden_size=cfg.hidden_size, output_size=O, seq_len=cfg.seq_len, batch_size=batch,
-    num_layers=layers, lr=lr, truncation=trunc or None, dataset_size=dataset,
-    activation=cfg.activation if cfg.cell == "rnn" else "tanh", init=cfg.init, gain=cfg.gain,
-    measure_time=measure, seed=cfg.seed,
-)  # fmt: skip
-with st.spinner("Measuring…"):
-    try:
-        table, act_bytes, tb_bytes = estimate(**kw)
-    except ValueError as e:
-        st.error(f"The calculator cannot use these settings: {e}")
-        st.stop()
-
-st.caption(f"Input size {I} and output size {O} come from the {cfg.task} task; the rest from the sidebar.")
+BATCH = Setting("ca_batch", "Batch size B", "int", 32, lo=1, hi=1024, step=1)
+LAYERS = Setting("ca_layers", "Layers", "int", 1, lo=1, hi=K.MAX_LAYERS, step=1)
+TRUNC = Setting("ca_trunc", "Truncation k (0 = full BPTT)", "int", 0, lo=0, hi=UI_MAX_SEQ_LEN, step=1)
+DATASET = Setting("ca_dataset", "Sequences per epoch", "int", 10000, lo=1, hi=K.MAX_DATASET, step=1000)
+LR = Setting("ca_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=K.MAX_LR, step=0.005)
+TIME = Setting("ca_time", "Time it", "bool", True, help="Measure the time of a real training step on this machine.")
+SETTINGS = (BATCH, LAYERS, TRUNC, DATASET, LR, TIME)
 
 
 def shown_value(row) -> str:
@@ -79,46 +32,60 @@ def shown_value(row) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-view = table.assign(shown=table.apply(shown_value, axis=1))
-# A static table wraps its cells: the "how it was obtained" sentences are the point and must be read whole.
-st.table(
-    view[["quantity", "shown", "unit", "kind", "how"]].rename(columns={"shown": "value", "how": "how it was obtained"}),
-    hide_index=True,
-)
-st.download_button(
-    "⬇ CSV of the table", table.to_csv(index=False).encode(), file_name="bptt-calculator.csv", mime="text/csv",
-    key="ca_table_csv", on_click="ignore",
-)  # fmt: skip
+@st.fragment
+def body(ctx: compute.PageContext) -> None:
+    """Everything below the header: its controls rerun only this part of the page."""
+    cfg = ctx.cfg
+    c = st.columns(6)
+    batch = S.page_setting(BATCH, c[0])
+    layers = S.page_setting(LAYERS, c[1])
+    trunc = S.page_setting(TRUNC, c[2])
+    dataset = S.page_setting(DATASET, c[3])
+    lr = S.page_setting(LR, c[4], format="%.4f")
+    measure = S.page_setting(TIME, c[5])
+    layout.export_format_toggle(PAGE)
+    if trunc > cfg.seq_len:
+        st.warning(f"The truncation k = {trunc} exceeds the sequence length T = {cfg.seq_len}; using k = T.")
+        trunc = cfg.seq_len
+    I, O = task_input_size(cfg.task, cfg.input_size), task_output_size(cfg.task, cfg.input_size)
+    kw = dict(
+        cell=cfg.cell, input_size=I, hidden_size=cfg.hidden_size, output_size=O, seq_len=cfg.seq_len,
+        batch_size=batch, num_layers=layers, lr=lr, truncation=trunc or None, dataset_size=dataset,
+        activation=cfg.activation if cfg.cell == "rnn" else "tanh", init=cfg.init, gain=cfg.gain,
+        measure_time=measure, seed=cfg.seed,
+    )  # fmt: skip
+    with st.spinner("Measuring…"):
+        try:
+            table, _, _ = compute.estimate(**kw)
+        except ValueError as e:
+            st.error(f"The calculator cannot use these settings: {e}")
+            return
 
-# Memory against sequence length: full BPTT grows linearly, a TBPTT window does not.
-Ts = np.unique(np.linspace(1, max(cfg.seq_len * 2, 10), 40).astype(int))
-act = "linear" if cfg.cell == "rnn" and cfg.activation == "linear" else "tanh"
-full = [K.activation_bytes(cfg.cell, I, cfg.hidden_size, O, int(t), batch, layers, act) for t in Ts]
-fig = go.Figure(
-    go.Scatter(x=Ts, y=np.array(full) / 2**20, mode="lines", name="full BPTT (estimated)",
-               hovertemplate="T = %{x}<br>%{y:.4g} MiB<extra></extra>")
-)  # fmt: skip
-frame = pd.DataFrame({"seq_len": Ts, "full_bptt_bytes": full})
-if trunc:
-    win = [K.activation_bytes(cfg.cell, I, cfg.hidden_size, O, int(min(t, trunc)), batch, layers, act) for t in Ts]
-    frame["tbptt_window_bytes"] = win
-    fig.add_trace(go.Scatter(x=Ts, y=np.array(win) / 2**20, mode="lines", name=f"TBPTT window k = {trunc} (estimated)",
-                             line=dict(dash="dash"), hovertemplate="T = %{x}<br>%{y:.4g} MiB<extra></extra>"))  # fmt: skip
-fig.add_vline(x=cfg.seq_len, line=dict(color="#555", dash="dot"), annotation_text=f"T = {cfg.seq_len}")
-fig.update_layout(
-    title=f"Activation memory held for backward, batch {batch} (estimated)",
-    xaxis_title="sequence length T (steps)",
-    yaxis_title="memory (MiB)",
-    legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0),
-)
-C.show_figure(
-    F.style(fig),
-    "ca_memory",
-    frame,
-    "activation-memory.csv",
-    "The bytes autograd keeps between the forward and the backward pass, by PyTorch's own saving rules, "
-    "as the sequence grows: full BPTT stores every step's activations, so memory grows linearly with T; "
-    "TBPTT with window k only ever holds k steps. Parameters and optimiser state are not included.",
+    st.caption(f"Input size {I} and output size {O} come from the {cfg.task} task; the rest from the sidebar.")
+    view = table.assign(shown=table.apply(shown_value, axis=1))
+    # A static table wraps its cells: the "how it was obtained" sentences are the point and must be read whole.
+    st.table(
+        view[["quantity", "shown", "unit", "kind", "how"]].rename(
+            columns={"shown": "value", "how": "how it was obtained"}
+        ),
+        hide_index=True,
+    )
+    st.download_button(
+        "⬇ CSV of the table", table.to_csv(index=False).encode(), file_name="bptt-calculator.csv", mime="text/csv",
+        key="ca_table_csv", on_click="ignore",
+    )  # fmt: skip
+    # Memory against sequence length: full BPTT grows linearly, a TBPTT window does not.
+    layout.show_figure(PAGE, compute.memory_view(cfg, I, O, batch, layers, trunc, S.lecture()))
+    layout.exports(PAGE, ctx, SETTINGS)
+
+
+ctx = layout.page_start(
     PAGE,
+    "BPTT calculator",
+    "What this model costs to train with BPTT and whether its gradients will flow. Every number says how it "
+    "was obtained: **exact** (from the layer shapes), **measured** (on this machine, now) or **estimated** "
+    "(a formula checked against measurement).",
 )
-C.exports(PAGE, cfg, {s.key: st.session_state.get(s.key) for s in C.PAGE_SETTINGS[PAGE]})
+if ctx is None:
+    st.stop()
+body(ctx)

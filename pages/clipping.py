@@ -1,155 +1,91 @@
 """Clipping: three twin training runs (no clipping, by norm, by value) from the same weights and batches."""
 
-import threading
-from collections import OrderedDict
-
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from bptt_core import figures as F
-from bptt_core import sources as SRC
-from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, twin_runs
-from pages import common as C
+from bptt_core.figures import TWIN_LABELS
+from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig
+from dashboard import compute, layout
+from dashboard import settings as S
+from dashboard.settings import Setting
 
 PAGE = "clipping"
-THRESH = C.Setting("clip_threshold", "Threshold c", "float", 1.0, lo=0.01, hi=MAX_CLIP, step=0.1,
-                   help="Max global norm (by norm) or max |entry| (by value).")  # fmt: skip
-STEPS = C.Setting("cl_steps", "Training steps", "int", 100, lo=10, hi=1000, step=10)
-LR = C.Setting("cl_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=MAX_LR, step=0.005)
-OPT = C.Setting("cl_optimizer", "Optimizer", "select", "sgd", ("sgd", "adam"))
-BATCH = C.Setting("cl_batch", "Batch size", "int", 8, lo=1, hi=64, step=1)
-TWIN = C.Setting("cl_twin", "Heatmap of run", "select", "unclipped", ("unclipped", "norm", "value"))
-C.PAGE_SETTINGS[PAGE] = (THRESH, STEPS, LR, OPT, BATCH, TWIN)
+THRESH = Setting("clip_threshold", "Threshold c", "float", 1.0, lo=0.01, hi=MAX_CLIP, step=0.1,
+                 help="Max global norm (by norm) or max |entry| (by value).")  # fmt: skip
+STEPS = Setting("cl_steps", "Training steps", "int", 100, lo=10, hi=1000, step=10)
+LR = Setting("cl_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=MAX_LR, step=0.005)
+OPT = Setting("cl_optimizer", "Optimizer", "select", "sgd", ("sgd", "adam"))
+BATCH = Setting("cl_batch", "Batch size", "int", 8, lo=1, hi=64, step=1)
+TWIN = Setting("cl_twin", "Heatmap of run", "select", "unclipped", ("unclipped", "norm", "value"))
+SETTINGS = (THRESH, STEPS, LR, OPT, BATCH, TWIN)
 
-cfg = C.page_start(
+
+def outcome(run: dict) -> tuple[str, str]:
+    """(how the run ended, how clipping acted) for one twin."""
+    h = run["history"]
+    state = f"diverged at step {run['diverged_at']}" if run["diverged_at"] is not None else (
+        f"final loss {h['loss'].iloc[-1]:.4g}"
+    )  # fmt: skip
+    clip = "never clipped" if run["first_clip"] is None else (
+        f"first clip at step {run['first_clip']}, {int(h['clipped'].sum())} clips"
+    )  # fmt: skip
+    return state, clip
+
+
+@st.fragment
+def body(ctx: compute.PageContext) -> None:
+    """Everything below the header: its controls rerun only this part of the page."""
+    c = st.columns(5)
+    threshold = S.page_setting(THRESH, c[0])
+    steps = S.page_setting(STEPS, c[1])
+    lr = S.page_setting(LR, c[2], format="%.4f")
+    opt = S.page_setting(OPT, c[3])
+    batch = S.page_setting(BATCH, c[4])
+    layout.export_format_toggle(PAGE)
+    try:
+        tcfg = TrainConfig(steps=steps, optimizer=opt, lr=lr, batch_size=batch, clip="none", clip_threshold=threshold)
+    except ValueError as e:
+        st.error(f"These training settings cannot be used: {e}")
+        return
+    if ctx.upload is not None:
+        from bptt_core import sources
+
+        st.info(sources.training_start(ctx.cfg, ctx.upload)[1], icon="ℹ️")
+
+    bar = st.progress(0.0, text="Training the three twins…")
+    try:
+        runs = compute.twin_runs(ctx, tcfg, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
+    except ValueError as e:
+        bar.empty()
+        st.error(f"Training could not run: {e}")
+        return
+    bar.empty()
+
+    m = st.columns(3)
+    for col, (k, r) in zip(m, runs.items(), strict=True):
+        state, clip = outcome(r)
+        # A plain caption, not a metric delta: a clip count is not a change, and a delta draws an arrow badge.
+        col.metric(TWIN_LABELS[k], state)
+        col.caption(clip if k != "unclipped" else f"max ‖g‖ {r['history']['grad_norm'].max():.3g}")
+    if any(r["diverged_at"] is not None for r in runs.values()):  # an outcome to show, not a failure of the page
+        st.warning(
+            "A run diverged: its loss or gradient became NaN/inf at the marked step, and it stopped there "
+            "(no update is taken from a non-finite gradient). That is what clipping prevents.",
+            icon="💥",
+        )
+    for shown in compute.clipping_view(ctx, tcfg, S.lecture()):
+        layout.show_figure(PAGE, shown)
+    twin = S.page_setting(TWIN)
+    layout.show_figure(PAGE, compute.dh_view(ctx, tcfg, twin, S.lecture()))
+    layout.exports(PAGE, ctx, SETTINGS)
+
+
+ctx = layout.page_start(
     PAGE,
     "Gradient clipping",
     "Three runs from the same weights on the same batches: no clipping, clipping the global gradient norm "
     r"($g \leftarrow g \cdot c/\|g\|$ when $\|g\| > c$) and clipping each entry to $[-c, c]$ "
     "(Pascanu, Mikolov & Bengio 2013). They agree step for step until clipping first acts.",
 )
-if cfg is None:
+if ctx is None:
     st.stop()
-
-c = st.columns(5)
-threshold = C.page_setting(THRESH, c[0])
-steps = C.page_setting(STEPS, c[1])
-lr = C.page_setting(LR, c[2], format="%.4f")
-opt = C.page_setting(OPT, c[3])
-batch = C.page_setting(BATCH, c[4])
-C.export_format_toggle(PAGE)
-try:
-    tcfg = TrainConfig(steps=steps, optimizer=opt, lr=lr, batch_size=batch, clip="none", clip_threshold=threshold)
-except ValueError as e:
-    st.error(f"These training settings cannot be used: {e}")
-    st.stop()
-
-
-upload = C.upload_for(cfg)
-if upload is not None:
-    st.info(SRC.training_start(cfg, upload)[1], icon="ℹ️")
-
-
-@st.cache_resource(show_spinner=False)
-def _store() -> tuple[threading.Lock, OrderedDict]:
-    """The twins' results shared by all sessions (least recently used first), and its lock."""
-    return threading.Lock(), OrderedDict()
-
-
-def runs(cfg, tcfg, upload=None, progress=None) -> dict:
-    """The twins' histories as plain data (the trained modules are not kept).
-
-    Cached by hand: st.cache_data would record the progress bar's updates and replay them on a hit
-    into a block that no longer exists (CacheReplayClosureError on a second visit)."""
-    lock, store = _store()
-    key = (cfg, tcfg, upload)
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
-    initial = None if upload is None else SRC.training_start(cfg, upload)[0]
-    with C.compute_slot():
-        out = twin_runs(cfg, tcfg, progress=progress, initial=initial)
-    result = {
-        k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
-                loss_on=r.loss_on, seconds=r.seconds)
-        for k, r in out.items()
-    }  # fmt: skip
-    with lock:
-        store[key] = result
-        while len(store) > 8:
-            store.popitem(last=False)
-    return result
-
-
-bar = st.progress(0.0, text="Training the three twins…")
-try:
-    R = runs(cfg, tcfg, upload, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
-except ValueError as e:
-    bar.empty()
-    st.error(f"Training could not run: {e}")
-    st.stop()
-bar.empty()
-
-hist = {k: r["history"] for k, r in R.items()}
-div = {k: r["diverged_at"] for k, r in R.items()}
-m = st.columns(3)
-for col, (k, r) in zip(m, R.items(), strict=True):
-    h = r["history"]
-    state = (
-        f"diverged at step {r['diverged_at']}"
-        if r["diverged_at"] is not None
-        else f"final loss {h['loss'].iloc[-1]:.4g}"
-    )
-    clip = (
-        "never clipped"
-        if r["first_clip"] is None
-        else f"first clip at step {r['first_clip']}, {int(h['clipped'].sum())} clips"
-    )
-    # A plain caption, not a metric delta: a clip count is not a change, and a delta draws an arrow badge.
-    col.metric(F.TWIN_LABELS[k], state)
-    col.caption(clip if k != "unclipped" else f"max ‖g‖ {h['grad_norm'].max():.3g}")
-if any(v is not None for v in div.values()):  # an outcome to show, not a failure of the page
-    st.warning(
-        "A run diverged: its loss or gradient became NaN/inf at the marked step, and it stopped there "
-        "(no update is taken from a non-finite gradient). That is what clipping prevents.",
-        icon="💥",
-    )
-
-both = pd.concat([h.assign(run=k) for k, h in hist.items()], ignore_index=True)
-C.show_figure(
-    F.grad_norm_history_figure(hist, threshold, div),
-    "cl_gradnorm",
-    both[["run", "step", "grad_norm", "grad_norm_clipped", "clipped", "nonfinite"]],
-    "gradient-norms.csv",
-    "The global L2 norm of the gradient of all parameters at every training step, before clipping, for the "
-    "three twins (log scale). The dashed line is the threshold c: above it, clipping by norm rescales the "
-    "whole gradient to norm c (direction kept); clipping by value clamps each entry to [−c, c] (direction "
-    "changed). Ticks mark the steps where clipping changed the gradient. A vertical dotted line marks a run "
-    "that diverged (NaN or inf). The runs coincide exactly until the first clip.",
-    PAGE,
-)
-C.show_figure(
-    F.loss_history_figure(hist, div),
-    "cl_loss",
-    both[["run", "step", "loss"]],
-    "loss.csv",
-    f"The training loss of each twin (log scale): squared error summed over output units and over "
-    f"{'the last step' if R['unclipped']['loss_on'] == 'last' else 'every step'}, averaged over the batch.",
-    PAGE,
-)
-twin = C.page_setting(TWIN)
-dh = R[twin]["dh"]
-frame = pd.DataFrame(dh, columns=[f"t{t + 1}" for t in range(dh.shape[1])]).assign(step=np.arange(len(dh)))
-C.show_figure(
-    F.dh_heatmap_figure(dh, F.TWIN_LABELS[twin]),
-    "cl_dh",
-    frame,
-    "dL-dh-during-training.csv",
-    "‖∂L/∂h(t)‖ at every time step t (columns) and every training step (rows), log colour scale: how much "
-    "gradient each hidden state receives as training goes on. Vanishing shows as blue towards early t; an "
-    "explosion as a red band at the steps where the gradient norm spikes.",
-    PAGE,
-)
-C.exports(PAGE, cfg, {s.key: st.session_state.get(s.key) for s in C.PAGE_SETTINGS[PAGE]})
+body(ctx)

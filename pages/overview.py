@@ -2,25 +2,24 @@
 
 import streamlit as st
 
-from bptt_core import figures as F
 from bptt_core import presets as P
-from pages import common as C
+from dashboard import compute, layout
+from dashboard import settings as S
+from dashboard.page_table import BY_KEY
 
-C.ensure_sidebar()
-C.apply_view_css()
+PAGE = "overview"
+TITLES = {k: p.title for k, p in BY_KEY.items()}
+
+layout.frame()
 st.title("BPTT Explorer")
 st.markdown(
     "How gradients flow **backward through time** in recurrent networks. Change the model in the sidebar "
     "(cell, activation, hidden units, sequence length, initialisation, gain, seed, task); every page "
     "recomputes exactly what backpropagation through time (BPTT) does with it."
 )
-for w in st.session_state.get("_url_warnings", []):
-    st.warning(w, icon="⚠️")
 
 st.header("The unrolled network")
-st.plotly_chart(
-    F.style(F.unrolled_diagram(), lecture=C.lecture()), key="ov_diagram", config=F.PLOTLY_CONFIG, theme=None
-)
+layout.chart(compute.diagram_view(S.lecture()), "ov_diagram", PAGE)
 st.markdown(
     "A recurrent network applies the same cell at every step. Unrolled over a sequence x₁ … xₙ it is a "
     "deep feed-forward network with shared weights, and BPTT is ordinary backpropagation through it: the "
@@ -32,9 +31,9 @@ st.caption("One click sets the sidebar and opens the page where the effect shows
 cols = st.columns(4)
 for i, p in enumerate(P.PRESETS):
     with cols[i % 4].container(border=True):
-        st.markdown(f"**{p.title}** · *{C.PAGE_TITLES[p.page]}*")
+        st.markdown(f"**{p.title}** · *{TITLES[p.page]}*")
         st.caption(f"{p.summary} ({p.reference})")
-        C.preset_button(p)
+        S.preset_button(p)
 
 st.header("Key equations")
 c1, c2 = st.columns(2)
@@ -58,13 +57,13 @@ with c2:
 st.header("How to read the dashboard")
 st.markdown(
     f"""
-- **{C.PAGE_TITLES["gradient_flow"]}**: the heatmap of log10 ‖∂h(t)/∂h(s)‖ (blue vanishes, red explodes), the norm
+- **{TITLES["gradient_flow"]}**: the heatmap of log10 ‖∂h(t)/∂h(s)‖ (blue vanishes, red explodes), the norm
   against lag with its decay rate, the (γσ₁)ᵏ bound and the memory horizon, and the per-step contributions.
-- **{C.PAGE_TITLES["spectrum"]}**: eigenvalues of W_hh with the unit circle, singular values with the 1/γ line, and
+- **{TITLES["spectrum"]}**: eigenvalues of W_hh with the unit circle, singular values with the 1/γ line, and
   the Lyapunov spectrum of the driven network.
-- **{C.PAGE_TITLES["clipping"]}**: three twin training runs (no clipping, clip by norm, clip by value).
-- **{C.PAGE_TITLES["truncation"]}**: what TBPTT(k1, k2) drops, and full BPTT vs TBPTT vs RTRL, measured.
-- **{C.PAGE_TITLES["calculator"]}**: parameters, memory, FLOPs and time, each labelled exact, measured or estimated.
+- **{TITLES["clipping"]}**: three twin training runs (no clipping, clip by norm, clip by value).
+- **{TITLES["truncation"]}**: what TBPTT(k1, k2) drops, and full BPTT vs TBPTT vs RTRL, measured.
+- **{TITLES["calculator"]}**: parameters, memory, FLOPs and time, each labelled exact, measured or estimated.
 
 Colour bars and log axes are labelled in decades (1e-6, 1e-3, 1, …); hovering shows the raw value. Each figure has
 a CSV of its numbers and a *What am I looking at?* note; the camera button saves PNG at 3× (or SVG). The settings

@@ -1,89 +1,59 @@
 """Spectrum: eigenvalues and singular values of W_hh, the Lyapunov spectrum, and what they predict."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from bptt_core import figures as F
-from bptt_core import report as R
-from pages import common as C
+from dashboard import compute, layout
+from dashboard import settings as S
 
 PAGE = "spectrum"
-C.PAGE_SETTINGS[PAGE] = ()
 
-cfg = C.page_start(
+
+@st.fragment
+def body(ctx: compute.PageContext) -> None:
+    """Everything below the header: its controls rerun only this part of the page."""
+    cfg = ctx.cfg
+    layout.export_format_toggle(PAGE)
+    with st.spinner("Spectra…"):
+        spec, lam, rate, (eig, sv, lyap) = compute.spectrum_view(ctx, S.lecture())
+
+    m = st.columns(5)
+    m[0].metric("Spectral radius ρ", f"{spec.rho:.4g}")
+    m[1].metric("Largest singular value σ₁", f"{spec.sigma1:.4g}")
+    m[2].metric("γ (bound on |φ′|)", f"{spec.gamma:g}")
+    m[3].metric("1/γ", f"{spec.bound:.4g}")
+    m[4].metric("Top Lyapunov λ₁", f"{lam[0]:.3g}" if np.isfinite(lam[0]) else "−∞",
+                help="The top Lyapunov exponent, in log10 growth per step along the driven trajectory.")  # fmt: skip
+
+    if cfg.cell == "rnn":
+        # σ₁ ≥ 1/γ is the default (orthogonal init) and only says exploding is possible: information, not alarm.
+        (st.success if spec.sigma1 < spec.bound else st.info)(spec.verdict(plain=False))
+    else:
+        st.info(
+            f"For the {cfg.cell.upper()} the matrix shown is {spec.matrix}; Pascanu's bound is for the vanilla RNN. "
+            "The gates make the Jacobian depend on the state: the Lyapunov exponents below are the measured rates."
+        )
+    if rate is not None and np.isfinite(rate):
+        st.markdown(
+            f"Measured on the gradient-flow page's matrix: the norm changes by **$10^{{{rate:.3g}}}$ = "
+            f"{10**rate:.3g}× per step**; the top Lyapunov exponent predicts {10 ** lam[0]:.3g}× per step at "
+            "long lags."
+        )
+    c1, c2 = st.columns(2)
+    with c1:
+        layout.show_figure(PAGE, eig)
+    with c2:
+        layout.show_figure(PAGE, sv)
+    layout.show_figure(PAGE, lyap)
+    layout.exports(PAGE, ctx)
+
+
+ctx = layout.page_start(
     PAGE,
     "Spectrum",
     r"The recurrent matrix decides how gradients scale per step: with $\gamma \ge |\phi'|$, "
     r"$\sigma_1(W_{hh}) < 1/\gamma$ guarantees vanishing gradients; exploding needs $\sigma_1 > 1/\gamma$.",
 )
-if cfg is None:
+if ctx is None:
     st.stop()
-C.export_format_toggle(PAGE)
-
-with st.spinner("Spectra…"):
-    spec = C.spectrum(cfg)
-    lam = C.lyapunov(cfg)
-    rate = R.decay_rate(C.flow_matrix(cfg, "fro", "h")) if R.flow_flops(cfg) <= R.FLOW_FLOP_BUDGET else None
-
-m = st.columns(5)
-m[0].metric("Spectral radius ρ", f"{spec.rho:.4g}")
-m[1].metric("Largest singular value σ₁", f"{spec.sigma1:.4g}")
-m[2].metric("γ (bound on |φ′|)", f"{spec.gamma:g}")
-m[3].metric("1/γ", f"{spec.bound:.4g}")
-m[4].metric("Top Lyapunov λ₁", f"{lam[0]:.3g}" if np.isfinite(lam[0]) else "−∞",
-            help="The top Lyapunov exponent, in log10 growth per step along the driven trajectory.")  # fmt: skip
-
-if cfg.cell == "rnn":
-    # σ₁ ≥ 1/γ is the default (orthogonal init) and only says exploding is possible: information, not alarm.
-    (st.success if spec.sigma1 < spec.bound else st.info)(spec.verdict(plain=False))
-else:
-    st.info(
-        f"For the {cfg.cell.upper()} the matrix shown is {spec.matrix}; Pascanu's bound is for the vanilla RNN. "
-        "The gates make the Jacobian depend on the state: the Lyapunov exponents below are the measured rates."
-    )
-if rate is not None and np.isfinite(rate):
-    st.markdown(
-        f"Measured on the gradient-flow page's matrix: the norm changes by **$10^{{{rate:.3g}}}$ = "
-        f"{10**rate:.3g}× per step**; the top Lyapunov exponent predicts {10 ** lam[0]:.3g}× per step at long lags."
-    )
-
-c1, c2 = st.columns(2)
-eig, sv = R.spectrum_frames(spec)
-with c1:
-    C.show_figure(
-        F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix),
-        "sp_eig",
-        eig,
-        "eigenvalues.csv",
-        f"The eigenvalues λ of {spec.matrix} in the complex plane, with the unit circle |λ| = 1. In a linear "
-        "RNN, a component along an eigenvector is multiplied by λ at every step: inside the circle it decays, "
-        "outside it grows. The spectral radius ρ = max |λ| (dotted circle) sets the long-run rate of $W_{hh}^k$; "
-        "a Gaussian init with gain g fills the disk of radius g (the circular law), an orthogonal one puts "
-        "every eigenvalue on the circle.",
-        PAGE,
-    )
-with c2:
-    C.show_figure(
-        F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix),
-        "sp_sv",
-        sv,
-        "singular-values.csv",
-        "The singular values σ_i of W_hh, largest first. σ₁ is the most a single step can stretch any vector; "
-        "with the activation's slope bounded by γ, one step of backpropagation scales a gradient by at most "
-        "γσ₁. The dashed line is 1/γ: if σ₁ lies below it, gradients must vanish geometrically (Pascanu et "
-        "al. 2013); above it they may explode, but need not: the measured decay rate tells.",
-        PAGE,
-    )
-C.show_figure(
-    F.lyapunov_figure(lam, rate),
-    "sp_lyap",
-    pd.DataFrame({"i": np.arange(1, len(lam) + 1), "lyapunov_log10_per_step": lam}),
-    "lyapunov.csv",
-    "The Lyapunov exponents of the network driven by its input sequence (QR method, Benettin et al. 1980): "
-    "the average log10 growth per step of perturbations of the state along the actual trajectory, from "
-    "most to least expanding. The top one is the rate at which ‖∂h(t)/∂h(s)‖ grows or decays at long lags; "
-    "negative (blue) means vanishing. The green line is the decay rate fitted on the gradient-flow page.",
-    PAGE,
-)
-C.exports(PAGE, cfg)
+body(ctx)

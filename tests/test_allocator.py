@@ -100,10 +100,10 @@ def test_tuning_is_applied_once_and_reports_it(monkeypatch):
 
 
 def test_freezing_happens_once_and_the_pages_do_it_after_their_imports():
-    from pages import common as C
+    from dashboard import compute
 
-    C.report()
-    assert allocator.freeze_loaded_libraries.cache_info().currsize == 1  # report() froze them
+    compute.numerics()
+    assert allocator.freeze_loaded_libraries.cache_info().currsize == 1  # numerics() froze them
     frozen = allocator.freeze_loaded_libraries()
     assert frozen == allocator.freeze_loaded_libraries() > 100_000  # cached: once, with the libraries loaded
     # Frozen objects still die by reference count (the count can fall), but nothing unfroze them.

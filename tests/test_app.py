@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from bptt_core import presets as P
 from bptt_core.config import CELLS, INITS, TASKS
-from pages.common import MODEL_SETTINGS
+from dashboard.settings import MODEL_SETTINGS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
@@ -316,3 +316,71 @@ def test_preset_from_a_page_whose_url_holds_bound_settings():
     at.button(key="preset_vanishing").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Gradient flow" and at.session_state["m_gain"] == 0.5
+
+
+# -- one source for page and report; view-only controls recompute nothing -------------------------------
+
+
+@pytest.mark.parametrize("page", ["gradient_flow", "spectrum"])
+def test_page_and_report_draw_the_same_figures(page):
+    """The page's charts are bptt_core.panels' figures, the ones the HTML report prints."""
+    from bptt_core import report as R
+    from bptt_core.config import ModelConfig
+
+    at = open_page(page, SMALL)
+    cfg = ModelConfig(hidden_size=16, seq_len=20)
+    panels = R.flow_view_of(cfg).panels if page == "gradient_flow" else R.spectrum_panels_of(cfg)
+    assert {p.key for p in panels} == PAGES[page][1]
+    for p in panels:
+        assert chart_spec(at, p.key)["data"] == json.loads(p.figure.to_json())["data"], p.key
+
+
+def test_truncation_numbers_come_from_the_library():
+    from bptt_core.truncation import tbptt_schedule
+
+    at = open_page("truncation", {"m_seq_len": "23", "tb_k1": "5", "tb_k2": "3"})
+    assert_ok(at, "truncation")
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Updates per sequence"] == str(len(tbptt_schedule(23, 5, 3))) == "5"
+
+
+# (page, key, value): controls that change only how the figures look
+VIEW_ONLY = [
+    ("gradient_flow", "gf_view", "t,k"),
+    ("gradient_flow", "gf_horizon", "1e-6"),
+    ("gradient_flow", "gradient_flow_svg", True),
+    ("gradient_flow", "lecture", True),
+    ("spectrum", "spectrum_svg", True),
+    ("spectrum", "lecture", True),
+    ("truncation", "truncation_svg", True),
+    ("clipping", "cl_twin", "norm"),
+    ("clipping", "clipping_svg", True),
+    ("clipping", "lecture", True),
+    ("calculator", "calculator_svg", True),
+]
+
+
+@pytest.mark.parametrize(("page", "key", "value"), VIEW_ONLY, ids=[f"{p}-{k}" for p, k, _ in VIEW_ONLY])
+def test_a_view_only_control_recomputes_nothing(page, key, value):
+    from dashboard import compute
+
+    at = open_page(page)
+    assert_ok(at, page)
+    before = dict(compute.COMPUTED)
+    at.session_state[key] = value
+    at.run()
+    assert_ok(at, page)
+    assert dict(compute.COMPUTED) == before  # no number computed again, no twin retrained
+
+
+def test_a_norm_seen_before_is_not_computed_again():
+    from dashboard import compute
+
+    at = open_page("gradient_flow", {"m_seed": "770077"})  # a seed no other test uses: the first run computes
+    counts = [compute.COMPUTED["flow_matrix"]]
+    for norm in ("2", "fro", "2"):
+        at.session_state["gf_norm"] = norm
+        at.run()
+        assert_ok(at, "gradient_flow")
+        counts.append(compute.COMPUTED["flow_matrix"])
+    assert [b - a for a, b in zip(counts, counts[1:], strict=False)] == [1, 0, 0]

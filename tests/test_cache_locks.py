@@ -1,12 +1,12 @@
 """st.cache_data keeps one lock per key it ever computed; every rerun drops those nobody holds
-(pages.common.forget_idle_cache_locks), so a class that keeps changing settings leaves none behind."""
+(dashboard.compute.forget_idle_cache_locks), so a class that keeps changing settings leaves none behind."""
 
 from __future__ import annotations
 
 import streamlit as st
 from streamlit.runtime.caching import cache_data_api
 
-from pages import common as C
+from dashboard import compute as C
 from tests.test_app import assert_ok, navigation_mode, open_through_router  # noqa: F401 - the fixture
 
 CALLS: list[int] = []
@@ -65,10 +65,10 @@ def test_a_session_changing_settings_leaves_no_locks_behind():
     seed = 424_242  # seeds no other test uses: every rerun below must compute
     computed = 0
     for k in range(1, 9):
-        before = {key for c in caches_named("._flow_matrix") for key in c.storage._mem_cache}
+        before = {key for c in caches_named(".flow_matrix") for key in c.storage._mem_cache}
         at.number_input(key="m_seed").set_value(seed + k).run()
         assert_ok(at, "gradient_flow")
-        after = {key for c in caches_named("._flow_matrix") for key in c.storage._mem_cache}
+        after = {key for c in caches_named(".flow_matrix") for key in c.storage._mem_cache}
         computed += len(after - before)
         assert all_locks() <= 8, all_locks()  # at most this run's own computations (a few per page)
     assert computed == 8  # every rerun computed a new flow matrix, yet the locks did not pile up

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from pages import common as C
+from dashboard import compute as C
 
 
 def test_no_more_computations_at_once_than_cores():

@@ -89,7 +89,7 @@ def module_states(m, x, h0=None):
 def autograd_multi_step(m, x, states, t, s, rows: slice, cols: slice):
     """d state_t[rows] / d state_s[cols] by autograd through the module run from s to t.
 
-    0-indexed as in DESIGN.md: state_t is the state after x[t] (states[t + 1]); the other entries
+    0-indexed as in docs/design.md: state_t is the state after x[t] (states[t + 1]); the other entries
     of state_s (LSTM: c_s for block 'h') are held fixed.
     """
     base = states[s + 1].clone()

@@ -11,7 +11,7 @@ import torch
 from bptt_core import presets as P
 from bptt_core import report as R
 from bptt_core.jacobians import decay_rate
-from pages.registry import PAGE_FILES
+from dashboard import page_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,8 +25,8 @@ def test_preset_is_valid_and_has_a_page(preset):
     cfg = preset.config()
     errors, _ = R.problems(cfg)
     assert not errors
-    assert preset.page in P.PAGES
-    assert (ROOT / PAGE_FILES[preset.page]).is_file()
+    assert preset.page in page_table.BY_KEY
+    assert (ROOT / page_table.page(preset.page).file).is_file()
     assert preset.title and preset.summary and preset.reference
     assert set(P.settings(preset)) == set(cfg.to_dict())
     assert all(k.split("_")[0] in ("gf", "cl", "tb", "ca", "sp") for k in preset.page_settings)

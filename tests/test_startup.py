@@ -21,7 +21,10 @@ CASES = {
         "import bptt_core\nfrom bptt_core import config, figures, presets\nfrom bptt_core.config import MAX_UPLOAD_BYTES",
         False,
     ),
-    "the pages' shared module": ("import pages.common", False),
+    "the dashboard's shared modules": (
+        "import dashboard.page_table, dashboard.settings, dashboard.uploads, dashboard.compute, dashboard.layout",
+        False,
+    ),
     "the Overview page, as the first visitor opens it": (
         "from streamlit.testing.v1 import AppTest\n"
         "at = AppTest.from_file('app.py', default_timeout=60).run()\n"

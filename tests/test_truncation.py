@@ -77,7 +77,7 @@ def autograd_loss_grads(rnn, readout, x, y, mask=None):
 
 
 def reference_tbptt(rnn, readout, x, y, k1, k2, mask=None):
-    """TBPTT(k1, k2) written from DESIGN.md, one autograd call per update, detaching at tau - k2."""
+    """TBPTT(k1, k2) written from docs/design.md, one autograd call per update, detaching at tau - k2."""
     n = len(x)
     mask = torch.ones(n, dtype=torch.bool) if mask is None else torch.as_tensor(mask)
     taus = list(range(k1, n + 1, k1)) + ([n] if n % k1 else [])

@@ -237,8 +237,10 @@ def test_clipping_twins_start_from_the_uploaded_weights():
 
 
 def test_clipping_page_trains_from_the_upload():
+    from dashboard import uploads
+
     at = _page("clipping.py")
-    at.session_state["_upload"] = upload(module("gru", None), "g.safetensors")[0]
+    at.session_state[uploads.STATE] = upload(module("gru", None), "g.safetensors")[0]
     at.session_state["cl_steps"] = 10
     at.run()
     assert not at.exception

@@ -1,0 +1,424 @@
+"""Each dashboard page's figures, assembled once from its numbers: the page shows them and the HTML
+report prints them, so the two cannot drift (docs/design.md, "From a widget to a figure").
+
+A :class:`Panel` is one figure with everything shown around it: the CSV of its numbers, the
+"What am I looking at?" paragraph and a caption for the report. The builders take numbers (what the
+dashboard caches and the report computes), never a Streamlit object, and never compute anything
+heavier than a table: the expensive parts (Jacobian products, spectra, training) come in as
+arguments. The headline numbers a page shows beside its figures (decay rate, TBPTT updates, dropped
+pairs) are computed here too, so the page and the report state the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from . import figures as F
+from .config import ModelConfig, norm_of
+from .jacobians import decay_rate, lag_profile, lag_view, memory_horizon
+
+
+@dataclass
+class Panel:
+    """One figure and what goes with it."""
+
+    key: str  # stable id: the chart's widget key on the page ("gf_heatmap")
+    title: str  # the report's heading for it
+    figure: go.Figure
+    data: pd.DataFrame  # the numbers behind it (the CSV download)
+    csv_name: str
+    explain: str  # the "What am I looking at?" paragraph
+    caption: str = ""  # one line under it in the report
+
+
+def matrix_frame(L: np.ndarray, row: str = "t", col: str = "s") -> pd.DataFrame:
+    """A (T, T) log10 matrix as a long table: 1-indexed row, col, log10 value and raw value."""
+    T = L.shape[0]
+    r, c = np.meshgrid(np.arange(1, T + 1), np.arange(1, L.shape[1] + 1), indexing="ij")
+    ok = ~np.isnan(L)
+    vals = L[ok]
+    return pd.DataFrame(
+        {row: r[ok], col: c[ok] - (1 if col == "k" else 0), "log10_norm": vals, "norm": [F.raw_label(v) for v in vals]}
+    )
+
+
+# -- gradient flow ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FlowSummary:
+    profile: np.ndarray  # (T,) mean log10 norm at lag k
+    rate: float  # fitted log10 decay per step
+    horizon: int | None  # first lag below threshold x lag 0
+    threshold: float
+    gamma_sigma1: float | None  # Pascanu's per-step bound (vanilla RNN only)
+
+
+def flow_summary(L: np.ndarray, spec, cell: str, threshold: float = 1e-3) -> FlowSummary:
+    gs = spec.gamma * spec.sigma1 if spec is not None and cell == "rnn" else None
+    return FlowSummary(lag_profile(L), decay_rate(L), memory_horizon(L, threshold), threshold, gs)
+
+
+def profile_frame(s: FlowSummary) -> pd.DataFrame:
+    k = np.arange(len(s.profile))
+    d = {"lag_k": k, "mean_log10_norm": s.profile}
+    if s.gamma_sigma1:
+        d["bound_log10"] = s.profile[0] + k * math.log10(s.gamma_sigma1)
+    return pd.DataFrame(d)
+
+
+def contribution_step(T: int) -> int:
+    """The loss step (0-indexed) whose per-step contributions are shown: the last, capped at 199
+    because the terms are (t + 1) copies of W_hh."""
+    return T - 1 if T <= 200 else 199
+
+
+@dataclass
+class FlowView:
+    summary: FlowSummary
+    stride: int  # the heatmap shows every stride-th step
+    panels: list[Panel] = field(default_factory=list)
+
+
+def gradient_flow_figures(
+    cell: str,
+    L: np.ndarray,
+    spec,
+    loss_grads: np.ndarray,
+    terms: np.ndarray | None,
+    *,
+    norm="fro",
+    lag: bool = False,
+    block: str = "h",
+    threshold: float = 1e-3,
+    compare: dict[str, np.ndarray] | None = None,
+) -> FlowView:
+    """The Gradient flow page: heatmap of L (or its lag view), the norm against lag, ||dL/dh_t|| and
+    the per-step contributions (``terms``: norms for the loss at step contribution_step(T); None
+    leaves that panel out). ``compare``: other cells' lag profiles to overlay (name -> profile)."""
+    norm = norm_of(norm)
+    s = flow_summary(L, spec, cell, threshold)
+    T = L.shape[0]
+    stride = F.display_stride(T)
+    M = lag_view(L) if lag else L
+    Ms, _ = F.strided(M, stride)
+    panels = [
+        Panel(
+            "gf_heatmap",
+            "Gradient flow",
+            F.gradient_flow_heatmap(Ms, norm, block, lag=lag),
+            matrix_frame(M, "t", "k" if lag else "s"),
+            "gradient-flow.csv",
+            "Each cell is the norm of the Jacobian ∂h(t)/∂h(s): how strongly a perturbation of the hidden state at "
+            "step s (column) changes the state at step t (row). The colour is log10 of it, so one colour step is a "
+            "factor of 10; white is 1, blue is smaller (the gradient vanishes on its way back from t to s), red is "
+            "larger (it explodes). The diagonal is the identity (√H in Frobenius norm, 1 in spectral norm). Cells "
+            "above the diagonal are empty: a state never depends on later ones. Hover for the exact value, "
+            "even far below float32's range: the products are renormalised and the scale kept as a logarithm.",
+            "log10 ‖∂h(t)/∂h(s)‖ for every pair s ≤ t; blue vanishes, red explodes.",
+        )
+    ]
+    compare = compare or {}
+    prof_df = profile_frame(s)
+    for name, p in compare.items():
+        prof_df[name] = p[: len(prof_df)]
+    horizon = s.horizon if s.horizon is not None else "beyond the sequence"
+    panels.append(
+        Panel(
+            "gf_lag",
+            "Norm against lag",
+            F.lag_profile_figure(
+                s.profile,
+                rate=s.rate,
+                gamma_sigma1=s.gamma_sigma1,
+                horizon=s.horizon,
+                threshold=threshold,
+                norm=norm,
+                compare=compare,
+                label=cell.upper(),
+            ),  # fmt: skip
+            prof_df,
+            "norm-vs-lag.csv",
+            "The mean over t of log10 ‖∂h(t)/∂h(t−k)‖ against the lag k: how the gradient's size changes as it "
+            "travels k steps back. A straight line means geometric decay or growth; its slope is the decay rate "
+            "(green dashes). The red dotted line is Pascanu et al.'s bound (γσ₁)ᵏ for a vanilla RNN (γ bounds |φ'|, "
+            "σ₁ is W_hh's largest singular value): the measured curve can never rise above it. The vertical line is "
+            f"the memory horizon: the first lag where the norm fell below {threshold:g} of its lag-0 value, a "
+            "natural truncation length for TBPTT.",
+            f"Fitted decay {s.rate:.3g} log10 per step; memory horizon {horizon}.",
+        )
+    )
+    panels.append(
+        Panel(
+            "gf_dldh",
+            "‖∂L/∂h(t)‖",
+            F.loss_gradient_figure(loss_grads, "last"),
+            pd.DataFrame({"t": np.arange(1, len(loss_grads) + 1), "dL_dh_norm": loss_grads}),
+            "dL-dh.csv",
+            "‖∂L/∂h(t)‖ for a loss taken on the last step only (the squared error of the linear readout): the "
+            "gradient BPTT delivers to each hidden state. Read from right to left: it starts at the last step "
+            "and shrinks (or grows) as it is carried back through the Jacobians.",
+            "The loss is taken on the last step.",
+        )
+    )
+    if terms is not None:
+        t = contribution_step(T)
+        panels.append(
+            Panel(
+                "gf_contrib",
+                "Per-step contributions",
+                F.contributions_figure(terms, t),
+                pd.DataFrame({"step_i": np.arange(1, len(terms) + 1), "term_fro_norm": terms}),
+                "contributions.csv",
+                f"∂ℓ_t/∂W_hh for the loss at step t = {t + 1} is a sum of one term per earlier step i: "
+                "∂ℓ_t/∂h_t · ∂h_t/∂h_i · ∂⁺h_i/∂W_hh (∂⁺ is the immediate partial at step i). The bars are the "
+                "terms' Frobenius norms; they sum (as matrices) exactly to autograd's gradient. When gradients "
+                "vanish, only the last few steps contribute: the network cannot learn long-range dependencies.",
+                f"The terms of ∂ℓ_t/∂W_hh for t = {t + 1}, one per earlier step.",
+            )
+        )
+    return FlowView(s, stride, panels)
+
+
+# -- spectrum --------------------------------------------------------------------------------------
+
+
+def spectrum_frames(spec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ev = spec.eigenvalues
+    eig = pd.DataFrame({"real": ev.real, "imag": ev.imag, "abs": np.abs(ev)})
+    sv = pd.DataFrame({"i": np.arange(1, len(spec.singular_values) + 1), "singular_value": spec.singular_values})
+    return eig, sv
+
+
+def spectrum_figures(spec, lam: np.ndarray, rate: float | None) -> list[Panel]:
+    """The Spectrum page: eigenvalues with the unit circle, singular values with 1/γ, the Lyapunov
+    spectrum (``lam`` in log10 per step) with the measured decay ``rate`` (None: not drawn)."""
+    eig, sv = spectrum_frames(spec)
+    return [
+        Panel(
+            "sp_eig",
+            "Eigenvalues",
+            F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix),
+            eig,
+            "eigenvalues.csv",
+            f"The eigenvalues λ of {spec.matrix} in the complex plane, with the unit circle |λ| = 1. In a linear "
+            "RNN, a component along an eigenvector is multiplied by λ at every step: inside the circle it decays, "
+            "outside it grows. The spectral radius ρ = max |λ| (dotted circle) sets the long-run rate of "
+            "$W_{hh}^k$; a Gaussian init with gain g fills the disk of radius g (the circular law), an orthogonal "
+            "one puts every eigenvalue on the circle.",
+            f"ρ = {spec.rho:.4g}.",
+        ),
+        Panel(
+            "sp_sv",
+            "Singular values",
+            F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix),
+            sv,
+            "singular-values.csv",
+            "The singular values σ_i of W_hh, largest first. σ₁ is the most a single step can stretch any vector; "
+            "with the activation's slope bounded by γ, one step of backpropagation scales a gradient by at most "
+            "γσ₁. The dashed line is 1/γ: if σ₁ lies below it, gradients must vanish geometrically (Pascanu et "
+            "al. 2013); above it they may explode, but need not: the measured decay rate tells.",
+            spec.verdict(),
+        ),
+        Panel(
+            "sp_lyap",
+            "Lyapunov spectrum",
+            F.lyapunov_figure(lam, rate),
+            pd.DataFrame({"i": np.arange(1, len(lam) + 1), "lyapunov_log10_per_step": lam}),
+            "lyapunov.csv",
+            "The Lyapunov exponents of the network driven by its input sequence (QR method, Benettin et al. "
+            "1980): the average log10 growth per step of perturbations of the state along the actual trajectory, "
+            "from most to least expanding. The top one is the rate at which ‖∂h(t)/∂h(s)‖ grows or decays at "
+            "long lags; negative (blue) means vanishing. The green line is the decay rate fitted on the "
+            "gradient-flow page.",
+            "Top exponents, log10 growth per step.",
+        ),
+    ]
+
+
+# -- truncated BPTT --------------------------------------------------------------------------------
+
+
+@dataclass
+class TruncationView:
+    k1: int
+    k2: int
+    updates: int  # parameter updates per sequence
+    dropped_fraction: float  # of the pairs s <= t
+    largest_dropped: float | None  # log10 of the largest dropped norm; None if nothing is dropped
+    panel: Panel
+
+
+def truncation_figure(L: np.ndarray, k1: int, k2: int, norm="fro", block: str = "h") -> TruncationView:
+    """The gradient-flow heatmap with the pairs (t, s) TBPTT(k1, k2) drops painted grey, and what the
+    page says about it. k1, k2 above T = L.shape[0] are taken as T."""
+    from .truncation import tbptt_kept_mask, tbptt_schedule
+
+    T = L.shape[0]
+    k1, k2 = min(int(k1), T), min(int(k2), T)
+    keep = tbptt_kept_mask(T, k1, k2)  # (T, T)
+    defined = ~np.isnan(L)
+    drop = ~keep & defined
+    lost = L[drop]
+    stride = F.display_stride(T)
+    Ls, _ = F.strided(L, stride)
+    fig = F.gradient_flow_heatmap(Ls, norm_of(norm), block, mask=drop[::stride, ::stride])
+    fig.update_layout(title=f"TBPTT({k1}, {k2}): the gradient paths truncation drops, in grey")
+    panel = Panel(
+        "tb_heatmap",
+        "Truncation mask",
+        fig,
+        matrix_frame(L).assign(kept=keep[defined]),
+        "tbptt-mask.csv",
+        "The gradient-flow heatmap of log10 ‖∂h(t)/∂h(s)‖, with the pairs (t, s) whose contribution "
+        f"∂ℓ_t/∂h_s TBPTT({k1}, {k2}) never computes painted grey. The loss at step t is injected at the first "
+        "update τ ≥ t and flows back only through that update's window h(τ−k2+1) … h(τ), so what is kept is a "
+        "staircase along the diagonal. If the coloured cells that turned grey are deep blue, truncation loses "
+        "little; if they are white or red, it cuts off gradient that matters.",
+        "Grey: pairs (t, s) whose gradient truncation drops.",
+    )
+    return TruncationView(
+        k1,
+        k2,
+        len(tbptt_schedule(T, k1, k2)),
+        float(drop.sum() / max(1, defined.sum())),
+        float(np.nanmax(lost)) if lost.size else None,
+        panel,
+    )
+
+
+def comparison_panel(df: pd.DataFrame) -> Panel:
+    return Panel(
+        "tb_compare",
+        "Full BPTT vs TBPTT vs RTRL",
+        F.comparison_figure(df),
+        df,
+        "bptt-vs-tbptt-vs-rtrl.csv",
+        "Measured on this machine for the first sequence of the task: the bytes autograd holds for backward at "
+        "the largest update (full BPTT and TBPTT, counted with saved-tensor hooks) or RTRL's sensitivity "
+        "matrices; the median time per parameter update; and the cosine between each gradient and full BPTT's "
+        "(1 = the same direction). RTRL is exact, with memory independent of the sequence length but cost "
+        "growing like H⁴ per step.",
+        "Measured on this machine.",
+    )
+
+
+def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as the page's static table: units in the headers, numbers as text, notes whole."""
+
+    def whole(v) -> str:
+        return "—" if pd.isna(v) else str(int(v))
+
+    return pd.DataFrame(
+        {
+            "variant": df["variant"],
+            "k1": df["k1"].map(whole),
+            "k2": df["k2"].map(whole),
+            "updates": df["updates"],
+            "memory (KiB)": (df["memory_bytes"].astype(float) / 1024).map(lambda v: f"{v:.4g}"),
+            "memory counted by": df["memory_how"],
+            "time / update (ms)": (df["time_per_update_s"].astype(float) * 1e3).map(lambda v: f"{v:.3g}"),
+            "cosine to full BPTT": df["cosine"].map(lambda v: f"{v:.6f}"),
+            "norm / full BPTT's": df["relative_norm"].map(lambda v: f"{v:.4g}"),
+            "note": df["note"],
+        }
+    ).fillna("—")
+
+
+# -- clipping --------------------------------------------------------------------------------------
+
+
+def clipping_figures(histories: dict, diverged: dict, threshold: float, loss_on: str) -> list[Panel]:
+    """The Clipping page's two history figures (``histories``: twin -> its history DataFrame)."""
+    both = pd.concat([h.assign(run=k) for k, h in histories.items()], ignore_index=True)
+    return [
+        Panel(
+            "cl_gradnorm",
+            "Gradient norms",
+            F.grad_norm_history_figure(histories, threshold, diverged),
+            both[["run", "step", "grad_norm", "grad_norm_clipped", "clipped", "nonfinite"]],
+            "gradient-norms.csv",
+            "The global L2 norm of the gradient of all parameters at every training step, before clipping, for the "
+            "three twins (log scale). The dashed line is the threshold c: above it, clipping by norm rescales the "
+            "whole gradient to norm c (direction kept); clipping by value clamps each entry to [−c, c] (direction "
+            "changed). Ticks mark the steps where clipping changed the gradient. A vertical dotted line marks a "
+            "run that diverged (NaN or inf). The runs coincide exactly until the first clip.",
+        ),
+        Panel(
+            "cl_loss",
+            "Loss",
+            F.loss_history_figure(histories, diverged),
+            both[["run", "step", "loss"]],
+            "loss.csv",
+            "The training loss of each twin (log scale): squared error summed over output units and over "
+            f"{'the last step' if loss_on == 'last' else 'every step'}, averaged over the batch.",
+        ),
+    ]
+
+
+def dh_panel(dh: np.ndarray, twin: str) -> Panel:
+    """||dL/dh_t|| during training for one twin: (training steps, T)."""
+    frame = pd.DataFrame(dh, columns=[f"t{t + 1}" for t in range(dh.shape[1])]).assign(step=np.arange(len(dh)))
+    return Panel(
+        "cl_dh",
+        f"‖∂L/∂h(t)‖ during training ({F.TWIN_LABELS[twin]})",
+        F.dh_heatmap_figure(dh, F.TWIN_LABELS[twin]),
+        frame,
+        "dL-dh-during-training.csv",
+        "‖∂L/∂h(t)‖ at every time step t (columns) and every training step (rows), log colour scale: how much "
+        "gradient each hidden state receives as training goes on. Vanishing shows as blue towards early t; an "
+        "explosion as a red band at the steps where the gradient norm spikes.",
+    )
+
+
+# -- calculator ------------------------------------------------------------------------------------
+
+
+def activation_memory_figure(
+    cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int
+) -> Panel:
+    """Estimated activation memory against sequence length: full BPTT, and a TBPTT window ``trunc``
+    (0 = none), for the settings' cell and sizes."""
+    from .calculator import activation_bytes
+
+    Ts = np.unique(np.linspace(1, max(cfg.seq_len * 2, 10), 40).astype(int))
+    act = "linear" if cfg.cell == "rnn" and cfg.activation == "linear" else "tanh"
+
+    def held(t: int) -> int:
+        return activation_bytes(cfg.cell, input_size, cfg.hidden_size, output_size, int(t), batch, layers, act)
+
+    full = [held(t) for t in Ts]
+    hover = "T = %{x}<br>%{y:.4g} MiB<extra></extra>"
+    fig = go.Figure(
+        go.Scatter(x=Ts, y=np.array(full) / 2**20, mode="lines", name="full BPTT (estimated)", hovertemplate=hover)
+    )
+    frame = pd.DataFrame({"seq_len": Ts, "full_bptt_bytes": full})
+    if trunc:
+        win = [held(min(t, trunc)) for t in Ts]
+        frame["tbptt_window_bytes"] = win
+        fig.add_trace(
+            go.Scatter(x=Ts, y=np.array(win) / 2**20, mode="lines", name=f"TBPTT window k = {trunc} (estimated)",
+                       line=dict(dash="dash"), hovertemplate=hover)
+        )  # fmt: skip
+    fig.add_vline(x=cfg.seq_len, line=dict(color="#555", dash="dot"), annotation_text=f"T = {cfg.seq_len}")
+    fig.update_layout(
+        title=f"Activation memory held for backward, batch {batch} (estimated)",
+        xaxis_title="sequence length T (steps)",
+        yaxis_title="memory (MiB)",
+        legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0),
+    )
+    return Panel(
+        "ca_memory",
+        "Activation memory",
+        F.style(fig),
+        frame,
+        "activation-memory.csv",
+        "The bytes autograd keeps between the forward and the backward pass, by PyTorch's own saving rules, "
+        "as the sequence grows: full BPTT stores every step's activations, so memory grows linearly with T; "
+        "TBPTT with window k only ever holds k steps. Parameters and optimiser state are not included.",
+    )

@@ -1,0 +1,358 @@
+"""Every computation a page asks for: torch set up for serving, the server-wide compute slots, and the
+cached analyses, each keyed by the page's :class:`PageContext` and plain values.
+
+Two levels of cache:
+
+- the numbers (``flow_matrix``, ``spectrum``, …): ``st.cache_data`` around ``bptt_core.report``'s
+  ``*_of`` functions, each inside a compute slot; :data:`COMPUTED` counts the real computations (a
+  cache miss), which is how the tests see that a view-only control recomputes nothing;
+- the figures ready to draw (``*_view``): the page's panels from ``bptt_core.panels``, styled and
+  turned into plain dicts once per settings, so that a rerun that changes nothing about a figure
+  neither rebuilds nor revalidates it (Plotly's validation of a heatmap costs more than drawing it).
+
+torch is imported on first use (:func:`numerics`): the Overview page and the sidebar never compute, so
+the first page a visitor opens does not wait for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from bptt_core.config import ModelConfig, flow_block, norm_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bptt_core.sources import Upload
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page analyses: the model settings (with an upload's architecture applied) and the
+    upload, or None for the settings model. Frozen and small: every cached function takes it."""
+
+    cfg: ModelConfig
+    upload: Upload | None = None
+
+
+# -- the numerics, imported on first use ----------------------------------------------------------
+
+
+@functools.cache
+def numerics():
+    """bptt_core.report (and torch), set up for serving: one thread per computation, because the
+    server runs sessions in threads on a small machine and torch's own thread pool fighting them made
+    the small matmuls here 10-100x slower; the loaded libraries frozen out of the garbage collector's
+    full passes (bptt_core.allocator)."""
+    import torch
+
+    from bptt_core import report
+    from bptt_core.allocator import freeze_loaded_libraries
+
+    torch.set_num_threads(1)
+    freeze_loaded_libraries()  # the libraries are loaded now: full collections need not scan them again
+    return report
+
+
+# At most one computation per core at a time, server-wide: more would not finish sooner on a small machine,
+# but each would hold its step Jacobians and products at once, so a lecture hall that clicks together
+# would set the server's memory by how many clicked (bench/bench_load.py). Re-entrant per thread.
+_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
+_HELD = threading.local()
+
+
+@contextlib.contextmanager
+def compute_slot():
+    """Wait for a free core, then compute (a nested call in the same thread takes no second slot)."""
+    depth = getattr(_HELD, "depth", 0)
+    if depth == 0:
+        _SLOTS.acquire()
+    _HELD.depth = depth + 1
+    try:
+        yield
+    finally:
+        _HELD.depth = depth
+        if depth == 0:
+            _SLOTS.release()
+
+
+def forget_idle_cache_locks() -> int | None:
+    """Drop the per-key locks st.cache_data keeps after a value is computed; how many are left
+    (None where this Streamlit keeps them elsewhere).
+
+    Streamlit (1.67, ``cache_utils.Cache._value_locks``) makes one lock per key it ever computed so
+    two sessions never compute the same value at once, and keeps it for good: under a class that keeps
+    changing settings, a few hundred bytes per new setting, forever. A lock nobody holds guards nothing
+    (dropping one at the wrong instant costs at most one duplicate computation), so every rerun drops
+    them. A Streamlit release that stores them differently fails tests/test_cache_locks.py.
+    """
+    from streamlit.runtime.caching import cache_data_api
+
+    try:
+        registry = cache_data_api._data_caches
+        with registry._caches_lock:
+            caches = [c for by_key in registry._function_caches.values() for c in by_key.values()]
+        left = 0
+        for cache in caches:
+            with cache._value_locks_lock:
+                locks = cache._value_locks
+                for key in [k for k, lock in locks.items() if not lock.locked()]:
+                    del locks[key]
+                left += len(locks)
+        return left
+    except AttributeError:  # another Streamlit's internals: leave them be (the page must not break)
+        return None
+
+
+# -- the numbers ------------------------------------------------------------------------------------
+
+CACHE = dict(max_entries=32, show_spinner=False)
+COMPUTED: Counter = Counter()  # name -> real computations (cache misses) in this process
+
+
+def _computing(name: str):
+    COMPUTED[name] += 1
+    return compute_slot()
+
+
+def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
+    """(errors, notes) about a combination of settings (bptt_core.report.problems)."""
+    return numerics().problems(cfg)
+
+
+@st.cache_data(**CACHE)
+def flow_matrix(ctx: PageContext, norm, block: str):
+    """L[t, s] (T, T) for the page's model; ``norm`` in any spelling (config.norm_of)."""
+    with _computing("flow_matrix"):
+        return numerics().flow_matrix_of(ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+
+
+@st.cache_data(**CACHE)
+def spectrum(ctx: PageContext):
+    with _computing("spectrum"):
+        return numerics().spectrum_of(ctx.cfg, ctx.upload)
+
+
+@st.cache_data(**CACHE)
+def lyapunov(ctx: PageContext):
+    with _computing("lyapunov"):
+        return numerics().lyapunov_of(ctx.cfg, upload=ctx.upload)
+
+
+@st.cache_data(**CACHE)
+def loss_gradients(ctx: PageContext):
+    with _computing("loss_gradients"):
+        return numerics().loss_gradients_of(ctx.cfg, ctx.upload)
+
+
+@st.cache_data(**CACHE)
+def contributions(ctx: PageContext, t: int):
+    with _computing("contributions"):
+        return numerics().contributions_of(ctx.cfg, t, ctx.upload)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def comparison(ctx: PageContext, k1: int, k2: int):
+    with _computing("comparison"):
+        return numerics().comparison_of(ctx.cfg, k1, k2, upload=ctx.upload)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def estimate(**kw):
+    """The calculator's table, activation bytes and TBPTT window bytes (bptt_core.calculator.estimate)."""
+    from bptt_core import calculator
+
+    with _computing("estimate"):
+        e = calculator.estimate(**kw)
+    return e.table(), e.activation_bytes, e.tbptt_activation_bytes
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def report_html(ctx: PageContext, lecture: bool = False, **kw) -> str:
+    with _computing("report"):
+        return numerics().build_report(ctx.cfg, lecture=lecture, upload=ctx.upload, **kw)
+
+
+def flow_flops(cfg: ModelConfig, norm="fro") -> float:
+    return numerics().flow_flops(cfg, norm)
+
+
+def flow_affordable(cfg: ModelConfig, norm="fro") -> bool:
+    """Whether the gradient-flow matrix fits the budget that answers within seconds."""
+    R = numerics()
+    return R.flow_flops(cfg, norm) <= R.FLOW_FLOP_BUDGET
+
+
+# -- training (the Clipping page's twins) ------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _twin_store() -> tuple[threading.Lock, OrderedDict]:
+    """The twins' results shared by all sessions (least recently used first), and its lock."""
+    return threading.Lock(), OrderedDict()
+
+
+def twin_runs(ctx: PageContext, tcfg, progress=None) -> dict:
+    """The three clipping twins' histories as plain data (the trained modules are not kept).
+
+    Cached by hand: st.cache_data would record the progress bar's updates and replay them on a hit
+    into a block that no longer exists (CacheReplayClosureError on a second visit)."""
+    lock, store = _twin_store()
+    key = (ctx, tcfg)
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    numerics()
+    from bptt_core import sources
+    from bptt_core.training import twin_runs as train
+
+    initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
+    with _computing("twin_runs"):
+        out = train(ctx.cfg, tcfg, progress=progress, initial=initial)
+    result = {
+        k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
+                loss_on=r.loss_on, seconds=r.seconds)
+        for k, r in out.items()
+    }  # fmt: skip
+    with lock:
+        store[key] = result
+        while len(store) > 8:
+            store.popitem(last=False)
+    return result
+
+
+# -- figures ready to draw ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A panel ready for the page: its figure styled and as a plain dict (validated once, when it was
+    built), with the CSV numbers and the explanation."""
+
+    key: str
+    spec: dict
+    data: pd.DataFrame
+    csv_name: str
+    explain: str
+
+
+def ready(panel, lecture: bool, height: int | None = None) -> Shown:
+    """A bptt_core.panels.Panel styled for the page (the projector scale in lecture mode)."""
+    from bptt_core import figures as F
+
+    fig = panel.figure
+    h = height or fig.layout.height or 450  # Plotly's own default
+    F.style(fig, lecture=lecture, height=int(h * (1.4 if lecture else 1)))
+    return Shown(panel.key, fig.to_dict(), panel.data, panel.csv_name, panel.explain)
+
+
+@dataclass(frozen=True)
+class FlowShown:
+    summary: object  # bptt_core.panels.FlowSummary
+    stride: int
+    panels: tuple[Shown, ...] = field(default_factory=tuple)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def gradient_flow_view(
+    ctx: PageContext, norm, lag: bool, block: str, threshold: float, compare: bool, lecture: bool
+) -> FlowShown:
+    """The Gradient flow page's figures. ``compare``: overlay the other cell (LSTM for a vanilla RNN,
+    vanilla RNN for an LSTM; not for a GRU) with the same settings."""
+    from bptt_core import panels as P
+
+    cfg = ctx.cfg
+    L = flow_matrix(ctx, norm, block)
+    t = P.contribution_step(L.shape[0])
+    others = {}
+    if compare and cfg.cell != "gru":
+        other = "rnn" if cfg.cell == "lstm" else "lstm"
+        ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh"})
+        if not problems(ocfg)[0]:
+            from bptt_core.jacobians import lag_profile
+
+            # A settings model of its own: an upload's architecture is what this compares against.
+            others[f"{other.upper()} with the same settings"] = lag_profile(flow_matrix(PageContext(ocfg), norm, "h"))
+    view = P.gradient_flow_figures(
+        cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
+        norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others,
+    )  # fmt: skip
+    return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
+    """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
+    from bptt_core import panels as P
+    from bptt_core.jacobians import decay_rate
+
+    spec, lam = spectrum(ctx), lyapunov(ctx)
+    rate = decay_rate(flow_matrix(ctx, "fro", "h")) if flow_affordable(ctx.cfg) else None
+    return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
+    """(bptt_core.panels.TruncationView without its panel, the mask heatmap ready to draw)."""
+    from dataclasses import replace
+
+    from bptt_core import panels as P
+
+    view = P.truncation_figure(flow_matrix(ctx, "fro", "h"), k1, k2)
+    return replace(view, panel=None), ready(view.panel, lecture)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[pd.DataFrame, Shown]:
+    """(the static table, the comparison figure) for full BPTT vs TBPTT(k1, k2) vs RTRL."""
+    from bptt_core import panels as P
+
+    df = comparison(ctx, k1, k2)
+    return P.comparison_table(df), ready(P.comparison_panel(df), lecture)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
+    """The Clipping page's gradient-norm and loss histories (the twins must have been trained:
+    :func:`twin_runs`)."""
+    from bptt_core import panels as P
+
+    runs = twin_runs(ctx, tcfg)
+    hist = {k: r["history"] for k, r in runs.items()}
+    div = {k: r["diverged_at"] for k, r in runs.items()}
+    panels = P.clipping_figures(hist, div, tcfg.clip_threshold, runs["unclipped"]["loss_on"])
+    return tuple(ready(p, lecture) for p in panels)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
+    """||dL/dh_t|| during training of one twin."""
+    from bptt_core import panels as P
+
+    return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def memory_view(
+    cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int, lecture: bool
+):
+    from bptt_core import panels as P
+
+    return ready(P.activation_memory_figure(cfg, input_size, output_size, batch, layers, trunc), lecture)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def diagram_view(lecture: bool) -> dict:
+    """The Overview's unrolled network, styled, as a plain dict."""
+    from bptt_core import figures as F
+
+    return F.style(F.unrolled_diagram(), lecture=lecture).to_dict()

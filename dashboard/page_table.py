@@ -1,0 +1,56 @@
+"""The pages, in menu order: one table for the router (app.py), the presets and the tests.
+
+Kept free of heavy imports: app.py reads it before anything else so that ``st.navigation`` runs
+within milliseconds of a session starting.
+
+Each page file is named like its URL path (gradient-flow.py for /gradient-flow): on a freshly started
+server Streamlit may resolve the first request against the plain pages/ folder, and a matching name
+finds the page instead of showing "Page not found".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    key: str  # stable id: presets, widget-key prefixes and tests name pages by it
+    file: str  # the script, relative to the repository root
+    title: str  # the menu entry
+    icon: str
+    uses_upload: bool  # analyses the uploaded model (when there is one) instead of the settings model
+
+    @property
+    def url_path(self) -> str:
+        return self.key.replace("_", "-")
+
+
+PAGES: tuple[PageInfo, ...] = (
+    PageInfo("overview", "pages/overview.py", "Overview", ":material/home:", False),
+    PageInfo("gradient_flow", "pages/gradient-flow.py", "Gradient flow", ":material/grid_on:", True),
+    PageInfo("spectrum", "pages/spectrum.py", "Spectrum", ":material/blur_circular:", True),
+    PageInfo("clipping", "pages/clipping.py", "Clipping", ":material/content_cut:", True),
+    PageInfo("truncation", "pages/truncation.py", "Truncated BPTT", ":material/timeline:", True),
+    PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", False),
+)
+BY_KEY = {p.key: p for p in PAGES}
+DEFAULT = "overview"
+
+
+def page(key: str) -> PageInfo:
+    if key not in BY_KEY:
+        raise ValueError(f"page must be one of {', '.join(BY_KEY)}; got {key!r}")
+    return BY_KEY[key]
+
+
+def make_pages() -> list:
+    """The st.Page list for st.navigation (absolute paths: valid whichever script is running)."""
+    import streamlit as st
+
+    return [
+        st.Page(ROOT / p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=p.key == DEFAULT) for p in PAGES
+    ]

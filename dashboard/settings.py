@@ -1,0 +1,277 @@
+"""The settings a visitor controls: their domains, how a URL value is read, their widgets, presets.
+
+Every setting is bound to the URL (``bind="query-params"``). A URL is visitor input, so each value is
+parsed here, by :meth:`Setting.parse`, before Streamlit's widget reads it (:func:`check_url`): a value
+outside the setting's domain (``inf``, ``nan``, ``1e400``, 400 digits, an empty value, the wrong type,
+non-ASCII digits, an unknown option) is removed from the URL and the widget shows its default, with a
+warning that says so; Streamlit itself never sees it (its number input raised OverflowError on
+``?m_seed=inf`` in every page's sidebar). A key repeated in the URL (``?m_hidden=8&m_hidden=16``) means
+its **last** value, on sliders and number inputs alike, as a later value in a query string usually
+overrides an earlier one.
+
+The model settings' values live where their widgets keep them (``st.session_state[key]``);
+:func:`model_config` reads them into one :class:`ModelConfig`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import streamlit as st
+
+from bptt_core import presets as P
+from bptt_core.config import ACTIVATIONS, CELLS, INITS, MAX_SEED, TASKS, ModelConfig
+
+from . import page_table
+
+# The dashboard's control ranges: the library allows more (config.MAX_*), but beyond these the
+# exact T x T Jacobian products stop answering in about a second.
+UI_MAX_HIDDEN = 256
+UI_MAX_SEQ_LEN = 400
+UI_MAX_GAIN = 100.0
+SHOWN_CHARS = 40  # of a refused URL value, in its warning
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One URL-bound widget: its key (= query parameter), kind and domain, and default."""
+
+    key: str
+    label: str
+    kind: str  # select | int | float | bool
+    default: object
+    options: tuple = ()
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+    attr: str | None = None  # the ModelConfig field it sets
+    help: str = ""
+
+    def domain(self) -> str:
+        if self.kind == "select":
+            return "one of " + ", ".join(map(str, self.options))
+        if self.kind == "bool":
+            return "true or false"
+        what = "a whole number" if self.kind == "int" else "a number"
+        return f"{what} in [{_num(self.lo)}, {_num(self.hi)}]"
+
+    def parse(self, raw: str):
+        """The value a raw query string stands for; ValueError if it is outside the domain.
+
+        Numbers are read as plain ASCII decimals (``12``, ``0.5``, ``1e3``): Python would also take
+        other scripts' digits or ``_`` separators, which no link the dashboard writes contains."""
+        if not isinstance(raw, str):
+            raise ValueError("not text")
+        if self.kind == "select":
+            for o in self.options:
+                if raw == str(o):
+                    return o
+            raise ValueError("not an option")
+        if self.kind == "bool":
+            word = raw.lower()
+            if word in TRUE_WORDS or word in FALSE_WORDS:
+                return word in TRUE_WORDS
+            raise ValueError("not a flag")
+        if not raw.isascii() or "_" in raw or not raw.strip():
+            raise ValueError("not a plain number")
+        v = float(raw)  # ValueError for text; a huge spelling gives inf, refused below
+        if not math.isfinite(v):
+            raise ValueError("not finite")
+        if self.kind == "int":  # any float spelling of a whole number ("1e3"), as Streamlit reads it
+            if not v.is_integer():
+                raise ValueError("not whole")
+            v = int(v)
+        if not self.lo <= v <= self.hi:
+            raise ValueError("out of range")
+        return v
+
+    def spell(self, value) -> str:
+        """The value as the URL holds it (what :meth:`parse` reads back to ``value``)."""
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _num(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+D = ModelConfig()
+MODEL_SETTINGS: tuple[Setting, ...] = (
+    Setting("m_cell", "Cell", "select", D.cell, CELLS, attr="cell", help="Vanilla RNN, LSTM or GRU."),
+    Setting("m_activation", "Activation (vanilla RNN)", "select", D.activation, ACTIVATIONS, attr="activation"),
+    Setting("m_hidden", "Hidden units H", "int", D.hidden_size, lo=1, hi=UI_MAX_HIDDEN, step=1, attr="hidden_size"),
+    Setting("m_seq_len", "Sequence length T", "int", D.seq_len, lo=1, hi=UI_MAX_SEQ_LEN, step=1, attr="seq_len"),
+    Setting("m_init", "Initialisation of W_hh", "select", D.init, INITS, attr="init"),
+    Setting("m_gain", "Gain g", "float", D.gain, lo=0.01, hi=UI_MAX_GAIN, step=0.05, attr="gain",
+            help="Multiplies the initialisation (ignored by the sparse init)."),
+    Setting("m_radius", "Spectral radius ρ (0 = as initialised)", "float", D.spectral_radius, lo=0.0,
+            hi=UI_MAX_GAIN, step=0.05, attr="spectral_radius", help="> 0 rescales W_hh to exactly this spectral radius."),
+    Setting("m_seed", "Seed", "int", D.seed, lo=0, hi=MAX_SEED, step=1, attr="seed"),
+    Setting("m_task", "Task (input sequence)", "select", D.task, TASKS, attr="task"),
+)  # fmt: skip
+VIEW_SETTINGS: tuple[Setting, ...] = (
+    Setting("lecture", "Lecture mode (large type)", "bool", False),
+    Setting("controls", "Show controls", "bool", True, help="Off hides the sidebar: a clean view for a slide."),
+)
+
+
+# -- the URL ---------------------------------------------------------------------------------------
+
+
+def check_url(setting: Setting) -> str | None:
+    """Make the URL's value for ``setting`` one its widget can take, before the widget reads it.
+
+    Repeated: the last value is kept (one value, spelled canonically). Outside the domain: removed,
+    so the widget shows its default; returns the warning to show. Streamlit keeps the URL twice (the
+    values the page was opened with, which seed the widgets, and the live ones): both are checked.
+    """
+    try:
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        with get_session_state().query_params() as qp:
+            return _check_url(qp, setting)
+    except (AttributeError, RuntimeError, KeyError):  # no session (bare mode) or another Streamlit's internals
+        return None
+
+
+def _check_url(qp, setting: Setting) -> str | None:
+    warning = None
+    for initial, store in ((True, qp._initial_query_params), (False, qp._query_params)):
+        if setting.key not in store:
+            continue
+        raw = store[setting.key]
+        last = raw[-1] if isinstance(raw, list) and raw else raw if isinstance(raw, str) else ""
+        try:
+            value = setting.parse(last)
+        except (ValueError, TypeError, OverflowError):
+            warning = refused(setting, last)
+            if initial:
+                del store[setting.key]
+            else:
+                qp.remove_param(setting.key)  # and the browser's address bar with it
+            continue
+        spelled = setting.spell(value)
+        if initial:
+            store[setting.key] = [spelled]
+        elif raw != spelled:
+            qp.set_with_no_forward_msg(setting.key, spelled)
+    return warning
+
+
+def refused(setting: Setting, raw: str) -> str:
+    """The warning for a URL value outside ``setting``'s domain."""
+    shown = raw if len(raw) <= SHOWN_CHARS else raw[:SHOWN_CHARS] + "…"
+    shown = shown.replace("`", "'") or "(empty)"
+    return (
+        f"URL parameter **{setting.key}** = `{shown}` is not valid for *{setting.label}* "
+        f"(it must be {setting.domain()}); it falls back to the default {_num(setting.default)}."
+    )
+
+
+# -- widgets ---------------------------------------------------------------------------------------
+
+
+def widget(setting: Setting, container=None, **kw):
+    """The URL-bound widget for ``setting`` (its URL value checked first); returns its value.
+
+    The widget always gets the same arguments, its real default included: a default that changed
+    between reruns (e.g. index 0 once the key is in session state) makes the browser reset the
+    widget to it. A value in session state (earlier runs, a preset) still wins; Streamlit's log
+    warning about that is switched off in .streamlit/config.toml.
+    """
+    c = container or st
+    common = dict(key=setting.key, help=setting.help or None, bind="query-params", **kw)
+    if setting.kind == "select":
+        return c.selectbox(setting.label, setting.options, index=setting.options.index(setting.default), **common)
+    if setting.kind == "bool":
+        return c.toggle(setting.label, value=setting.default, **common)
+    if setting.kind == "int":
+        lo, hi, step = int(setting.lo), int(setting.hi), int(setting.step)
+        if hi - lo <= 1000:
+            return c.slider(setting.label, lo, hi, int(setting.default), step, **common)
+        return c.number_input(setting.label, lo, hi, int(setting.default), step, **common)
+    common.setdefault("format", "%.2f")
+    return c.number_input(
+        setting.label, float(setting.lo), float(setting.hi), float(setting.default), float(setting.step), **common
+    )
+
+
+def page_setting(setting: Setting, container=None, **kw):
+    """A page's own URL-bound control; a refused URL value is warned about right here."""
+    warn = check_url(setting)
+    if warn:
+        st.warning(warn, icon="⚠️")
+    return widget(setting, container, **kw)
+
+
+def shared_settings(disabled: tuple[str, ...] = ()) -> list[str]:
+    """The model and view settings' widgets (in the current container, the sidebar); returns the
+    warnings about refused URL values. ``disabled``: keys of settings greyed out."""
+    warnings = [w for s in MODEL_SETTINGS + VIEW_SETTINGS if (w := check_url(s))]
+    st.markdown("### Model settings")
+    if disabled:
+        st.caption("Greyed out: not used while your uploaded model is analysed.")
+    for s in MODEL_SETTINGS:
+        widget(s, **({"disabled": True} if s.key in disabled else {}))
+    st.markdown("### View")
+    for s in VIEW_SETTINGS:
+        widget(s)
+    return warnings
+
+
+def model_config() -> tuple[ModelConfig | None, str | None]:
+    """The settings model the widgets describe, or (None, why) for a combination the config refuses."""
+    values = {s.attr: st.session_state.get(s.key, s.default) for s in MODEL_SETTINGS}
+    try:
+        return ModelConfig(**values), None
+    except ValueError as e:  # only reachable through a value the widgets' domain let through
+        return None, str(e)
+
+
+def lecture() -> bool:
+    return bool(st.session_state.get("lecture", False))
+
+
+def show_controls() -> bool:
+    return bool(st.session_state.get("controls", True))
+
+
+def view_params(page_settings: tuple[Setting, ...] = ()) -> dict[str, str]:
+    """Every setting that differs from its default, as the URL spells it (the link to this view)."""
+    params = {}
+    for s in MODEL_SETTINGS + VIEW_SETTINGS + tuple(page_settings):
+        if s.key in st.session_state and st.session_state[s.key] != s.default:
+            params[s.key] = s.spell(st.session_state[s.key])
+    return params
+
+
+# -- presets ---------------------------------------------------------------------------------------
+
+GOTO = "preset_goto"  # the page a clicked preset asked for, until the router switches to it
+
+
+def _apply_preset(key: str) -> None:
+    """Callback: write the preset into the widgets' state (runs before the next script run)."""
+    p = P.get(key)
+    values = P.settings(p)
+    for s in MODEL_SETTINGS:
+        st.session_state[s.key] = values[s.attr]
+    for k, v in p.page_settings.items():
+        st.session_state[k] = v
+    st.session_state[GOTO] = p.page
+
+
+def preset_button(p: P.Preset, container=None) -> None:
+    (container or st).button(
+        p.title, key=f"preset_{p.key}", on_click=_apply_preset, args=(p.key,), help=p.summary, width="stretch"
+    )
+
+
+def follow_preset() -> None:
+    """Switch to the page a preset asked for (called by app.py before navigation runs a page)."""
+    goto = st.session_state.pop(GOTO, None)
+    if goto:
+        # query_params={}: the default (None) would clear the URL through the checked path, which
+        # refuses while widgets are bound to it; the new page's widgets write their values back.
+        st.switch_page(page_table.page(goto).file, query_params={})
