@@ -861,6 +861,16 @@ def phase_diagram(
             hovertemplate=f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>{stat} {measure} = %{{z:.4g}}<extra></extra>",
         )
     )  # fmt: skip
+    # Transparent markers on the grid points: what a click selects (a heatmap cell is not a point).
+    gx, gy = np.meshgrid(grid.columns.to_numpy(), grid.index.to_numpy())
+    fig.add_trace(
+        go.Scatter(
+            x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(size=14, color="rgba(0,0,0,0)"),
+            customdata=z.ravel(), name="grid points (click to open)", showlegend=False,
+            hovertemplate=f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>{stat} {measure} = %{{customdata:.4g}}"
+            "<br>click: open this network<extra></extra>",
+        )
+    )  # fmt: skip
     if lyapunov is not None:
         lg = lyapunov.pivot(index=y, columns=x, values="mean")
         fig.add_trace(

@@ -36,6 +36,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("clipping", "pages/clipping.py", "Clipping", ":material/content_cut:", True),
     PageInfo("truncation", "pages/truncation.py", "Truncated BPTT", ":material/timeline:", True),
     PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", False),
+    PageInfo("phase_diagram", "pages/phase-diagram.py", "Phase diagram", ":material/grain:", False),
 )
 BY_KEY = {p.key: p for p in PAGES}
 DEFAULT = "overview"

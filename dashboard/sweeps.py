@@ -1,0 +1,119 @@
+"""The Phase diagram page's computations: sweeps with progress, kept per spec, and links to a point.
+
+A sweep shows its progress while it runs (st.progress), so it is not an ``st.cache_data`` function
+(whose body's elements would be replayed); finished tables are kept in one bounded store per server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import streamlit as st
+
+from bptt_core.config import ModelConfig
+
+from . import page_table
+from .settings import MODEL_SETTINGS
+
+STORE_ENTRIES = 16
+# The page's limits (the command line's are larger: bptt_core.sweep.MAX_SWEEP_NETWORKS).
+PAGE_MAX_NETWORKS = 2500  # 50 x 50, one seed
+PAGE_MAX_TRAINING_RUNS = 64  # trainability trains every network
+PAGE_MAX_FLOW_WORK = 5e10  # multiply-adds of the gradient-flow matrices of the whole grid (~tens of seconds)
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> tuple[threading.Lock, OrderedDict]:
+    return threading.Lock(), OrderedDict()
+
+
+def check_page_limits(spec) -> None:
+    """ValueError (naming what to reduce) for a sweep too large to compute while a page waits."""
+    from bptt_core.config import state_size
+    from bptt_core.jacobians import flow_cost
+
+    if spec.n_networks > PAGE_MAX_NETWORKS:
+        raise ValueError(
+            f"{spec.n_networks} networks ({spec.grid_shape} grid x {spec.seeds} seeds) is over the page's limit of "
+            f"{PAGE_MAX_NETWORKS}; use fewer points or seeds, or the command line (python -m bptt_core sweep)"
+        )
+    if "trainability" in spec.measures and spec.n_networks > PAGE_MAX_TRAINING_RUNS:
+        raise ValueError(
+            f"trainability trains every network: {spec.n_networks} runs is over the page's limit of "
+            f"{PAGE_MAX_TRAINING_RUNS}; use fewer points, or the command line"
+        )
+    if any(m in ("decay_rate", "memory_horizon") for m in spec.measures):
+        H = max(
+            [int(v) for a in spec.axes if a.name == "hidden_size" for v in (a.start, a.stop)] or [spec.base.hidden_size]
+        )
+        T = max([int(v) for a in spec.axes if a.name == "seq_len" for v in (a.start, a.stop)] or [spec.base.seq_len])
+        work = spec.n_networks * flow_cost("fro", T, state_size(spec.base.cell, H))
+        if work > PAGE_MAX_FLOW_WORK:
+            raise ValueError(
+                f"the decay rate and memory horizon need every network's gradient-flow matrix: {work:.2g} "
+                f"multiply-adds is over the page's {PAGE_MAX_FLOW_WORK:.0e}; use fewer points, a smaller H or T, "
+                "or the command line"
+            )
+
+
+def sweep_table(spec, progress=None):
+    """The sweep's table, computed (``progress(done, total)`` per chunk) or from the store."""
+    from bptt_core.sweep import assemble, run_local
+
+    lock, store = _store()
+    with lock:
+        if spec in store:
+            store.move_to_end(spec)
+            return store[spec]
+    table = assemble(spec, list(run_local(spec, progress).values()))
+    with lock:
+        store[spec] = table
+        while len(store) > STORE_ENTRIES:
+            store.popitem(last=False)
+    return table
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def theory_line(spec):
+    from bptt_core.sweep import theory_line as line
+
+    return line(spec)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def edge(cfg: ModelConfig, input_scale: float, bias_scale: float):
+    """The edge finder's result, or the reason it has none (a message)."""
+    from bptt_core.sweep import Network, edge_of_chaos
+
+    try:
+        return edge_of_chaos(Network(cfg, input_scale, bias_scale))
+    except ValueError as e:
+        return str(e)
+
+
+def point_query(cfg: ModelConfig, values: dict) -> tuple[dict | None, str | None]:
+    """The URL query of the network at a grid point on the single-network pages, or (None, why not)."""
+    extra = {k: v for k, v in values.items() if k in ("input_scale", "bias_scale")}
+    if extra.get("input_scale", 1.0) != 1.0 or extra.get("bias_scale", 0.0) != 0.0:
+        return None, (
+            "This point has "
+            + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in extra.items())
+            + ": the single-network pages have no such setting (their input scale is 1, bias 0), so they cannot "
+            "show this network."
+        )
+    try:
+        point = ModelConfig(**{**cfg.to_dict(), **{k: v for k, v in values.items() if k not in extra}})
+    except ValueError as e:
+        return None, str(e)
+    query = {}
+    for s in MODEL_SETTINGS:
+        v = getattr(point, s.attr)
+        if s.kind in ("int", "float") and not s.lo <= v <= s.hi:
+            return None, f"{s.label} = {v:g} is outside the dashboard's range [{s.lo:g}, {s.hi:g}]"
+        query[s.key] = s.spell(v)
+    return query, None
+
+
+def open_point(target: str, query: dict) -> None:
+    st.switch_page(page_table.page(target).file, query_params=query)
