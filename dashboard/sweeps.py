@@ -14,7 +14,7 @@ import streamlit as st
 from bptt_core.config import ModelConfig
 
 from . import page_table
-from .settings import MODEL_SETTINGS
+from .settings import GOTO, MODEL_SETTINGS, PENDING
 
 STORE_ENTRIES = 16
 # The page's limits (the command line's are larger: bptt_core.sweep.MAX_SWEEP_NETWORKS).
@@ -92,28 +92,33 @@ def edge(cfg: ModelConfig, input_scale: float, bias_scale: float):
         return str(e)
 
 
-def point_query(cfg: ModelConfig, values: dict) -> tuple[dict | None, str | None]:
-    """The URL query of the network at a grid point on the single-network pages, or (None, why not)."""
+def point_values(cfg: ModelConfig, values: dict) -> tuple[dict | None, str | None]:
+    """The model settings' widget values of the network at a grid point, or (None, why it cannot be
+    shown on the single-network pages)."""
     extra = {k: v for k, v in values.items() if k in ("input_scale", "bias_scale")}
     if extra.get("input_scale", 1.0) != 1.0 or extra.get("bias_scale", 0.0) != 0.0:
         return None, (
-            "This point has "
+            "this point has "
             + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in extra.items())
             + ": the single-network pages have no such setting (their input scale is 1, bias 0), so they cannot "
-            "show this network."
+            "show this network"
         )
     try:
         point = ModelConfig(**{**cfg.to_dict(), **{k: v for k, v in values.items() if k not in extra}})
     except ValueError as e:
         return None, str(e)
-    query = {}
+    out = {}
     for s in MODEL_SETTINGS:
         v = getattr(point, s.attr)
         if s.kind in ("int", "float") and not s.lo <= v <= s.hi:
             return None, f"{s.label} = {v:g} is outside the dashboard's range [{s.lo:g}, {s.hi:g}]"
-        query[s.key] = s.spell(v)
-    return query, None
+        out[s.key] = v
+    return out, None
 
 
-def open_point(target: str, query: dict) -> None:
-    st.switch_page(page_table.page(target).file, query_params=query)
+def open_point(target: str, values: dict) -> None:
+    """Open the network on ``target``: the router applies the values and switches (as a preset does);
+    that page's URL-bound widgets then write them into the URL."""
+    st.session_state[PENDING] = values
+    st.session_state[GOTO] = page_table.page(target).key
+    st.rerun(scope="app")

@@ -53,6 +53,8 @@ def make_spec(cfg):
     c = st.columns(4)
     x = S.page_setting(X, c[0])
     y = S.page_setting(Y, c[1])
+    if x == y:
+        raise ValueError(f"x axis and y axis are both {x}: choose two different settings")
     measure = S.page_setting(MEASURE, c[2])
     stat = S.page_setting(STAT, c[3])
     c = st.columns(4)
@@ -64,8 +66,6 @@ def make_spec(cfg):
     xr = axis_controls(x, c[0])
     yr = axis_controls(y, c[1]) if y != NONE else None
     measures = tuple(dict.fromkeys((measure, "lyapunov")))  # lambda_1 always: it draws the boundary
-    if x == y:
-        raise ValueError(f"x axis and y axis are both {x}: choose two different settings")
     nx = whole_count(x, *xr, points)
     ny = whole_count(y, *yr, points) if yr else 0
     for name, n in ((x, nx), (y, ny)):
@@ -185,11 +185,11 @@ def body(ctx: compute.PageContext) -> None:
     target = S.page_setting(OPEN)
     point = selected_point(event, axes)
     if point is not None:
-        query, why = sweeps.point_query(cfg, point)
-        if query is None:
-            st.warning(f"Cannot open the network at {point}: {why}")
+        values, why = sweeps.point_values(cfg, point)
+        if values is None:
+            st.warning(f"Cannot open the network at {point}: {why}.")
         else:
-            sweeps.open_point(target, query)
+            sweeps.open_point(target, values)
     st.download_button("Table (CSV)", table.to_csv(index=False).encode(), file_name="sweep.csv", mime="text/csv",
                        key="pd_csv", on_click="ignore", icon=":material/download:")  # fmt: skip
     with st.expander("What am I looking at?"):
