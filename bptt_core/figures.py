@@ -460,11 +460,22 @@ def strided(L: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
 # -- spectrum ---------------------------------------------------------------------------------------------
 
 
-def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh") -> go.Figure:
-    """Eigenvalues in the complex plane with the unit circle (and the circle of radius rho)."""
+def eigenvalue_figure(
+    eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh", circle_law: float | None = None
+) -> go.Figure:
+    """Eigenvalues in the complex plane with the unit circle (and the circle of radius rho); ``circle_law``:
+    the radius g of the disk a Gaussian init's eigenvalues fill as H grows (drawn when given)."""
     ev = np.asarray(eigenvalues)
     th = np.linspace(0, 2 * np.pi, 361)
     fig = go.Figure()
+    if circle_law is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=circle_law * np.cos(th), y=circle_law * np.sin(th), mode="lines",
+                line=dict(color="#2ca02c", dash="dash", width=2), name=f"circular law: radius g = {circle_law:.3g}",
+                hoverinfo="skip",
+            )
+        )  # fmt: skip
     fig.add_trace(
         go.Scatter(
             x=np.cos(th), y=np.sin(th), mode="lines", line=dict(color="#333", width=1.5), name="unit circle |λ| = 1",
@@ -494,7 +505,7 @@ def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh")
             hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}<extra></extra>",
         )
     )  # fmt: skip
-    r = max(1.1, 1.1 * float(np.abs(ev).max()) if ev.size else 1.1)
+    r = max(1.1, 1.1 * float(np.abs(ev).max()) if ev.size else 1.1, 1.1 * (circle_law or 0))
     fig.update_layout(
         title=f"Eigenvalues of {matrix} in the complex plane",
         xaxis_title="Re λ",

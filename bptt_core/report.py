@@ -142,7 +142,12 @@ def flow_view_of(cfg: ModelConfig, norm="fro", block: str = "h", threshold: floa
 
 def spectrum_panels_of(cfg: ModelConfig, upload=None) -> list[P.Panel]:
     """The Spectrum page's figures for these settings."""
-    return P.spectrum_figures(spectrum_of(cfg, upload), lyapunov_of(cfg, upload=upload), spectrum_rate_of(cfg, upload))
+    from .theory import circular_law_radius
+
+    return P.spectrum_figures(
+        spectrum_of(cfg, upload), lyapunov_of(cfg, upload=upload), spectrum_rate_of(cfg, upload),
+        circular_law_radius(cfg, upload is not None),
+    )  # fmt: skip
 
 
 def _section(panels: list[P.Panel], lecture: bool) -> list:

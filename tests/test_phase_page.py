@@ -113,3 +113,29 @@ def test_a_sweep_file_from_the_command_line_reads_back(tmp_path):
         W.read_sweep_csv(b"gain,lyapunov\n1,2\n")
     with pytest.raises(ValueError, match="must be one or two of"):
         W.read_sweep_csv(b"temperature,seed,lyapunov\n1,0,2\n")
+
+
+def test_theory_on_gradient_flow_and_spectrum_pages():
+    from bptt_core.config import ModelConfig
+    from bptt_core.theory import page_prediction
+    from tests.test_app import open_page
+
+    query = {"m_init": "gaussian", "m_gain": "1.5", "m_hidden": "16", "m_seq_len": "20"}
+    at = open_page("gradient_flow", query)
+    assert not at.exception, [e.value for e in at.exception]
+    p = page_prediction(ModelConfig(init="gaussian", gain=1.5, hidden_size=16, seq_len=20))
+    text = next(m.value for m in at.markdown if m.value.startswith("**Mean-field prediction**"))
+    assert f"**{p['decay_rate']:+.3g}**" in text and f"{p['chi1']:.3g}" in text
+    at = open_page("spectrum", query)
+    assert not at.exception, [e.value for e in at.exception]
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key == "sp_eig")
+    circle = trace(spec, "circular law")
+    xs = decode(circle["x"]).astype(float)
+    assert xs.max() == pytest.approx(1.5)  # radius g
+    at = open_page("spectrum", {**query, "m_init": "orthogonal"})  # not a Gaussian init: no circle
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key == "sp_eig")
+    assert not any(d.get("name", "").startswith("circular law") for d in spec["data"])
+    assert not any(
+        m.value.startswith("**Mean-field")
+        for m in open_page("gradient_flow", {**query, "m_init": "orthogonal"}).markdown
+    )
