@@ -368,6 +368,34 @@ def batched_step_jacobians(stack: Stack) -> torch.Tensor:
     return torch.func.vmap(one)(stack.W_ih, stack.W_hh, stack.b_ih, stack.b_hh, stack.x, stack.h0)
 
 
+LYAPUNOV_BLOCK_STEPS = 8  # step Jacobians formed this many steps at a time when nothing else needs them
+
+
+def batched_lyapunov_blocked(stack: Stack, burn_in: int = 0) -> np.ndarray:
+    """lambda_1 (natural log per step), (N,), forming the step Jacobians a few steps at a time (the same
+    numbers as :func:`batched_lyapunov_top` on all of them, without holding (N, T, S, S))."""
+    from .models import CellView
+
+    def view(W_ih, W_hh, b_ih, b_hh):
+        return CellView(stack.kind, stack.activation, stack.input_size, stack.hidden_size, W_ih, W_hh, b_ih, b_hh)
+
+    weights = (stack.W_ih, stack.W_hh, stack.b_ih, stack.b_hh)
+    states = torch.func.vmap(lambda *a: view(*a[:4]).run(a[4], a[5]))(*weights, stack.x, stack.h0)  # (N, T+1, S)
+    N, T = stack.x.shape[:2]
+    S = states.shape[-1]
+    jac = torch.func.vmap(lambda *a: view(*a[:4]).step_jacobians(a[4], a[5]))
+    Q = torch.eye(S, 1, dtype=torch.float64).expand(N, S, 1).contiguous()  # (N, S, 1)
+    total = torch.zeros(N, dtype=torch.float64)
+    for t0 in range(0, T, LYAPUNOV_BLOCK_STEPS):
+        blk = slice(t0, min(T, t0 + LYAPUNOV_BLOCK_STEPS))
+        J = jac(*weights, stack.x[:, blk], states[:, blk])  # (N, B, S, S)
+        for j in range(J.shape[1]):
+            Q, R = torch.linalg.qr(J[:, j] @ Q)  # (N, S, 1), (N, 1, 1)
+            if t0 + j >= burn_in:
+                total += torch.log(torch.abs(R[:, 0, 0]))
+    return (total / (T - burn_in)).numpy()
+
+
 def batched_lyapunov_top(J: torch.Tensor, n_exponents: int = 1, burn_in: int = 0) -> np.ndarray:
     """Top Lyapunov exponents (natural log per step), (N, n_exponents), by one batched QR per step.
 
@@ -463,7 +491,7 @@ def _subbatches(nets: list[Network], flow: bool) -> list[list[int]]:
     out = []
     for (H, T), idx in groups.items():
         S = state_size(nets[0].cfg.cell, H)
-        per_net = T * S * S * (8 + (8 if flow else 0)) + 1
+        per_net = (T * S * S * 16 if flow else LYAPUNOV_BLOCK_STEPS * S * S * 8) + T * S * 8
         size = max(1, SUBBATCH_BYTES // per_net)
         out += [idx[i : i + size] for i in range(0, len(idx), size)]
     return out
@@ -502,6 +530,10 @@ def _measure_stack(stack: Stack, measures, burn_in: int = 0) -> dict:
         gamma = ACTIVATION_GAMMA[stack.activation] if stack.kind == "rnn" else 1.0
         out["sigma1_gamma"] = (gamma * torch.linalg.svdvals(W)[:, 0]).tolist()
     if not any(m in ("lyapunov", *FLOW_MEASURES) for m in measures):
+        return out
+    if not any(m in FLOW_MEASURES for m in measures):  # lambda_1 alone: no need to hold every J_t
+        with torch.no_grad():
+            out["lyapunov"] = (batched_lyapunov_blocked(stack, burn_in) / math.log(10)).tolist()
         return out
     with torch.no_grad():
         J = batched_step_jacobians(stack)  # (N, T, S, S)

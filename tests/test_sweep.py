@@ -47,6 +47,17 @@ def test_batched_sweep_equals_single_networks_at_every_point(cell, activation, s
         assert_same(row["sigma1_gamma"], alone["sigma1_gamma"], 1e-12, f"sigma1 gamma at {row}")
 
 
+@pytest.mark.parametrize("cell,activation", CELL_CASES)
+def test_lyapunov_alone_blocked_path_equals_single_networks(cell, activation):
+    # lambda_1 without the flow measures forms the step Jacobians a few steps at a time
+    base = ModelConfig(cell=cell, activation=activation, hidden_size=6, seq_len=21, init="gaussian")
+    spec = S.SweepSpec(base, S.Axis("gain", 0.5, 3.0, 3), S.Axis("input_scale", 0.0, 1.0, 2), seeds=2,
+                       h0_scale=0.5, burn_in=3)  # fmt: skip
+    for row in S.sweep(spec).to_dict("records"):
+        net = spec.network(seed=row["seed"], gain=row["gain"], input_scale=row["input_scale"])
+        assert_same(row["lyapunov"], S.single_measures(net, ("lyapunov",), burn_in=3)["lyapunov"], 1e-12, f"{row}")
+
+
 def test_a_grid_point_with_the_pages_settings_is_the_pages_network():
     cfg = ModelConfig(cell="rnn", hidden_size=12, seq_len=40, init="gaussian", gain=1.3, seed=4)
     spec = S.SweepSpec(cfg, S.Axis("gain", 1.3, 1.3, 1), measures=("lyapunov", "decay_rate", "memory_horizon"))
