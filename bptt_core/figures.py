@@ -869,14 +869,14 @@ def phase_diagram(
         go.Heatmap(
             x=grid.columns.to_numpy(), y=grid.index.to_numpy(), z=z, name=measure, **kw,
             colorbar=dict(title=dict(text=measure if stat == "mean" else f"std {measure}", side="top")),
-            hovertemplate=f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>{stat} {measure} = %{{z:.4g}}<extra></extra>",
+            hoverinfo="skip",  # the grid points' markers above carry the hover (and take the click)
         )
     )  # fmt: skip
     # Transparent markers on the grid points: what a click selects (a heatmap cell is not a point).
     gx, gy = np.meshgrid(grid.columns.to_numpy(), grid.index.to_numpy())
     fig.add_trace(
         go.Scatter(
-            x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(size=14, color="rgba(0,0,0,0)"),
+            x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(size=14, color="rgba(0,0,0,0.01)"),
             customdata=z.ravel(), name="grid points (click to open)", showlegend=False,
             hovertemplate=f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>{stat} {measure} = %{{customdata:.4g}}"
             "<br>click: open this network<extra></extra>",
@@ -903,6 +903,8 @@ def phase_diagram(
         add(edge, line=dict(color="#9467bd", dash="dot"), annotation_text=f"edge finder: gain {edge:.4g}")
     fig.update_layout(
         title=f"{what}",
+        hovermode="closest",
+        clickmode="event+select",
         xaxis_title=AXIS_LABELS.get(x, x),
         yaxis_title=AXIS_LABELS.get(y, y),
         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
