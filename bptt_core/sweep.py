@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -574,15 +575,26 @@ def trainability(net: Network, task: str = "adding", steps: int = 30, lr: float 
 # -- chunks, local and distributed ----------------------------------------------------------------
 
 
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"depth": 0, "before": 1}
+
+
 @contextmanager
 def single_thread():
-    """One intra-op thread while a chunk computes: then any machine computes the same bits."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """One intra-op thread while chunks compute: then any machine computes the same bits. Re-entrant
+    across the local run's threads (torch's setting is global): the last one out restores it."""
+    with _THREADS_LOCK:
+        if _THREADS_STATE["depth"] == 0:
+            _THREADS_STATE["before"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_STATE["depth"] += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _THREADS_STATE["depth"] -= 1
+            if _THREADS_STATE["depth"] == 0:
+                torch.set_num_threads(_THREADS_STATE["before"])
 
 
 def compute_chunk(spec: SweepSpec, index: int) -> pd.DataFrame:

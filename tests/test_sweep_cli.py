@@ -207,3 +207,11 @@ def test_a_worker_killed_mid_sweep_loses_no_finished_chunk(cluster, tmp_path):
                        S.Axis("gain", 0.5, 2.5, 12), measures=("lyapunov", "decay_rate"), chunk_size=1)  # fmt: skip
     local = S.assemble(spec, [S.compute_chunk(spec, i) for i in (0, 11)])
     assert_same_table(table.iloc[[0, 11]].reset_index(drop=True), local)
+
+
+def test_local_threads_give_the_same_bits_as_one():
+    spec = S.SweepSpec(ModelConfig(hidden_size=12, seq_len=30, init="gaussian"), S.Axis("gain", 0.5, 2.5, 8),
+                       measures=("lyapunov", "decay_rate"), chunk_size=2)  # fmt: skip
+    one = S.assemble(spec, list(S.run_local(spec, workers=1).values()))
+    many = S.assemble(spec, list(S.run_local(spec, workers=3).values()))
+    pd.testing.assert_frame_equal(one, many, check_exact=True)
