@@ -17,6 +17,7 @@ from . import page_table
 from .settings import GOTO, MODEL_SETTINGS, PENDING
 
 STORE_ENTRIES = 16
+COARSE_POINTS = 8  # per axis, of the quick first picture of a larger grid
 # The page's limits (the command line's are larger: bptt_core.sweep.MAX_SWEEP_NETWORKS).
 PAGE_MAX_NETWORKS = 2500  # 50 x 50, one seed
 PAGE_MAX_TRAINING_RUNS = 64  # trainability trains every network
@@ -55,6 +56,32 @@ def check_page_limits(spec) -> None:
                 f"multiply-adds is over the page's {PAGE_MAX_FLOW_WORK:.0e}; use fewer points, a smaller H or T, "
                 "or the command line"
             )
+
+
+def is_stored(spec) -> bool:
+    lock, store = _store()
+    with lock:
+        return spec in store
+
+
+def coarse(spec, points: int = COARSE_POINTS):
+    """The same sweep on at most ``points`` per axis and one seed: what the page shows first while a
+    large grid computes (a slider dragged on reruns the page, so the coarse picture answers at once)."""
+    from dataclasses import replace
+
+    from bptt_core.sweep import INT_AXES, Axis
+
+    def thin(a):
+        if a is None or a.count <= points:
+            return a
+        if a.name in INT_AXES:
+            span = abs(int(a.stop) - int(a.start))
+            n = next((c for c in range(points, 1, -1) if span % (c - 1) == 0), 2)
+        else:
+            n = points
+        return Axis(a.name, a.start, a.stop, n)
+
+    return replace(spec, x=thin(spec.x), y=thin(spec.y), seeds=1)
 
 
 def sweep_table(spec, progress=None):

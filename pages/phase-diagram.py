@@ -158,11 +158,21 @@ def body(ctx: compute.PageContext) -> None:
     except ValueError as e:
         st.error(str(e))
         return
+    preview = st.empty()
+    quick = sweeps.coarse(spec)
+    if quick != spec and not sweeps.is_stored(spec):  # a large grid: a coarse picture first
+        small = sweeps.sweep_table(quick)
+        with preview.container():
+            st.caption(f"A coarse {quick.grid_shape} preview while the {spec.grid_shape} grid computes…")
+            fig = F.phase_diagram(W.summarise(small, [a.name for a in quick.axes], measure), quick.x.name,
+                                  quick.y.name if quick.y else None, measure)  # fmt: skip
+            st.plotly_chart(F.style(fig, height=620), config=layout.plotly_config(PAGE), theme=None)
     bar = st.progress(0.0, text=f"Computing {spec.n_networks} networks…")
     table = sweeps.sweep_table(
         spec, lambda d, n: bar.progress(d / n, text=f"{d}/{n} chunks of {spec.n_networks} networks")
     )
     bar.empty()
+    preview.empty()
     line = sweeps.theory_line(spec)
     axes = [a.name for a in spec.axes]
     edge_gain = None

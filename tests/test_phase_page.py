@@ -139,3 +139,15 @@ def test_theory_on_gradient_flow_and_spectrum_pages():
         m.value.startswith("**Mean-field")
         for m in open_page("gradient_flow", {**query, "m_init": "orthogonal"}).markdown
     )
+
+
+def test_a_large_grid_is_previewed_coarse():
+    from bptt_core.config import ModelConfig
+    from dashboard import sweeps
+
+    spec = W.SweepSpec(ModelConfig(), W.Axis("gain", 0.5, 3.0, 30), W.Axis("hidden_size", 8, 64, 29), seeds=3)
+    quick = sweeps.coarse(spec)
+    assert quick.x == W.Axis("gain", 0.5, 3.0, sweeps.COARSE_POINTS) and quick.seeds == 1
+    assert quick.y.count <= sweeps.COARSE_POINTS and (quick.y.start, quick.y.stop) == (8, 64)  # whole steps kept
+    small = W.SweepSpec(ModelConfig(), W.Axis("gain", 0.5, 3.0, 5))
+    assert sweeps.coarse(small) == small  # nothing to preview
