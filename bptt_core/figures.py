@@ -834,7 +834,7 @@ def phase_diagram(
         if seeds > 1:
             fig.add_trace(
                 go.Scatter(
-                    x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([m + sd, (m - sd)[::-1]]), fill="toself",
+                    x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([m + sd, (m - sd)[::-1]]), fill="toself", mode="lines",
                     fillcolor="rgba(31,119,180,0.18)", line=dict(width=0), name="± 1 std over seeds", hoverinfo="skip",
                 )
             )  # fmt: skip
