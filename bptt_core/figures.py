@@ -575,11 +575,22 @@ def display_stride(T: int, max_cells: int = 300) -> int:
 # -- spectrum ---------------------------------------------------------------------------------------------
 
 
-def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh") -> go.Figure:
-    """Eigenvalues in the complex plane with the unit circle (and the circle of radius rho)."""
+def eigenvalue_figure(
+    eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh", circle_law: float | None = None
+) -> go.Figure:
+    """Eigenvalues in the complex plane with the unit circle (and the circle of radius rho); ``circle_law``:
+    the radius g of the disk a Gaussian init's eigenvalues fill as H grows (drawn when given)."""
     ev = np.asarray(eigenvalues)
     th = np.linspace(0, 2 * np.pi, 361)
     fig = go.Figure()
+    if circle_law is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=circle_law * np.cos(th), y=circle_law * np.sin(th), mode="lines",
+                line=dict(color="#2ca02c", dash="dash", width=2), name=f"circular law: radius g = {circle_law:.3g}",
+                hoverinfo="skip",
+            )
+        )  # fmt: skip
     fig.add_trace(
         go.Scatter(
             x=np.cos(th), y=np.sin(th), mode="lines", line=dict(color="#333", width=1.5), name="unit circle |λ| = 1",
@@ -609,7 +620,7 @@ def eigenvalue_figure(eigenvalues: np.ndarray, rho: float, matrix: str = "W_hh")
             hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}<extra></extra>",
         )
     )  # fmt: skip
-    r = max(1.1, 1.1 * float(np.abs(ev).max()) if ev.size else 1.1)
+    r = max(1.1, 1.1 * float(np.abs(ev).max()) if ev.size else 1.1, 1.1 * (circle_law or 0))
     fig.update_layout(
         title=f"Eigenvalues of {matrix} in the complex plane",
         xaxis_title="Re λ",
@@ -973,7 +984,7 @@ def phase_diagram(
         if seeds > 1:
             fig.add_trace(
                 go.Scatter(
-                    x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([m + sd, (m - sd)[::-1]]), fill="toself",
+                    x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([m + sd, (m - sd)[::-1]]), fill="toself", mode="lines",
                     fillcolor="rgba(31,119,180,0.18)", line=dict(width=0), name="± 1 std over seeds", hoverinfo="skip",
                 )
             )  # fmt: skip
@@ -1008,7 +1019,17 @@ def phase_diagram(
         go.Heatmap(
             x=grid.columns.to_numpy(), y=grid.index.to_numpy(), z=z, name=measure, **kw,
             colorbar=dict(title=dict(text=measure if stat == "mean" else f"std {measure}", side="top")),
-            hovertemplate=f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>{stat} {measure} = %{{z:.4g}}<extra></extra>",
+            hoverinfo="skip",  # the grid points' markers above carry the hover (and take the click)
+        )
+    )  # fmt: skip
+    # Transparent markers on the grid points: what a click selects (a heatmap cell is not a point).
+    gx, gy = np.meshgrid(grid.columns.to_numpy(), grid.index.to_numpy())
+    fig.add_trace(
+        go.Scatter(
+            x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(size=14, color="rgba(0,0,0,0.01)"),
+            customdata=z.ravel(), name="grid points (click to open)", showlegend=False,
+            hovertemplate=f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>{stat} {measure} = %{{customdata:.4g}}"
+            "<br>click: open this network<extra></extra>",
         )
     )  # fmt: skip
     if lyapunov is not None:
@@ -1032,6 +1053,8 @@ def phase_diagram(
         add(edge, line=dict(color="#9467bd", dash="dot"), annotation_text=f"edge finder: gain {edge:.4g}")
     fig.update_layout(
         title=f"{what}",
+        hovermode="closest",
+        clickmode="event+select",
         xaxis_title=AXIS_LABELS.get(x, x),
         yaxis_title=AXIS_LABELS.get(y, y),
         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
@@ -1039,6 +1062,7 @@ def phase_diagram(
     )
     fig.update_xaxes(range=[float(grid.columns.min()), float(grid.columns.max())])
     fig.update_yaxes(range=[float(grid.index.min()), float(grid.index.max())])
+    return style(fig)
 
 
 # -- monitored runs ---------------------------------------------------------------------------------------

@@ -206,7 +206,9 @@ def spectrum_frames(spec) -> tuple[pd.DataFrame, pd.DataFrame]:
     return eig, sv
 
 
-def spectrum_figures(spec, lam: np.ndarray, rate: float | None, cell: str = "rnn") -> list[Panel]:
+def spectrum_figures(
+    spec, lam: np.ndarray, rate: float | None, circle_law: float | None = None, cell: str = "rnn"
+) -> list[Panel]:
     """The Spectrum page: eigenvalues with the unit circle, singular values with 1/γ, the Lyapunov
     spectrum (``lam`` in log10 per step) with the measured decay ``rate`` (None: not drawn)."""
     eig, sv = spectrum_frames(spec)
@@ -214,7 +216,7 @@ def spectrum_figures(spec, lam: np.ndarray, rate: float | None, cell: str = "rnn
         Panel(
             "sp_eig",
             "Eigenvalues",
-            F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix),
+            F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix, circle_law),
             eig,
             "eigenvalues.csv",
             f"The eigenvalues λ of {spec.matrix} in the complex plane, with the unit circle |λ| = 1. In a linear "

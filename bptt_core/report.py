@@ -145,9 +145,12 @@ def flow_view_of(cfg: ModelConfig, norm="fro", block: str = "h", threshold: floa
 
 def spectrum_panels_of(cfg: ModelConfig, upload=None) -> list[P.Panel]:
     """The Spectrum page's figures for these settings."""
+    from .theory import circular_law_radius
+
     return P.spectrum_figures(
-        spectrum_of(cfg, upload), lyapunov_of(cfg, upload=upload), spectrum_rate_of(cfg, upload), cfg.cell
-    )
+        spectrum_of(cfg, upload), lyapunov_of(cfg, upload=upload), spectrum_rate_of(cfg, upload),
+        circular_law_radius(cfg, upload is not None), cfg.cell,
+    )  # fmt: skip
 
 
 DEFAULT_K = 10  # the Truncated BPTT page's default k1 = k2 (capped at T)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ from .config import (
     state_size,
 )
 
+SWEEP_CELLS = ("rnn", "lstm", "gru")  # what the batched engine stacks (the diagonal cells: not yet)
 AXES = ("gain", "spectral_radius", "input_scale", "bias_scale", "hidden_size", "seq_len")
 INT_AXES = ("hidden_size", "seq_len")
 MEASURES = ("lyapunov", "decay_rate", "memory_horizon", "sigma1_gamma", "trainability")
@@ -152,6 +154,11 @@ class SweepSpec:
     def __post_init__(self):
         if not isinstance(self.base, ModelConfig):
             raise ValueError(f"base must be a ModelConfig, got {type(self.base).__name__}")
+        if self.base.cell not in SWEEP_CELLS or self.base.num_layers != 1:
+            raise ValueError(
+                f"cell must be one of {', '.join(SWEEP_CELLS)} with one layer for a sweep (the batched engine "
+                f"stacks their weight matrices); got {self.base.cell} with {self.base.num_layers} layer(s)"
+            )
         if self.y is not None and self.y.name == self.x.name:
             raise ValueError(f"--x and --y sweep the same setting {self.x.name!r}; choose two different settings")
         check_int("seeds", self.seeds, 1, MAX_SEEDS)
@@ -368,6 +375,34 @@ def batched_step_jacobians(stack: Stack) -> torch.Tensor:
     return torch.func.vmap(one)(stack.W_ih, stack.W_hh, stack.b_ih, stack.b_hh, stack.x, stack.h0)
 
 
+LYAPUNOV_BLOCK_STEPS = 8  # step Jacobians formed this many steps at a time when nothing else needs them
+
+
+def batched_lyapunov_blocked(stack: Stack, burn_in: int = 0) -> np.ndarray:
+    """lambda_1 (natural log per step), (N,), forming the step Jacobians a few steps at a time (the same
+    numbers as :func:`batched_lyapunov_top` on all of them, without holding (N, T, S, S))."""
+    from .models import CellView
+
+    def view(W_ih, W_hh, b_ih, b_hh):
+        return CellView(stack.kind, stack.activation, stack.input_size, stack.hidden_size, W_ih, W_hh, b_ih, b_hh)
+
+    weights = (stack.W_ih, stack.W_hh, stack.b_ih, stack.b_hh)
+    states = torch.func.vmap(lambda *a: view(*a[:4]).run(a[4], a[5]))(*weights, stack.x, stack.h0)  # (N, T+1, S)
+    N, T = stack.x.shape[:2]
+    S = states.shape[-1]
+    jac = torch.func.vmap(lambda *a: view(*a[:4]).step_jacobians(a[4], a[5]))
+    Q = torch.eye(S, 1, dtype=torch.float64).expand(N, S, 1).contiguous()  # (N, S, 1)
+    total = torch.zeros(N, dtype=torch.float64)
+    for t0 in range(0, T, LYAPUNOV_BLOCK_STEPS):
+        blk = slice(t0, min(T, t0 + LYAPUNOV_BLOCK_STEPS))
+        J = jac(*weights, stack.x[:, blk], states[:, blk])  # (N, B, S, S)
+        for j in range(J.shape[1]):
+            Q, R = torch.linalg.qr(J[:, j] @ Q)  # (N, S, 1), (N, 1, 1)
+            if t0 + j >= burn_in:
+                total += torch.log(torch.abs(R[:, 0, 0]))
+    return (total / (T - burn_in)).numpy()
+
+
 def batched_lyapunov_top(J: torch.Tensor, n_exponents: int = 1, burn_in: int = 0) -> np.ndarray:
     """Top Lyapunov exponents (natural log per step), (N, n_exponents), by one batched QR per step.
 
@@ -463,7 +498,7 @@ def _subbatches(nets: list[Network], flow: bool) -> list[list[int]]:
     out = []
     for (H, T), idx in groups.items():
         S = state_size(nets[0].cfg.cell, H)
-        per_net = T * S * S * (8 + (8 if flow else 0)) + 1
+        per_net = (T * S * S * 16 if flow else LYAPUNOV_BLOCK_STEPS * S * S * 8) + T * S * 8
         size = max(1, SUBBATCH_BYTES // per_net)
         out += [idx[i : i + size] for i in range(0, len(idx), size)]
     return out
@@ -502,6 +537,10 @@ def _measure_stack(stack: Stack, measures, burn_in: int = 0) -> dict:
         gamma = ACTIVATION_GAMMA[stack.activation] if stack.kind == "rnn" else 1.0
         out["sigma1_gamma"] = (gamma * torch.linalg.svdvals(W)[:, 0]).tolist()
     if not any(m in ("lyapunov", *FLOW_MEASURES) for m in measures):
+        return out
+    if not any(m in FLOW_MEASURES for m in measures):  # lambda_1 alone: no need to hold every J_t
+        with torch.no_grad():
+            out["lyapunov"] = (batched_lyapunov_blocked(stack, burn_in) / math.log(10)).tolist()
         return out
     with torch.no_grad():
         J = batched_step_jacobians(stack)  # (N, T, S, S)
@@ -542,15 +581,26 @@ def trainability(net: Network, task: str = "adding", steps: int = 30, lr: float 
 # -- chunks, local and distributed ----------------------------------------------------------------
 
 
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"depth": 0, "before": 1}
+
+
 @contextmanager
 def single_thread():
-    """One intra-op thread while a chunk computes: then any machine computes the same bits."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """One intra-op thread while chunks compute: then any machine computes the same bits. Re-entrant
+    across the local run's threads (torch's setting is global): the last one out restores it."""
+    with _THREADS_LOCK:
+        if _THREADS_STATE["depth"] == 0:
+            _THREADS_STATE["before"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_STATE["depth"] += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _THREADS_STATE["depth"] -= 1
+            if _THREADS_STATE["depth"] == 0:
+                torch.set_num_threads(_THREADS_STATE["before"])
 
 
 def compute_chunk(spec: SweepSpec, index: int) -> pd.DataFrame:
@@ -769,3 +819,50 @@ def edge_of_chaos(net: Network, lo: float = 0.1, hi: float = 4.0, tol: float = 1
         else:
             hi = mid
     return Edge(best[0], best[1], steps, (lo, hi))
+
+
+# -- sweep files ----------------------------------------------------------------------------------
+
+MAX_SWEEP_FILE_BYTES = 50 * 2**20
+
+
+@dataclass
+class SweepFile:
+    """A table written by ``python -m bptt_core sweep``: its axes (in --x, --y order) and measures."""
+
+    table: pd.DataFrame
+    axes: list[str]
+    measures: list[str]
+
+
+def read_sweep_csv(data: bytes, name: str = "sweep.csv") -> SweepFile:
+    """Read and check a sweep.csv: axis columns, then ``seed``, then measure columns (ValueError
+    naming what is wrong)."""
+    import io
+
+    if len(data) > MAX_SWEEP_FILE_BYTES:
+        raise ValueError(f"{name}: {len(data) / 2**20:.1f} MiB is over the {MAX_SWEEP_FILE_BYTES >> 20} MiB limit")
+    try:
+        table = pd.read_csv(io.BytesIO(data), float_precision="round_trip")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise ValueError(f"{name}: not a CSV table ({type(e).__name__})") from None
+    cols = list(table.columns)
+    if "seed" not in cols:
+        raise ValueError(f"{name}: no 'seed' column; a sweep table has the axis settings, seed, then the measures")
+    k = cols.index("seed")
+    axes, measures = cols[:k], cols[k + 1 :]
+    if not 1 <= len(axes) <= 2 or any(a not in AXES for a in axes):
+        raise ValueError(f"{name}: the columns before 'seed' must be one or two of {', '.join(AXES)}; got {axes}")
+    bad = [m for m in measures if m not in MEASURES]
+    if bad or not measures:
+        raise ValueError(f"{name}: the columns after 'seed' must be measures ({', '.join(MEASURES)}); got {measures}")
+    if len(table) > MAX_SWEEP_NETWORKS:
+        raise ValueError(f"{name}: {len(table)} rows is over the limit of {MAX_SWEEP_NETWORKS}")
+    for c in cols:
+        if not pd.api.types.is_numeric_dtype(table[c]):
+            raise ValueError(f"{name}: column {c!r} must hold numbers")
+    if table[axes + ["seed"]].isna().any().any() or not np.isfinite(table[axes].to_numpy(float)).all():
+        raise ValueError(f"{name}: the axis and seed columns must be finite numbers in every row")
+    if table.duplicated(axes + ["seed"]).any():
+        raise ValueError(f"{name}: a grid point and seed appears twice")
+    return SweepFile(table, axes, measures)

@@ -21,7 +21,7 @@ import pandas as pd
 from .sweep import SweepSpec, assemble, compute_chunk, run_local
 
 CHUNK_RETRIES = 3  # extra attempts Dask makes for a chunk whose task raised
-CONNECT_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 5
 
 
 class SweepIncomplete(RuntimeError):

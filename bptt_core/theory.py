@@ -135,3 +135,26 @@ def applies(cell: str, activation: str, init: str, task: str) -> str | None:
     if task != "gaussian":
         return "the mean-field line assumes Gaussian input (task = gaussian)"
     return None
+
+
+def circular_law_radius(cfg, uploaded: bool = False) -> float | None:
+    """The radius g of the disk a Gaussian init's eigenvalues fill (Girko's circular law: W_ij ~ N(0, g^2/H)),
+    or None when the weights are not that (another init, a rescaled spectral radius, an uploaded model)."""
+    if uploaded or cfg.init != "gaussian" or cfg.spectral_radius > 0:
+        return None
+    return float(cfg.gain)
+
+
+def page_prediction(cfg, uploaded: bool = False) -> dict | None:
+    """The mean-field numbers for the pages' network (input scale 1, no bias: sigma_in^2 = 1), or None
+    when the theory does not describe it: chi_1, the predicted decay rate and memory time."""
+    if uploaded or applies(cfg.cell, cfg.activation, cfg.init, cfg.task) is not None or cfg.spectral_radius > 0:
+        return None
+    iv, bv = sweep_variances(1.0, 0.0)
+    chi = chi1(cfg.gain, iv, bv)
+    return {
+        "chi1": chi,
+        "decay_rate": 0.5 * math.log10(chi),
+        "memory_time": memory_time(chi),
+        "boundary_gain": boundary_gain(iv, bv),
+    }

@@ -313,7 +313,10 @@ def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, floa
 
     spec, lam = spectrum(ctx), lyapunov(ctx)
     rate = decay_rate(flow_matrix(ctx, "fro", "h")) if flow_affordable(ctx.cfg) else None
-    return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate, ctx.cfg.cell))
+    from bptt_core.theory import circular_law_radius
+
+    circle = circular_law_radius(ctx.cfg, ctx.upload is not None)
+    return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate, circle, ctx.cfg.cell))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -372,3 +375,11 @@ def diagram_view(lecture: bool) -> dict:
     from bptt_core import figures as F
 
     return F.style(F.unrolled_diagram(), lecture=lecture).to_dict()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def mean_field(ctx: PageContext) -> dict | None:
+    """The mean-field theory's numbers for the page's network, or None where it does not apply."""
+    from bptt_core.theory import page_prediction
+
+    return page_prediction(ctx.cfg, ctx.upload is not None)

@@ -42,6 +42,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", False, ("ca_memory",)),
     PageInfo("runs", "pages/runs.py", "Runs", ":material/monitoring:", False,
              ("ru_history", "ru_heatmap", "ru_dldh", "ru_eig", "ru_sv", "ru_lyap")),
+    PageInfo("phase_diagram", "pages/phase-diagram.py", "Phase diagram", ":material/grain:", False, ("pd_chart",)),
 )  # fmt: skip
 FIGURES = tuple(f for p in PAGES for f in p.figures)
 BY_KEY = {p.key: p for p in PAGES}

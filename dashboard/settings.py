@@ -289,6 +289,7 @@ def view_params(page_settings: tuple[Setting, ...] = ()) -> dict[str, str]:
 # -- presets ---------------------------------------------------------------------------------------
 
 GOTO = "preset_goto"  # the page a clicked preset asked for, until the router switches to it
+PENDING = "preset_values"  # widget values to apply on the way there (set before any widget exists)
 
 
 def _apply_preset(key: str) -> None:
@@ -377,7 +378,12 @@ def saved_view_controls() -> None:
 
 
 def follow_preset() -> None:
-    """Switch to the page a preset or a saved view asked for (called by app.py before navigation runs a page)."""
+    """Switch to the page a preset (or a clicked point of the Phase diagram) asked for, its widget values
+    applied first (called by app.py before navigation runs a page)."""
+    pending = st.session_state.pop(PENDING, None)
+    if pending:
+        for key, value in pending.items():
+            st.session_state[key] = value
     goto = st.session_state.pop(GOTO, None)
     if goto:
         page, params = goto

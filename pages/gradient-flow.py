@@ -66,6 +66,16 @@ def body(ctx: compute.PageContext) -> None:
     m[3].metric("γσ₁ (Pascanu)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)",
                 help="Pascanu et al.'s bound per step: one step back scales a gradient by at most γσ₁.")  # fmt: skip
 
+    theory = compute.mean_field(ctx)
+    if theory is not None:
+        measured = f"{s.rate:+.3g}" if np.isfinite(s.rate) else "n/a"
+        st.markdown(
+            f"**Mean-field prediction** (tanh, Gaussian weights, input variance 1, H → ∞; Poole et al. 2016, "
+            f"Chen et al. 2018): χ₁ = g²·E[φ′(z)²] = {theory['chi1']:.3g}, so the norm changes by "
+            f"½·log10 χ₁ = **{theory['decay_rate']:+.3g}** decades per step (measured: **{measured}**); "
+            f"memory time ξ = −1/ln χ₁ = {theory['memory_time']:.3g} steps; the edge of chaos χ₁ = 1 is at "
+            f"g = {theory['boundary_gain']:.3g} (this network: g = {ctx.cfg.gain:g})."
+        )
     heat, lag_fig, *pair = view.panels
     if note := F.stride_note(T):
         st.caption(note)

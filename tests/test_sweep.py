@@ -14,8 +14,16 @@ from bptt_core.config import CELLS, ModelConfig
 from bptt_core.jacobians import decay_rate, memory_horizon
 from bptt_core.report import flow_matrix_of, lyapunov_of
 
-# Every cell the config offers (a cell added there is swept here too), the vanilla one with two activations.
-CELL_CASES = [(c, a) for c in CELLS for a in (("tanh", "relu") if c == "rnn" else ("tanh",))]
+# Every cell the sweep offers, the vanilla one with two activations; the others are refused by name.
+CELL_CASES = [(c, a) for c in S.SWEEP_CELLS for a in (("tanh", "relu") if c == "rnn" else ("tanh",))]
+
+
+@pytest.mark.parametrize("cell", [c for c in CELLS if c not in S.SWEEP_CELLS])
+def test_cells_the_sweep_cannot_stack_are_refused_by_name(cell):
+    with pytest.raises(ValueError, match="cell must be one of rnn, lstm, gru"):
+        S.SweepSpec(ModelConfig(cell=cell), S.Axis.parse("gain:0.5:1.5:3", "--x"))
+
+
 FLOW = ("lyapunov", "decay_rate", "memory_horizon", "sigma1_gamma")
 
 
@@ -45,6 +53,17 @@ def test_batched_sweep_equals_single_networks_at_every_point(cell, activation, s
         assert_same(row["decay_rate"], alone["decay_rate"], 1e-6, f"decay rate at {row}")  # float32 chains
         assert_same(row["memory_horizon"], alone["memory_horizon"], 0, f"horizon at {row}")
         assert_same(row["sigma1_gamma"], alone["sigma1_gamma"], 1e-12, f"sigma1 gamma at {row}")
+
+
+@pytest.mark.parametrize("cell,activation", CELL_CASES)
+def test_lyapunov_alone_blocked_path_equals_single_networks(cell, activation):
+    # lambda_1 without the flow measures forms the step Jacobians a few steps at a time
+    base = ModelConfig(cell=cell, activation=activation, hidden_size=6, seq_len=21, init="gaussian")
+    spec = S.SweepSpec(base, S.Axis("gain", 0.5, 3.0, 3), S.Axis("input_scale", 0.0, 1.0, 2), seeds=2,
+                       h0_scale=0.5, burn_in=3)  # fmt: skip
+    for row in S.sweep(spec).to_dict("records"):
+        net = spec.network(seed=row["seed"], gain=row["gain"], input_scale=row["input_scale"])
+        assert_same(row["lyapunov"], S.single_measures(net, ("lyapunov",), burn_in=3)["lyapunov"], 1e-12, f"{row}")
 
 
 def test_a_grid_point_with_the_pages_settings_is_the_pages_network():

@@ -1,0 +1,153 @@
+"""The Phase diagram page (AppTest): it renders, draws the measured boundary and the mean-field line, and a
+clicked point opens that network on another page through the URL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bptt_core import sweep as W
+from tests.test_app import decode, navigation_mode  # noqa: F401 - the fixture
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SMALL = {"m_init": "gaussian", "pd_points": "5", "m_seq_len": "40", "m_hidden": "16"}
+
+
+def through_router(query: dict) -> AppTest:
+    """app.py with these query parameters, then the Phase diagram page from the menu."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    return at.switch_page("pages/phase-diagram.py").run()
+
+
+def chart(at: AppTest) -> dict:
+    for c in at.get("plotly_chart"):
+        if c.key == "pd_chart":
+            return json.loads(c.proto.spec)
+    raise AssertionError(f"no phase diagram; errors: {[e.value for e in at.error]}")
+
+
+def trace(spec: dict, name: str) -> dict:
+    for d in spec["data"]:
+        if d.get("name", "").startswith(name):
+            return d
+    raise AssertionError(f"no trace {name!r}: {[d.get('name') for d in spec['data']]}")
+
+
+def grid(v) -> np.ndarray:
+    """A 2-D Plotly array: nested lists, or base64 'bdata' with its shape."""
+    if isinstance(v, dict):
+        return decode(v).astype(float).reshape([int(n) for n in str(v["shape"]).split(",")])
+    return np.array([[np.nan if e is None else e for e in row] for row in v], dtype=float)
+
+
+def click(at: AppTest, x, y) -> AppTest:
+    at.session_state["pd_chart"] = {"selection": {"points": [{"x": x, "y": y}], "point_indices": [0], "box": [],
+                                                  "lasso": []}}  # fmt: skip
+    return at.run()
+
+
+def test_page_renders_with_the_boundary_and_the_theory_drawn():
+    at = through_router({**SMALL, "pd_y": "input_scale"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Phase diagram"
+    spec = chart(at)
+    boundary = trace(spec, "measured boundary")
+    assert boundary["type"] == "contour" and boundary["contours"]["start"] == boundary["contours"]["end"] == 0
+    z = grid(boundary["z"])
+    assert np.nanmin(z) < 0 < np.nanmax(z)  # lambda_1 changes sign inside the grid: the line is drawn
+    theory = trace(spec, "mean-field boundary")
+    gains = decode(theory["x"]).astype(float)
+    inputs = decode(theory["y"]).astype(float)
+    from bptt_core.theory import boundary_gain
+
+    assert gains[-1] == pytest.approx(boundary_gain(inputs[-1] ** 2, 0.0))
+    text = " ".join(m.value for m in at.markdown)
+    assert "Theory against measurement" in text and "Edge of chaos" in text
+
+
+def test_a_clicked_point_opens_that_network_on_gradient_flow():
+    at = through_router({**SMALL, "pd_y": "hidden_size", "pd_edge": "false"})
+    assert not at.exception, [e.value for e in at.exception]
+    x = trace(chart(at), "grid points")
+    gain, hidden = float(decode(x["x"])[7]), int(decode(x["y"])[7])
+    at = click(at, gain, hidden)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Gradient flow"
+    assert float(at.query_params["m_gain"]) == pytest.approx(gain)  # the network is in the URL
+    assert int(at.query_params["m_hidden"]) == hidden
+    assert at.query_params["m_init"] == "gaussian"
+
+
+def test_a_point_the_other_pages_cannot_show_says_so():
+    at = through_router({**SMALL, "pd_y": "input_scale", "pd_edge": "false"})
+    at = click(at, 1.0, 0.5)
+    assert not at.exception and at.title[0].value == "Phase diagram"
+    assert any("input scale 0.5" in w.value for w in at.warning)
+
+
+def test_same_axis_twice_is_refused_in_the_page():
+    at = through_router({**SMALL, "pd_y": "gain"})
+    assert not at.exception
+    assert any("both gain" in e.value for e in at.error)
+
+
+def test_a_sweep_file_from_the_command_line_reads_back(tmp_path):
+    from bptt_core.cli import main
+    from bptt_core.config import ModelConfig
+
+    assert main(["sweep", "--hidden-size", "4", "--seq-len", "8", "--x", "gain:0.5:2:3", "--y", "bias_scale:0:1:2",
+                 "--seeds", "2", "--measure", "lyapunov,sigma1_gamma", "--no-progress", "--out", str(tmp_path)]) == 0  # fmt: skip
+    f = W.read_sweep_csv((tmp_path / "sweep.csv").read_bytes())
+    assert f.axes == ["gain", "bias_scale"] and f.measures == ["lyapunov", "sigma1_gamma"]
+    spec = W.SweepSpec(ModelConfig(hidden_size=4, seq_len=8), W.Axis("gain", 0.5, 2, 3), W.Axis("bias_scale", 0, 1, 2),
+                       seeds=2, measures=("lyapunov", "sigma1_gamma"))  # fmt: skip
+    np.testing.assert_array_equal(f.table["lyapunov"].to_numpy(), W.sweep(spec)["lyapunov"].to_numpy())
+    with pytest.raises(ValueError, match="no 'seed' column"):
+        W.read_sweep_csv(b"gain,lyapunov\n1,2\n")
+    with pytest.raises(ValueError, match="must be one or two of"):
+        W.read_sweep_csv(b"temperature,seed,lyapunov\n1,0,2\n")
+
+
+def test_theory_on_gradient_flow_and_spectrum_pages():
+    from bptt_core.config import ModelConfig
+    from bptt_core.theory import page_prediction
+    from tests.test_app import open_page
+
+    query = {"m_init": "gaussian", "m_gain": "1.5", "m_hidden": "16", "m_seq_len": "20"}
+    at = open_page("gradient_flow", query)
+    assert not at.exception, [e.value for e in at.exception]
+    p = page_prediction(ModelConfig(init="gaussian", gain=1.5, hidden_size=16, seq_len=20))
+    text = next(m.value for m in at.markdown if m.value.startswith("**Mean-field prediction**"))
+    assert f"**{p['decay_rate']:+.3g}**" in text and f"{p['chi1']:.3g}" in text
+    at = open_page("spectrum", query)
+    assert not at.exception, [e.value for e in at.exception]
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key == "sp_eig")
+    circle = trace(spec, "circular law")
+    xs = decode(circle["x"]).astype(float)
+    assert xs.max() == pytest.approx(1.5)  # radius g
+    at = open_page("spectrum", {**query, "m_init": "orthogonal"})  # not a Gaussian init: no circle
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key == "sp_eig")
+    assert not any(d.get("name", "").startswith("circular law") for d in spec["data"])
+    assert not any(
+        m.value.startswith("**Mean-field")
+        for m in open_page("gradient_flow", {**query, "m_init": "orthogonal"}).markdown
+    )
+
+
+def test_a_large_grid_is_previewed_coarse():
+    from bptt_core.config import ModelConfig
+    from dashboard import sweeps
+
+    spec = W.SweepSpec(ModelConfig(), W.Axis("gain", 0.5, 3.0, 30), W.Axis("hidden_size", 8, 64, 29), seeds=3)
+    quick = sweeps.coarse(spec)
+    assert quick.x == W.Axis("gain", 0.5, 3.0, sweeps.COARSE_POINTS) and quick.seeds == 1
+    assert quick.y.count <= sweeps.COARSE_POINTS and (quick.y.start, quick.y.stop) == (8, 64)  # whole steps kept
+    small = W.SweepSpec(ModelConfig(), W.Axis("gain", 0.5, 3.0, 5))
+    assert sweeps.coarse(small) == small  # nothing to preview
