@@ -50,13 +50,15 @@ def fit(rows: list[tuple[list[float], float]]) -> np.ndarray:
     A = np.array([f for f, _ in rows], dtype=float)
     y = np.array([t for _, t in rows], dtype=float)
     c, _ = nnls(A / y[:, None], np.ones_like(y))
+    assert c[0] > 0, f"the grid does not determine the leading constant: {rows}"
     return c
 
 
 FLOW_GRID = [  # (cell, H, T, norm): each method on sizes a page and the CLI use
     ("rnn", 32, 50, "fro"), ("rnn", 64, 100, "fro"), ("rnn", 128, 100, "fro"), ("rnn", 64, 200, "fro"),
     ("lstm", 64, 100, "fro"), ("rnn", 128, 200, "fro"), ("rnn", 256, 200, "fro"), ("gru", 128, 150, "fro"),
-    ("rnn", 32, 50, 2), ("rnn", 64, 60, 2), ("rnn", 32, 120, 2), ("lstm", 32, 60, 2),
+    ("rnn", 32, 50, 2), ("rnn", 64, 60, 2), ("rnn", 32, 120, 2), ("lstm", 32, 60, 2), ("rnn", 96, 100, 2),
+    ("rnn", 128, 80, 2), ("gru", 64, 150, 2),
 ]  # fmt: skip
 TRAIN_GRID = [(cell, H, T, B) for cell in ("rnn", "gru", "lstm") for H, T, B in ((16, 20, 4), (64, 50, 8), (64, 100, 16), (128, 60, 8))]
 COMPARE_GRID = [("rnn", 32, 50, 10, 10), ("lstm", 32, 60, 5, 10), ("gru", 64, 80, 20, 20)]
