@@ -60,7 +60,11 @@ FLOW_GRID = [  # (cell, H, T, norm): each method on sizes a page and the CLI use
     ("rnn", 32, 50, 2), ("rnn", 64, 60, 2), ("rnn", 32, 120, 2), ("lstm", 32, 60, 2), ("rnn", 96, 100, 2),
     ("rnn", 128, 80, 2), ("gru", 64, 150, 2),
 ]  # fmt: skip
-TRAIN_GRID = [(cell, H, T, B) for cell in ("rnn", "gru", "lstm") for H, T, B in ((16, 20, 4), (64, 50, 8), (64, 100, 16), (128, 60, 8))]
+TRAIN_GRID = [
+    (cell, H, T, B)
+    for cell in ("rnn", "gru", "lstm")
+    for H, T, B in ((16, 20, 4), (64, 50, 8), (64, 100, 16), (128, 60, 8))
+]
 COMPARE_GRID = [("rnn", 32, 50, 10, 10), ("lstm", 32, 60, 5, 10), ("gru", 64, 80, 20, 20)]
 LYAP_GRID = [("rnn", 32, 50), ("rnn", 64, 100), ("lstm", 64, 100), ("rnn", 128, 100)]
 
@@ -153,9 +157,14 @@ def measure_compare() -> dict:
 def check() -> list[tuple[str, float, float]]:
     """estimate / measured on a grid apart from the fitting grid (as tests/test_cost.py does, smaller)."""
     out = []
-    for cfg, norm in ((ModelConfig(hidden_size=96, seq_len=150), "fro"), (ModelConfig(cell="gru", hidden_size=48, seq_len=80), 2)):
+    for cfg, norm in (
+        (ModelConfig(hidden_size=96, seq_len=150), "fro"),
+        (ModelConfig(cell="gru", hidden_size=48, seq_len=80), 2),
+    ):
         t = best_of(lambda cfg=cfg, norm=norm: R.flow_matrix_of(cfg, norm), 2)
-        out.append((f"flow {cfg.cell} H={cfg.hidden_size} T={cfg.seq_len} norm={norm}", C.flow_cost(cfg, norm).seconds, t))
+        out.append(
+            (f"flow {cfg.cell} H={cfg.hidden_size} T={cfg.seq_len} norm={norm}", C.flow_cost(cfg, norm).seconds, t)
+        )
     for cell, H, T, B in (("rnn", 48, 70, 8), ("lstm", 48, 40, 16), ("gru", 96, 30, 4)):
         cfg, tcfg = ModelConfig(cell=cell, hidden_size=H, seq_len=T), TrainConfig(steps=5, batch_size=B)
         train(cfg, TrainConfig(steps=1, batch_size=B))  # warm-up

@@ -233,7 +233,11 @@ def step_flops(cfg: ModelConfig, T: int, B: int) -> float:
 def _pass_cost(cfg: ModelConfig, T: int, B: int) -> Cost:
     """One forward + backward pass of the training loop (bptt_core.training.batch_loss) over T steps."""
     I, O, _ = _sizes(cfg)
-    secs = K["train_s_per_flop"][cfg.cell] * step_flops(cfg, T, B) + K["train_s_per_step"][cfg.cell] * T + K["train_s_fixed"]
+    secs = (
+        K["train_s_per_flop"][cfg.cell] * step_flops(cfg, T, B)
+        + K["train_s_per_step"][cfg.cell] * T
+        + K["train_s_fixed"]
+    )
     saved = K["train_saved_floats_per_unit"][cfg.cell] * T * B * cfg.hidden_size * 4
     data = T * B * (I + O) * 4
     return Cost("one training step", secs, int(2 * saved + 2 * data + K["fixed_bytes"]), MODEL_KNOBS)
@@ -324,7 +328,9 @@ def calculator_cost(cell: str, input_size: int, hidden_size: int, output_size: i
         G = GATES[cell]
         per_seq = 3.0 * seq_len * G * hidden_size * (hidden_size + input_size) * num_layers
         step_flops_ = min(TIMING_FLOP_BUDGET, per_seq * batch_size)
-        secs += TIMING_SECONDS + 3 * K["train_s_per_flop"][cell] * step_flops_ + K["train_s_per_step"][cell] * 3 * seq_len
+        secs += (
+            TIMING_SECONDS + 3 * K["train_s_per_flop"][cell] * step_flops_ + K["train_s_per_step"][cell] * 3 * seq_len
+        )
         timed_T = max(1, min(seq_len, int(TIMING_FLOP_BUDGET // max(1.0, per_seq * batch_size / seq_len))))
         mem += 2 * activation_bytes(cell, input_size, hidden_size, output_size, timed_T, batch_size, num_layers)
     return Cost("The calculator's measurements", secs, int(mem), ("the batch size", "the sequence length"))
