@@ -178,6 +178,15 @@ class JobRunner:
             self._cv.notify()
             return job
 
+    def put(self, key: Hashable, result) -> Job:
+        """Keep a result computed elsewhere (light work done inline) as the finished job of ``key``."""
+        job = Job(key, lambda p, c: result)
+        job.result = result
+        with self._cv:
+            job.started = time.perf_counter()
+            self._finish_locked(job, DONE)
+        return job
+
     def get(self, key: Hashable) -> Job | None:
         """The job for ``key`` (queued, running or finished), or None."""
         with self._cv:
