@@ -29,6 +29,7 @@ from bptt_core import cost as K
 from bptt_core import jobs as J
 
 POLL_SECONDS = 0.5  # how often the progress bar is redrawn while a job runs
+CANCEL_WAIT_SECONDS = 1.5  # a cancelled job stops within one training step (well under a second)
 
 
 def _release_owner(token: str) -> None:
@@ -104,6 +105,8 @@ def background(
     runner = J.default_runner()
     owner = session_owner()
     job = runner.get(key)
+    if job is not None and job.cancelled() and not job.done:
+        job.wait(CANCEL_WAIT_SECONDS)  # winding down after a cancel: let it finish, never start a twin beside it
     if job is not None and job.state == J.DONE:
         return job.result
     if job is not None and job.state == J.FAILED:
