@@ -8,8 +8,11 @@ session from all its jobs and cancels those nobody else is waiting for, so work 
 leaves stops. A job function is called as ``fn(progress, cancelled)``: ``progress(fraction,
 message)`` reports how far it is (the ETA comes from the measured time per fraction so far), and
 ``cancelled()`` is True once the job is cancelled; the training loops (:mod:`bptt_core.training`)
-check it between steps and raise :class:`bptt_core.training.Cancelled`, so a cancel takes effect
-within one training step (the cost budget, :mod:`bptt_core.cost`, keeps a step well under a second).
+check it between steps and raise :class:`Cancelled`, so a cancel takes effect within one training step
+(the cost budget, :mod:`bptt_core.cost`, keeps a step well under a second). Library loops that are not
+training (the gradient-flow engine's steps) call :func:`checkpoint`, which reports progress and
+raises :class:`Cancelled` when the job running in this thread is cancelled, and does nothing outside
+a job.
 
 Fairness: the queue hands a free worker the oldest job of the owner with the fewest running jobs,
 and each owner may have at most ``max_per_owner`` jobs waiting, so one tab cannot fill the queue.
@@ -38,8 +41,27 @@ FINISHED = (DONE, FAILED, CANCELLED)
 JobFn = Callable[[Callable[[float, str], None], Callable[[], bool]], object]
 
 
+class Cancelled(Exception):
+    """A job's work stopped because the job was cancelled (raised inside the job, never to a caller)."""
+
+
 class QueueFull(RuntimeError):
     """The runner's queue (or the owner's share of it) is full: try again when a job has finished."""
+
+
+_current = threading.local()  # the job this worker thread is running, for checkpoint()
+
+
+def checkpoint(fraction: float | None = None, message: str = "") -> None:
+    """A long library loop's check, cheap anywhere: inside a job, report progress (when given) and raise
+    :class:`Cancelled` once the job is cancelled; outside a job (a synchronous call), nothing."""
+    job = getattr(_current, "job", None)
+    if job is None:
+        return
+    if fraction is not None:
+        job.progress(fraction, message)
+    if job.cancelled():
+        raise Cancelled("the job was cancelled")
 
 
 def new_owner() -> str:
@@ -283,8 +305,6 @@ class JobRunner:
         return min(self._queue, key=load)  # min keeps the first (oldest) of equal loads
 
     def _work(self) -> None:
-        from .training import Cancelled  # imported here: building a runner must not import torch
-
         while True:
             with self._cv:
                 while not self._queue and not self._closed:
@@ -300,6 +320,7 @@ class JobRunner:
                 for o in owners:
                     self._running_by_owner[o] = self._running_by_owner.get(o, 0) + 1
             state = DONE
+            _current.job = job
             try:
                 if job.cancelled():
                     raise Cancelled("cancelled before it started")
@@ -309,6 +330,8 @@ class JobRunner:
             except Exception as e:  # noqa: BLE001 - a failed job reports its error; the worker lives on
                 job.error = e
                 state = FAILED
+            finally:
+                _current.job = None
             with self._cv:
                 for o in owners:
                     left = self._running_by_owner.get(o, 1) - 1

@@ -39,6 +39,7 @@ from torch import nn
 
 from .build import build_model
 from .config import MAX_BATCH, MAX_SEQ_LEN, ModelConfig, check_choice, check_float, check_int
+from .jobs import Cancelled  # noqa: F401 - re-exported: a run stopped by its cancel() callback
 from .models import CellView, cell_kind
 from .tasks import TaskData, make_task
 
@@ -65,10 +66,6 @@ HISTORY_COLUMNS = (
 
 Progress = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
-
-
-class Cancelled(Exception):
-    """A run stopped because its ``cancel()`` callback returned True."""
 
 
 @dataclass(frozen=True)

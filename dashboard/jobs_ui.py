@@ -161,3 +161,20 @@ def light_or_background(key: Hashable, fn: J.JobFn, cost: K.Cost, what: str):
         runner.put(key, result)
         return result
     return background(key, fn, cost, what)
+
+
+def flow_matrix(cfg, norm, block: str, upload=None):
+    """The gradient-flow matrix L for a page: the page's cached light computation, or a background job
+    (shared by every page that asks for the same matrix), or None with the reason shown."""
+    from pages import common as C  # the cached light path and the torch set-up live there
+
+    cost = K.flow_cost(cfg, norm)
+    if cost.light:
+        with st.spinner("Multiplying step Jacobians…"):
+            return C.flow_matrix(cfg, norm, block)
+
+    def job(progress, cancelled):
+        progress(0.0, "multiplying step Jacobians")
+        return C.report().flow_matrix_of(cfg, norm, block, upload)
+
+    return background(("flow", cfg, str(norm), block, upload), job, cost, "The gradient-flow matrix")
