@@ -268,3 +268,29 @@ def test_light_slots_are_not_held_by_heavy_jobs():
             pass
     finally:
         r.shutdown()
+
+
+# -- the gradient-flow engine in a job -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm", ["fro", 2])
+def test_a_flow_matrix_job_equals_the_synchronous_matrix(runner, norm):
+    cfg = ModelConfig(hidden_size=48, seq_len=90)
+    job = runner.submit(("flow", norm), lambda p, c: R.flow_matrix_of(cfg, norm))
+    assert job.wait(60) and job.state == J.DONE
+    assert np.array_equal(job.result, R.flow_matrix_of(cfg, norm), equal_nan=True)
+
+
+@pytest.mark.parametrize("cfg,norm", [(ModelConfig(hidden_size=128, seq_len=300), 2),
+                                      (ModelConfig(cell="lstm", hidden_size=128, seq_len=400), "fro")])  # fmt: skip
+def test_a_flow_matrix_job_reports_progress_and_stops_within_a_second(runner, cfg, norm):
+    job = runner.submit("flow", lambda p, c: R.flow_matrix_of(cfg, norm))
+    assert wait_for(lambda: job.fraction > 0, 30), "no progress from the engine"
+    t0 = time.monotonic()
+    runner.cancel("flow")
+    assert job.wait(1.0), "the engine kept running a second after cancel"
+    assert time.monotonic() - t0 < 1.0 and job.state == J.CANCELLED
+
+
+def test_checkpoint_does_nothing_outside_a_job():
+    J.checkpoint(0.5, "not in a job")  # a synchronous call: no job, no effect, no error

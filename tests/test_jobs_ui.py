@@ -144,3 +144,29 @@ def test_a_default_page_is_served_beside_heavy_jobs_on_every_core():
     finally:
         for j in heavy:
             runner.cancel(j.key)
+
+
+def test_gradient_flow_over_budget_says_what_to_lower_and_the_override_is_one_request():
+    query = {"m_hidden": "192", "m_seq_len": "400", "gf_norm": "2", "m_seed": "9301"}  # ~2 min estimated
+    at = AppTest.from_file(os.path.join(ROOT, PAGES["gradient_flow"][0]), default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "The gradient-flow matrix (spectral norm" in text and "over the per-request budget" in text
+    assert "the norm (Frobenius is cheaper)" in text
+    assert not at.get("plotly_chart")
+    button = next(b for b in at.button if b.key.startswith("_job_override_"))
+    assert "at most 5.0 min" in button.label
+    button.click().run()
+    runner = J.default_runner()
+    job = next(j for k, j in list(runner._active.items()) if k[0] == "flow" and k[1].seed == 9301)
+    assert at.get("progress") and "The gradient-flow matrix" in at.get("progress")[0].proto.text
+    at.button(key=next(b.key for b in at.button if b.key.startswith("_job_cancel_"))).click().run()
+    assert job.wait(1.5) and job.state == J.CANCELLED
+    # the override was for that one request (not the session): another seed asks again instead of computing
+    at.session_state["m_seed"] = 9302
+    at.run()
+    assert "over the per-request budget" in " ".join(w.value for w in at.warning)
+    assert not any(k[0] == "flow" and k[1].seed == 9302 for k in runner._active)
