@@ -72,6 +72,18 @@ def _run_again(key: Hashable, override: bool = False) -> None:
         _overrides().add(key)
 
 
+def _supersede(key: Hashable) -> None:
+    """One job per page and session: a new key on the same page (its first item) withdraws this session
+    from the job it asked for before, so settings changed mid-run never pile up jobs on the workers
+    (the old job goes on only if another session waits for it)."""
+    slots = st.session_state.setdefault("_jobs_current", {})
+    page = key[0] if isinstance(key, tuple) and key else key
+    old = slots.get(page)
+    if old is not None and old != key:
+        J.default_runner().cancel(old, owner=session_owner())
+    slots[page] = key
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def _progress(key: Hashable, what: str) -> None:
     """The job's progress bar and Cancel button; reruns the page once the job has finished."""
@@ -105,6 +117,7 @@ def background(
     runner = J.default_runner()
     owner = session_owner()
     job = runner.get(key)
+    _supersede(key)
     if job is not None and job.cancelled() and not job.done:
         job.wait(CANCEL_WAIT_SECONDS)  # winding down after a cancel: let it finish, never start a twin beside it
     if job is not None and job.state == J.DONE:

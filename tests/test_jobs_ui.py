@@ -170,3 +170,16 @@ def test_gradient_flow_over_budget_says_what_to_lower_and_the_override_is_one_re
     at.run()
     assert "over the per-request budget" in " ".join(w.value for w in at.warning)
     assert not any(k[0] == "flow" and k[1].seed == 9302 for k in runner._active)
+
+
+def test_changing_a_training_setting_mid_run_cancels_the_old_job():
+    at = clipping({"cl_steps": "1000", "cl_batch": "16", "m_seed": "9401"}).run()
+    runner = J.default_runner()
+    old = next(j for k, j in list(runner._active.items()) if k[0] == "clipping" and k[1].seed == 9401)
+    at.session_state["cl_lr"] = 0.02
+    at.run()
+    assert old.wait(1.5) and old.state == J.CANCELLED  # one job per page and session
+    new = next(j for k, j in list(runner._active.items()) if k[0] == "clipping" and k[1].seed == 9401)
+    assert new is not old
+    runner.cancel(new.key)
+    assert new.wait(1.5)
