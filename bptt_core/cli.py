@@ -329,7 +329,7 @@ def run_report(args: argparse.Namespace) -> int:
         from .training import TrainConfig
 
         train_cfg = TrainConfig(steps=args.train_steps, clip_threshold=args.clip_threshold)
-    from .cost import report_cost
+    from .cost import budget, report_cost
 
     ecfg = cfg
     if upload is not None:
@@ -346,6 +346,7 @@ def run_report(args: argparse.Namespace) -> int:
         train_cfg=train_cfg,
         lecture=args.lecture,
         upload=upload,
+        budget=budget(seconds=args.budget),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page, encoding="utf-8")

@@ -217,12 +217,15 @@ def build_report(
     train_cfg=None,
     lecture: bool = False,
     upload=None,
+    budget=None,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
     ``k1k2``: add the truncated-BPTT heatmap and the measured comparison. ``train_cfg``: add the
     clipping twin runs (a :class:`bptt_core.training.TrainConfig`; this trains three models from the
     settings, not from an upload). ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
+    ``budget``: a :class:`bptt_core.cost.Budget` (default: the per-request budget); a report estimated
+    over it raises :class:`bptt_core.cost.OverBudget` (a ValueError saying what to lower) before any work.
     """
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -236,6 +239,10 @@ def build_report(
     notes = upload_notes + notes
     if errors:
         raise ValueError("; ".join(errors))
+    from .cost import REQUEST_BUDGET, report_cost
+
+    kk = None if k1k2 is None else tuple(min(int(k), cfg.seq_len) for k in k1k2)
+    report_cost(cfg, norm, kk, train_cfg).check(budget or REQUEST_BUDGET)
     sections: list[tuple[str, list]] = [
         ("Gradient flow", flow_figures(cfg, norm, block, threshold, lecture, upload)),
         ("Spectrum", spectrum_figures(cfg, lecture, upload)),

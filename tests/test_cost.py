@@ -130,3 +130,18 @@ def test_cli_report_refuses_long_training(tmp_path, capsys):
             "--out", str(tmp_path / "r.html")]  # fmt: skip
     assert main(args) == 2
     assert "The HTML report would need" in capsys.readouterr().err
+
+
+def test_the_report_refuses_over_budget_work_before_starting():
+    cfg = ModelConfig(cell="gru", hidden_size=256, seq_len=400)
+    with pytest.raises(C.OverBudget, match="The HTML report would need .* Lower"):
+        R.build_report(cfg, train_cfg=TrainConfig(steps=3000, batch_size=64))
+    with pytest.raises(C.OverBudget):
+        R.build_report(ModelConfig(hidden_size=256, seq_len=400), norm=2, budget=C.budget(seconds=10))
+
+
+def test_the_calculator_is_bounded_whatever_its_sizes():
+    from bptt_core.calculator import MAX_LAYERS
+
+    worst = C.calculator_cost("lstm", 256, 512, 256, 2000, 1024, MAX_LAYERS)
+    assert worst.fits(), worst.describe()
