@@ -176,6 +176,59 @@ def check() -> list[tuple[str, float, float]]:
     return out
 
 
+PEAK_SCRIPT = """
+import os, sys, threading, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {root!r})
+from bptt_core.config import ModelConfig
+from bptt_core.training import TrainConfig, train
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
+cfg, tcfg = ModelConfig(cell={cell!r}, hidden_size={H}, seq_len={T}), TrainConfig(steps=1, batch_size={B})
+train(cfg, TrainConfig(steps=1, batch_size=1))  # libraries, allocator pools and the model code loaded
+before, peak, done = rss(), [0], threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        done.wait(0.0005)
+t = threading.Thread(target=sample)
+t.start()
+train(cfg, tcfg)
+done.set()
+t.join()
+print(max(peak[0], rss()) - before)
+"""
+MEMORY_GRID = [("rnn", 256, 400, 64), ("gru", 256, 200, 64), ("lstm", 128, 400, 64)]  # (cell, H, T, B)
+
+
+def peak_growth(cell: str, H: int, T: int, B: int) -> int:
+    """Peak RSS growth (bytes) of one training step in a fresh process, after a warm-up step: RSS sampled
+    every half millisecond from /proc (ru_maxrss would hide a step that fits under the imports' peak)."""
+    import subprocess
+
+    code = PEAK_SCRIPT.format(root=str(Path(__file__).resolve().parents[1]), cell=cell, H=H, T=T, B=B)
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def measure_memory() -> dict:
+    """Peak bytes per float of the (T, B, H) hidden states, per cell, from one fresh process each."""
+    return {"train_peak_floats_per_unit": {cell: peak_growth(cell, H, T, B) / (4 * T * B * H)
+                                           for cell, H, T, B in MEMORY_GRID}}  # fmt: skip
+
+
+def check_memory() -> list[tuple[str, float, float]]:
+    """Estimated against measured peak growth, on sizes apart from MEMORY_GRID."""
+    out = []
+    for cell, H, T, B in (("rnn", 128, 300, 64), ("gru", 192, 300, 32), ("lstm", 256, 200, 32)):
+        grew = peak_growth(cell, H, T, B)
+        cfg, tcfg = ModelConfig(cell=cell, hidden_size=H, seq_len=T), TrainConfig(steps=1, batch_size=B)
+        est = C.training_cost(cfg, tcfg).bytes - C.K["fixed_bytes"]
+        out.append((f"peak memory {cell} H={H} T={T} B={B} (MiB)", est / 2**20, grew / 2**20))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="store the constants in bptt_core/cost_constants.json")
@@ -183,7 +236,7 @@ def main() -> int:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     constants = {}
-    for part in (measure_flow, measure_training, measure_rtrl, measure_lyapunov):
+    for part in (measure_flow, measure_training, measure_memory, measure_rtrl, measure_lyapunov):
         constants.update(part())
         print(f"{part.__name__}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
     constants["fixed_bytes"] = C.DEFAULT_CONSTANTS["fixed_bytes"]
@@ -197,6 +250,10 @@ def main() -> int:
         r = est / meas
         worst = max(worst, r, 1 / r)
         print(f"{name:44s} {est:9.3f} {meas:9.3f} {r:6.2f}")
+    for name, est, meas in check_memory():  # an upper bound is what a budget needs: est >= measured
+        r = est / meas
+        worst = max(worst, 1 / r) if r < 1 else worst
+        print(f"{name:44s} {est:9.1f} {meas:9.1f} {r:6.2f}")
     print(f"worst factor {worst:.2f} (accepted within {C.ACCURACY_FACTOR:g}); {time.perf_counter() - t0:.0f} s in all")
     if args.write:
         meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": 1,

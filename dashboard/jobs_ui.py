@@ -14,7 +14,7 @@ when its browser disconnects and when the session is shut down (``AppSession.cle
 called from ``WebsocketSessionManager.disconnect_session`` and ``AppSession.shutdown``), so a tab
 that closes stops its training; a job another session also waits for goes on for that session.
 
-Budget (docs/design.md, "Cost and queueing"): over :data:`bptt_core.cost.REQUEST_BUDGET` the page
+Budget (docs/cost-and-queueing.md): over :data:`bptt_core.cost.REQUEST_BUDGET` the page
 says what to lower; an explicit "Run anyway" is offered only up to :data:`bptt_core.cost.CEILING`,
 and only for that one request (its key), never for the rest of the session.
 """
