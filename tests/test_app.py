@@ -208,11 +208,20 @@ def test_every_option_of_every_choice(key, value):
     assert_ok(at, "gradient_flow")
 
 
-def test_large_work_asks_before_computing():
-    at = open_page("gradient_flow", {"m_hidden": "256", "m_seq_len": "400"})
+def test_large_work_runs_in_the_background_and_over_budget_work_asks():
+    from bptt_core.jobs import default_runner
+
+    at = open_page("gradient_flow", {"m_hidden": "256", "m_seq_len": "400", "m_seed": "77"}, wait_jobs=False)
     assert not at.exception
-    assert any("multiply-adds" in w.value for w in at.warning)
+    assert at.get("progress") and "The gradient-flow matrix" in at.get("progress")[0].proto.text
     assert "gf_heatmap" not in chart_keys(at)
+    runner = default_runner()
+    for key in [k for k in list(runner._active) if k[0] == "flow" and k[1].seed == 77]:
+        runner.cancel(key)  # the test need not wait for it
+    at = open_page("gradient_flow", {"m_hidden": "256", "m_seq_len": "400", "gf_norm": "2"}, wait_jobs=False)
+    assert not at.exception
+    assert any("over the per-request budget" in w.value for w in at.warning)
+    assert "gf_heatmap" not in chart_keys(at) and not at.get("progress")
 
 
 @pytest.mark.parametrize(
