@@ -65,7 +65,7 @@ def budget(seconds: float | None = None, gib: float | None = None) -> Budget:
     return Budget(s, int(b))
 
 
-def _fmt_s(s: float) -> str:
+def fmt_seconds(s: float) -> str:
     if s < 1:
         return f"{s * 1e3:.0f} ms"
     if s < 120:
@@ -73,7 +73,7 @@ def _fmt_s(s: float) -> str:
     return f"{s / 60:.1f} min"
 
 
-def _fmt_b(b: float) -> str:
+def fmt_bytes(b: float) -> str:
     return f"{b / 2**30:.2f} GiB" if b >= 2**30 else f"{b / 2**20:.0f} MiB"
 
 
@@ -102,9 +102,9 @@ class Cost:
     def refusal(self, b: Budget = REQUEST_BUDGET) -> str:
         over = []
         if self.seconds > b.seconds:
-            over.append(f"about {_fmt_s(self.seconds)} (budget {_fmt_s(b.seconds)})")
+            over.append(f"about {fmt_seconds(self.seconds)} (budget {fmt_seconds(b.seconds)})")
         if self.bytes > b.bytes:
-            over.append(f"about {_fmt_b(self.bytes)} of memory (budget {_fmt_b(b.bytes)})")
+            over.append(f"about {fmt_bytes(self.bytes)} of memory (budget {fmt_bytes(b.bytes)})")
         knobs = list(self.lower) or ["the settings"]
         lower = knobs[0] if len(knobs) == 1 else ", ".join(knobs[:-1]) + " or " + knobs[-1]
         return (
@@ -113,7 +113,7 @@ class Cost:
         )
 
     def describe(self) -> str:
-        return f"{self.what}: about {_fmt_s(self.seconds)}, {_fmt_b(self.bytes)}"
+        return f"{self.what}: about {fmt_seconds(self.seconds)}, {fmt_bytes(self.bytes)}"
 
     def __add__(self, other: Cost) -> Cost:
         lower = tuple(dict.fromkeys(self.lower + other.lower))

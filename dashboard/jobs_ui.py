@@ -135,14 +135,16 @@ def background(
             st.warning(cost.refusal(limit), icon=":material/hourglass_disabled:")
             if allow_override and limit is K.REQUEST_BUDGET and cost.fits(K.CEILING):
                 st.button(
-                    f"Run anyway (about {K._fmt_s(cost.seconds)}, at most {K._fmt_s(K.CEILING.seconds)} allowed)",
+                    f"Run anyway (about {K.fmt_seconds(cost.seconds)}, at most {K.fmt_seconds(K.CEILING.seconds)} allowed)",
                     key=f"_job_override_{abs(hash(key))}",
                     on_click=_run_again,
                     args=(key, True),
                     help="Runs this one request in the background, with progress and a Cancel button.",
                 )
             elif allow_override:
-                st.caption(f"Beyond the hard ceiling ({K._fmt_s(K.CEILING.seconds)}, {K._fmt_b(K.CEILING.bytes)}).")
+                st.caption(
+                    f"Beyond the hard ceiling ({K.fmt_seconds(K.CEILING.seconds)}, {K.fmt_bytes(K.CEILING.bytes)})."
+                )
             return None
         try:
             job = runner.submit(key, fn, owner=owner, estimate_s=cost.seconds)
