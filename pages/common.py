@@ -542,26 +542,44 @@ def exports(page: str, cfg: ModelConfig, extra: dict | None = None, report_kw: d
         key=f"{page}_json",
         on_click="ignore",
     )
-    if c1.button("Build the HTML report", key=f"{page}_report", help="Every figure for these settings in one file."):
-        with st.spinner("Computing every figure for the report…"):
-            try:
-                html = cached_report(cfg, **(report_kw or {}), lecture=lecture())
-            except ValueError as e:
-                html = None
-                st.error(f"The report could not be built: {e}")
-        if html:
-            c1.download_button(
-                "⬇ HTML report",
-                html,
-                file_name="bptt-report.html",
-                mime="text/html",
-                key=f"{page}_report_dl",
-                on_click="ignore",
-            )
+    report_button(page, cfg, up, report_kw or {}, c1)
     c2.markdown("**Link to this view** (copy it; it reopens these settings):")
     c2.code(view_link(page), language=None)
     if up is not None:
         c2.caption(f"The link holds the settings only: whoever opens it uploads {up.model_name} again.")
+
+
+def report_button(page: str, cfg: ModelConfig, up, report_kw: dict, container) -> None:
+    """'Build the HTML report', then its download. The report is costed first: light, it is built in this
+    rerun; heavier, it is a background job with progress (never holding a light slot); over the budget,
+    the page says what to lower (dashboard/jobs_ui.py)."""
+    from bptt_core import cost as K
+    from dashboard import jobs_ui as JU
+
+    key = ("report", cfg, tuple(sorted((k, str(v)) for k, v in report_kw.items())), lecture(), up)
+    if container.button(
+        "Build the HTML report", key=f"{page}_report", help="Every figure for these settings in one file."
+    ):
+        st.session_state["_report_key"] = key
+    if st.session_state.get("_report_key") != key:
+        return
+    cost = K.report_cost(cfg, report_kw.get("norm", "fro"), report_kw.get("k1k2"))
+    kw, lect = dict(report_kw), lecture()
+
+    def build(progress, cancelled):
+        return report().build_report(cfg, lecture=lect, upload=up, **kw)
+
+    with container, st.spinner("Computing every figure for the report…"):
+        html = JU.light_or_background(key, build, cost, "The HTML report")
+    if html:
+        container.download_button(
+            "⬇ HTML report",
+            html,
+            file_name="bptt-report.html",
+            mime="text/html",
+            key=f"{page}_report_dl",
+            on_click="ignore",
+        )
 
 
 def view_link(page: str) -> str:
@@ -670,13 +688,3 @@ def _contributions(cfg: ModelConfig, t: int, upload):
 
 def contributions(cfg: ModelConfig, t: int):
     return _contributions(cfg, t, upload_for(cfg))
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _cached_report(cfg: ModelConfig, upload, lecture: bool = False, **kw) -> str:
-    with compute_slot():
-        return report().build_report(cfg, lecture=lecture, upload=upload, **kw)
-
-
-def cached_report(cfg: ModelConfig, lecture: bool = False, **kw) -> str:
-    return _cached_report(cfg, upload_for(cfg), lecture=lecture, **kw)
