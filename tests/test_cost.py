@@ -89,7 +89,7 @@ def test_defaults_are_light_and_the_issue_maxima_are_refused():
     assert "over the per-request budget" in msg and "Lower the training steps, the batch size" in msg
     assert isinstance(e.value, ValueError)
     spectral = C.flow_cost(ModelConfig(hidden_size=256, seq_len=400), 2)
-    assert not spectral.fits() and "the norm (Frobenius is cheaper)" in spectral.refusal()
+    assert not spectral.fits() and "or use the Frobenius norm (far cheaper)." in spectral.refusal()
 
 
 def test_the_override_is_bounded_by_the_ceiling():

@@ -155,7 +155,7 @@ def test_gradient_flow_over_budget_says_what_to_lower_and_the_override_is_one_re
     assert not at.exception
     text = " ".join(w.value for w in at.warning)
     assert "The gradient-flow matrix (spectral norm" in text and "over the per-request budget" in text
-    assert "the norm (Frobenius is cheaper)" in text
+    assert "or use the Frobenius norm (far cheaper)." in text
     assert not at.get("plotly_chart")
     button = next(b for b in at.button if b.key.startswith("_job_override_"))
     assert "at most 5.0 min" in button.label
