@@ -67,10 +67,14 @@ def twins_job(cfg, tcfg, upload):
 
 
 # Keyed by what the training depends on only: the heatmap's run and the export format are views of it.
+cost = K.twins_cost(cfg, tcfg)
 R = JU.light_or_background(
-    ("clipping", cfg, tcfg, upload), twins_job(cfg, tcfg, upload), K.twins_cost(cfg, tcfg), "Training the three twins"
+    ("clipping", cfg, tcfg, upload), twins_job(cfg, tcfg, upload), cost, "Training the three twins"
 )
 if R is None:
+    fit = K.max_steps_within(cfg, tcfg)
+    if not cost.fits() and 0 < fit < tcfg.steps:
+        st.caption(f"With the other settings as they are, up to {fit} training steps fit the budget.")
     C.exports(PAGE, cfg, {s.key: st.session_state.get(s.key) for s in C.PAGE_SETTINGS[PAGE]})
     st.stop()
 

@@ -102,6 +102,7 @@ def test_over_budget_training_is_refused_with_what_to_lower():
     text = " ".join(w.value for w in at.warning)
     assert "over the per-request budget" in text and "Lower the training steps, the batch size" in text
     assert not any(b.key.startswith("_job_override_") for b in at.button)  # beyond the ceiling: no override
+    assert any("training steps fit the budget" in c.value for c in at.caption)
     assert not at.get("progress")
     assert not any(k[0] == "clipping" and k[1].hidden_size == 256 for k in J.default_runner()._active)
 
