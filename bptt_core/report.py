@@ -189,6 +189,7 @@ def build_report(
     upload=None,
     calculator: dict | None = None,
     every_page: bool = False,
+    budget=None,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
@@ -199,6 +200,8 @@ def build_report(
     dataset_size, lr, ...). ``every_page``: every page's section, each page's own settings taken from
     the arguments given and the page's defaults otherwise (what the dashboard's report button builds).
     ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
+    ``budget``: a :class:`bptt_core.cost.Budget` (default: the per-request budget); a report estimated
+    over it raises :class:`bptt_core.cost.OverBudget` (a ValueError saying what to lower) before any work.
     """
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -218,6 +221,10 @@ def build_report(
         k1k2 = k1k2 or (DEFAULT_K, DEFAULT_K)
         train_cfg = train_cfg or CLIPPING_STORY
         calculator = calculator or {}
+    from .cost import REQUEST_BUDGET, report_cost
+
+    kk = None if k1k2 is None else tuple(min(int(k), cfg.seq_len) for k in k1k2)
+    report_cost(cfg, norm, kk, train_cfg).check(budget or REQUEST_BUDGET)
     sections: list[tuple[str, list]] = [
         ("Gradient flow", _section(flow_view_of(cfg, norm, block, threshold, upload).panels, lecture)),
         ("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)),

@@ -16,11 +16,8 @@ the first page a visitor opens does not wait for it.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -64,24 +61,21 @@ def numerics():
 
 # At most one computation per core at a time, server-wide: more would not finish sooner on a small machine,
 # but each would hold its step Jacobians and products at once, so a lecture hall that clicks together
-# would set the server's memory by how many clicked (bench/bench_load.py). Re-entrant per thread.
-_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
-_HELD = threading.local()
+# would set the server's memory by how many clicked (bench/bench_load.py). These are the job runner's
+# light slots: heavy work runs in its background workers instead and never holds one, so a visitor at the
+# defaults is not kept waiting by heavy tabs (bptt_core.jobs, dashboard/jobs_ui.py).
+def _runner():
+    from bptt_core.jobs import default_runner
+
+    return default_runner()
 
 
-@contextlib.contextmanager
+_SLOTS = _runner()._light
+
+
 def compute_slot():
-    """Wait for a free core, then compute (a nested call in the same thread takes no second slot)."""
-    depth = getattr(_HELD, "depth", 0)
-    if depth == 0:
-        _SLOTS.acquire()
-    _HELD.depth = depth + 1
-    try:
-        yield
-    finally:
-        _HELD.depth = depth
-        if depth == 0:
-            _SLOTS.release()
+    """Wait for a free light slot, then compute (a nested call in the same thread takes no second slot)."""
+    return _runner().light_slot()
 
 
 def forget_idle_cache_locks() -> int | None:
@@ -128,9 +122,29 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     return numerics().problems(cfg)
 
 
+def flow_key(ctx: PageContext, norm, block: str) -> tuple:
+    """What a background job computing this matrix is known by (every page asking for it shares it)."""
+    return ("flow", ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+
+
+def flow_job(ctx: PageContext, norm, block: str):
+    """The gradient-flow matrix as a background job (bptt_core.jobs: progress and cancel inside the engine)."""
+
+    def run(progress, cancelled):
+        progress(0.0, "multiplying step Jacobians")
+        COMPUTED["flow_matrix"] += 1
+        return numerics().flow_matrix_of(ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+
+    return run
+
+
 @st.cache_data(**CACHE)
 def flow_matrix(ctx: PageContext, norm, block: str):
-    """L[t, s] (T, T) for the page's model; ``norm`` in any spelling (config.norm_of)."""
+    """L[t, s] (T, T) for the page's model; ``norm`` in any spelling (config.norm_of). A matrix a
+    background job has computed is taken from it."""
+    done = _runner().result(flow_key(ctx, norm, block))
+    if done is not None:
+        return done
     with _computing("flow_matrix"):
         return numerics().flow_matrix_of(ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
 
@@ -168,10 +182,32 @@ def preset_checks(key: str) -> list[tuple[str, str, bool]]:
         return [(c.claim.text, c.value_text(), c.holds) for c in P.get(key).check()]
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def comparison(ctx: PageContext, k1: int, k2: int):
-    with _computing("comparison"):
+def comparison_key(ctx: PageContext, k1: int, k2: int) -> tuple:
+    return ("compare", ctx.cfg, k1, k2, ctx.upload)
+
+
+def comparison_job(ctx: PageContext, k1: int, k2: int):
+    def run(progress, cancelled):
+        COMPUTED["comparison"] += 1
         return numerics().comparison_of(ctx.cfg, k1, k2, upload=ctx.upload)
+
+    return run
+
+
+def comparison(ctx: PageContext, k1: int, k2: int):
+    """Full BPTT vs TBPTT(k1, k2) vs RTRL measured: the job's result (the page runs it light or in the
+    background), computed here if nothing has (the report, tests)."""
+    return _result_or_run(comparison_key(ctx, k1, k2), comparison_job(ctx, k1, k2))
+
+
+def _result_or_run(key, job):
+    runner = _runner()
+    done = runner.result(key)
+    if done is None:
+        with compute_slot():
+            done = job(lambda f, m: None, lambda: False)
+        runner.put(key, done)
+    return done
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -184,10 +220,17 @@ def estimate(**kw):
     return e.table(), e.activation_bytes, e.tbptt_activation_bytes
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def report_html(ctx: PageContext, lecture: bool = False, **kw) -> str:
-    with _computing("report"):
-        return numerics().build_report(ctx.cfg, lecture=lecture, upload=ctx.upload, **kw)
+def report_sections(cfg: ModelConfig, kw: dict) -> tuple:
+    """(k1k2, train_cfg) the report will compute for these report settings (every_page fills the pages'
+    defaults): what its cost is estimated from."""
+    R = numerics()
+    if not kw.get("every_page"):
+        return kw.get("k1k2"), kw.get("train_cfg")
+    from bptt_core.training import CLIPPING_STORY
+
+    k = min(R.DEFAULT_K, cfg.seq_len)
+    k1k2 = tuple(min(int(v), cfg.seq_len) for v in kw.get("k1k2") or (k, k))
+    return k1k2, kw.get("train_cfg") or CLIPPING_STORY
 
 
 def flow_flops(cfg: ModelConfig, norm="fro") -> float:
@@ -203,40 +246,35 @@ def flow_affordable(cfg: ModelConfig, norm="fro") -> bool:
 # -- training (the Clipping page's twins) ------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False)
-def _twin_store() -> tuple[threading.Lock, OrderedDict]:
-    """The twins' results shared by all sessions (least recently used first), and its lock."""
-    return threading.Lock(), OrderedDict()
+def twins_key(ctx: PageContext, tcfg) -> tuple:
+    """Keyed by what the training depends on only: the heatmap's run and the export format are views of it."""
+    return ("clipping", ctx.cfg, tcfg, ctx.upload)
 
 
-def twin_runs(ctx: PageContext, tcfg, progress=None) -> dict:
-    """The three clipping twins' histories as plain data (the trained modules are not kept).
+def twins_job(ctx: PageContext, tcfg):
+    """Training the three clipping twins as a job; their histories kept as plain data (not the modules)."""
 
-    Cached by hand: st.cache_data would record the progress bar's updates and replay them on a hit
-    into a block that no longer exists (CacheReplayClosureError on a second visit)."""
-    lock, store = _twin_store()
-    key = (ctx, tcfg)
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
-    numerics()
-    from bptt_core import sources
-    from bptt_core.training import twin_runs as train
+    def run(progress, cancelled):
+        numerics()
+        from bptt_core import sources
+        from bptt_core.training import twin_runs as train
 
-    initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
-    with _computing("twin_runs"):
-        out = train(ctx.cfg, tcfg, progress=progress, initial=initial)
-    result = {
-        k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
-                loss_on=r.loss_on, seconds=r.seconds)
-        for k, r in out.items()
-    }  # fmt: skip
-    with lock:
-        store[key] = result
-        while len(store) > 8:
-            store.popitem(last=False)
-    return result
+        COMPUTED["twin_runs"] += 1
+        initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
+        out = train(ctx.cfg, tcfg, progress=progress, initial=initial, cancel=cancelled)
+        return {
+            k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
+                    loss_on=r.loss_on, seconds=r.seconds)
+            for k, r in out.items()
+        }  # fmt: skip
+
+    return run
+
+
+def twin_runs(ctx: PageContext, tcfg) -> dict:
+    """The twins' histories: the job's result (the page trains light or in the background), trained here
+    if nothing has."""
+    return _result_or_run(twins_key(ctx, tcfg), twins_job(ctx, tcfg))
 
 
 # -- figures ready to draw ----------------------------------------------------------------------------

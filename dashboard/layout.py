@@ -289,31 +289,44 @@ def _exports(page, ctx, page_settings, extra, report_kw) -> None:
         icon=":material/download:",
         help="This view as a file: load it back under 'Open a saved view' (sidebar) to reopen it.",
     )
-    if c1.button(
-        "Build the HTML report",
-        key=f"{page}_report",
-        help="Every page's figures for these settings (this page's own settings for its section) in one file.",
-    ):
-        with st.spinner("Computing every page's figures for the report…"):
-            try:
-                html = compute.report_html(ctx, lecture=S.lecture(), every_page=True, **(report_kw or {}))
-            except ValueError as e:
-                html = None
-                st.error(f"The report could not be built: {e}")
-        if html:
-            c1.download_button(
-                "HTML report",
-                html,
-                file_name=f"{stem}-report.html",
-                mime="text/html",
-                key=f"{page}_report_dl",
-                on_click="ignore",
-                icon=":material/download:",
-            )
+    report_button(page, ctx, report_kw or {}, stem, c1)
     c2.markdown("**Link to this view** (copy it; it reopens these settings):")
     c2.code(view_link(page, page_settings), language=None)
     if ctx.upload is not None:
         c2.caption(f"The link holds the settings only: whoever opens it uploads {ctx.upload.model_name} again.")
+
+
+def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, container) -> None:
+    """'Build the HTML report' (every page's sections; this page's settings for its own), then its
+    download. Costed first: light, it is built in this rerun; heavier, a background job with progress
+    and Cancel; over the budget, the page says what to lower (dashboard/jobs_ui.py)."""
+    from bptt_core import cost as K
+    from dashboard import jobs_ui as JU
+
+    kw = {**report_kw, "every_page": True}
+    key = ("report", ctx, tuple(sorted((k, repr(v)) for k, v in kw.items())), S.lecture())
+    clicked = f"{page}_report_for"  # which report this session asked for (it outlives the click's rerun)
+    if container.button(
+        "Build the HTML report",
+        key=f"{page}_report",
+        help="Every page's figures for these settings (this page's own settings for its section).",
+    ):
+        st.session_state[clicked] = key  # fmt: skip
+    if st.session_state.get(clicked) != key:
+        return
+    cost = K.report_cost(ctx.cfg, kw.get("norm", "fro"), *compute.report_sections(ctx.cfg, kw))
+    lecture = S.lecture()
+
+    def build(progress, cancelled):
+        return compute.numerics().build_report(ctx.cfg, lecture=lecture, upload=ctx.upload, **kw)
+
+    with container:
+        html = JU.light_or_background(key, build, cost, "The HTML report")
+    if html:
+        container.download_button(
+            "HTML report", html, file_name=f"{stem}-report.html", mime="text/html", key=f"{page}_report_dl",
+            on_click="ignore", icon=":material/download:",
+        )  # fmt: skip
 
 
 def view_json(page: str, ctx: PageContext, page_settings: tuple[S.Setting, ...] = (), extra: dict | None = None) -> str:

@@ -2,10 +2,12 @@
 
 import streamlit as st
 
+from bptt_core import cost as K
 from bptt_core.figures import TWIN_LABELS
 from bptt_core.training import CLIPPING_STORY as D_TRAIN
 from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig
 from dashboard import compute, layout
+from dashboard import jobs_ui as JU
 from dashboard import settings as S
 from dashboard.settings import Setting
 
@@ -52,14 +54,17 @@ def body(ctx: compute.PageContext) -> None:
 
         st.info(sources.training_start(ctx.cfg, ctx.upload)[1], icon=":material/info:")
 
-    bar = st.progress(0.0, text="Training the three twins…")
-    try:
-        runs = compute.twin_runs(ctx, tcfg, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
-    except ValueError as e:
-        bar.empty()
-        st.error(f"Training could not run: {e}")
+    # Light (the defaults: about a second): trained in this rerun. Heavier: a background job with progress,
+    # an estimate and Cancel; over the per-request budget the page says what to lower (bptt_core.cost).
+    cost = K.twins_cost(ctx.cfg, tcfg)
+    runs = JU.light_or_background(
+        compute.twins_key(ctx, tcfg), compute.twins_job(ctx, tcfg), cost, "Training the three twins"
+    )
+    if runs is None:
+        fit = K.max_steps_within(ctx.cfg, tcfg)
+        if not cost.fits() and 0 < fit < tcfg.steps:
+            st.caption(f"With the other settings as they are, up to {fit} training steps fit the budget.")
         return
-    bar.empty()
 
     m = st.columns(3)
     for col, (k, r) in zip(m, runs.items(), strict=True):

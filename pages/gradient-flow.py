@@ -6,6 +6,7 @@ import streamlit as st
 from bptt_core import figures as F
 from bptt_core.config import flow_block
 from dashboard import compute, layout
+from dashboard import jobs_ui as JU
 from dashboard import settings as S
 from dashboard.settings import Setting
 
@@ -44,13 +45,10 @@ def body(ctx: compute.PageContext) -> None:
     compare = S.page_setting(COMPARE, c[5], disabled=cfg.cell == "gru")
     layout.export_format_toggle(PAGE)
 
-    if not compute.flow_affordable(cfg, norm) and not st.session_state.get("gf_force"):
-        st.warning(
-            f"These settings need about {compute.flow_flops(cfg, norm):.1e} multiply-adds for the exact matrix "
-            "(tens of seconds or more). Lower the sequence length or hidden units, use the Frobenius norm, or "
-            "compute anyway."
-        )
-        st.button("Compute anyway", key="gf_force_btn", on_click=lambda: st.session_state.update(gf_force=True))
+    # Light (the defaults: milliseconds): computed in this rerun. Heavier: a background job with progress and
+    # Cancel; over the per-request budget the page says what to lower, and "Run anyway" is for this one
+    # request only, bounded by the hard ceiling (bptt_core.cost).
+    if JU.flow_matrix(ctx, norm, block) is None:
         return
 
     with st.spinner("Multiplying step Jacobians…"):

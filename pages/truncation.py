@@ -4,8 +4,10 @@ from dataclasses import replace
 
 import streamlit as st
 
+from bptt_core import cost as K
 from bptt_core.figures import short_label, stride_note
 from dashboard import compute, layout
+from dashboard import jobs_ui as JU
 from dashboard import settings as S
 from dashboard.settings import UI_MAX_SEQ_LEN, Setting
 
@@ -31,9 +33,7 @@ def body(ctx: compute.PageContext) -> None:
     k2 = S.page_setting(k2s, c[1])
     layout.export_format_toggle(PAGE, c[2])
 
-    if not compute.flow_affordable(ctx.cfg):
-        st.warning("The gradient-flow matrix is too large for these settings here; lower T or H to see the mask.")
-    else:
+    if JU.flow_matrix(ctx, "fro", "h") is not None:  # None: a background job, or refused with the reason
         view, heat = compute.truncation_view(ctx, k1, k2, S.lecture())
         m = st.columns(3)
         m[0].metric("Updates per sequence", view.updates)
@@ -45,11 +45,13 @@ def body(ctx: compute.PageContext) -> None:
         layout.show_figure(PAGE, heat, ctx)
 
     with st.spinner("Timing full BPTT, TBPTT and RTRL on this model…"):
-        try:
-            table, shown = compute.comparison_view(ctx, k1, k2, S.lecture())
-        except ValueError as e:
-            table = None
-            st.error(f"The comparison could not run: {e}")
+        df = JU.light_or_background(
+            compute.comparison_key(ctx, k1, k2), compute.comparison_job(ctx, k1, k2),
+            K.comparison_cost(ctx.cfg, k1, k2), "The comparison",
+        )  # fmt: skip
+    table = None
+    if df is not None:
+        table, shown = compute.comparison_view(ctx, k1, k2, S.lecture())
     if table is not None:
         layout.show_figure(PAGE, shown, ctx)
         # A static table wraps its cells, so the notes are read whole (a data grid would cut them off).
