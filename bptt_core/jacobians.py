@@ -408,6 +408,8 @@ def loss_gradient_norms(rnn: nn.Module, readout: nn.Linear, x, y) -> np.ndarray:
     """||dL/dh_t|| for every t, for the squared error of the readout on the last step only.
 
     x (T, I), y (T, O) or (O,): the last row is the target. float64 throughout; (T,) float64.
+    A stack: h_t is the top layer's h (what the readout reads). The diagonal cells: h_t is the
+    whole real state (the LRU's (Re h, Im h)), and the readout reads the cell's output y_t.
     """
     view, x, _ = trajectory(rnn, x)
     y = torch.as_tensor(y, dtype=torch.float64)
@@ -417,13 +419,16 @@ def loss_gradient_norms(rnn: nn.Module, readout: nn.Linear, x, y) -> np.ndarray:
     if readout.in_features != view.hidden_size:
         raise ValueError(f"readout in_features must equal hidden_size={view.hidden_size}, got {readout.in_features}")
     W, b = readout.weight.detach().to(torch.float64), readout.bias.detach().to(torch.float64)
-    H = view.hidden_size
+    diagonal = hasattr(view, "output")
+    top = slice(0, view.state_size) if diagonal else _block_slice(view, "h", -1)
+    n = top.stop - top.start
     # A zero added to every h_t: the gradient w.r.t. it is the total derivative dL/dh_t.
-    probes = [torch.zeros(1, H, dtype=torch.float64, requires_grad=True) for _ in range(x.shape[0])]
+    probes = [torch.zeros(1, n, dtype=torch.float64, requires_grad=True) for _ in range(x.shape[0])]
     state = view.initial_state(None)  # (1, S)
     for t, probe in enumerate(probes):
         state = view.step(x[t : t + 1], state)
-        state = torch.cat([state[:, :H] + probe, state[:, H:]], 1)
-    loss = ((state[0, :H] @ W.T + b - y_last) ** 2).sum()
+        state = torch.cat([state[:, : top.start], state[:, top] + probe, state[:, top.stop :]], 1)
+    seen = view.output(x[-1:], state)[0] if diagonal else state[0, top]
+    loss = ((seen @ W.T + b - y_last) ** 2).sum()
     grads = torch.autograd.grad(loss, probes)
     return np.asarray([g.norm().item() for g in grads])

@@ -290,3 +290,23 @@ def test_diagonal_log_norms_handles_extremes_and_shut_units():
     assert np.isnan(L2[0, 1]) and L2[0, 0] == 0 and Lf[0, 0] == pytest.approx(0.5 * math.log10(2))
     zero = diagonal_log_norms(torch.tensor([[1.0], [0.0], [0.3]], dtype=torch.float64), "fro")
     assert zero[1, 0] == -math.inf and zero[2, 0] == -math.inf and zero[2, 1] == pytest.approx(math.log10(0.3))
+
+
+@pytest.mark.parametrize("name", ["nn.LSTM-2layer-bf", "nn.GRU-3layer", "LRU", "MinLSTM", "SelectiveSSM"])
+def test_loss_gradient_norms_of_stacks_and_diagonal_cells_match_autograd(name):
+    from bptt_core import loss_gradient_norms
+
+    m, x = make(ALL[name]), sequence(8)
+    readout = nn.Linear(H, 2).double()
+    y = torch.randn(T, 2, dtype=torch.float64)
+    stacked = isinstance(m, nn.RNNBase)
+    top = h_block(m, -1) if stacked else slice(0, m.state_size)
+    probes = [torch.zeros(top.stop - top.start, dtype=torch.float64, requires_grad=True) for _ in range(T)]
+    state = torch.zeros(state_size(m), dtype=torch.float64)
+    for t in range(T):  # the module's own steps, a zero added to what the readout depends on at each t
+        state = module_step(m, x[t], state)
+        state = torch.cat([state[: top.start], state[top] + probes[t], state[top.stop :]])
+    seen = state[top] if stacked else m.output(x[-1], m.from_state(state))
+    loss = ((readout(seen) - y[-1]) ** 2).sum()
+    ref = [g.norm().item() for g in torch.autograd.grad(loss, probes)]
+    np.testing.assert_allclose(loss_gradient_norms(m, readout, x, y), ref, rtol=1e-10, atol=1e-14)
