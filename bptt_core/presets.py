@@ -13,6 +13,10 @@ writes them into its widgets and switches page; the tests sweep every preset thr
 - IRNN: Le, Jaitly & Hinton (2015): ReLU with W_hh = I on the adding problem.
 - sparse: Pascanu et al. (2013) / Sutskever et al. (2013): 15 non-zeros per unit, rho = 0.95.
 - LSTM vs RNN: Hochreiter & Schmidhuber (1997): the cell state's additive path against a tanh RNN.
+- LRU ring: Orvieto et al. (2023): the linear recurrent unit with |lambda| initialised on the ring
+  [0.9, 0.999] keeps ||dh_t/dh_s|| = max |lambda|^(t-s) within 10x of 1 over 300 steps, against a tanh RNN
+  (orthogonal, gain 1) at the same T whose products vanish. Zucchet & Orvieto (2024)'s other side
+  of |lambda| -> 1 (the sensitivity to lambda itself) is :mod:`bptt_core.sensitivity`'s curve.
 """
 
 from __future__ import annotations
@@ -103,6 +107,19 @@ PRESETS: tuple[Preset, ...] = (
         "ReLU with ρ = 1.2 trained with SGD: the unclipped twin's gradient norm spikes; clipping caps it.",
         "Pascanu et al. 2013",
         dict(cell="rnn", activation="relu", init="gaussian", gain=1.0, spectral_radius=1.2, task="adding"),
+    ),
+)
+
+PRESETS += (
+    Preset(
+        "lru_ring",
+        "LRU ring init vs RNN",
+        "gradient_flow",
+        "An LRU with |λ| on the ring [0.9, 0.999] (solid) against a tanh RNN at the same T (dashed): the "
+        "LRU's ‖∂h(300)/∂h(1)‖ stays within 10× of 1 while the RNN's falls more than 1000×.",
+        "Orvieto et al. 2023",
+        dict(cell="lru", r_min=0.9, r_max=0.999, init="orthogonal", gain=1.0, seq_len=300, hidden_size=32),
+        {"gf_compare": True},
     ),
 )
 
