@@ -344,3 +344,30 @@ def test_tiled_frobenius_keeps_extremes_shut_units_and_underflowing_pairs(tile):
     t, s = 75, 30
     logs = torch.log(a[s + 1 : t + 1]).sum(0)  # (H,), no zero in that range for units 0, 1, 3, 4
     assert tiled[t, s] == pytest.approx(0.5 * torch.logsumexp(2 * logs, 0).item() / math.log(10), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name", ["nn.LSTM-2layer", "nn.GRU-3layer", "nn.RNN-relu-3layer-bf", "LRU", "MinGRU", "SelectiveSSM"]
+)
+def test_training_loss_and_dh_match_the_modules_own_forward(name):
+    """The training loop's step-by-step loss (live view) against the module's own forward, float64."""
+    from bptt_core.tasks import make_task
+    from bptt_core.training import batch_loss, live_view, parameter_groups
+
+    m = make(ALL[name])
+    readout = nn.Linear(H, 2).double()
+    data = make_task("gaussian", T, 3, 0, I)
+    data = type(data)(
+        data.x.double(), torch.randn(T, 3, 2, dtype=torch.float64), data.loss_mask, data.name, data.loss_on
+    )
+    loss, hs = batch_loss(live_view(m), readout, data)
+    out, _ = m(data.x.transpose(0, 1)) if getattr(m, "batch_first", False) else m(data.x)
+    out = out.transpose(0, 1) if getattr(m, "batch_first", False) else out
+    ref = ((readout(out[data.loss_mask]) - data.y[data.loss_mask]) ** 2).sum() / 3
+    params = list(m.parameters())
+    torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(loss, params), torch.autograd.grad(ref, params), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert len(hs) == T and hs[0].shape == (3, H if isinstance(m, nn.RNNBase) else m.state_size)
+    groups = parameter_groups(m, readout)
+    assert sum(len(v) for k, v in groups.items() if k != "readout") == len(params)  # every parameter in one group
