@@ -338,6 +338,13 @@ def test_lru_ring_preset_draws_the_lru_against_the_rnn():
     assert any("LRU" in n for n in names) and any("RNN" in n for n in names), names
 
 
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_takes_a_stacked_model(page):
+    at = open_page(page, {**SMALL, "m_cell": "lstm", "m_layers": "2"})
+    assert at.session_state["m_layers"] == 2
+    assert_ok(at, page)
+
+
 def test_stacked_model_from_the_sidebar_and_a_refused_combination():
     at = open_page("gradient_flow", {**SMALL, "m_cell": "gru", "m_layers": "3"})
     assert_ok(at, "gradient_flow")
