@@ -109,6 +109,14 @@ def flow_summary(L: np.ndarray, spec: Spectrum | None, cell: str, threshold: flo
     return FlowSummary(lag_profile(L), decay_rate(L), memory_horizon(L, threshold), threshold, gs)
 
 
+def layer_reach_of(cfg: ModelConfig, norm="fro", upload=None) -> np.ndarray:
+    """log10 ||dh^top_T/dh^i_s|| (num_layers, T): the depth x time picture of a stack, at the last step."""
+    from .jacobians import layer_reach
+
+    rnn, _, x, _, _ = model_and_sequence(cfg, upload)
+    return layer_reach(rnn, x, norm=2 if norm in (2, "2") else "fro")
+
+
 def loss_gradients_of(cfg: ModelConfig, upload=None) -> np.ndarray:
     """||dL/dh_t|| (T,) for the loss on the last step."""
     rnn, readout, x, y, _ = model_and_sequence(cfg, upload)

@@ -672,6 +672,16 @@ def flow_matrix(cfg: ModelConfig, norm: str, block: str):
 
 
 @st.cache_data(**CACHE)
+def _layer_reach(cfg: ModelConfig, norm: str, upload):
+    with compute_slot():
+        return report().layer_reach_of(cfg, norm, upload)
+
+
+def layer_reach(cfg: ModelConfig, norm: str):
+    return _layer_reach(cfg, norm, upload_for(cfg))
+
+
+@st.cache_data(**CACHE)
 def _spectrum(cfg: ModelConfig, upload):
     with compute_slot():
         return report().spectrum_of(cfg, upload)

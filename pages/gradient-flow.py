@@ -116,6 +116,20 @@ C.show_figure(
     PAGE,
 )
 
+if cfg.num_layers > 1:  # a stack: the depth x time picture at the last step
+    reach = C.layer_reach(cfg, norm)
+    C.show_figure(
+        F.layer_reach_figure(reach),
+        "gf_depth",
+        pd.DataFrame(reach.T, columns=[f"layer_{i}" for i in range(cfg.num_layers)]).assign(s=np.arange(1, T + 1)),
+        "depth-time.csv",
+        f"The state at each step is every layer's state; the heatmap above reads the top layer's h. Here: how "
+        f"much of a change at (layer i, step s) reaches the top layer's h at the last step, T = {T} "
+        "(log10 ‖∂h^top(T)/∂h^i(s)‖, every other part of the state at s held fixed). A change at a lower "
+        "layer reaches the top only through the layers above it at later steps, so at s = T it is exactly 0.",
+        PAGE,
+    )
+
 col1, col2 = st.columns(2)
 with col1:
     g = C.loss_gradients(cfg)

@@ -348,6 +348,9 @@ def test_every_page_takes_a_stacked_model(page):
 def test_stacked_model_from_the_sidebar_and_a_refused_combination():
     at = open_page("gradient_flow", {**SMALL, "m_cell": "gru", "m_layers": "3"})
     assert_ok(at, "gradient_flow")
+    spec = chart_spec(at, "gf_depth")  # the depth x time picture, top layer first
+    assert spec["data"][0]["y"] == ["layer 2 (top)", "layer 1", "layer 0"]
+    assert "gf_depth" not in chart_keys(open_page("gradient_flow", SMALL))  # one layer: not shown
     at = open_page("gradient_flow", {**SMALL, "m_cell": "lru", "m_layers": "2"})
     assert not at.exception
     assert any("num_layers must be 1 for the lru cell" in e.value for e in at.error), [e.value for e in at.error]
