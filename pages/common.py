@@ -682,6 +682,15 @@ def layer_reach(cfg: ModelConfig, norm: str):
 
 
 @st.cache_data(**CACHE)
+def lambda_sensitivity(seq_len: int, seed: int):
+    """Zucchet & Orvieto's measured curve, small enough for a page (16 sequences, 4 units)."""
+    from bptt_core.sensitivity import lambda_sensitivity as measure
+
+    with compute_slot():
+        return measure(seq_len=max(2, seq_len), hidden_size=4, n_sequences=16, seed=seed)
+
+
+@st.cache_data(**CACHE)
 def _spectrum(cfg: ModelConfig, upload):
     with compute_slot():
         return report().spectrum_of(cfg, upload)

@@ -354,3 +354,11 @@ def test_stacked_model_from_the_sidebar_and_a_refused_combination():
     at = open_page("gradient_flow", {**SMALL, "m_cell": "lru", "m_layers": "2"})
     assert not at.exception
     assert any("num_layers must be 1 for the lru cell" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_lru_spectrum_page_shows_the_sensitivity_curve():
+    at = open_page("spectrum", {**SMALL, "m_cell": "lru"})
+    assert_ok(at, "spectrum")
+    names = [tr.get("name", "") for tr in chart_spec(at, "sp_lambda")["data"]]
+    assert names[0].endswith("measured") and any("∂h_T/∂h_1" in n for n in names), names
+    assert "sp_lambda" not in chart_keys(open_page("spectrum", SMALL))  # only for the LRU
