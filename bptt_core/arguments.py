@@ -71,8 +71,10 @@ def plain_copy(module: nn.Module) -> nn.Module:
     from torch.nn.utils import parametrize, prune
     from torch.nn.utils.spectral_norm import SpectralNorm
 
-    if all(n in LAYER_WEIGHTS for n, _ in module.named_parameters()):
-        return module
+    from .cells import DiagonalRecurrence
+
+    if isinstance(module, DiagonalRecurrence) or all(n in LAYER_WEIGHTS for n, _ in module.named_parameters()):
+        return module  # the diagonal cells' weights are their own parameters (no parametrizations read)
     with torch.no_grad():
         eff = {k: w.detach().clone() for k, w in effective_weights(module).items()}
         hooks = (SpectralNorm, prune.BasePruningMethod)

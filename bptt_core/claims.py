@@ -110,6 +110,21 @@ def horizon_or_beyond(L: np.ndarray) -> int:
     return L.shape[0] if h is None else int(h)
 
 
+def _end_to_end(ctx: Context) -> float:
+    """log10 of ||dh_T/dh_1|| over its lag-0 value ||I||: how much of a change at the first step reaches the last."""
+    from .report import flow_matrix_of
+
+    L = flow_matrix_of(ctx.cfg)
+    return float(L[-1, 0] - L[0, 0])
+
+
+def _rnn_end_to_end(ctx: Context) -> float:
+    """The same for a tanh RNN (orthogonal, gain 1) with this model's H, T, input and seed."""
+    rnn = replace(ctx.cfg, cell="rnn", activation="tanh", init="orthogonal", gain=1.0, forget_bias=0.0,
+                  r_min=0.0, r_max=1.0)  # fmt: skip
+    return _end_to_end(Context(rnn))
+
+
 def _lstm_c_over_rnn_horizon(ctx: Context) -> float:
     """The LSTM's cell-state (c -> c) memory horizon over a tanh RNN's (h -> h) at equal H, T, init and input."""
     from .report import flow_matrix_of
@@ -164,6 +179,8 @@ MEASURES = {  # name -> (label, unit, function of a Context)
     "rho": ("spectral radius ρ", "", _rho),
     "sigma_spread": ("largest |σᵢ − 1|", "", _sigma_spread),
     "lstm_c_over_rnn_horizon": ("LSTM c-block horizon ÷ RNN horizon", "", _lstm_c_over_rnn_horizon),
+    "end_to_end": ("log10 ‖∂h(T)/∂h(1)‖ ÷ ‖I‖", "", _end_to_end),
+    "rnn_end_to_end": ("the tanh RNN's log10 ‖∂h(T)/∂h(1)‖ ÷ ‖I‖", "", _rnn_end_to_end),
     "first_clip": ("first clipped step", "", _first_clip),
     "unclipped_diverged": ("unclipped twin diverged (1 = yes)", "", _unclipped_diverged),
     "clipped_finished": ("clipped twins that finished", "of 2", _clipped_finished),

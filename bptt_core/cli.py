@@ -35,12 +35,16 @@ _MODEL_HELP = {
     "hidden_size": "hidden units H",
     "input_size": "input width (0 = what the task needs)",
     "seq_len": "time steps T",
-    "init": f"initialisation of W_hh (and W_ih): {', '.join(INITS)}",
+    "init": f"initialisation of W_hh (and W_ih; the input weights of mingru/minlstm/ssm; lru: its ring): "
+    f"{', '.join(INITS)}",
     "gain": "gain multiplying the initialisation (> 0)",
     "spectral_radius": "rescale W_hh to this spectral radius (0 = leave as initialised)",
     "seed": "seed of the weights and the data",
     "task": f"input sequence: {', '.join(TASKS)}",
     "batch_size": "sequences generated (the Jacobian uses the first)",
+    "num_layers": "stacked layers (rnn, lstm, gru; a stacked rnn takes tanh or relu)",
+    "r_min": "LRU only: smallest |lambda| of the ring initialisation",
+    "r_max": "LRU only: largest |lambda| of the ring initialisation (<= 1)",
 }
 
 
@@ -141,6 +145,9 @@ def add_norm_arguments(parser: argparse.ArgumentParser) -> None:
     """--norm and --block, as jacobian_log_norms takes them."""
     parser.add_argument("--norm", default="fro", help="matrix norm: fro (Frobenius) or 2 (spectral) (default: fro)")
     parser.add_argument("--block", default="h", help="LSTM only: h (dh_t/dh_s) or c (dc_t/dc_s) (default: h)")
+    parser.add_argument(
+        "--layer", default=-1, type=int, help="stacked models: whose block, 0 the bottom, -1 the top (default: -1)"
+    )
 
 
 def parse_norm(value: str):
@@ -206,7 +213,7 @@ def run_jacobian(args: argparse.Namespace) -> int:
         raise ValueError(f"block must be 'h' or 'c', got {args.block!r}")
     if args.block == "c" and cfg.cell != "lstm":
         raise ValueError(f"block='c' needs an LSTM (the c -> c block); cell is {cfg.cell!r}")
-    check_jacobian_memory(cfg.cell, cfg.hidden_size, cfg.seq_len)  # before building anything
+    check_jacobian_memory(cfg.cell, cfg.hidden_size, cfg.seq_len, cfg.num_layers)  # before building anything
     from .cost import flow_cost
 
     check_budget(flow_cost(cfg, norm), args)
@@ -217,7 +224,7 @@ def run_jacobian(args: argparse.Namespace) -> int:
         from .sources import resolve
 
         rnn, _, x, _, _ = resolve(cfg, upload)
-    L = jacobian_log_norms(rnn, x, norm=norm, block=args.block)  # (T, T)
+    L = jacobian_log_norms(rnn, x, norm=norm, layer=args.layer, block=args.block)  # (T, T)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -235,7 +242,8 @@ def run_jacobian(args: argparse.Namespace) -> int:
     extra = {} if upload is None else {"model": str(args.model), "model_sha256": upload.model_sha}
     if upload is not None and upload.sequence_sha:
         extra |= {"sequence": str(args.sequence), "sequence_sha256": upload.sequence_sha}
-    write_json(out / "config.json", {**cfg.to_dict(), "norm": norm, "block": args.block, "lag": args.lag, **extra})
+    choice = {"norm": norm, "block": args.block, "layer": args.layer, "lag": args.lag}
+    write_json(out / "config.json", {**cfg.to_dict(), **choice, **extra})
     files += ["heatmap.html", "config.json"]
     print(summary)
     print(f"Wrote {', '.join(files)} to {out}/")
@@ -253,7 +261,13 @@ def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str, upl
     what = "dc_t/dc_s" if block == "c" else "dh_t/dh_s"
     name = "Frobenius" if norm == "fro" else "spectral"
     cell = f"{cfg.cell} ({cfg.activation})" if cfg.cell == "rnn" else cfg.cell
-    if upload is None:
+    if cfg.num_layers > 1:
+        cell += f", {cfg.num_layers} layers"
+    if cfg.cell == "lru" and upload is None:
+        cell += f", ring {cfg.r_min:g} <= |lambda| <= {cfg.r_max:g}"
+    if upload is None and cfg.cell == "lru":
+        source = f"the LRU's ring init, {cfg.task} input, seed {cfg.seed}"
+    elif upload is None:
         source = f"init {cfg.init} (gain {cfg.gain:g}" + (
             f", rho {cfg.spectral_radius:g}" if cfg.spectral_radius else ""
         )

@@ -132,6 +132,7 @@ def effective_config(cfg: ModelConfig, upload: Upload | None) -> ModelConfig:
         activation=m.nonlinearity if m.cell == "rnn" else "tanh",
         hidden_size=m.hidden_size,
         input_size=m.input_size,
+        num_layers=m.num_layers,
         seq_len=seq_len,
         task=task,
         batch_size=1,

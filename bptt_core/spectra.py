@@ -58,6 +58,8 @@ def spectrum(rnn: nn.Module) -> Spectrum:
     sv = torch.linalg.svdvals(W).numpy()
     gamma = ACTIVATION_GAMMA[view.activation] if view.kind == "rnn" else 1.0
     label = {"rnn": "W_hh", "lstm": "W_hg (LSTM cell-candidate block)", "gru": "W_hn (GRU candidate block)"}[view.kind]
+    if getattr(view, "num_layers", 1) > 1:
+        label = f"the top layer's {label}"
     return Spectrum(eig, sv, float(np.abs(eig).max()), float(sv[0]), gamma, label)
 
 

@@ -612,8 +612,11 @@ def compare_variants(
             measured,
             note,
         )
-    flops = rtrl_flops(p.view, n)
-    if p.x.shape[1] != 1:
+    layers = getattr(p.view, "num_layers", 1)
+    flops = rtrl_flops(p.view, n) if layers == 1 else math.nan
+    if layers != 1:
+        skipped("RTRL", math.nan, math.nan, f"skipped: RTRL here takes single-layer models ({layers} layers)")
+    elif p.x.shape[1] != 1:
         skipped("RTRL", math.nan, math.nan, "skipped: RTRL here takes one sequence (batch 1)")
     elif flops > rtrl_max_flops or rtrl_sensitivity_bytes(p.view) > RTRL_MAX_SENSITIVITY_BYTES:
         skipped("RTRL", math.nan, math.nan, f"skipped: RTRL would cost ~{flops:.1e} flops (limit {rtrl_max_flops:.0e})")

@@ -68,6 +68,7 @@ def gradient_verdict(
     cell: str = "rnn",
     plain: bool = False,
     tolerance: float = RATE_TOLERANCE,
+    rho: float | None = None,
 ) -> GradientVerdict:
     """The verdict for a network: Pascanu's case from γ and σ₁ (vanilla RNN only), then what the
     measured decay ``rate`` (log10 per step, None if not measured) says happens.
@@ -81,13 +82,24 @@ def gradient_verdict(
     risk = measured_risk(rate, tolerance)
     if risk == "unknown" and bound == "vanishing":
         risk = "vanishing"
-    parts = [_bound_sentence(bound, gs, gamma, sigma1, cell, sym)]
+    parts = [_bound_sentence(bound, gs, gamma, sigma1, cell, sym, rho)]
     if rate is not None and math.isfinite(rate):
         parts.append(_rate_sentence(risk, rate, sym))
     return GradientVerdict(risk, bound, " ".join(parts))
 
 
-def _bound_sentence(bound: str, gs, gamma, sigma1, cell: str, sym: dict) -> str:
+def _bound_sentence(bound: str, gs, gamma, sigma1, cell: str, sym: dict, rho: float | None = None) -> str:
+    if bound == "none" and cell == "lru":
+        top = f", with max|λ| = {rho:.4g}" if rho is not None else ""
+        return (
+            "The LRU's step Jacobian is diag(λ), the same at every step whatever the input: "
+            f"‖∂h(t)/∂h(s)‖ = max|λ|^(t−s) in the spectral norm{top}."
+        )
+    if bound == "none" and cell in ("mingru", "minlstm", "ssm"):
+        return (
+            f"The {cell} cell's step Jacobian is diagonal and moves with the input x(t), not with the state: "
+            "no bound from a matrix applies; the measured rate decides."
+        )
     if bound == "none":
         return (
             f"The {cell.upper()}'s gates make each step's Jacobian depend on the state, so Pascanu's bound "

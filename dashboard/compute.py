@@ -174,6 +174,28 @@ def contributions(ctx: PageContext, t: int):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False)
+def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
+    """A stack's depth x time picture: how much of a change at (layer i, step s) reaches the top at T."""
+    from bptt_core import panels as P
+
+    with _computing("layer_reach"):
+        reach = numerics().layer_reach_of(ctx.cfg, norm_of(norm), ctx.upload)
+    return ready(P.depth_panel(reach), lecture)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sensitivity_view(seq_len: int, seed: int, lecture: bool) -> Shown:
+    """Zucchet & Orvieto's measured curve, small enough for a page (16 sequences, 4 units)."""
+    from bptt_core import panels as P
+    from bptt_core.sensitivity import lambda_sensitivity
+
+    with _computing("lambda_sensitivity"):
+        sens = lambda_sensitivity(seq_len=max(2, seq_len), hidden_size=4, n_sequences=16, seed=seed)
+    return ready(P.sensitivity_panel(sens), lecture)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
 def preset_checks(key: str) -> list[tuple[str, str, bool]]:
     """(claim, measured value, holds) for every claim of preset ``key``, on the preset's own settings."""
     from bptt_core import presets as P
@@ -328,8 +350,8 @@ def gradient_flow_view(
     L = flow_matrix(ctx, norm, block)
     t = P.contribution_step(L.shape[0])
     others = {}
-    if compare and cfg.cell != "gru":
-        other = "rnn" if cfg.cell == "lstm" else "lstm"
+    if compare:
+        other = "lstm" if cfg.cell == "rnn" else "rnn"  # every other cell against the vanilla RNN
         ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh", "forget_bias": 0.0})
         if not problems(ocfg)[0]:
             from bptt_core.jacobians import lag_profile

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from bptt_core import presets as P
-from bptt_core.config import ACTIVATIONS, CELLS, INITS, MAX_FORGET_BIAS, MAX_SEED, TASKS, ModelConfig
+from bptt_core.config import ACTIVATIONS, CELLS, INITS, MAX_FORGET_BIAS, MAX_SEED, MAX_STACK, TASKS, ModelConfig
 
 from . import page_table
 
@@ -100,7 +100,11 @@ def _num(v) -> str:
 
 D = ModelConfig()
 MODEL_SETTINGS: tuple[Setting, ...] = (
-    Setting("m_cell", "Cell", "select", D.cell, CELLS, attr="cell", help="Vanilla RNN, LSTM or GRU."),
+    Setting("m_cell", "Cell", "select", D.cell, CELLS, attr="cell",
+            help="Vanilla RNN, LSTM, GRU, or a diagonal recurrence: LRU (Orvieto et al. 2023), minGRU / minLSTM "
+            "(Feng et al. 2024), selective SSM (Mamba-style)."),
+    Setting("m_layers", "Stacked layers", "int", D.num_layers, lo=1, hi=MAX_STACK, step=1, attr="num_layers",
+            help="num_layers of a vanilla RNN (tanh or ReLU), LSTM or GRU: the pictures read the top layer's h."),
     Setting("m_activation", "Activation (vanilla RNN)", "select", D.activation, ACTIVATIONS, attr="activation"),
     Setting("m_hidden", "Hidden units H", "int", D.hidden_size, lo=1, hi=UI_MAX_HIDDEN, step=1, attr="hidden_size"),
     Setting("m_seq_len", "Sequence length T", "int", D.seq_len, lo=1, hi=UI_MAX_SEQ_LEN, step=1, attr="seq_len"),
@@ -109,6 +113,9 @@ MODEL_SETTINGS: tuple[Setting, ...] = (
             help="Multiplies the initialisation (ignored by the sparse init)."),
     Setting("m_radius", "Spectral radius ρ (0 = as initialised)", "float", D.spectral_radius, lo=0.0,
             hi=UI_MAX_GAIN, step=0.05, attr="spectral_radius", help="> 0 rescales W_hh to exactly this spectral radius."),
+    Setting("m_r_min", "LRU ring: smallest |λ|", "float", D.r_min, lo=0.0, hi=0.999, step=0.01, attr="r_min",
+            help="The LRU's ring initialisation draws |λ| between these two (other cells ignore them)."),
+    Setting("m_r_max", "LRU ring: largest |λ|", "float", D.r_max, lo=0.001, hi=1.0, step=0.001, attr="r_max"),
     Setting("m_seed", "Seed", "int", D.seed, lo=0, hi=MAX_SEED, step=1, attr="seed"),
     Setting("m_task", "Task (input sequence)", "select", D.task, TASKS, attr="task"),
     Setting("m_forget_bias", "Forget-gate bias (LSTM)", "float", D.forget_bias, lo=-MAX_FORGET_BIAS,
@@ -116,7 +123,8 @@ MODEL_SETTINGS: tuple[Setting, ...] = (
             help="Added to the LSTM's forget-gate bias: 1 is Gers et al.'s and Jozefowicz et al.'s advice."),
 )  # fmt: skip
 # Settings only one kind of cell reads: greyed out for the others (their values stay, unused).
-CELL_ONLY = {"m_activation": ("rnn",), "m_forget_bias": ("lstm",)}
+CELL_ONLY = {"m_activation": ("rnn",), "m_forget_bias": ("lstm",), "m_layers": ("rnn", "lstm", "gru"),
+             "m_r_min": ("lru",), "m_r_max": ("lru",)}  # fmt: skip
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
     Setting("controls", "Show controls", "bool", True, help="Off hides every control: the figures and their words."),

@@ -20,7 +20,8 @@ STATE = "upload"  # the accepted Upload
 FILES = "upload_files"  # (model file id, sequence file id, nonlinearity) last checked
 MESSAGE = "upload_message"  # (ok, text) about the last check
 GENERATION = "upload_generation"  # bumped to give fresh, empty uploaders
-UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius")  # settings an upload replaces
+UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius", "m_layers", "m_r_min", "m_r_max",
+          "m_forget_bias")  # settings an upload replaces  # fmt: skip
 SEQUENCE_UNUSED = ("m_seq_len", "m_task")  # with an uploaded sequence
 NONLIN_AUTO = "from the file (else tanh)"
 

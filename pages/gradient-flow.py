@@ -25,7 +25,7 @@ CENTRE = Setting(
 HORIZON = Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
 COMPARE = Setting(
     "gf_compare", "Compare cells", "bool", False,
-    help="Overlay the other cell (LSTM for a vanilla RNN, vanilla RNN for an LSTM) with the same settings.",
+    help="Overlay another cell with the same settings (LSTM for a vanilla RNN, the vanilla RNN for the others).",
 )  # fmt: skip
 SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE)
 
@@ -42,7 +42,7 @@ def body(ctx: compute.PageContext) -> None:
     block = flow_block(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
     centre = S.page_setting(CENTRE, c[3])
     threshold = float(S.page_setting(HORIZON, c[4]))
-    compare = S.page_setting(COMPARE, c[5], disabled=cfg.cell == "gru")
+    compare = S.page_setting(COMPARE, c[5])
     layout.export_format_toggle(PAGE)
 
     # Light (the defaults: milliseconds): computed in this rerun. Heavier: a background job with progress and
@@ -79,6 +79,8 @@ def body(ctx: compute.PageContext) -> None:
         st.caption(note)
     layout.show_figure(PAGE, heat, ctx)
     layout.show_figure(PAGE, lag_fig, ctx)
+    if cfg.num_layers > 1:  # a stack: the depth x time picture at the last step
+        layout.show_figure(PAGE, compute.depth_view(ctx, norm, S.lecture()), ctx)
     for col, shown in zip(st.columns(2), pair, strict=False):
         with col:
             layout.show_figure(PAGE, shown, ctx)

@@ -27,7 +27,7 @@ def body(ctx: compute.PageContext) -> None:
     m[4].metric("Top Lyapunov λ₁", f"{lam[0]:.3g}" if np.isfinite(lam[0]) else "−∞",
                 help="The top Lyapunov exponent, in log10 growth per step along the driven trajectory.")  # fmt: skip
 
-    verdict = gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cfg.cell)
+    verdict = gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cfg.cell, rho=spec.rho)
     (st.warning if verdict.alarming else st.info)(verdict.text, icon=":material/insights:")
     if cfg.cell != "rnn":
         st.caption(f"The matrix shown for the {cfg.cell.upper()} is {spec.matrix}.")
@@ -39,6 +39,9 @@ def body(ctx: compute.PageContext) -> None:
     with c2:
         layout.show_figure(PAGE, sv, ctx)
     layout.show_figure(PAGE, lyap, ctx)
+    if cfg.cell == "lru":  # Zucchet & Orvieto (2024): the other side of |λ| -> 1
+        with st.spinner("Sensitivity to λ…"):
+            layout.show_figure(PAGE, compute.sensitivity_view(min(cfg.seq_len, 500), cfg.seed, S.lecture()), ctx)
     layout.exports(PAGE, ctx)
 
 

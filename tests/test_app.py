@@ -254,7 +254,7 @@ def test_bad_combinations_show_an_error_not_a_traceback(query, needle):
 # -- bad URL values ---------------------------------------------------------------------------------------
 
 BAD_VALUES = ["banana", "-5", "1e9"]
-VALID_ANYWAY = {("1e9", "m_seed")}  # a seed of 10^9 is in range: Streamlit and the page both take it
+VALID_ANYWAY = {("1e9", "m_seed"), ("-5", "m_forget_bias")}  # in range: Streamlit and the page both take them
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES)
@@ -422,3 +422,49 @@ def test_a_norm_seen_before_is_not_computed_again():
         assert_ok(at, "gradient_flow")
         counts.append(compute.COMPUTED["flow_matrix"])
     assert [b - a for a, b in zip(counts, counts[1:], strict=False)] == [1, 0, 0]
+
+
+NEW_CELLS = [c for c in CELLS if c not in ("rnn", "lstm", "gru")]
+
+
+@pytest.mark.parametrize("cell", NEW_CELLS)
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_takes_the_newer_cells(page, cell):
+    at = open_page(page, {**SMALL, "m_cell": cell})
+    assert at.session_state["m_cell"] == cell
+    assert_ok(at, page)
+
+
+def test_lru_ring_preset_draws_the_lru_against_the_rnn():
+    at = open_page("overview")
+    at.button(key="preset_lru_ring").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["m_r_min"] == 0.9 and at.session_state["m_r_max"] == 0.999
+    names = [tr.get("name", "") for tr in chart_spec(at, "gf_lag")["data"]]
+    assert any("LRU" in n for n in names) and any("RNN" in n for n in names), names
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_takes_a_stacked_model(page):
+    at = open_page(page, {**SMALL, "m_cell": "lstm", "m_layers": "2"})
+    assert at.session_state["m_layers"] == 2
+    assert_ok(at, page)
+
+
+def test_stacked_model_from_the_sidebar_and_a_refused_combination():
+    at = open_page("gradient_flow", {**SMALL, "m_cell": "gru", "m_layers": "3"})
+    assert_ok(at, "gradient_flow")
+    spec = chart_spec(at, "gf_depth")  # the depth x time picture, top layer first
+    assert spec["data"][0]["y"] == ["layer 2 (top)", "layer 1", "layer 0"]
+    assert "gf_depth" not in chart_keys(open_page("gradient_flow", SMALL))  # one layer: not shown
+    at = open_page("gradient_flow", {**SMALL, "m_cell": "lru", "m_layers": "2"})
+    assert not at.exception
+    assert any("num_layers must be 1 for the lru cell" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_lru_spectrum_page_shows_the_sensitivity_curve():
+    at = open_page("spectrum", {**SMALL, "m_cell": "lru"})
+    assert_ok(at, "spectrum")
+    names = [tr.get("name", "") for tr in chart_spec(at, "sp_lambda")["data"]]
+    assert names[0].endswith("measured") and any("∂h_T/∂h_1" in n for n in names), names
+    assert "sp_lambda" not in chart_keys(open_page("spectrum", SMALL))  # only for the LRU

@@ -169,3 +169,38 @@ def test_time_per_epoch_is_a_measured_step_times_steps_per_epoch():
 def test_bad_input_raises_naming_the_setting(name, change):
     with pytest.raises(ValueError, match=name):
         estimate(**{**BASE, **change})
+
+
+# -- the diagonal cells: parameters exact, activation memory measured --------------------------------
+
+DIAGONAL = ["lru", "mingru", "minlstm", "ssm"]
+
+
+@pytest.mark.parametrize("cell", DIAGONAL)
+@pytest.mark.parametrize("I, H, O, L", [s for s in PARAM_SIZES if s[3] == 1])
+def test_diagonal_cell_params_equal_numel(cell, I, H, O, L):
+    e = estimate(cell, I, H, O, seq_len=3, batch_size=1, measure_time=False)
+    want = sum(p.numel() for p in make_rnn(cell, I, H).parameters()) + H * O + O
+    assert e.total_params == want and e.recurrent_params + e.readout_params == want
+
+
+@pytest.mark.parametrize("cell", DIAGONAL)
+@pytest.mark.parametrize("I, H, O, T, B", [(3, 8, 2, 5, 4), (7, 33, 3, 13, 5), (2, 16, 2, 30, 9)])
+def test_diagonal_cell_activation_bytes_are_the_measurement(cell, I, H, O, T, B):
+    from bptt_core.calculator import diagonal_activation_bytes
+
+    got = diagonal_activation_bytes(cell, I, H, O, T, B)
+    assert got == measured_activation_bytes(cell, I, H, O, T, B)  # the batch extension is exact
+    e = estimate(cell, I, H, O, seq_len=T, batch_size=B, truncation=2, measure_time=False)
+    assert e.activation_bytes == got and e.tbptt_activation_bytes == diagonal_activation_bytes(cell, I, H, O, 2, B)
+    rows = e.table().set_index("quantity")
+    assert rows.loc["activation memory, full BPTT", "kind"] == "measured"
+
+
+@pytest.mark.parametrize("cell", DIAGONAL)
+def test_diagonal_cell_estimate_reads_the_flow_and_refuses_stacking(cell):
+    e = estimate(cell, 3, 8, 2, seq_len=40, batch_size=2, measure_time=True)
+    assert e.step_seconds > 0 and math.isfinite(e.decay_rate) and e.decay_rate <= 0  # contractive: a_t < 1
+    assert e.sigma1 <= 1
+    with pytest.raises(ValueError, match=f"num_layers must be 1 for the {cell} cell"):
+        estimate(cell, 3, 8, 2, seq_len=10, batch_size=1, num_layers=2, measure_time=False)

@@ -56,6 +56,7 @@ def test_jacobian_subcommand_writes_the_engine_matrix(tmp_path):
     assert np.isnan(M[np.triu_indices(9, 1)]).all() and np.isfinite(M[np.tril_indices(9)]).all()
     settings = json.loads((out / "config.json").read_text())
     assert settings.pop("norm") == "fro" and settings.pop("block") == "h" and settings.pop("lag") is False
+    assert settings.pop("layer") == -1
     assert ModelConfig.from_dict(settings) == cfg
     html = (out / "heatmap.html").read_text()
     page = re.sub(r"<script>/\*\*\n\* plotly\.js.*?</script>", "", html, flags=re.S)  # all but the bundle
@@ -122,7 +123,41 @@ BAD_ARGS = [
     (["--task", "temporal_order", "--seq-len", "5"], "seq_len must be in [10,"),
     (["--task", "adding", "--input-size", "3"], "input_size must be 2 for the adding task"),
     (["--spectral-radius", "-1"], "spectral_radius"),
+    (["--cell", "gru", "--num-layers", "2", "--layer", "2"], "layer must be a whole number in [-2, 1]"),
+    (["--cell", "lru", "--spectral-radius", "0.9"], "spectral_radius must be 0 for the lru cell"),
+    (["--cell", "mingru", "--num-layers", "2"], "num_layers must be 1 for the mingru cell"),
+    (["--cell", "lru", "--r-min", "0.9", "--r-max", "0.5"], "r_min must be below r_max"),
+    (["--cell", "lru", "--r-max", "1.5"], "r_max must be in (0.0, 1.0]"),
+    (["--num-layers", "9"], "num_layers must be in [1, 8]"),
 ]
+
+
+@pytest.mark.parametrize(
+    "argv, cfg, layer",
+    [
+        (["--cell", "lru", "--r-min", "0.9", "--r-max", "0.99"], dict(cell="lru", r_min=0.9, r_max=0.99), -1),
+        (["--cell", "minlstm"], dict(cell="minlstm"), -1),
+        (["--cell", "ssm", "--init", "xavier_normal"], dict(cell="ssm", init="xavier_normal"), -1),
+        (["--cell", "lstm", "--num-layers", "3", "--layer", "1"], dict(cell="lstm", num_layers=3), 1),
+        (["--cell", "rnn", "--num-layers", "2", "--activation", "relu"], dict(num_layers=2, activation="relu"), -1),
+    ],
+)
+def test_new_cells_and_stacks_from_the_command_line(tmp_path, capsys, argv, cfg, layer):
+    out = tmp_path / "o"
+    assert main(["jacobian", *argv, "--hidden-size", "6", "--seq-len", "12", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    config = ModelConfig(**cfg, hidden_size=6, seq_len=12)
+    rnn, _ = build_model(config)
+    L = jacobian_log_norms(rnn, build_task(config).x[:, 0], layer=layer)
+    np.testing.assert_array_equal(np.load(out / "jacobian.npy"), L)
+    settings = json.loads((out / "config.json").read_text())
+    assert (
+        settings["layer"] == layer and settings["cell"] == config.cell and settings["num_layers"] == config.num_layers
+    )
+    if config.num_layers > 1:
+        assert f"{config.num_layers} layers" in stdout and "top layer's" in stdout
+    if config.cell == "lru":
+        assert "ring 0.9 <= |lambda| <= 0.99" in stdout and "diag(λ)" in stdout
 
 
 @pytest.mark.parametrize("args,words", BAD_ARGS, ids=[" ".join(a) for a, _ in BAD_ARGS])

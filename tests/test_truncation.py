@@ -397,3 +397,15 @@ def test_held_for_backward_picks_an_update_with_a_loss_in_its_window():
     assert held_for_backward_bytes(rnn, readout, x, y, 4, 4, loss_mask=mask) == held_for_backward_bytes(
         rnn, readout, x[:4], y[:4], 4, 4, loss_mask=mask[:4]
     )
+
+
+@pytest.mark.parametrize("cell", ["nn.LSTM-2layer-bf", "LRU", "SelectiveSSM"])
+def test_compare_variants_on_stacks_and_diagonal_cells(cell):
+    rnn, readout, x, y = make(cell, 30, seed=7)
+    by = compare_variants(rnn, readout, x, y, ks=(10,), repeats=1).set_index("variant")
+    assert by.loc["full BPTT", "cosine"] == pytest.approx(1, abs=1e-9)
+    assert np.isfinite(float(by.loc["TBPTT(10, 10)", "cosine"]))
+    if "layer" in cell:  # RTRL is refused for a stack, and said so
+        assert "single-layer" in by.loc["RTRL", "note"] and math.isnan(by.loc["RTRL", "cosine"])
+    else:  # RTRL runs on the diagonal cells and equals full BPTT
+        assert by.loc["RTRL", "cosine"] == pytest.approx(1, abs=1e-9)
