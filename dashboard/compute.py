@@ -21,7 +21,7 @@ import functools
 import os
 import threading
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -114,7 +114,16 @@ def forget_idle_cache_locks() -> int | None:
 
 # -- the numbers ------------------------------------------------------------------------------------
 
-CACHE = dict(max_entries=32, show_spinner=False)
+
+def _context_key(ctx: PageContext) -> tuple:
+    return astuple(ctx.cfg), None if ctx.upload is None else astuple(ctx.upload)
+
+
+# The settings are frozen dataclasses of plain values: hashed as tuples of them. Streamlit's own hasher
+# walks a dataclass through __reduce__, ~10 ms a call here, paid on every rerun by every cached call.
+HASH_FUNCS = {PageContext: _context_key, ModelConfig: astuple, "bptt_core.training.TrainConfig": astuple}
+CACHE = dict(max_entries=32, show_spinner=False, hash_funcs=HASH_FUNCS)
+VIEWS = dict(max_entries=16, show_spinner=False, hash_funcs=HASH_FUNCS)
 COMPUTED: Counter = Counter()  # name -> real computations (cache misses) in this process
 
 
@@ -159,13 +168,13 @@ def contributions(ctx: PageContext, t: int):
         return numerics().contributions_of(ctx.cfg, t, ctx.upload)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def comparison(ctx: PageContext, k1: int, k2: int):
     with _computing("comparison"):
         return numerics().comparison_of(ctx.cfg, k1, k2, upload=ctx.upload)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def estimate(**kw):
     """The calculator's table, activation bytes and TBPTT window bytes (bptt_core.calculator.estimate)."""
     from bptt_core import calculator
@@ -175,7 +184,16 @@ def estimate(**kw):
     return e.table(), e.activation_bytes, e.tbptt_activation_bytes
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(**VIEWS)
+def calculator_view(**kw) -> tuple[pd.DataFrame, bytes]:
+    """(the calculator's table as the page shows it, the CSV of the numbers) for these settings."""
+    from bptt_core import panels as P
+
+    table, _, _ = estimate(**kw)
+    return P.calculator_table(table), table.to_csv(index=False).encode()
+
+
+@st.cache_data(**{**VIEWS, "max_entries": 8})
 def report_html(ctx: PageContext, lecture: bool = False, **kw) -> str:
     with _computing("report"):
         return numerics().build_report(ctx.cfg, lecture=lecture, upload=ctx.upload, **kw)
@@ -262,7 +280,7 @@ class FlowShown:
     panels: tuple[Shown, ...] = field(default_factory=tuple)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def gradient_flow_view(
     ctx: PageContext, norm, lag: bool, block: str, threshold: float, compare: bool, lecture: bool
 ) -> FlowShown:
@@ -289,7 +307,7 @@ def gradient_flow_view(
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
     from bptt_core import panels as P
@@ -300,7 +318,7 @@ def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, floa
     return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
     """(bptt_core.panels.TruncationView without its panel, the mask heatmap ready to draw)."""
     from dataclasses import replace
@@ -311,7 +329,7 @@ def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
     return replace(view, panel=None), ready(view.panel, lecture)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[pd.DataFrame, Shown]:
     """(the static table, the comparison figure) for full BPTT vs TBPTT(k1, k2) vs RTRL."""
     from bptt_core import panels as P
@@ -320,7 +338,7 @@ def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[
     return P.comparison_table(df), ready(P.comparison_panel(df), lecture)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
     """The Clipping page's gradient-norm and loss histories (the twins must have been trained:
     :func:`twin_runs`)."""
@@ -333,7 +351,7 @@ def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
     return tuple(ready(p, lecture) for p in panels)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     """||dL/dh_t|| during training of one twin."""
     from bptt_core import panels as P
@@ -341,7 +359,7 @@ def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def memory_view(
     cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int, lecture: bool
 ):
