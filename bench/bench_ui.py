@@ -91,9 +91,11 @@ class Tab:
         self.slider = H.slider(self.page, label)
         self.slider.wait_for(state="attached")
         self.i = 0
+        self.server: list[float] = []
 
     def step(self) -> float:
-        """One slider step: key press -> the server's end of the rerun (seconds). Then let the page settle."""
+        """One slider step: key press -> the server's end of the rerun (seconds). Then let the page settle.
+        ``self.server`` collects the part between the server's start and end of that rerun."""
         self.page.bring_to_front()
         H.settle(self.page)
         n = self.watcher.finished
@@ -106,6 +108,8 @@ class Tab:
                 raise TimeoutError("the rerun did not finish in 120 s")
             self.page.wait_for_timeout(1)
         took = self.watcher.last_finished_at - t0
+        started = self.watcher.last_started_at
+        self.server.append(self.watcher.last_finished_at - started if started > t0 else float("nan"))
         H.wait_idle(self.page, timeout=120)
         problems = H.problems(self.page)
         assert not problems["exceptions"], f"{self.page.url}: {problems}"
@@ -116,7 +120,8 @@ class Tab:
 
 
 def every_page_step(pw, app: H.StreamlitServer, bare: H.StreamlitServer, steps: int, warmup: int = 2) -> dict:
-    """page key -> (its step times, the bare page's step times taken between them)."""
+    """page key -> (its step times, the bare page's step times taken between them, the server's part
+    of its steps, the server's part of the bare page's)."""
     browser = H.launch_chromium(pw)
     try:
         base = Tab(browser, bare.url)
@@ -131,12 +136,17 @@ def every_page_step(pw, app: H.StreamlitServer, bare: H.StreamlitServer, steps: 
                 if i >= warmup:
                     mine.append(a)
                     theirs.append(b)
-            out[info.key] = (mine, theirs)
+            out[info.key] = (mine, theirs, tab.server[warmup:], base.server[-steps:])
             tab.close()
         base.close()
         return out
     finally:
         browser.close()
+
+
+def _median_ms(values: list[float]) -> str:
+    ok = [v for v in values if v == v]  # a rerun whose start was not seen is NaN
+    return f"{statistics.median(ok) * 1e3:.0f} ms" if ok else "n/a"
 
 
 def main() -> None:
@@ -162,23 +172,25 @@ def main() -> None:
     import streamlit
 
     chart_s = [c["ready"] for c in cold]
-    every_bare = [t for _, b in times.values() for t in b]
+    every_bare = [t for _, b, _, _ in times.values() for t in b]
+    bare_server = [t for *_, b in times.values() for t in b]
     med_bare = statistics.median(every_bare)
     print("\nraw (s):")
     print("  first chart:", [{k: round(v, 3) for k, v in c.items()} for c in cold])
-    for key, (mine, theirs) in times.items():
+    for key, (mine, theirs, server, _) in times.items():
         print(f"  {key}: steps {[round(t, 3) for t in mine]}; bare {[round(t, 3) for t in theirs]}")
+        print(f"  {key}: server's part {[round(t, 3) for t in server]}")
     cmd = f"python bench/bench_ui.py --cold {args.cold} --steps {args.steps}"
     rows = [
         f"| bare page, one slider (bench/bare_slider.py) | {med_bare * 1e3:.0f} ms | "
-        f"{H.percentile(every_bare, 95) * 1e3:.0f} ms | 1.00× |"
+        f"{H.percentile(every_bare, 95) * 1e3:.0f} ms | 1.00× | {_median_ms(bare_server)} |"
     ]
-    for key, (mine, theirs) in times.items():
+    for key, (mine, theirs, server, _) in times.items():
         med = statistics.median(mine)
         ratio = med / statistics.median(theirs)  # against the bare steps taken between this page's
         rows.append(
             f"| {key} | {med * 1e3:.0f} ms | {H.percentile(mine, 95) * 1e3:.0f} ms | {ratio:.2f}× "
-            f"{'✓' if ratio <= 1.5 else '✗'} |"
+            f"{'✓' if ratio <= 1.5 else '✗'} | {_median_ms(server)} |"
         )
     print(
         f"""
@@ -189,8 +201,8 @@ Headless Chromium {version}, Streamlit {streamlit.__version__}, {os.cpu_count()}
 Sidebar "{SLIDER_LABEL}" moved one step on each page at the defaults: key press → the server's end of
 the rerun ({args.steps} steps per page, interleaved with as many on the bare page). Goal: ≤ 1.5× the bare page.
 
-| page | median | p95 | ratio to the bare page (medians) |
-|---|---|---|---|
+| page | median | p95 | ratio to the bare page (medians) | of which the server's rerun (median) |
+|---|---|---|---|---|
 {chr(10).join(rows)}
 
 First chart after a cold server start ({len(chart_s)} starts, "/{args.first_path}"): median

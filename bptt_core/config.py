@@ -48,7 +48,7 @@ MODEL_EXTENSIONS = (".pt", ".pth", ".safetensors")
 SEQUENCE_EXTENSIONS = (".csv", ".npy")
 
 
-def _check_int(name: str, value, lo: int, hi: int) -> int:
+def check_int(name: str, value, lo: int, hi: int) -> int:
     integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not integral:
         raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r:.40}")
@@ -58,7 +58,7 @@ def _check_int(name: str, value, lo: int, hi: int) -> int:
     return value
 
 
-def _check_float(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> float:
+def check_float(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError, OverflowError):  # float(10**400) overflows
@@ -71,7 +71,7 @@ def _check_float(name: str, value, lo: float, hi: float, *, lo_open: bool = Fals
     return value
 
 
-def _check_choice(name: str, value, choices) -> str:
+def check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
     return value
@@ -89,11 +89,6 @@ def norm_of(spelling) -> str | int:
 def flow_block(cell: str, block: str) -> str:
     """The state block whose norms are shown: "c" (the LSTM's cell state) only for an LSTM, else "h"."""
     return block if cell == "lstm" else "h"
-
-
-check_int = _check_int
-check_float = _check_float
-check_choice = _check_choice
 
 
 def state_size(cell: str, hidden_size: int, num_layers: int = 1) -> int:
@@ -170,27 +165,27 @@ class ModelConfig:
     r_max: float = 1.0
 
     def __post_init__(self):
-        _check_choice("cell", self.cell, CELLS)
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_int("hidden_size", self.hidden_size, 1, MAX_HIDDEN)
-        _check_int("input_size", self.input_size, 0, MAX_INPUT)
-        _check_int("seq_len", self.seq_len, 1, MAX_SEQ_LEN)
-        _check_choice("init", self.init, INITS)
-        _check_float("gain", self.gain, 0.0, MAX_GAIN, lo_open=True)
-        _check_float("spectral_radius", self.spectral_radius, 0.0, MAX_GAIN)
-        _check_int("seed", self.seed, 0, MAX_SEED)
-        _check_choice("task", self.task, TASKS)
-        _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
-        _check_float("forget_bias", self.forget_bias, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
-        _check_int("num_layers", self.num_layers, 1, MAX_STACK)
+        check_choice("cell", self.cell, CELLS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_int("hidden_size", self.hidden_size, 1, MAX_HIDDEN)
+        check_int("input_size", self.input_size, 0, MAX_INPUT)
+        check_int("seq_len", self.seq_len, 1, MAX_SEQ_LEN)
+        check_choice("init", self.init, INITS)
+        check_float("gain", self.gain, 0.0, MAX_GAIN, lo_open=True)
+        check_float("spectral_radius", self.spectral_radius, 0.0, MAX_GAIN)
+        check_int("seed", self.seed, 0, MAX_SEED)
+        check_choice("task", self.task, TASKS)
+        check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        check_float("forget_bias", self.forget_bias, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
+        check_int("num_layers", self.num_layers, 1, MAX_STACK)
         if self.num_layers > 1 and self.cell in DIAGONAL_CELLS:
             raise ValueError(f"num_layers must be 1 for the {self.cell} cell (stacking is offered for rnn, lstm, gru)")
         if self.num_layers > 1 and self.cell == "rnn" and self.activation not in ("tanh", "relu"):
             raise ValueError(
                 f"a stacked vanilla RNN is torch's nn.RNN: activation must be tanh or relu, got {self.activation!r}"
             )
-        _check_float("r_max", self.r_max, 0.0, 1.0, lo_open=True)
-        _check_float("r_min", self.r_min, 0.0, 1.0)
+        check_float("r_max", self.r_max, 0.0, 1.0, lo_open=True)
+        check_float("r_min", self.r_min, 0.0, 1.0)
         if self.r_min >= self.r_max:
             raise ValueError(f"r_min must be below r_max: got r_min={self.r_min}, r_max={self.r_max}")
         for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal

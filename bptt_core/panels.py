@@ -442,6 +442,30 @@ def dh_panel(dh: np.ndarray, twin: str) -> Panel:
 # -- calculator ------------------------------------------------------------------------------------
 
 
+def _shown_value(row) -> str:
+    from .calculator import format_bytes
+
+    v, unit = row["value"], row["unit"]
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "—"
+    if unit == "bytes":
+        return f"{format_bytes(v)} ({int(v):,} B)"
+    if unit == "FLOP":
+        return f"{v:.3e}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def calculator_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The calculator's estimate table as the page shows it: values as text with their units, and the
+    sentence saying how each was obtained."""
+    shown = table.assign(shown=table.apply(_shown_value, axis=1))
+    return shown[["quantity", "shown", "unit", "kind", "how"]].rename(
+        columns={"shown": "value", "how": "how it was obtained"}
+    )
+
+
 def activation_memory_figure(
     cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int
 ) -> Panel:

@@ -156,7 +156,7 @@ class TrainResult:
 
 def batch_seed(seed: int, step: int) -> int:
     """The data seed of training step ``step``: one fixed stream of batches per seed."""
-    return (int(seed) * 1_000_003 + int(step)) % 2**31
+    return (int(seed) * 1_000_003 + int(step)) % (MAX_SEED + 1)
 
 
 def batch_at(model_cfg: ModelConfig, train_cfg: TrainConfig, step: int) -> TaskData:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -108,7 +108,16 @@ def forget_idle_cache_locks() -> int | None:
 
 # -- the numbers ------------------------------------------------------------------------------------
 
-CACHE = dict(max_entries=32, show_spinner=False)
+
+def _context_key(ctx: PageContext) -> tuple:
+    return astuple(ctx.cfg), None if ctx.upload is None else astuple(ctx.upload)
+
+
+# The settings are frozen dataclasses of plain values: hashed as tuples of them. Streamlit's own hasher
+# walks a dataclass through __reduce__, ~10 ms a call here, paid on every rerun by every cached call.
+HASH_FUNCS = {PageContext: _context_key, ModelConfig: astuple, "bptt_core.training.TrainConfig": astuple}
+CACHE = dict(max_entries=32, show_spinner=False, hash_funcs=HASH_FUNCS)
+VIEWS = dict(max_entries=16, show_spinner=False, hash_funcs=HASH_FUNCS)
 COMPUTED: Counter = Counter()  # name -> real computations (cache misses) in this process
 
 
@@ -173,8 +182,7 @@ def contributions(ctx: PageContext, t: int):
         return numerics().contributions_of(ctx.cfg, t, ctx.upload)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
     """A stack's depth x time picture: how much of a change at (layer i, step s) reaches the top at T."""
     from bptt_core import panels as P
@@ -232,7 +240,7 @@ def _result_or_run(key, job):
     return done
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def estimate(**kw):
     """The calculator's table, activation bytes and TBPTT window bytes (bptt_core.calculator.estimate)."""
     from bptt_core import calculator
@@ -253,6 +261,15 @@ def report_sections(cfg: ModelConfig, kw: dict) -> tuple:
     k = min(R.DEFAULT_K, cfg.seq_len)
     k1k2 = tuple(min(int(v), cfg.seq_len) for v in kw.get("k1k2") or (k, k))
     return k1k2, kw.get("train_cfg") or CLIPPING_STORY
+
+
+@st.cache_data(**VIEWS)
+def calculator_view(**kw) -> tuple[pd.DataFrame, bytes]:
+    """(the calculator's table as the page shows it, the CSV of the numbers) for these settings."""
+    from bptt_core import panels as P
+
+    table, _, _ = estimate(**kw)
+    return P.calculator_table(table), table.to_csv(index=False).encode()
 
 
 def flow_flops(cfg: ModelConfig, norm="fro") -> float:
@@ -321,7 +338,22 @@ def ready(panel, lecture: bool, height: int | None = None) -> Shown:
     fig = panel.figure
     h = height or fig.layout.height or 450  # Plotly's own default
     F.style(fig, lecture=lecture, height=int(h * (1.4 if lecture else 1)))
-    return Shown(panel.key, fig.to_dict(), panel.data, panel.csv_name, panel.explain)
+    return Shown(panel.key, plain_arrays(fig.to_dict()), panel.data, panel.csv_name, panel.explain)
+
+
+def plain_arrays(spec):
+    """The figure dict with its numpy object arrays (hover text) as lists: Plotly's to_json, run on
+    every rerun, walks an object array entry by entry (~8 ms for a 50 x 50 heatmap's hover text) but
+    hands a list to the JSON encoder whole (0.3 ms). The figure was validated, from the arrays, once."""
+    import numpy as np
+
+    if isinstance(spec, dict):
+        return {k: plain_arrays(v) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [plain_arrays(v) for v in spec]
+    if isinstance(spec, np.ndarray) and spec.dtype == object:
+        return spec.tolist()
+    return spec
 
 
 @dataclass(frozen=True)
@@ -331,7 +363,7 @@ class FlowShown:
     panels: tuple[Shown, ...] = field(default_factory=tuple)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def gradient_flow_view(
     ctx: PageContext,
     norm,
@@ -365,7 +397,7 @@ def gradient_flow_view(
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
     from bptt_core import panels as P
@@ -379,7 +411,7 @@ def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, floa
     return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate, circle, ctx.cfg.cell))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
     """(bptt_core.panels.TruncationView without its panel, the mask heatmap ready to draw)."""
     from dataclasses import replace
@@ -390,7 +422,7 @@ def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
     return replace(view, panel=None), ready(view.panel, lecture)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[pd.DataFrame, Shown]:
     """(the static table, the comparison figure) for full BPTT vs TBPTT(k1, k2) vs RTRL."""
     from bptt_core import panels as P
@@ -399,7 +431,7 @@ def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[
     return P.comparison_table(df), ready(P.comparison_panel(df), lecture)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
     """The Clipping page's gradient-norm and loss histories (the twins must have been trained:
     :func:`twin_runs`)."""
@@ -412,7 +444,7 @@ def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
     return tuple(ready(p, lecture) for p in panels)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     """||dL/dh_t|| during training of one twin."""
     from bptt_core import panels as P
@@ -420,7 +452,7 @@ def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(**VIEWS)
 def memory_view(
     cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int, lecture: bool
 ):

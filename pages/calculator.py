@@ -1,6 +1,5 @@
 """The BPTT calculator: parameters, memory, FLOPs, gradient risk and time, each labelled how it was obtained."""
 
-import numpy as np
 import streamlit as st
 
 from bptt_core import calculator as K
@@ -17,19 +16,6 @@ DATASET = Setting("ca_dataset", "Sequences per epoch", "int", 10000, lo=1, hi=K.
 LR = Setting("ca_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=K.MAX_LR, step=0.005)
 TIME = Setting("ca_time", "Time it", "bool", True, help="Measure the time of a real training step on this machine.")
 SETTINGS = (BATCH, LAYERS, TRUNC, DATASET, LR, TIME)
-
-
-def shown_value(row) -> str:
-    v, unit = row["value"], row["unit"]
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "—"
-    if unit == "bytes":
-        return f"{K.format_bytes(v)} ({int(v):,} B)"
-    if unit == "FLOP":
-        return f"{v:.3e}"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return f"{v:,}" if isinstance(v, int) else str(v)
 
 
 @st.fragment
@@ -56,22 +42,16 @@ def body(ctx: compute.PageContext) -> None:
     )  # fmt: skip
     with st.spinner("Measuring…"):
         try:
-            table, _, _ = compute.estimate(**kw)
+            table, csv = compute.calculator_view(**kw)
         except ValueError as e:
             st.error(f"The calculator cannot use these settings: {e}")
             return
 
     st.caption(f"Input size {I} and output size {O} come from the {cfg.task} task; the rest from the sidebar.")
-    view = table.assign(shown=table.apply(shown_value, axis=1))
     # A static table wraps its cells: the "how it was obtained" sentences are the point and must be read whole.
-    st.table(
-        view[["quantity", "shown", "unit", "kind", "how"]].rename(
-            columns={"shown": "value", "how": "how it was obtained"}
-        ),
-        hide_index=True,
-    )
+    st.table(table, hide_index=True)
     st.download_button(
-        "CSV of the table", table.to_csv(index=False).encode(), file_name="bptt-calculator.csv", mime="text/csv",
+        "CSV of the table", csv, file_name="bptt-calculator.csv", mime="text/csv",
         icon=":material/download:",
         key="ca_table_csv", on_click="ignore",
     )  # fmt: skip

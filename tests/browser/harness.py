@@ -164,6 +164,7 @@ class RerunWatcher:
         self.running = False
         self.statuses: list[int] = []
         self.last_finished_at = 0.0
+        self.last_started_at = 0.0  # when the server said a rerun began (its first message of the rerun)
         page.on("websocket", self._on_socket)
 
     def _on_socket(self, ws) -> None:
@@ -180,8 +181,12 @@ class RerunWatcher:
             return
         kind = msg.WhichOneof("type")
         if kind == "session_status_changed":
+            if msg.session_status_changed.script_is_running and not self.running:
+                self.last_started_at = time.perf_counter()
             self.running = msg.session_status_changed.script_is_running
         elif kind == "new_session":
+            if not self.running:
+                self.last_started_at = time.perf_counter()
             self.running = True
         elif kind == "script_finished":
             self.statuses.append(msg.script_finished)

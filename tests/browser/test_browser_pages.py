@@ -302,3 +302,30 @@ def test_deep_link_on_a_fresh_server(browser, path):
             assert not {"common", "registry", "app"} & set(nav), f"helper modules offered as pages: {nav}"
         finally:
             pg.context.close()
+
+
+# Values Streamlit's own number input could not take (OverflowError in the sidebar, on every page),
+# and a repeated key: what a real browser's URL does, not only AppTest's query parameters.
+HOSTILE_URL = [
+    ("calculator", "m_seed=inf&m_gain=1e400&ca_batch=" + "9" * 400 + "&ca_dataset=nan&m_hidden=8&m_hidden=16"),
+    ("", "m_seed=-inf&m_radius=%D9%A1%D9%A2&lecture=&m_hidden=8&m_hidden=16"),
+]
+
+
+@pytest.mark.parametrize(("path", "query"), HOSTILE_URL, ids=["calculator", "overview"])
+def test_hostile_url_values_warn_in_the_browser(server, browser, tour, path, query):
+    pg = _new_page(browser)
+    try:
+        H.open_page(pg, f"{server.url}/{path}?{query}", pg.watcher, charts=1, timeout=120)
+        H.wait_idle(pg)
+        _no_problems(pg)
+        warnings = " ".join(pg.locator(H.WARNING_ALERT).all_inner_texts())
+        refused = [kv.split("=")[0] for kv in query.split("&") if not kv.startswith("m_hidden=")]
+        missing = [k for k in refused if k not in warnings]
+        assert not missing and "falls back to the default" in warnings, (missing, warnings)
+        assert H.slider(pg, "Hidden units").get_attribute("value") == "16"  # a repeated key: its last value
+        seed = pg.locator('[data-testid="stNumberInput"]').filter(has_text="Seed").locator("input").first
+        assert seed.input_value() == str(DEFAULTS.seed)
+        H.screenshot(pg, f"hostile-url-{path or 'overview'}")
+    finally:
+        pg.context.close()
