@@ -112,7 +112,8 @@ def _bound_sentence(bound: str, gs, gamma, sigma1, cell: str, sym: dict, rho: fl
         return f"{head} < 1: gradients must vanish, at least as fast as ({sym['gs']}){sym['k']} = {gs:.3g}{sym['k']}."
     if bound == "no growth":
         return (
-            f"{head} = 1: the bound ({sym['gs']}){sym['k']} = 1 rules growth out; "
+            f"{head}{'' if _distinct(gs) == '1' else ' (1 within rounding)'}: the bound ({sym['gs']}){sym['k']} = 1 "
+            "rules growth out; "
             "whether gradients vanish depends on the activations."
         )
     return f"{head} > 1: exploding gradients are possible, not guaranteed."

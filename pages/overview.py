@@ -57,17 +57,22 @@ with c2:
 st.header("How to read the dashboard")
 st.markdown(
     f"""
-- **{TITLES["gradient_flow"]}**: the heatmap of log10 ‖∂h(t)/∂h(s)‖ (blue vanishes, red explodes), the norm
-  against lag with its decay rate, the (γσ₁)ᵏ bound and the memory horizon, and the per-step contributions.
-- **{TITLES["spectrum"]}**: eigenvalues of W_hh with the unit circle, singular values with the 1/γ line, and
-  the Lyapunov spectrum of the driven network.
+- **{TITLES["gradient_flow"]}**: the heatmap of log10 ‖∂h(t)/∂h(s)‖ (white at the lag-0 norm, blue smaller, red
+  larger), the norm against lag with its decay rate, the (γσ₁)ᵏ bound and the memory horizon, the per-step
+  contributions, and for a stack the depth × time picture.
+- **{TITLES["spectrum"]}**: eigenvalues of W_hh with the unit circle, singular values with the 1/γ line, the
+  Lyapunov spectrum of the driven network, and for the LRU the sensitivity to λ.
 - **{TITLES["clipping"]}**: three twin training runs (no clipping, clip by norm, clip by value).
 - **{TITLES["truncation"]}**: what TBPTT(k1, k2) drops, and full BPTT vs TBPTT vs RTRL, measured.
 - **{TITLES["calculator"]}**: parameters, memory, FLOPs and time, each labelled exact, measured or estimated.
+- **{TITLES["runs"]}**: the gradient flow logged from your own training loop by `GradientFlowMonitor`.
+- **{TITLES["phase_diagram"]}**: a grid of networks over two settings, the order/chaos boundary and its theory.
 
-Colour bars and log axes are labelled in decades (1e-6, 1e-3, 1, …); hovering shows the raw value. Each figure has
-a CSV of its numbers and a *What am I looking at?* note; the camera button saves PNG at 3× (or SVG). The settings
-live in the URL: copy it to share the view. `?lecture=true` enlarges everything for a projector and
-`?controls=false` hides the sidebar for a clean slide.
+Colour bars and log axes are labelled by raw value (1e-6, 1e-3, 1, …, finer under one decade); hovering shows the
+raw value. Each figure has a CSV of its numbers and a *What am I looking at?* note; the camera button saves PNG at
+3× (or SVG), named after the page and the settings. The settings live in the URL: copy it to share the view, or
+save them as JSON and open them again from the sidebar. `?lecture=true` enlarges everything for a projector,
+`?controls=false` hides every control, and `?slide=gf_heatmap` (any figure's key) shows that figure alone,
+filling the screen.
 """
 )
