@@ -205,6 +205,7 @@ def export_format_toggle(page: str, container=None) -> None:
 
 
 SLIDE_HEIGHT = 1000  # pixels: a 1920 x 1080 screen less the browser's margins
+SLIDE_FONT = 22  # pixels: read from the back of a lecture hall
 
 
 def file_stem(page: str, ctx: PageContext | None = None) -> str:
@@ -237,7 +238,10 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None) -> None
     slide = S.slide()
     if slide is not None:  # one figure alone, as tall as a 1080-pixel screen allows; the others not drawn
         if shown.key == slide:
-            spec = {**shown.spec, "layout": {**shown.spec.get("layout", {}), "height": SLIDE_HEIGHT}}
+            lay = shown.spec.get("layout", {})
+            big = {"height": SLIDE_HEIGHT, "font": {**lay.get("font", {}), "size": SLIDE_FONT},
+                   "title": {**lay.get("title", {}), "font": {"size": round(SLIDE_FONT * 1.25)}}}  # fmt: skip
+            spec = {**shown.spec, "layout": {**lay, **big}}
             chart(spec, shown.key, page, stem)
         return
     chart(shown.spec, shown.key, page, stem)
