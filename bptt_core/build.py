@@ -20,6 +20,9 @@ def build_model(cfg: ModelConfig) -> tuple[nn.Module, nn.Linear]:
     else:
         rnn = make_rnn(cfg.cell, input_size, cfg.hidden_size, cfg.activation, cfg.num_layers)
     initialise(rnn, cfg.init, cfg.gain, cfg.spectral_radius, cfg.seed)
+    if cfg.cell == "lstm" and cfg.forget_bias:
+        with torch.no_grad():  # torch's gate order is (input, forget, cell, output)
+            rnn.bias_ih_l0[cfg.hidden_size : 2 * cfg.hidden_size] += cfg.forget_bias
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     readout = nn.Linear(cfg.hidden_size, task_output_size(cfg.task, cfg.input_size))
     with torch.no_grad():

@@ -56,6 +56,7 @@ from .init import initialise
 from .jacobians import decay_rate, jacobian_log_norms, memory_horizon
 from .models import ElmanRNN, make_rnn
 from .spectra import spectrum
+from .verdicts import RATE_TOLERANCE, gradient_verdict
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 MAX_LAYERS = 8
@@ -281,7 +282,7 @@ class Estimate:
     sigma1: float  # measured on the initialised recurrent matrix
     rho: float
     gamma: float
-    risk: str  # "vanishing" | "exploding" | "neither"
+    risk: str  # "vanishing" | "exploding" | "neither": bptt_core.verdicts, from the measured decay rate
     decay_rate: float  # measured, log10 per step of ||d h_t / d h_{t-k}|| against k
     memory_horizon: int | None  # measured, in steps, or None if not within the window
     horizon_window: int  # the steps the decay rate and horizon were measured over
@@ -339,12 +340,9 @@ def _measure_gradient_flow(s: dict, seed: int) -> dict:
     return dict(spec=spec, rate=rate, horizon=horizon, window=window)
 
 
-def _risk(spec, rate: float) -> str:
-    if spec.sigma1 < spec.bound or (math.isfinite(rate) and rate < -0.01):
-        return "vanishing"
-    if math.isfinite(rate) and rate > 0.01:
-        return "exploding"
-    return "neither"
+def _risk(spec, rate: float, cell: str) -> str:
+    """The Spectrum and Gradient flow pages' verdict (bptt_core.verdicts), on the calculator's numbers."""
+    return gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cell).risk
 
 
 def timed_steps(s: dict) -> int:
@@ -450,7 +448,7 @@ def estimate(
         sigma1=spec.sigma1,
         rho=spec.rho,
         gamma=spec.gamma,
-        risk=_risk(spec, rate),
+        risk=_risk(spec, rate, s["cell"]),
         decay_rate=rate,
         memory_horizon=horizon,
         horizon_window=window,
@@ -573,7 +571,8 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
             e.risk,
             "",
             "measured",
-            "sigma_1 < 1/gamma or a negative decay rate: vanishing; positive: exploding",
+            f"the sign of the measured decay rate (|rate| <= {RATE_TOLERANCE:g}: neither); without one, sigma_1 < 1/gamma: "
+            "vanishing (bptt_core.verdicts, as on the Spectrum and Gradient flow pages)",
         ),
         Row(
             "memory horizon",

@@ -118,6 +118,9 @@ def jacobian_bytes(cell: str, hidden_size: int, seq_len: int, num_layers: int = 
     return JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s + JACOBIAN_FIXED_BYTES
 
 
+MAX_FORGET_BIAS = 10.0  # sigmoid(10) = 0.99995: beyond it the forget gate is saturated either way
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One model plus its input: everything a gradient-flow picture depends on.
@@ -140,6 +143,9 @@ class ModelConfig:
     num_layers: int = 1  # stacked layers (rnn | lstm | gru); the analyses read the top layer's h by default
     r_min: float = 0.0  # LRU only: ring initialisation, r_min <= |lambda| <= r_max (Orvieto et al. 2023)
     r_max: float = 1.0
+    forget_bias: float = (
+        0.0  # LSTM only: added to the forget gate's bias (Gers et al. 2000; 1 per Jozefowicz et al. 2015)
+    )
 
     def __post_init__(self):
         _check_choice("cell", self.cell, CELLS)
@@ -164,6 +170,7 @@ class ModelConfig:
         _check_float("r_min", self.r_min, 0.0, 1.0)
         if self.r_min >= self.r_max:
             raise ValueError(f"r_min must be below r_max: got r_min={self.r_min}, r_max={self.r_max}")
+        _check_float("forget_bias", self.forget_bias, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
         for f in fields(self):  # normalise numpy / float-typed ints so equal configs hash equal
             v = getattr(self, f.name)
             if f.type == "int":

@@ -114,6 +114,63 @@ def decade_label(v: int) -> str:
     return "1" if v == 0 else ("10" if v == 1 else f"1e{v:+d}".replace("+", ""))
 
 
+def log_ticks(lo: float, hi: float, max_ticks: int = 9) -> tuple[list[float], list[str]]:
+    """Readable ticks (log10 units) for any range [lo, hi] of log10 values, labelled by raw value.
+
+    Two or more whole decades inside: the decades (1e-6, 1e-3, 1, ...). Fewer: 1-2-5 steps (0.2, 0.5,
+    1, 2, 5); still fewer than three: evenly spaced raw values (0.98, 1, 1.02), with as many digits as
+    it takes to tell them apart. Exact at any magnitude: raw values are never formed beyond a mantissa.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0.0], ["1"]
+    if math.floor(hi) - math.ceil(lo) + 1 >= 2:
+        return decade_ticks(lo, hi, max_ticks)
+    e0 = math.floor(lo)
+    one_two_five = [
+        e + math.log10(m)
+        for e in range(e0, math.ceil(hi) + 1)
+        for m in (1, 2, 5)
+        if lo - 1e-12 <= e + math.log10(m) <= hi + 1e-12
+    ]
+    if len(one_two_five) >= 3:
+        return one_two_five, _distinct_raw_labels(one_two_five)
+    a, b = 10 ** (lo - e0), 10 ** (hi - e0)  # mantissas in [1, 100): exact, whatever e0 is
+    if b - a <= 1e-12 * a:
+        return [lo], _distinct_raw_labels([lo])
+    step = _nice_step((b - a) / 4)
+    marks = np.arange(math.ceil(a / step) * step, b + step * 1e-9, step)
+    vals = [e0 + math.log10(m) for m in marks if m > 0]
+    return vals, _distinct_raw_labels(vals)
+
+
+def _nice_step(raw: float) -> float:
+    """The largest 1-2-5 number up to ``raw``: a step people read at a glance."""
+    e = math.floor(math.log10(raw))
+    return max(m * 10**e for m in (1, 2, 5) if m * 10**e <= raw * (1 + 1e-12))
+
+
+def _distinct_raw_labels(vals_log10: list[float]) -> list[str]:
+    """Raw-value labels for log10 positions, with the fewest significant digits that tell them apart."""
+    for digits in range(3, 13):
+        labels = [_raw_text(v, digits) for v in vals_log10]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
+def _raw_text(v: float, digits: int) -> str:
+    """10**v to ``digits`` significant digits: plain between 1e-3 and 1e4, else mantissa e exponent."""
+    if -3 <= v < 4:
+        txt = f"{10**v:.{digits}g}"
+        if "e" not in txt:
+            return txt
+    e = math.floor(v)
+    m = float(f"{10 ** (v - e):.{digits}g}")
+    if m >= 10:
+        m, e = m / 10, e + 1
+    return f"{m:.{digits}g}e{e}"
+
+
 def _log_hover_text(L: np.ndarray) -> np.ndarray:
     """Raw-value strings for a matrix of log10 values (exact even where 10**L under/overflows)."""
     L = np.asarray(L, dtype=float)
@@ -129,13 +186,14 @@ def _log_hover_text(L: np.ndarray) -> np.ndarray:
     return out
 
 
-def centred_colorscale(lo: float, hi: float, n: int = 11) -> list:
-    """The part of the diverging scale that [lo, hi] covers when log10 = 0 (a norm of 1) is its white
-    centre: all-growing data are only red, all-shrinking only blue, never recentred on the data."""
+def centred_colorscale(lo: float, hi: float, n: int = 11, centre: float = 0.0) -> list:
+    """The part of the diverging scale that [lo, hi] covers when ``centre`` (a log10 value: 0 is a
+    norm of 1) is its white middle: data all above it are only red, all below only blue, never
+    recentred on the data's own range."""
     from plotly.colors import sample_colorscale
 
-    m = max(abs(lo), abs(hi), 1e-12)
-    a, b = (lo + m) / (2 * m), (hi + m) / (2 * m)
+    m = max(abs(lo - centre), abs(hi - centre), 1e-12)
+    a, b = (lo - centre + m) / (2 * m), (hi - centre + m) / (2 * m)
     pts = np.linspace(a, b, n)
     return [[i / (n - 1), c] for i, c in enumerate(sample_colorscale(HEAT_COLORSCALE, pts.tolist()))]
 
@@ -153,27 +211,29 @@ def log_heatmap(
     hover_y: str = "y",
     hover_value: str = "value",
     mask: np.ndarray | None = None,
+    centre: float = 0.0,
 ) -> go.Figure:
     """Heatmap of log10 values Z with a decade-labelled colour bar; the hover shows the raw value.
 
     ``mask``: where True, the cell is shown hatched grey (e.g. what truncation drops).
+    ``centre``: the log10 value drawn white (0: a norm of 1).
     -inf (exact zero) cells are shown as the bottom of the scale and said so in the hover.
     """
     Z = np.asarray(Z, dtype=float)
     finite = Z[np.isfinite(Z)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
+        lo, hi = lo - 0.05, hi + 0.05  # a constant matrix (an orthogonal linear RNN): a narrow, ticked bar
     shown = np.where(np.isneginf(Z), lo, np.where(np.isposinf(Z), hi, Z))
     if mask is not None:
         shown = np.where(mask, np.nan, shown)
-    tickvals, ticktext = decade_ticks(lo, hi)
+    tickvals, ticktext = log_ticks(lo, hi)
     fig = go.Figure(
         go.Heatmap(
             z=shown,
             x=x,
             y=y,
-            colorscale=centred_colorscale(lo, hi),
+            colorscale=centred_colorscale(lo, hi, centre=centre),
             zmin=lo,
             zmax=hi,
             customdata=_log_hover_text(Z),
@@ -198,32 +258,54 @@ def log_heatmap(
     return style(fig)
 
 
+HEAT_CENTRES = ("identity", "one")  # white at the lag-0 norm (default), or at a norm of 1 (absolute)
+
+
+def norm_symbol(norm) -> str:
+    return "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
+
+
+def flow_symbol(block: str = "h", lag: bool = False) -> str:
+    """∂h(t)/∂h(s), or ∂c(t)/∂c(s) for the LSTM's cell state; (t−k) in place of (s) by lag."""
+    v = "c" if block == "c" else "h"
+    return f"∂{v}(t)/∂{v}(t−k)" if lag else f"∂{v}(t)/∂{v}(s)"
+
+
 def gradient_flow_heatmap(
-    L: np.ndarray, norm="fro", block: str = "h", lag: bool = False, mask: np.ndarray | None = None
+    L: np.ndarray,
+    norm="fro",
+    block: str = "h",
+    lag: bool = False,
+    mask: np.ndarray | None = None,
+    centre: str = "identity",
+    max_cells: int = 300,
 ) -> go.Figure:
-    """The gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| (or its (t, k) lag view M[t, k])."""
+    """The gradient-flow matrix L[t, s] = log10 ||dh_t/dh_s|| (or its (t, k) lag view M[t, k]).
+
+    Matrices wider than ``max_cells`` are shown every ``stride``-th step (:func:`display_stride`),
+    with the axes in the real step numbers kept. ``centre``: "identity" draws the lag-0 norm (the
+    identity's: √H in Frobenius norm) white, so only what the Jacobians do is coloured; "one" draws
+    a norm of 1 white (the absolute scale).
+    """
+    if centre not in HEAT_CENTRES:
+        raise ValueError(f"centre must be one of {HEAT_CENTRES}, got {centre!r}")
     T = L.shape[0]
-    steps = np.arange(1, T + 1)  # 1-indexed time, as in the equations
-    name = "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
-    what = "∂c(t)/∂c(s)" if block == "c" else "∂h(t)/∂h(s)"
+    idx = shown_steps(T, max_cells)  # 0-indexed rows (and columns) shown
+    Ls = L[np.ix_(idx, idx)]
+    steps = idx + 1  # 1-indexed time, as in the equations
+    lag0 = L[:, 0] if lag else np.diagonal(L)
+    lag0 = lag0[np.isfinite(lag0)]
+    white = float(np.median(lag0)) if centre == "identity" and lag0.size else 0.0
+    name = norm_symbol(norm)
+    what = flow_symbol(block, lag)
     if lag:  # the same data indexed by k = t - s
-        x, title, x_title, y_title, hover_x = (
-            np.arange(T),
-            f"Gradient flow by lag: {name} of {what.replace('(s)', '(t−k)')}",
-            "lag k = t − s (steps back)",
-            "time step t",
-            "k",
-        )
+        x, title, x_title, hover_x = idx, f"Gradient flow by lag: {name} of {what}", "lag k = t − s (steps back)", "k"
+        y_title = "time step t"
     else:
-        x, title, x_title, y_title, hover_x = (
-            steps,
-            f"Gradient flow: {name} of {what}",
-            "source step s",
-            "target step t",
-            "s",
-        )
+        x, title, x_title, hover_x = steps, f"Gradient flow: {name} of {what}", "source step s", "s"
+        y_title = "target step t"
     return log_heatmap(
-        L,
+        Ls,
         x=x,
         y=steps,
         title=title,
@@ -233,8 +315,30 @@ def gradient_flow_heatmap(
         hover_x=hover_x,
         hover_y="t",
         hover_value="norm",
-        mask=mask,
+        mask=None if mask is None else mask[np.ix_(idx, idx)],
+        centre=white,
     )
+
+
+def shown_steps(T: int, max_cells: int = 300) -> np.ndarray:
+    """The 0-indexed steps a strided heatmap shows: every ``stride``-th, and always the last."""
+    return np.unique(np.r_[np.arange(0, T, display_stride(T, max_cells)), T - 1])
+
+
+def stride_note(T: int, max_cells: int = 300) -> str | None:
+    """What a page says under a strided heatmap (None when every step is shown)."""
+    stride = display_stride(T, max_cells)
+    if stride == 1:
+        return None
+    return (
+        f"The heatmap shows every {_ordinal(stride)} step (steps 1, {1 + stride}, {1 + 2 * stride}, …, and T = {T}); "
+        "the CSV holds all of them."
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 # -- shared helpers for log-valued line charts ------------------------------------------------------
@@ -271,13 +375,14 @@ def _raw_labels(values) -> list[str]:
 
 
 def decade_axis(fig: go.Figure, values_log10, axis: str = "y", title: str | None = None, **kw) -> go.Figure:
-    """Label a linear axis holding log10 values with decades (1e-6, 1e-3, 1, ...)."""
+    """Label a linear axis holding log10 values by raw value: decades (1e-6, 1e-3, 1, ...) where the
+    range spans them, finer steps where it does not (:func:`log_ticks`)."""
     v = np.asarray(values_log10, dtype=float)
     v = v[np.isfinite(v)]
     lo, hi = (float(v.min()), float(v.max())) if v.size else (-1.0, 1.0)
-    if hi - lo < 1.0:
+    if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    tickvals, ticktext = decade_ticks(lo, hi)
+    tickvals, ticktext = log_ticks(lo, hi)
     upd = dict(tickvals=tickvals, ticktext=ticktext, zeroline=False, **kw)
     if title is not None:
         upd["title_text"] = title
@@ -304,15 +409,16 @@ def lag_profile_figure(
     norm="fro",
     compare: dict[str, np.ndarray] | None = None,
     label: str = "this model",
+    block: str = "h",
 ) -> go.Figure:
-    """Mean log10 ||dh_t/dh_{t-k}|| against lag k, with the fitted decay rate, the theoretical
+    """Mean log10 ||dh_t/dh_{t-k}|| (or the LSTM's dc_t/dc_{t-k}: ``block``) against lag k, with the fitted decay rate, the theoretical
     envelope (gamma sigma_1)^k times the lag-0 norm, and the memory horizon marked.
 
     ``compare``: more profiles (name -> log10 profile) drawn dotted, e.g. an LSTM against an RNN.
     """
     prof = np.asarray(profile, dtype=float)
     k = np.arange(len(prof))
-    name = "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
+    name = norm_symbol(norm)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -337,7 +443,7 @@ def lag_profile_figure(
                 y=fit,
                 mode="lines",
                 line=dict(dash="dash", color="#2ca02c"),
-                name=f"fitted decay: 10<sup>{rate:.3g}</sup> per step",
+                name=f"fitted: ×{10**rate:.4g} per step (log10 slope {rate:.3g})",
                 customdata=_raw_labels(fit),
                 hovertemplate="lag k = %{x}<br>fit = %{customdata}<extra></extra>",
             )
@@ -391,7 +497,7 @@ def lag_profile_figure(
             bgcolor="rgba(255,255,255,0.8)",
         )
     fig.update_layout(
-        title=f"Gradient norm against lag k: {name} of ∂h(t)/∂h(t−k)",
+        title=f"Gradient norm against lag k: {name} of {flow_symbol(block, lag=True)}",
         xaxis_title="lag k = t − s (steps); norm averaged over t",
         legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
     )
@@ -449,12 +555,6 @@ def contributions_figure(norms: np.ndarray, t: int) -> go.Figure:
 def display_stride(T: int, max_cells: int = 300) -> int:
     """Heatmaps wider than ``max_cells`` are shown every ``stride``-th step (the CSV has them all)."""
     return max(1, math.ceil(T / max_cells))
-
-
-def strided(L: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """(L[::stride, ::stride], the 1-indexed steps kept)."""
-    idx = np.arange(0, L.shape[0], stride)
-    return L[np.ix_(idx, idx)], idx + 1
 
 
 # -- spectrum ---------------------------------------------------------------------------------------------
@@ -577,35 +677,60 @@ def lyapunov_figure(exponents_log10: np.ndarray, rate: float | None = None) -> g
 
 TWIN_COLORS = {"unclipped": "#d62728", "norm": "#1f77b4", "value": "#2ca02c"}
 TWIN_LABELS = {"unclipped": "no clipping", "norm": "clip by norm", "value": "clip by value"}
+# Twins are identical until clipping first acts: thinner, dashed lines over thicker ones keep all three
+# visible where they coincide.
+TWIN_LINES = {
+    "unclipped": dict(width=5, dash="solid"),
+    "norm": dict(width=3, dash="dash"),
+    "value": dict(width=2, dash="dot"),
+}
+CLIP_MARKERS = {"norm": "triangle-down", "value": "diamond"}  # white-filled, black-edged: never the curve's colour
+
+
+def _twin_line(name: str) -> dict:
+    return dict(color=TWIN_COLORS.get(name), **TWIN_LINES.get(name, dict(width=2, dash="solid")))
 
 
 def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict | None = None) -> go.Figure:
     """Global gradient norm (before clipping) per training step for each twin, log scale, with the
-    clipping threshold line, clip events marked, and divergence shown as such."""
+    clipping threshold line, clip events marked in a contrasting style, the first clip drawn as a
+    line, and divergence shown as such."""
     fig = go.Figure()
     allv = [math.log10(threshold)]
+    first_clips = {}
     for name, h in histories.items():
         g = _safe_log10(h["grad_norm"].to_numpy())
         finite = np.isfinite(g)
         allv.extend(g[finite].tolist())
-        color = TWIN_COLORS.get(name, None)
         fig.add_trace(
             go.Scatter(
-                x=h["step"], y=np.where(finite, g, np.nan), mode="lines", line=dict(color=color, width=2),
+                x=h["step"], y=np.where(finite, g, np.nan), mode="lines", line=_twin_line(name),
                 name=TWIN_LABELS.get(name, name), customdata=[fmt_power(float(v)) for v in h["grad_norm"]],
                 hovertemplate=f"{TWIN_LABELS.get(name, name)}<br>step %{{x}}<br>‖g‖ before clip = %{{customdata}}<extra></extra>",
             )
         )  # fmt: skip
         clipped = h[h["clipped"].astype(bool)]
         if len(clipped):
+            first_clips[name] = int(clipped["step"].iloc[0])
             fig.add_trace(
                 go.Scatter(
                     x=clipped["step"], y=_safe_log10(clipped["grad_norm"].to_numpy()), mode="markers",
-                    marker=dict(symbol="line-ns-open", size=9, color=color), name=f"{TWIN_LABELS.get(name, name)}: clipped",
-                    hovertemplate="clipped at step %{x}<extra></extra>", showlegend=True,
+                    marker=dict(symbol=CLIP_MARKERS.get(name, "circle"), size=10, color="white",
+                                line=dict(color="#111", width=1.5)),
+                    name=f"{TWIN_LABELS.get(name, name)}: clip fired ({len(clipped)} steps)",
+                    hovertemplate=f"{TWIN_LABELS.get(name, name)}: clipped at step %{{x}}<extra></extra>",
                 )
             )  # fmt: skip
     last = max((int(h["step"].max()) for h in histories.values() if len(h)), default=1)
+    if first_clips:
+        step = min(first_clips.values())
+        who = " and ".join(TWIN_LABELS.get(n, n) for n, s_ in first_clips.items() if s_ == step)
+        fig.add_vline(x=step, line=dict(color="#111", dash="dashdot", width=1.5))
+        fig.add_annotation(
+            x=step, y=0.02, yref="paper", text=f"first clip: step {step} ({who}); identical before it",
+            showarrow=False, xanchor="left" if step < last / 2 else "right", yanchor="bottom",
+            bgcolor="rgba(255,255,255,0.85)",
+        )  # fmt: skip
     for name, step in (diverged or {}).items():
         if step is None:
             continue
@@ -619,13 +744,14 @@ def grad_norm_history_figure(histories: dict, threshold: float, diverged: dict |
         y=math.log10(threshold),
         line=dict(color="#444", dash="dash", width=2),
         annotation_text=f"threshold c = {threshold:g}",
-        annotation_position="bottom left",
+        annotation_position="top right",
+        annotation_bgcolor="rgba(255,255,255,0.85)",
     )
     fig.update_xaxes(range=[0, last])  # annotations must not widen the axis
     fig.update_layout(
         title="Gradient norm during training, before clipping (twin runs)",
         xaxis_title="training step",
-        legend=dict(orientation="h", yanchor="bottom", y=-0.4, x=0),
+        legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
     )
     decade_axis(fig, allv, "y", title="global ‖∂L/∂θ‖<sub>2</sub> (log scale)")
     return style(fig)
@@ -641,7 +767,7 @@ def loss_history_figure(histories: dict, diverged: dict | None = None) -> go.Fig
         allv.extend(lv[finite].tolist())
         fig.add_trace(
             go.Scatter(
-                x=h["step"], y=np.where(finite, lv, np.nan), mode="lines", line=dict(color=TWIN_COLORS.get(name), width=2),
+                x=h["step"], y=np.where(finite, lv, np.nan), mode="lines", line=_twin_line(name),
                 name=TWIN_LABELS.get(name, name), customdata=[fmt_power(float(v)) for v in h["loss"]],
                 hovertemplate=f"{TWIN_LABELS.get(name, name)}<br>step %{{x}}<br>loss = %{{customdata}}<extra></extra>",
             )
@@ -698,9 +824,18 @@ def comparison_figure(df) -> go.Figure:
     fig.add_trace(
         go.Bar(x=names, y=mem, marker_color=colors, hovertemplate="%{x}<br>%{y:.4g} KiB<extra></extra>"), 1, 1
     )
+    spread = [
+        f"{lo * 1e3:.2g}–{hi * 1e3:.2g}"
+        for lo, hi in zip(
+            d.get("time_per_update_min_s", d["time_per_update_s"]).astype(float),
+            d.get("time_per_update_max_s", d["time_per_update_s"]).astype(float),
+            strict=True,
+        )
+    ]
     fig.add_trace(
-        go.Bar(x=names, y=tm, marker_color=colors, hovertemplate="%{x}<br>%{y:.4g} ms per update<extra></extra>"), 1, 2
-    )
+        go.Bar(x=names, y=tm, marker_color=colors, customdata=spread,
+               hovertemplate="%{x}<br>≈ %{y:.2g} ms per update (median; runs %{customdata} ms)<extra></extra>"), 1, 2
+    )  # fmt: skip
     fig.add_trace(
         go.Bar(x=names, y=cos, marker_color=colors, hovertemplate="%{x}<br>cosine %{y:.6f}<extra></extra>"), 1, 3
     )
@@ -772,4 +907,121 @@ def unrolled_diagram(n: int = 4) -> go.Figure:
         height=330,
         showlegend=False,
     )
+    return style(fig)
+
+
+# -- phase diagram (sweeps) ---------------------------------------------------------------------------
+
+MEASURE_LABELS = {
+    "lyapunov": "top Lyapunov exponent λ₁ (log10 per step)",
+    "decay_rate": "decay rate of ‖∂h_t/∂h_{t−k}‖ (log10 per step)",
+    "memory_horizon": "memory horizon (steps to 1e-3)",
+    "sigma1_gamma": "γσ₁",
+    "trainability": "final training loss",
+}
+AXIS_LABELS = {
+    "gain": "gain g",
+    "spectral_radius": "spectral radius ρ",
+    "input_scale": "input scale",
+    "bias_scale": "bias scale σ_b",
+    "hidden_size": "hidden units H",
+    "seq_len": "sequence length T",
+}
+CENTRED_MEASURES = ("lyapunov", "decay_rate")  # diverging colours around 0 (order blue, chaos red)
+
+
+def phase_diagram(
+    summary,
+    x: str,
+    y: str | None,
+    measure: str,
+    stat: str = "mean",
+    lyapunov=None,
+    theory=None,
+    theory_axes: tuple | None = None,
+    edge: float | None = None,
+    seeds: int = 1,
+) -> go.Figure:
+    """The grid coloured by ``measure`` (its seed ``stat``: "mean" or "std"), with the measured
+    order/chaos boundary (the λ₁ = 0 contour of ``lyapunov``, a seed-mean summary) and the
+    mean-field line ``theory`` (a frame with columns ``theory_axes`` = (gain axis, other axis)).
+
+    ``summary``: a frame with the axis columns and ``mean``, ``std`` (bptt_core.sweep.summarise).
+    ``edge``: the edge finder's gain, marked when the gain is an axis.
+    """
+    label = MEASURE_LABELS.get(measure, measure)
+    what = label if stat == "mean" else f"spread (std over seeds) of {label}"
+    fig = go.Figure()
+    if y is None:
+        s = summary.sort_values(x)
+        xs, m, sd = s[x].to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy()
+        if seeds > 1:
+            fig.add_trace(
+                go.Scatter(
+                    x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([m + sd, (m - sd)[::-1]]), fill="toself",
+                    fillcolor="rgba(31,119,180,0.18)", line=dict(width=0), name="± 1 std over seeds", hoverinfo="skip",
+                )
+            )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=xs, y=m, mode="lines+markers", name=f"mean over {seeds} seed(s)",
+                       customdata=sd, hovertemplate=f"{x} = %{{x:.4g}}<br>mean %{{y:.4g}} ± %{{customdata:.3g}}<extra></extra>")
+        )  # fmt: skip
+        if measure == "lyapunov":
+            fig.add_hline(y=0, line=dict(color="#333", dash="dash"), annotation_text="λ₁ = 0: order | chaos")
+        if theory is not None and theory_axes and theory_axes[0] == x:
+            g = float(theory[x].iloc[0])
+            if math.isfinite(g):
+                fig.add_vline(
+                    x=g, line=dict(color="#2ca02c", width=2), annotation_text=f"mean field χ₁ = 1: {x} = {g:.3g}"
+                )
+        if edge is not None and x == "gain":
+            fig.add_vline(x=edge, line=dict(color="#9467bd", dash="dot"), annotation_text=f"edge finder: {edge:.4g}",
+                          annotation_position="bottom right")  # fmt: skip
+        fig.update_layout(title=f"{what} against {AXIS_LABELS.get(x, x)}", xaxis_title=AXIS_LABELS.get(x, x),
+                          yaxis_title=label)  # fmt: skip
+        return style(fig)
+    grid = summary.pivot(index=y, columns=x, values=stat)  # (ny, nx)
+    z = grid.to_numpy()
+    finite = z[np.isfinite(z)]
+    kw = {}
+    if measure in CENTRED_MEASURES and stat == "mean" and finite.size:
+        r = float(np.abs(finite).max()) or 1.0
+        kw = dict(colorscale="RdBu_r", zmin=-r, zmax=r, zmid=0)
+    else:
+        kw = dict(colorscale="Viridis")
+    fig.add_trace(
+        go.Heatmap(
+            x=grid.columns.to_numpy(), y=grid.index.to_numpy(), z=z, name=measure, **kw,
+            colorbar=dict(title=dict(text=measure if stat == "mean" else f"std {measure}", side="top")),
+            hovertemplate=f"{x} = %{{x:.4g}}<br>{y} = %{{y:.4g}}<br>{stat} {measure} = %{{z:.4g}}<extra></extra>",
+        )
+    )  # fmt: skip
+    if lyapunov is not None:
+        lg = lyapunov.pivot(index=y, columns=x, values="mean")
+        fig.add_trace(
+            go.Contour(
+                x=lg.columns.to_numpy(), y=lg.index.to_numpy(), z=lg.to_numpy(), name="measured boundary λ₁ = 0",
+                contours=dict(start=0, end=0, size=1, coloring="none"), line=dict(color="black", width=3),
+                showscale=False, showlegend=True, hoverinfo="skip",
+            )
+        )  # fmt: skip
+    if theory is not None and theory_axes:
+        gain_axis, other = theory_axes
+        tx, ty = (theory[gain_axis], theory[other]) if gain_axis == x else (theory[other], theory[gain_axis])
+        fig.add_trace(
+            go.Scatter(x=tx, y=ty, mode="lines", line=dict(color="#2ca02c", width=3, dash="dash"),
+                       name="mean-field boundary χ₁ = 1", hoverinfo="skip")
+        )  # fmt: skip
+    if edge is not None and "gain" in (x, y):
+        add = fig.add_vline if x == "gain" else fig.add_hline
+        add(edge, line=dict(color="#9467bd", dash="dot"), annotation_text=f"edge finder: gain {edge:.4g}")
+    fig.update_layout(
+        title=f"{what}",
+        xaxis_title=AXIS_LABELS.get(x, x),
+        yaxis_title=AXIS_LABELS.get(y, y),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        margin=dict(b=120),
+    )
+    fig.update_xaxes(range=[float(grid.columns.min()), float(grid.columns.max())])
+    fig.update_yaxes(range=[float(grid.index.min()), float(grid.index.max())])
     return style(fig)

@@ -195,13 +195,11 @@ class CellView:
         dh_dh = (tc * o * (1 - o))[:, :, None] * Wo + do_tc[:, :, None] * dc_dh
         if wrt_input:
             return torch.cat([dh_dh, dc_dh], 1)  # (T, 2H, I)
-        T = a.shape[0]
-        J = a.new_empty(T, 2 * H, 2 * H)
-        J[:, :H, :H] = dh_dh
-        J[:, :H, H:] = torch.diag_embed(do_tc * f)
-        J[:, H:, :H] = dc_dh
-        J[:, H:, H:] = torch.diag_embed(f)
-        return J
+        # Assembled by concatenation, not by writing into an empty buffer, so that torch.func.vmap can
+        # batch it over a stack of networks (bptt_core.sweep).
+        top = torch.cat([dh_dh, torch.diag_embed(do_tc * f)], dim=2)  # (T, H, 2H)
+        bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=2)  # (T, H, 2H)
+        return torch.cat([top, bottom], dim=1)  # (T, 2H, 2H)
 
 
 @dataclass

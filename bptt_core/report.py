@@ -23,6 +23,7 @@ from .config import ModelConfig, check_jacobian_memory, state_size
 from .jacobians import decay_rate, flow_cost, jacobian_log_norms, lag_profile, loss_gradient_norms, memory_horizon
 from .spectra import Spectrum, lyapunov_exponents, spectrum
 from .tasks import TASK_MIN_SEQ_LEN
+from .verdicts import gradient_verdict  # noqa: F401 - re-exported: the pages word their verdicts through it
 
 # Above this many multiply-adds the gradient-flow matrix takes seconds: the page asks first.
 FLOW_FLOP_BUDGET = 2e11
@@ -50,6 +51,8 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
         notes.append(
             f"The activation ({cfg.activation}) applies to the vanilla RNN only; the {cfg.cell} uses its own gates."
         )
+    if cfg.cell != "lstm" and cfg.forget_bias:
+        notes.append(f"The forget-gate bias ({cfg.forget_bias:g}) applies to the LSTM only.")
     if cfg.init == "sparse" and cfg.gain != 1.0:
         notes.append("The sparse init ignores the gain: its spectral radius (0.95 unless set) fixes the scale.")
     return errors, notes
@@ -179,16 +182,25 @@ def flow_figures(
     L = flow_matrix_of(cfg, norm, block, upload)
     spec = spectrum_of(cfg, upload)
     s = flow_summary(L, spec, cfg.cell, threshold)
-    stride = F.display_stride(L.shape[0])
-    Ls, _ = F.strided(L, stride)
-    heat = F.gradient_flow_heatmap(Ls, norm, block)
+    heat = F.gradient_flow_heatmap(L, norm, block)
     out = [
-        ("Gradient flow", heat, "log10 ‖∂h(t)/∂h(s)‖ for every pair s ≤ t; blue vanishes, red explodes."),
+        (
+            "Gradient flow",
+            heat,
+            f"log10 {F.flow_symbol(block)} norms for every pair s ≤ t; white is the lag-0 norm, blue "
+            "smaller (vanishing), red larger (exploding).",
+        ),  # fmt: skip
         (
             "Norm against lag",
             F.lag_profile_figure(
-                s.profile, rate=s.rate, gamma_sigma1=s.gamma_sigma1, horizon=s.horizon, threshold=threshold, norm=norm
-            ),
+                s.profile,
+                rate=s.rate,
+                gamma_sigma1=s.gamma_sigma1,
+                horizon=s.horizon,
+                threshold=threshold,
+                norm=norm,
+                block=block,
+            ),  # fmt: skip
             f"Fitted decay {s.rate:.3g} log10 per step; memory horizon {s.horizon if s.horizon is not None else 'beyond the sequence'}.",
         ),
         ("‖∂L/∂h(t)‖", F.loss_gradient_figure(loss_gradients_of(cfg, upload)), "The loss is taken on the last step."),
@@ -200,9 +212,10 @@ def spectrum_figures(cfg: ModelConfig, lecture: bool = False, upload=None):
     spec = spectrum_of(cfg, upload)
     L = flow_matrix_of(cfg, upload=upload)
     lam = lyapunov_of(cfg, upload=upload)
+    verdict = spec.verdict(plain=False, rate=decay_rate(L), cell=cfg.cell)
     out = [
         ("Eigenvalues", F.eigenvalue_figure(spec.eigenvalues, spec.rho, spec.matrix), f"ρ = {spec.rho:.4g}."),
-        ("Singular values", F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix), spec.verdict()),
+        ("Singular values", F.singular_values_figure(spec.singular_values, spec.gamma, spec.matrix), verdict),
         ("Lyapunov spectrum", F.lyapunov_figure(lam, decay_rate(L)), "Top exponents, log10 growth per step."),
     ]
     return [(a, F.style(f, lecture), c) for a, f, c in out]
@@ -246,9 +259,7 @@ def build_report(
         L = flow_matrix_of(cfg, norm, block, upload)
         keep = kept_mask_of(cfg.seq_len, k1, k2)
         drop = ~keep & ~np.isnan(L)
-        stride = F.display_stride(L.shape[0])
-        Ls, _ = F.strided(L, stride)
-        fig = F.gradient_flow_heatmap(Ls, norm, block, mask=drop[::stride, ::stride])
+        fig = F.gradient_flow_heatmap(L, norm, block, mask=drop)
         fig.update_layout(title=f"TBPTT({k1}, {k2}): contributions dropped by truncation in grey")
         df = comparison_of(cfg, k1, k2, upload=upload)
         sections.append(

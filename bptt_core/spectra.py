@@ -18,6 +18,7 @@ from torch import nn
 
 from .jacobians import step_jacobians
 from .models import ACTIVATION_GAMMA, cell_view, recurrent_matrix
+from .verdicts import gradient_verdict
 
 
 @dataclass
@@ -34,23 +35,12 @@ class Spectrum:
         """1/gamma: sigma_1 below it guarantees vanishing; above it is needed to explode."""
         return 1.0 / self.gamma
 
-    def verdict(self, plain: bool = True) -> str:
-        """What Pascanu et al.'s conditions predict, in words.
+    def verdict(self, plain: bool = True, rate: float | None = None, cell: str = "rnn") -> str:
+        """What Pascanu et al.'s conditions predict (and, given the measured decay ``rate``, what
+        happens), in words: :func:`bptt_core.verdicts.gradient_verdict`, which every page shares.
 
-        ``plain``: ASCII symbols (sigma_1, gamma, rho) for terminals and logs; False: σ₁, γ, ρ for the UI.
-        Either way one set of symbols throughout."""
-        s1, g, rho, ge, gs, k = (
-            ("sigma_1", "gamma", "rho", ">=", "gamma sigma_1", "^k") if plain else ("σ₁", "γ", "ρ", "≥", "γσ₁", "ᵏ")
-        )
-        if self.sigma1 < self.bound:
-            return (
-                f"{s1} = {self.sigma1:.3g} < 1/{g} = {self.bound:.3g}: gradients must vanish "
-                f"(at least as fast as ({gs}){k} = {self.gamma * self.sigma1:.3g}{k})."
-            )
-        return (
-            f"{s1} = {self.sigma1:.3g} {ge} 1/{g} = {self.bound:.3g}: exploding gradients are possible, "
-            f"not guaranteed ({rho} = {self.rho:.3g}); the measured decay rate tells which happens."
-        )
+        ``plain``: ASCII symbols (sigma_1, gamma) for terminals and logs; False: σ₁, γ for the UI."""
+        return gradient_verdict(self.gamma, self.sigma1, rate, cell=cell, plain=plain).text
 
 
 def spectrum(rnn: nn.Module) -> Spectrum:

@@ -103,6 +103,13 @@ class TrainConfig:
         return asdict(self)
 
 
+# The Clipping page's defaults, chosen so its story shows (tests/test_training.py holds them to it): with
+# the default model (orthogonal tanh, H = 64, T = 50, Gaussian task) SGD at this rate explodes without
+# clipping, while c sits above the first steps' gradient norms (~200), so the three twins run identically
+# for several steps before clipping first acts, and both clipped twins finish.
+CLIPPING_STORY = TrainConfig(steps=100, optimizer="sgd", lr=0.007, batch_size=8, clip="none", clip_threshold=300.0)
+
+
 @dataclass
 class TrainResult:
     history: pd.DataFrame  # one row per step run, columns HISTORY_COLUMNS

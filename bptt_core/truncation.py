@@ -491,13 +491,13 @@ def contribution_norms(rnn: nn.Module, readout: nn.Linear, x, y, t: int, param: 
 
 # -- the variants compared ---------------------------------------------------------------------
 def _timed(fn, repeats: int):
-    """fn's result and the median of ``repeats`` wall-clock times (the first call is one of them)."""
+    """fn's result and the (median, min, max) of ``repeats`` wall-clock times (the first call is one)."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
-    return result, statistics.median(times)
+    return result, (statistics.median(times), min(times), max(times))
 
 
 def _accuracy(g: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
@@ -523,8 +523,9 @@ def compare_variants(
     Columns: variant, k1, k2, updates, memory_bytes (held for backward at the largest update,
     parameters excluded; RTRL: its sensitivity matrices), memory_how, time_per_update_s (median of
     ``repeats`` runs of the whole gradient divided by the number of updates), time_total_s, cosine
+    time_per_update_min_s / _max_s (the fastest and slowest of those runs: a few milliseconds vary),
     and relative_norm (all parameters flattened, against full BPTT), note. A k larger than n is
-    skipped with a note, never clamped. Times are for the model's own dtype; a TBPTT update re-runs
+    skipped with a note, never clamped; TBPTT(n, n) is full BPTT and has no row of its own. Times are for the model's own dtype; a TBPTT update re-runs
     the forward over its window (k2 steps) where a streaming loop would run k1 new ones, so for
     k1 < k2 the time is an upper bound.
     """
@@ -542,7 +543,7 @@ def compare_variants(
     rows = []
 
     def row(variant, k1, k2, grads_fn, updates, memory, how, note=""):
-        grads, total = _timed(grads_fn, repeats)
+        grads, (total, fastest, slowest) = _timed(grads_fn, repeats)
         g = flat(grads)
         cos, rel = _accuracy(g, ref)
         ok = bool(torch.isfinite(g).all())
@@ -555,6 +556,8 @@ def compare_variants(
                 memory_bytes=memory,
                 memory_how=how,
                 time_per_update_s=total / updates,
+                time_per_update_min_s=fastest / updates,
+                time_per_update_max_s=slowest / updates,
                 time_total_s=total,
                 cosine=cos,
                 relative_norm=rel,
@@ -564,14 +567,20 @@ def compare_variants(
 
     def skipped(variant, k1, k2, note):
         rows.append(dict(variant=variant, k1=k1, k2=k2, updates=0, memory_bytes=math.nan, memory_how="",
-                         time_per_update_s=math.nan, time_total_s=math.nan, cosine=math.nan, relative_norm=math.nan,
+                         time_per_update_s=math.nan, time_per_update_min_s=math.nan, time_per_update_max_s=math.nan,
+                         time_total_s=math.nan, cosine=math.nan, relative_norm=math.nan,
                          note=note))  # fmt: skip
 
     measured = "measured: saved_tensors_hooks"
-    row("full BPTT", n, n, lambda: bptt_gradients(*args, **kw), 1, held_for_backward_bytes(*args, **kw), measured)
-    pairs = [(k, k) for k in ks] + ([tuple(int(k) for k in k1k2)] if k1k2 is not None else [])
-    for k1, k2 in pairs:
+    row("full BPTT", n, n, lambda: bptt_gradients(*args, **kw), 1, held_for_backward_bytes(*args, **kw), measured,
+        f"= TBPTT({n}, {n}): one update over the whole sequence")  # fmt: skip
+    notes = {(k, k): f"fixed reference window k = {k}, for scale" for k in ks}
+    if k1k2 is not None:
+        notes[tuple(int(k) for k in k1k2)] = "the chosen truncation"
+    for (k1, k2), note in notes.items():
         name = f"TBPTT({k1}, {k2})"
+        if (k1, k2) == (n, n):  # full BPTT itself: its row says so
+            continue
         if max(k1, k2) > n:
             skipped(name, k1, k2, f"skipped: k={max(k1, k2)} is longer than the sequence (n={n})")
             continue
@@ -583,6 +592,7 @@ def compare_variants(
             len(tbptt_schedule(n, k1, k2)),
             held_for_backward_bytes(*args, k1, k2, **kw),
             measured,
+            note,
         )
     flops = rtrl_flops(p.view, n)
     if p.x.shape[1] != 1:

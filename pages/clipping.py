@@ -9,16 +9,17 @@ import streamlit as st
 
 from bptt_core import figures as F
 from bptt_core import sources as SRC
+from bptt_core.training import CLIPPING_STORY as D_TRAIN
 from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, twin_runs
 from pages import common as C
 
 PAGE = "clipping"
-THRESH = C.Setting("clip_threshold", "Threshold c", "float", 1.0, lo=0.01, hi=MAX_CLIP, step=0.1,
+THRESH = C.Setting("clip_threshold", "Threshold c", "float", D_TRAIN.clip_threshold, lo=0.01, hi=MAX_CLIP, step=0.1,
                    help="Max global norm (by norm) or max |entry| (by value).")  # fmt: skip
-STEPS = C.Setting("cl_steps", "Training steps", "int", 100, lo=10, hi=1000, step=10)
-LR = C.Setting("cl_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=MAX_LR, step=0.005)
-OPT = C.Setting("cl_optimizer", "Optimizer", "select", "sgd", ("sgd", "adam"))
-BATCH = C.Setting("cl_batch", "Batch size", "int", 8, lo=1, hi=64, step=1)
+STEPS = C.Setting("cl_steps", "Training steps", "int", D_TRAIN.steps, lo=10, hi=1000, step=10)
+LR = C.Setting("cl_lr", "Learning rate", "float", D_TRAIN.lr, lo=0.0001, hi=MAX_LR, step=0.001)
+OPT = C.Setting("cl_optimizer", "Optimizer", "select", D_TRAIN.optimizer, ("sgd", "adam"))
+BATCH = C.Setting("cl_batch", "Batch size", "int", D_TRAIN.batch_size, lo=1, hi=64, step=1)
 TWIN = C.Setting("cl_twin", "Heatmap of run", "select", "unclipped", ("unclipped", "norm", "value"))
 C.PAGE_SETTINGS[PAGE] = (THRESH, STEPS, LR, OPT, BATCH, TWIN)
 

@@ -19,12 +19,16 @@ VIEW = C.Setting(
 BLOCK = C.Setting(
     "gf_block", "LSTM block", "select", "h", ("h", "c"), help="LSTM only: h → h, or c → c (the cell state)."
 )
+CENTRE = C.Setting(
+    "gf_centre", "Colour centre", "select", "identity", F.HEAT_CENTRES,
+    help="White at the lag-0 norm (the identity's), or at a norm of 1 (the absolute scale).",
+)  # fmt: skip
 HORIZON = C.Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
 COMPARE = C.Setting(
     "gf_compare", "Compare cells", "bool", False,
     help="Overlay the other cell (LSTM for a vanilla RNN, vanilla RNN for an LSTM) with the same settings.",
 )  # fmt: skip
-C.PAGE_SETTINGS[PAGE] = (NORM, VIEW, BLOCK, HORIZON, COMPARE)
+C.PAGE_SETTINGS[PAGE] = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE)
 
 cfg = C.page_start(
     PAGE,
@@ -35,12 +39,13 @@ cfg = C.page_start(
 if cfg is None:
     st.stop()
 
-c = st.columns(5)
+c = st.columns(6)
 norm = C.page_setting(NORM, c[0])
 view = C.page_setting(VIEW, c[1])
 block = C.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm")
-threshold = float(C.page_setting(HORIZON, c[3]))
-compare = C.page_setting(COMPARE, c[4], disabled=cfg.cell == "gru")
+centre = C.page_setting(CENTRE, c[3])
+threshold = float(C.page_setting(HORIZON, c[4]))
+compare = C.page_setting(COMPARE, c[5], disabled=cfg.cell == "gru")
 C.export_format_toggle(PAGE)
 block = block if cfg.cell == "lstm" else "h"
 
@@ -69,12 +74,10 @@ m[2].metric("Memory horizon", s.horizon if s.horizon is not None else f"> {T - 1
 m[3].metric("γσ₁ (Pascanu)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)",
             help="Pascanu et al.'s bound per step: one step back scales a gradient by at most γσ₁.")  # fmt: skip
 
-stride = F.display_stride(T)
 M = L if view == "t,s" else lag_view(L)
-Ms, _ = F.strided(M, stride)
-heat = F.gradient_flow_heatmap(Ms, "fro" if norm == "fro" else 2, block, lag=view == "t,k")
-if stride > 1:
-    st.caption(f"The heatmap shows every {stride}th step (T = {T}); the CSV holds all of them.")
+heat = F.gradient_flow_heatmap(M, "fro" if norm == "fro" else 2, block, lag=view == "t,k", centre=centre)
+if note := F.stride_note(T):
+    st.caption(note)
 C.show_figure(
     heat,
     "gf_heatmap",
@@ -82,8 +85,9 @@ C.show_figure(
     "gradient-flow.csv",
     "Each cell is the norm of the Jacobian ∂h(t)/∂h(s): how strongly a perturbation of the hidden state at "
     "step s (column) changes the state at step t (row). The colour is log10 of it, so one colour step is a "
-    "factor of 10; white is 1, blue is smaller (the gradient vanishes on its way back from t to s), red is "
-    "larger (it explodes). The diagonal is the identity (√H in Frobenius norm, 1 in spectral norm). Cells "
+    "factor of 10. White is the norm at lag 0, the identity's (√H in Frobenius norm, 1 in spectral norm; "
+    "'Colour centre' can make white a norm of 1 instead); blue is smaller (the gradient vanishes on its way "
+    "back from t to s), red is larger (it explodes). Cells "
     "above the diagonal are empty: a state never depends on later ones. Hover for the exact value, "
     "even far below float32's range: the products are renormalised and the scale kept as a logarithm.",
     PAGE,
@@ -97,7 +101,7 @@ if compare and cfg.cell != "gru":
         compare_prof[f"{other.upper()} with the same settings"] = R.lag_profile(C.flow_matrix(ocfg, norm, "h"))
 prof_fig = F.lag_profile_figure(
     s.profile, rate=s.rate, gamma_sigma1=s.gamma_sigma1, horizon=s.horizon, threshold=threshold,
-    norm="fro" if norm == "fro" else 2, compare=compare_prof, label=cfg.cell.upper(),
+    norm="fro" if norm == "fro" else 2, compare=compare_prof, label=cfg.cell.upper(), block=block,
 )  # fmt: skip
 prof_df = R.profile_frame(s)
 for name, p in compare_prof.items():

@@ -15,7 +15,8 @@ cfg = C.page_start(
     PAGE,
     "Spectrum",
     r"The recurrent matrix decides how gradients scale per step: with $\gamma \ge |\phi'|$, "
-    r"$\sigma_1(W_{hh}) < 1/\gamma$ guarantees vanishing gradients; exploding needs $\sigma_1 > 1/\gamma$.",
+    r"$\gamma\sigma_1(W_{hh}) < 1$ guarantees vanishing gradients, $\gamma\sigma_1 = 1$ rules growth out, "
+    r"and exploding needs $\gamma\sigma_1 > 1$.",
 )
 if cfg is None:
     st.stop()
@@ -34,19 +35,12 @@ m[3].metric("1/γ", f"{spec.bound:.4g}")
 m[4].metric("Top Lyapunov λ₁", f"{lam[0]:.3g}" if np.isfinite(lam[0]) else "−∞",
             help="The top Lyapunov exponent, in log10 growth per step along the driven trajectory.")  # fmt: skip
 
-if cfg.cell == "rnn":
-    # σ₁ ≥ 1/γ is the default (orthogonal init) and only says exploding is possible: information, not alarm.
-    (st.success if spec.sigma1 < spec.bound else st.info)(spec.verdict(plain=False))
-else:
-    st.info(
-        f"For the {cfg.cell.upper()} the matrix shown is {spec.matrix}; Pascanu's bound is for the vanilla RNN. "
-        "The gates make the Jacobian depend on the state: the Lyapunov exponents below are the measured rates."
-    )
-if rate is not None and np.isfinite(rate):
-    st.markdown(
-        f"Measured on the gradient-flow page's matrix: the norm changes by **$10^{{{rate:.3g}}}$ = "
-        f"{10**rate:.3g}× per step**; the top Lyapunov exponent predicts {10 ** lam[0]:.3g}× per step at long lags."
-    )
+verdict = R.gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cfg.cell)
+(st.warning if verdict.alarming else st.info)(verdict.text, icon=":material/insights:")
+if cfg.cell != "rnn":
+    st.caption(f"The matrix shown for the {cfg.cell.upper()} is {spec.matrix}.")
+if np.isfinite(lam[0]):
+    st.markdown(f"The top Lyapunov exponent predicts **{F.short_label(lam[0])}× per step** at long lags.")
 
 c1, c2 = st.columns(2)
 eig, sv = R.spectrum_frames(spec)

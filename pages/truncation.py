@@ -57,9 +57,9 @@ else:
     m[1].metric("Pairs (t, s) dropped", f"{100 * frac:.1f} %")
     lost = L[drop]
     m[2].metric("Largest dropped ‖∂h(t)/∂h(s)‖", F.short_label(float(np.nanmax(lost))) if lost.size else "none")
-    stride = F.display_stride(T)
-    Ls, _ = F.strided(L, stride)
-    fig = F.gradient_flow_heatmap(Ls, "fro", "h", mask=drop[::stride, ::stride])
+    fig = F.gradient_flow_heatmap(L, "fro", "h", mask=drop)
+    if note := F.stride_note(T):
+        st.caption(note)
     fig.update_layout(title=f"TBPTT({k1}, {k2}): the gradient paths truncation drops, in grey")
     frame = R.matrix_frame(L).assign(kept=keep[~np.isnan(L)])
     C.show_figure(

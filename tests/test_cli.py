@@ -44,7 +44,7 @@ def test_jacobian_subcommand_writes_the_engine_matrix(tmp_path):
     r = run_cli("jacobian", "--hidden-size", 6, "--seq-len", 9, "--init", "gaussian", "--gain", 1.5, "--out", out)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
-    for word in ("Decay rate", "Memory horizon", "sigma_1", "1/gamma"):
+    for word in ("Decay rate", "Memory horizon", "sigma_1", "gamma*sigma_1 = 1 x", "> 1"):
         assert word in r.stdout
     cfg = ModelConfig(hidden_size=6, seq_len=9, init="gaussian", gain=1.5)
     L = np.load(out / "jacobian.npy")

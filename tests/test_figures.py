@@ -13,6 +13,7 @@ import pytest
 from bptt_core import ModelConfig
 from bptt_core import figures as F
 from bptt_core import report as R
+from bptt_core.jacobians import lag_view
 
 
 def arr(v) -> np.ndarray:
@@ -114,7 +115,7 @@ def test_singular_values_draw_one_over_gamma_and_eigenvalues_the_unit_circle():
 def test_gradient_norm_history_marks_threshold_clips_and_divergence():
     _, fig = None, _every_figure()["grad norms"]
     assert any(s.type == "line" and s.y0 == 0.0 for s in fig.layout.shapes)  # log10(c = 1)
-    clips = [t for t in fig.data if t.name and t.name.endswith("clipped")]
+    clips = [t for t in fig.data if t.name and "clip fired" in t.name]
     assert len(clips) == 2 and len(clips[0].x) == 2
     assert any("diverged" in a.text for a in fig.layout.annotations)
 
@@ -136,9 +137,106 @@ def test_html_report_is_self_contained():
 
 @pytest.mark.parametrize("lo,hi,reddish", [(0.5, 7.0, True), (-9.0, -1.0, False)])
 def test_heatmap_colours_are_anchored_at_a_norm_of_one(lo, hi, reddish):
-    """Growing norms are red and shrinking ones blue whatever the data's range (white = 1)."""
+    """On the absolute scale, growing norms are red and shrinking ones blue whatever the data's range (white = 1)."""
     L = np.array([[hi, np.nan], [lo, hi]])
-    scale = F.gradient_flow_heatmap(L).data[0].colorscale
+    scale = F.gradient_flow_heatmap(L, centre="one").data[0].colorscale
     for _, c in scale:
         r, _, b = (int(v) for v in c[4:-1].split(","))
         assert (r >= b) == reddish, scale
+
+
+def _rgb(c: str) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in c[4:-1].split(","))
+    return r, g, b
+
+
+def _colour_at(fig, value: float) -> tuple[int, int, int]:
+    """The colour the heatmap paints ``value`` with (nearest stop of its colour scale)."""
+    h = fig.data[0]
+    pos = (value - h.zmin) / (h.zmax - h.zmin)
+    return _rgb(min(h.colorscale, key=lambda st: abs(st[0] - pos))[1])
+
+
+@pytest.mark.parametrize("norm,lag", [("fro", False), ("fro", True), (2, False)])
+def test_by_default_the_identity_is_neutral_and_decay_is_blue(norm, lag):
+    """A vanishing network at the defaults: the diagonal (the identity, sqrt(H) in Frobenius norm) is white,
+    everything off it blue; nothing reads as exploding."""
+    T, H = 12, 64
+    lag0 = 0.5 * math.log10(H) if norm == "fro" else 0.0
+    L = np.full((T, T), np.nan)
+    for t in range(T):
+        for s_ in range(t + 1):
+            L[t, s_] = lag0 - 0.3 * (t - s_)
+    M = lag_view(L) if lag else L
+    fig = F.gradient_flow_heatmap(M, norm, lag=lag)
+    r, g, b = _colour_at(fig, lag0)
+    assert min(r, g, b) > 230  # white
+    for _, c in fig.data[0].colorscale:
+        r, _, b = _rgb(c)
+        assert r <= b, "a norm below the identity's must never be drawn red"
+
+
+def test_at_T_400_the_strided_heatmap_keeps_the_real_step_numbers():
+    T = 400
+    L = np.tril(-0.01 * np.subtract.outer(np.arange(T), np.arange(T)).astype(float))
+    L[np.triu_indices(T, 1)] = np.nan
+    fig = F.gradient_flow_heatmap(L, mask=np.tril(np.ones((T, T), bool), -50))
+    h = fig.data[0]
+    y, x = np.asarray(h.y), np.asarray(h.x)
+    assert y[0] == 1 and y[-1] == T and x[0] == 1 and x[-1] == T  # steps 1 .. 400, not 1 .. 200
+    assert len(y) <= 301 and np.all(np.diff(y) > 0)
+    z = np.asarray(h.z, dtype=float)
+    i, j = 100, 95  # a shown (unmasked) cell keeps its own value: row y[i], column x[j]
+    assert z[i, j] == pytest.approx(L[y[i] - 1, x[j] - 1])
+    grey = fig.data[1]  # the mask is strided with the same steps
+    np.testing.assert_array_equal(np.asarray(grey.y), y)
+    lag = F.gradient_flow_heatmap(lag_view(L), lag=True)
+    assert np.asarray(lag.data[0].x)[-1] == T - 1  # lags 0 .. T - 1
+    assert "every 2nd step" in F.stride_note(T) and F.stride_note(300) is None
+
+
+@pytest.mark.parametrize("lo,hi", [(0.903, 0.903), (-9.17e-11, 0.0), (0.95, 1.25), (-120.3, -120.1), (2.0, 2.6)])
+def test_ticks_under_one_decade_are_readable(lo, hi):
+    """A linear orthogonal RNN (every norm sqrt(H)), an IRNN (within 1e-10 of 1): at least one tick, labels
+    distinct, each label the raw value at its position."""
+    vals, text = F.log_ticks(lo, hi)
+    assert len(vals) >= (1 if hi - lo < 1e-9 else 3) and len(set(text)) == len(text)
+    for v, t in zip(vals, text, strict=True):
+        assert lo - 1e-9 <= v <= hi + 1e-9 or hi - lo < 1e-9
+        mant, _, exp = t.partition("e")
+        value_log10 = math.log10(float(mant)) + (int(exp) if exp else 0)
+        assert value_log10 == pytest.approx(v, abs=1e-3)
+
+
+def test_constant_heatmap_has_a_ticked_colour_bar():
+    L = np.tril(np.full((5, 5), 0.5 * math.log10(64)))
+    L[np.triu_indices(5, 1)] = np.nan
+    bar = F.gradient_flow_heatmap(L).data[0].colorbar
+    assert len(bar.tickvals) >= 1 and "8" in bar.ticktext  # sqrt(64) = 8, the identity's norm
+
+
+def test_lstm_cell_block_is_named_in_every_title():
+    prof = np.array([0.0, -0.1, -0.2])
+    assert "∂c(t)/∂c(t−k)" in F.lag_profile_figure(prof, rate=-0.1, block="c").layout.title.text
+    L = np.array([[0.0, np.nan], [-0.1, 0.0]])
+    assert "∂c(t)/∂c(s)" in F.gradient_flow_heatmap(L, block="c").layout.title.text
+    assert "∂c(t)/∂c(t−k)" in F.gradient_flow_heatmap(L, block="c", lag=True).layout.title.text
+
+
+def test_a_flat_decay_rate_is_labelled_as_a_factor_not_an_exponent_in_an_exponent():
+    fig = F.lag_profile_figure(np.array([0.9, 0.9, 0.9, 0.9]), rate=-9.17e-11)
+    fit = next(t for t in fig.data if t.name.startswith("fitted"))
+    assert "×1 per step" in fit.name and "<sup>" not in fit.name
+
+
+def test_clip_events_contrast_with_the_curves_and_identical_twins_stay_visible():
+    fig = _every_figure()["grad norms"]  # "unclipped" and "norm" share one history: identical twins
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert len(lines) == 2 and np.array_equal(arr(lines[0].y), arr(lines[1].y), equal_nan=True)
+    assert lines[0].line.dash != lines[1].line.dash and lines[0].line.width > lines[1].line.width
+    curve_colours = {t.line.color for t in lines}
+    for t in (t for t in fig.data if t.mode == "markers"):
+        assert t.marker.color not in curve_colours and t.marker.line.color not in curve_colours
+    first = [s for s in fig.layout.shapes if s.line.dash == "dashdot"]
+    assert len(first) == 1 and first[0].x0 == 1  # the history's first clipped step
+    assert any("first clip: step 1" in a.text for a in fig.layout.annotations)

@@ -227,3 +227,22 @@ def test_task_that_does_not_fit_is_refused():
         train(ModelConfig(task="temporal_order", seq_len=5, hidden_size=4), TrainConfig(steps=1))
     with pytest.raises(ValueError, match="model_cfg"):
         train({"cell": "rnn"}, TrainConfig(steps=1))
+
+
+@pytest.mark.slow
+def test_the_clipping_page_defaults_tell_their_story():
+    """What the Clipping page says at its defaults, measured: the unclipped twin diverges; both clipped twins
+    run identically to it for several steps, then clip, and finish."""
+    from bptt_core.training import CLIPPING_STORY
+
+    out = twin_runs(ModelConfig(), CLIPPING_STORY)
+    assert out["unclipped"].diverged_at is not None
+    for name in ("norm", "value"):
+        r = out[name]
+        assert r.diverged_at is None and len(r.history) == CLIPPING_STORY.steps
+        assert r.first_clip is not None and r.first_clip >= 3  # several unclipped steps first
+        before = slice(0, r.first_clip + 1)  # up to and including the first clip, the gradient is the same
+        np.testing.assert_array_equal(
+            r.history["grad_norm"].to_numpy()[before], out["unclipped"].history["grad_norm"].to_numpy()[before]
+        )
+        assert r.history["grad_norm"].iloc[0] < CLIPPING_STORY.clip_threshold  # no clip at step 0

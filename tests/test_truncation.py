@@ -297,6 +297,21 @@ def test_compare_variants_measures_every_variant():
     assert "skipped" in by.loc["TBPTT(200, 200)", "note"] and math.isnan(by.loc["TBPTT(200, 200)", "cosine"])
 
 
+def test_compare_variants_explains_its_rows_and_never_repeats_full_bptt():
+    torch.manual_seed(0)
+    n = 30
+    rnn, readout = ElmanRNN(3, 8), nn.Linear(8, 2)
+    x, y = torch.randn(n, 3), torch.randn(n, 2)
+    df = compare_variants(rnn, readout, x, y, ks=(10, n), k1k2=(n, n), repeats=3).set_index("variant")
+    assert f"TBPTT({n}, {n})" not in df.index  # it is full BPTT
+    assert f"TBPTT({n}, {n})" in df.loc["full BPTT", "note"]
+    assert "reference" in df.loc["TBPTT(10, 10)", "note"]
+    chosen = compare_variants(rnn, readout, x, y, ks=(10,), k1k2=(5, 10), repeats=1).set_index("variant")
+    assert chosen.loc["TBPTT(5, 10)", "note"] == "the chosen truncation"
+    lo, mid, hi = (df[c].astype(float) for c in ("time_per_update_min_s", "time_per_update_s", "time_per_update_max_s"))
+    assert ((lo <= mid) & (mid <= hi)).all()
+
+
 def test_held_for_backward_grows_with_the_window():
     rnn, readout, x, y = make("nn.GRU", 40)
     full = held_for_backward_bytes(rnn, readout, x, y)

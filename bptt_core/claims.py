@@ -1,0 +1,180 @@
+"""What each preset promises, as measurable statements, and the measurement that checks them.
+
+A preset (bptt_core/presets.py) names the classic experiment it reproduces and the claims that
+experiment makes: "the top Lyapunov exponent is within ±0.01 log10 per step of 0", "the unclipped
+twin diverges". A claim is data (:class:`Claim`: a measure, a comparison, a target); its measure is
+computed by the same library functions the pages call (bptt_core/report.py, bptt_core/training.py),
+so the page shows the claim with the value it really measured beside it (docs/design.md, "Presets"),
+and tests/test_presets.py checks every claim of every preset, so no preset can drift from its words.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .config import ModelConfig
+
+OPS = ("<", ">", "<=", ">=", "≈")
+
+
+@dataclass(frozen=True)
+class Claim:
+    measure: str  # a key of MEASURES
+    op: str  # one of OPS; "≈" means |value - target| <= tolerance
+    target: float
+    text: str  # the promise in words, as the page shows it
+    tolerance: float = 0.0  # for "≈"
+
+    def __post_init__(self):
+        if self.measure not in MEASURES:
+            raise ValueError(f"measure must be one of {', '.join(MEASURES)}; got {self.measure!r}")
+        if self.op not in OPS:
+            raise ValueError(f"op must be one of {OPS}; got {self.op!r}")
+
+    def holds(self, value: float) -> bool:
+        if value is None or not math.isfinite(value):
+            return False
+        return {
+            "<": value < self.target,
+            ">": value > self.target,
+            "<=": value <= self.target,
+            ">=": value >= self.target,
+            "≈": abs(value - self.target) <= self.tolerance,
+        }[self.op]
+
+
+@dataclass(frozen=True)
+class Checked:
+    claim: Claim
+    value: float
+
+    @property
+    def holds(self) -> bool:
+        return self.claim.holds(self.value)
+
+    def value_text(self) -> str:
+        label, unit, _ = MEASURES[self.claim.measure]
+        v = self.value
+        shown = "not finite" if v is None or not math.isfinite(v) else f"{v:.4g}"
+        return f"{label} = {shown}{(' ' + unit) if unit else ''}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a measure needs besides the model: the target page's own settings (e.g. the clipping run)."""
+
+    cfg: ModelConfig
+    page_settings: tuple = ()  # sorted (key, value) pairs
+
+    def setting(self, key: str, default):
+        return dict(self.page_settings).get(key, default)
+
+
+# -- measures -------------------------------------------------------------------------------------
+
+
+def _lyapunov_top(ctx: Context) -> float:
+    from .report import lyapunov_of
+
+    return float(lyapunov_of(ctx.cfg)[0])
+
+
+def _decay_rate(ctx: Context) -> float:
+    from .jacobians import decay_rate
+    from .report import flow_matrix_of
+
+    return float(decay_rate(flow_matrix_of(ctx.cfg)))
+
+
+def _rho(ctx: Context) -> float:
+    from .report import spectrum_of
+
+    return float(spectrum_of(ctx.cfg).rho)
+
+
+def _sigma_spread(ctx: Context) -> float:
+    from .report import spectrum_of
+
+    return float(np.max(np.abs(spectrum_of(ctx.cfg).singular_values - 1.0)))
+
+
+def horizon_or_beyond(L: np.ndarray) -> int:
+    """The memory horizon in steps; a horizon beyond the sequence counts as T (a lower bound)."""
+    from .jacobians import memory_horizon
+
+    h = memory_horizon(L)
+    return L.shape[0] if h is None else int(h)
+
+
+def _lstm_c_over_rnn_horizon(ctx: Context) -> float:
+    """The LSTM's cell-state (c -> c) memory horizon over a tanh RNN's (h -> h) at equal H, T, init and input."""
+    from .report import flow_matrix_of
+
+    rnn = replace(ctx.cfg, cell="rnn", activation="tanh", forget_bias=0.0)
+    return horizon_or_beyond(flow_matrix_of(ctx.cfg, "fro", "c")) / horizon_or_beyond(flow_matrix_of(rnn))
+
+
+def clipping_train_config(ctx: Context):
+    """The Clipping page's training settings, from the page settings a preset sets (else the page's defaults)."""
+    from .training import CLIPPING_STORY, TrainConfig
+
+    d = CLIPPING_STORY
+    return TrainConfig(
+        steps=int(ctx.setting("cl_steps", d.steps)),
+        optimizer=str(ctx.setting("cl_optimizer", d.optimizer)),
+        lr=float(ctx.setting("cl_lr", d.lr)),
+        batch_size=int(ctx.setting("cl_batch", d.batch_size)),
+        clip="none",
+        clip_threshold=float(ctx.setting("clip_threshold", d.clip_threshold)),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _twins(cfg: ModelConfig, tcfg) -> dict:
+    from .training import twin_runs
+
+    out = twin_runs(cfg, tcfg)
+    return {k: (r.first_clip, r.diverged_at) for k, r in out.items()}
+
+
+def _first_clip(ctx: Context) -> float:
+    """The earliest step at which either clipped twin clipped (NaN if neither did)."""
+    firsts = [f for k, (f, _) in _twins(ctx.cfg, clipping_train_config(ctx)).items() if k != "unclipped"]
+    firsts = [f for f in firsts if f is not None]
+    return float(min(firsts)) if firsts else math.nan
+
+
+def _unclipped_diverged(ctx: Context) -> float:
+    return float(_twins(ctx.cfg, clipping_train_config(ctx))["unclipped"][1] is not None)
+
+
+def _clipped_finished(ctx: Context) -> float:
+    return float(
+        sum(d is None for k, (_, d) in _twins(ctx.cfg, clipping_train_config(ctx)).items() if k != "unclipped")
+    )
+
+
+MEASURES = {  # name -> (label, unit, function of a Context)
+    "lyapunov_top": ("top Lyapunov exponent λ₁", "log10/step", _lyapunov_top),
+    "decay_rate": ("decay rate", "log10/step", _decay_rate),
+    "rho": ("spectral radius ρ", "", _rho),
+    "sigma_spread": ("largest |σᵢ − 1|", "", _sigma_spread),
+    "lstm_c_over_rnn_horizon": ("LSTM c-block horizon ÷ RNN horizon", "", _lstm_c_over_rnn_horizon),
+    "first_clip": ("first clipped step", "", _first_clip),
+    "unclipped_diverged": ("unclipped twin diverged (1 = yes)", "", _unclipped_diverged),
+    "clipped_finished": ("clipped twins that finished", "of 2", _clipped_finished),
+}
+
+
+def measure(name: str, ctx: Context) -> float:
+    return MEASURES[name][2](ctx)
+
+
+def check(claims, cfg: ModelConfig, page_settings: dict | None = None) -> list[Checked]:
+    """Every claim measured on ``cfg`` (with the target page's ``page_settings``)."""
+    ctx = Context(cfg, tuple(sorted((page_settings or {}).items())))
+    return [Checked(c, measure(c.measure, ctx)) for c in claims]
