@@ -493,7 +493,12 @@ def calc_kwargs(draw):
 
 
 def torch_param_count(cell, I, H, O, layers) -> int:
-    rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H, num_layers=layers)
+    if cell in ("rnn", "lstm", "gru"):
+        rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H, num_layers=layers)
+    else:  # the diagonal cells (one layer)
+        from bptt_core.models import make_rnn
+
+        rnn = make_rnn(cell, I, H)
     return sum(p.numel() for p in rnn.parameters()) + sum(p.numel() for p in nn.Linear(H, O).parameters())
 
 
@@ -511,5 +516,11 @@ def test_estimate_raises_only_value_error_and_counts_exactly(kw):
         s["cell"], s["input_size"], s["hidden_size"], s["output_size"], s["num_layers"]
     )
     assert isinstance(est.activation_bytes, int) and est.activation_bytes > 0
-    assert math.isfinite(est.sigma1) and math.isfinite(est.rho) and est.risk in ("vanishing", "exploding", "neither")
+    assert (
+        math.isfinite(est.sigma1)
+        and math.isfinite(est.rho)
+        and est.risk in ("vanishing", "exploding", "neither", "unknown")
+    )
     assert math.isnan(est.decay_rate) or math.isfinite(est.decay_rate)
+    assert (est.risk == "unknown") <= math.isnan(est.decay_rate)  # unknown only without a measured rate
+    assert isinstance(est.total_memory_bytes, int) and est.total_memory_bytes > 0
