@@ -167,6 +167,7 @@ class MinGRU(_ScanOption):
     """minGRU (Feng et al. 2024): h_t = (1 - z_t) h_{t-1} + z_t htilde_t, gates from x_t alone."""
 
     kind = "mingru"
+    recurrence_params = ("weight_z", "bias_z")  # what a_t = 1 - z_t depends on
 
     def __init__(self, input_size: int, hidden_size: int, scan: str = "sequential"):
         super().__init__(input_size, hidden_size, scan)
@@ -181,6 +182,7 @@ class MinLSTM(_ScanOption):
     """minLSTM (Feng et al. 2024): h_t = f'_t h_{t-1} + i'_t htilde_t with f' + i' = 1."""
 
     kind = "minlstm"
+    recurrence_params = ("weight_f", "bias_f", "weight_i", "bias_i")
 
     def __init__(self, input_size: int, hidden_size: int, scan: str = "sequential"):
         super().__init__(input_size, hidden_size, scan)
@@ -198,6 +200,7 @@ class LRU(DiagonalRecurrence):
 
     kind = "lru"
     complex_state = True
+    recurrence_params = ("nu_log", "theta_log")  # lambda
 
     def __init__(
         self, input_size: int, hidden_size: int, r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * math.pi
@@ -252,6 +255,7 @@ class SelectiveSSM(DiagonalRecurrence):
     """Selective diagonal state space, Mamba S6 style with one state per channel (equations above)."""
 
     kind = "ssm"
+    recurrence_params = ("A_log", "weight_delta", "bias_delta")  # exp(Delta_t A)
     DT_MIN, DT_MAX = 0.001, 0.1  # Mamba's range for the initial step Delta
 
     def __init__(self, input_size: int, hidden_size: int):
@@ -299,8 +303,11 @@ class DiagonalView:
     state_size: int
     module: DiagonalRecurrence
 
-    def __init__(self, module: DiagonalRecurrence, dtype: torch.dtype = torch.float64):
-        self.module = copy.deepcopy(module).to(dtype).requires_grad_(False)
+    def __init__(self, module: DiagonalRecurrence, dtype: torch.dtype = torch.float64, live: bool = False):
+        # live: the module itself, so autograd reaches its parameters (training); else a detached copy
+        if live:
+            dtype = next(module.parameters()).dtype
+        self.module = module if live else copy.deepcopy(module).to(dtype).requires_grad_(False)
         self.kind, self.activation = module.kind, "linear"
         self.input_size, self.hidden_size, self.state_size = module.input_size, module.hidden_size, module.state_size
         self.dtype = dtype

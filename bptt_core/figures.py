@@ -673,6 +673,60 @@ def lyapunov_figure(exponents_log10: np.ndarray, rate: float | None = None) -> g
     return style(fig)
 
 
+# -- the newer cells: LRU sensitivity, depth x time ------------------------------------------------------
+
+
+def lambda_sensitivity_figure(result) -> go.Figure:
+    """Zucchet & Orvieto (2024): E|dh_T/d|λ||² against |λ| (measured, with its exact expectation), beside
+    ||dh_T/dh_1|| and E|h_T|², both of which stay at or below about 1. ``result``: a
+    :class:`bptt_core.sensitivity.LambdaSensitivity`."""
+    r = np.asarray(result.radii, dtype=float)
+    gap = 1 - r  # log axis of 1 - |λ|: the approach to the unit circle spreads out
+    traces = [
+        ("E|∂h_T/∂|λ||², measured", np.log10(result.measured), "#d62728", "solid", "circle"),
+        ("its expectation (exact sum)", np.log10(result.theory), "#d62728", "dot", None),
+        ("‖∂h_T/∂h_1‖ = |λ|^(T−1)", np.asarray(result.jacobian_log10, dtype=float), "#1f77b4", "solid", "square"),
+        ("E|h_T|² (normalised forward)", np.log10(result.state_ms), "#2ca02c", "dash", "diamond"),
+    ]
+    fig = go.Figure()
+    for name, y, color, dash, symbol in traces:
+        fig.add_trace(
+            go.Scatter(
+                x=gap, y=y, name=name, mode="lines+markers" if symbol else "lines",
+                line=dict(color=color, dash=dash, width=2), marker=dict(symbol=symbol or "circle", size=8),
+                customdata=[[f"{ri:.4g}", label] for ri, label in zip(r, _raw_labels(y), strict=True)],
+                hovertemplate=f"|λ| = %{{customdata[0]}}<br>{name} = %{{customdata[1]}}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_xaxes(type="log", autorange="reversed", title="1 − |λ| (log scale; |λ| → 1 to the right)")
+    decade_axis(fig, np.concatenate([t[1][np.isfinite(t[1])] for t in traces]), "y", "value (log scale)")
+    fig.update_layout(
+        title=f"Sensitivity to λ grows as |λ| → 1, the Jacobian does not (LRU, T = {result.seq_len})",
+        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
+    )
+    return style(fig)
+
+
+def layer_reach_figure(R: np.ndarray, t: int | None = None) -> go.Figure:
+    """The depth x time picture of a stack: log10 ||dh^top_t/dh^i_s|| for layer i (rows, the top first)
+    and step s (columns), 1-indexed as on the other heatmaps. ``R``: :func:`bptt_core.jacobians.layer_reach`."""
+    R = np.asarray(R, dtype=float)
+    layers, T = R.shape
+    t = T - 1 if t is None else t
+    return log_heatmap(
+        R[::-1],
+        x=np.arange(1, T + 1),
+        y=[f"layer {i}" + (" (top)" if i == layers - 1 else "") for i in range(layers - 1, -1, -1)],
+        title=f"How much of a change at (layer i, step s) reaches the top layer's h at step {t + 1}",
+        x_title="step s",
+        y_title="layer i",
+        colorbar_title=f"‖∂h<sup>top</sup><sub>{t + 1}</sub>/∂h<sup>i</sup><sub>s</sub>‖",
+        hover_x="s",
+        hover_y="layer",
+        hover_value="norm",
+    )
+
+
 # -- clipping ---------------------------------------------------------------------------------------------
 
 TWIN_COLORS = {"unclipped": "#d62728", "norm": "#1f77b4", "value": "#2ca02c"}

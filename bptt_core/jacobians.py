@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from . import frobenius
-from .config import DIAGONAL_CHUNK_BYTES, NORMS, check_int, check_jacobian_memory
+from .config import NORMS, check_int, check_jacobian_memory
 from .models import CellView, StackedView, cell_view
 
 METHODS = ("split", "chain")
@@ -270,54 +270,133 @@ def jacobian_log_norms(
     return log_norm_products(step_jacobians(rnn, x, h0), norm, sl, dtype, method, overwrite=True)
 
 
-def diagonal_log_norms(a: torch.Tensor, norm="fro", complex_pairs: bool = False) -> np.ndarray:
-    """L[t, s] for diagonal step Jacobians J_t = diag(a_t) in O(T^2 H), by cumulative log sums.
+def diagonal_log_norms(a: torch.Tensor, norm="fro", complex_pairs: bool = False, tile: int = 128) -> np.ndarray:
+    """L[t, s] for diagonal step Jacobians J_t = diag(a_t), in O(T^2 H) without forming S x S products.
 
-    The product J_t ... J_{s+1} is diag(prod_k a_k), so with c_t = sum_{k <= t} log |a_k| (per unit)
-    its entries have log-magnitude c_t - c_s: the spectral norm is max_j, the Frobenius norm a
-    log-sum-exp over j, both in float64 log space (nothing under- or overflows). ``complex_pairs``:
-    a_t complex, each unit a 2 x 2 rotation-and-scaling block of the real state (Re h, Im h), whose
-    Frobenius norm is sqrt(2) |prod a|. When a_t does not change with t (the LRU), L depends on
-    t - s only and costs O(T H). An exactly zero a (a shut unit) contributes nothing, tracked apart.
+    The product J_t ... J_{s+1} is diag(prod_k a_k): one number per unit. Row s of a (T, H) array
+    holds |prod_{k=s+1}^{t} a_k| for the current t, and each step multiplies every row by |a_t| at
+    once (one elementwise pass, then one norm pass): the spectral norm is the row's largest entry,
+    the Frobenius norm its 2-norm. A row whose norm leaves [1e-100, 1e100] is divided by it and the
+    log10 of the scale carried beside it (so 1e-120 and 1e+160 come out right, as in the dense
+    engine). ``complex_pairs``: a_t complex, each unit a 2 x 2 rotation-and-scaling block of the
+    real state (Re h, Im h), with Frobenius norm sqrt(2) |prod a|. When a_t does not change with t
+    (the LRU), L depends on t - s only and costs O(T H). An exactly zero a (a shut unit) stays zero.
+    Frobenius norms of sequences longer than ``tile`` take :func:`_tiled_frobenius`: the same
+    numbers with the far pairs of each tile of ``tile`` steps as one matrix product.
     """
     check_norm(norm)
     T, H = a.shape
     mult = 2 if complex_pairs else 1
-    out = np.full((T, T), np.nan)
-    np.fill_diagonal(out, 0.0 if norm == 2 else 0.5 * math.log10(mult * H))
-    if T == 1:
-        return out
+    diag = 0.0 if norm == 2 else 0.5 * math.log10(mult * H)
     mag = a.abs().to(torch.float64)  # (T, H)
-    zero = mag == 0
-    log_mag = torch.where(zero, 0.0, torch.log(torch.where(zero, 1.0, mag)))  # natural log
-    t_idx, s_idx = np.tril_indices(T, -1)
-    if bool((mag[1:] == mag[1]).all()):  # constant diagonal: a function of the lag k = t - s only
-        k = torch.arange(1, T, dtype=torch.float64)[:, None]  # (T - 1, 1)
-        per_lag = _reduce(k * log_mag[1], (k > 0) & zero[1], norm, mult)  # (T - 1,), lag 1 .. T-1
-        out[t_idx, s_idx] = per_lag[t_idx - s_idx - 1]
-        return out
-    c = torch.cumsum(log_mag, 0)  # (T, H): c[t] - c[s] = sum_{k=s+1}^{t} log |a_k|
-    cz = torch.cumsum(zero.to(torch.int32), 0)  # (T, H): zeros among a_1 .. a_t
-    rows = max(1, DIAGONAL_CHUNK_BYTES // (8 * 3 * T * H))
-    for t0 in range(1, T, rows):
-        ts = torch.arange(t0, min(T, t0 + rows))
-        diff = c[ts][:, None, :] - c[None, :]  # (rows, T, H); s >= t is discarded below
-        shut = (cz[ts][:, None, :] - cz[None, :]) > 0
-        vals = _reduce(diff, shut, norm, mult)  # (rows, T)
-        keep = np.arange(T)[None, :] < ts.numpy()[:, None]
-        r, col = np.nonzero(keep)
-        out[ts.numpy()[r], col] = vals[r, col]
+    if T > 1 and bool((mag[1:] == mag[1]).all()):  # constant diagonal: a function of the lag only
+        return _by_lag(_constant_diagonal_lags(mag[1], T, norm, mult), diag, T)
+    if norm == "fro" and T > tile:
+        return _tiled_frobenius(mag, mult, tile)
+    return _recurrence(mag, norm, mult)
+
+
+def _recurrence(mag: torch.Tensor, norm, mult: int) -> np.ndarray:
+    """Every pair by the elementwise recurrence over rows (see :func:`diagonal_log_norms`)."""
+    T, H = mag.shape
+    diag = 0.0 if norm == 2 else 0.5 * math.log10(mult * H)
+    out = np.full((T, T), np.nan)
+    np.fill_diagonal(out, diag)
+    rows = torch.empty(max(T - 1, 1), H, dtype=torch.float64)  # row s: |prod_{k=s+1}^{t} a_k| / 10^scale[s]
+    scale = np.zeros(T)  # log10 taken out of each row
+    half_log_mult = 0.5 * math.log10(mult)
+    for t in range(1, T):
+        live = rows[: t - 1]
+        live *= mag[t]  # every product ending at t - 1, extended to t
+        rows[t - 1] = mag[t]  # the product of length 1 (s = t - 1)
+        n = _row_norms(rows[:t], norm)  # (t,)
+        with np.errstate(divide="ignore"):
+            out[t, :t] = np.log10(n.numpy()) + scale[:t] + (0.0 if norm == 2 else half_log_mult)
+        drift = (n > 0) & ((n < 1e-100) | (n > 1e100))
+        if bool(drift.any()):
+            idx = torch.nonzero(drift).flatten()
+            rows[idx] /= n[idx, None]
+            scale[idx.numpy()] += np.log10(n[idx].numpy())
     return out
 
 
-def _reduce(log_abs: torch.Tensor, shut: torch.Tensor, norm, mult: int) -> np.ndarray:
-    """log10 of the norm of diag(exp(log_abs)) over the last axis, units in ``shut`` set to 0."""
-    v = torch.where(shut, -math.inf, log_abs)
+def _tiled_frobenius(mag: torch.Tensor, mult: int, tile: int) -> np.ndarray:
+    """Frobenius L[t, s] of diagonal products with BLAS doing the O(T^2 H) work.
+
+    For the tile of steps t in [b, e) and s < b - 1, P(t, s) = P(t, b-1) * P(b-1, s) unit by unit,
+    so sum_j P_j(t, s)^2 = sum_j A_tj^2 R_sj^2: one (n, H) x (H, b - 1) product for the whole tile.
+    Both factors are kept as natural logs (sums of log |a_k| only, never differences, so a shut unit
+    is -inf, not NaN) and exponentiated with each row's maximum taken out; every squared sum is
+    positive, so it is exact to rounding unless it fell below 1e-280, where the squares of the small
+    terms may have underflowed: those pairs are recomputed as a log-sum-exp of the logs. The pairs
+    inside a tile (s >= b - 1) take the row recurrence. Units smaller than 1e-308 of a row's
+    largest stay out, as in the dense engine.
+    """
+    T, H = mag.shape
+    out = np.full((T, T), np.nan)
+    np.fill_diagonal(out, 0.5 * math.log10(mult * H))
+    half = 0.5 * math.log10(mult)
+    logm = torch.where(mag == 0, -math.inf, torch.log(torch.where(mag == 0, 1.0, mag)))  # (T, H)
+    log_R = torch.empty(T, H, dtype=torch.float64)  # row s < b - 1: log P(b - 1, s), unit by unit
+    ln10 = math.log(10)
+    for b in range(1, T, tile):
+        e = min(T, b + tile)
+        block = _recurrence(mag[b - 1 : e], "fro", mult)  # pairs with b - 1 <= s < t < e
+        out[b:e, b - 1 : e] = np.where(np.isnan(block[1:]), out[b:e, b - 1 : e], block[1:])
+        A = torch.cumsum(logm[b:e], 0)  # (n, H): log P(t, b - 1) for t = b .. e - 1
+        far = b - 1  # s = 0 .. b - 2
+        if far:
+            out[b:e, :far] = _far_pairs(A, log_R[:far]) / ln10 + half
+        rc = torch.flip(torch.cumsum(torch.flip(logm[b:e], [0]), 0), [0])  # rc[i] = log P(e - 1, b - 1 + i)
+        log_R[:far] += A[-1]  # P(e - 1, s) = P(e - 1, b - 1) P(b - 1, s)
+        log_R[far : e - 1] = rc
+    return out
+
+
+def _far_pairs(A: torch.Tensor, log_R: torch.Tensor) -> np.ndarray:
+    """ln sqrt(sum_j exp(2 (A_tj + log_R_sj))) for every t (rows of A) and s (rows of log_R)."""
+    m_t = A.amax(1, keepdim=True)  # (n, 1)
+    M_s = log_R.amax(1, keepdim=True)  # (f, 1)
+    m_t, M_s = (torch.where(torch.isfinite(v), v, 0.0) for v in (m_t, M_s))  # an all-zero row: 0
+    dot = torch.exp(2 * (A - m_t)) @ torch.exp(2 * (log_R - M_s)).T  # (n, f), every term in [0, 1]
+    with np.errstate(divide="ignore"):
+        val = 0.5 * np.log(dot.numpy()) + m_t.numpy() + M_s.numpy().T
+    t, s = np.nonzero(dot.numpy() < 1e-280)  # rare: squares may have underflowed; exactly 0 lands here too
+    for c in range(0, len(t), 4096):
+        tt, ss = torch.from_numpy(t[c : c + 4096]), torch.from_numpy(s[c : c + 4096])
+        val[t[c : c + 4096], s[c : c + 4096]] = (0.5 * torch.logsumexp(2 * (A[tt] + log_R[ss]), 1)).numpy()
+    return val
+
+
+def _row_norms(rows: torch.Tensor, norm) -> torch.Tensor:
+    """Spectral (largest entry) or Frobenius (2-norm) of each diagonal row; a 2-norm whose squares
+    may have under- or overflowed is recomputed with the row scaled by its largest entry."""
     if norm == 2:
-        top = v.amax(-1)
-    else:
-        top = 0.5 * (torch.logsumexp(2 * v, -1) + math.log(mult))
+        return rows.amax(1)
+    n = torch.linalg.vector_norm(rows, dim=1)  # (t,)
+    risky = torch.nonzero((n < 1e-140) | (n > 1e140)).flatten()
+    if len(risky):
+        peak = rows[risky].amax(1)
+        safe = torch.where(peak > 0, peak, 1.0)
+        n[risky] = torch.linalg.vector_norm(rows[risky] / safe[:, None], dim=1) * peak
+    return n
+
+
+def _constant_diagonal_lags(m: torch.Tensor, T: int, norm, mult: int) -> np.ndarray:
+    """log10 ||diag(m)^k|| for k = 1 .. T-1 (m >= 0, (H,)), in log space: (T - 1,)."""
+    k = torch.arange(1, T, dtype=torch.float64)[:, None]  # (T - 1, 1)
+    zero = m == 0
+    logm = torch.where(zero, -math.inf, torch.log(torch.where(zero, 1.0, m)))  # (H,)
+    v = k * logm  # (T - 1, H); a zero unit is -inf at every lag
+    top = v.amax(-1) if norm == 2 else 0.5 * (torch.logsumexp(2 * v, -1) + math.log(mult))
     return (top / math.log(10)).numpy()
+
+
+def _by_lag(per_lag: np.ndarray, diag: float, T: int) -> np.ndarray:
+    """(T, T) with L[t, s] = per_lag[t - s - 1] for s < t, ``diag`` on the diagonal, NaN above."""
+    lag = np.subtract.outer(np.arange(T), np.arange(T))  # t - s
+    values = np.concatenate([[diag], per_lag, [np.nan]])  # index 0: lag 0; the last: s > t
+    return values[np.where(lag >= 0, lag, T)]
 
 
 def layer_reach(rnn: nn.Module, x, h0=None, norm="fro", t: int | None = None) -> np.ndarray:

@@ -17,6 +17,10 @@ writes them into its widgets and switches page; the tests sweep every preset thr
 - LSTM vs RNN: Hochreiter & Schmidhuber (1997): the cell state's additive path against a tanh RNN,
   with the forget-gate bias of 1 that Gers et al. (2000) and Jozefowicz et al. (2015) recommend.
 - clipping: Pascanu et al. (2013): the Clipping page's own story (bptt_core.training.CLIPPING_STORY).
+- LRU ring: Orvieto et al. (2023): the linear recurrent unit with |lambda| initialised on the ring
+  [0.9, 0.999] keeps ||dh_t/dh_s|| = max |lambda|^(t-s) within 10x of 1 over 300 steps, against a tanh RNN
+  (orthogonal, gain 1) at the same T whose products vanish. Zucchet & Orvieto (2024)'s other side
+  of |lambda| -> 1 (the sensitivity to lambda itself) is :mod:`bptt_core.sensitivity`'s curve.
 
 Each preset states the claims it demonstrates (bptt_core.claims): the target page shows each claim
 with its measured value, and tests/test_presets.py asserts every one.
@@ -148,6 +152,23 @@ PRESETS: tuple[Preset, ...] = (
             Claim("first_clip", ">=", 1, "clipping acts at some step, but not at step 0"),
             Claim("unclipped_diverged", ">=", 1, "the unclipped twin diverges"),
             Claim("clipped_finished", ">=", 2, "both clipped twins finish"),
+        ),
+    ),
+)
+
+PRESETS += (
+    Preset(
+        "lru_ring",
+        "LRU ring init vs RNN",
+        "gradient_flow",
+        "An LRU with |λ| on the ring [0.9, 0.999] (solid) against a tanh RNN at the same T (dashed): the "
+        "LRU's ‖∂h(300)/∂h(1)‖ stays within 10× of 1 while the RNN's falls more than 1000×.",
+        "Orvieto et al. 2023",
+        dict(cell="lru", r_min=0.9, r_max=0.999, init="orthogonal", gain=1.0, seq_len=300, hidden_size=32),
+        {"gf_compare": True},
+        claims=(
+            Claim("rho", "≈", 0.9495, "the ring puts the spectral radius in [0.9, 0.999]", 0.0495),
+            Claim("decay_rate", ">", -1 / 299, "the fitted norm falls less than 10× over 300 steps (rate > −1/299)"),
         ),
     ),
 )

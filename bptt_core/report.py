@@ -19,7 +19,7 @@ import torch
 
 from . import figures as F
 from .build import build_model, build_task
-from .config import ModelConfig, check_jacobian_memory, state_size
+from .config import DIAGONAL_CELLS, ModelConfig, check_jacobian_memory, state_size
 from .jacobians import decay_rate, flow_cost, jacobian_log_norms, lag_profile, loss_gradient_norms, memory_horizon
 from .spectra import Spectrum, lyapunov_exponents, spectrum
 from .tasks import TASK_MIN_SEQ_LEN
@@ -44,9 +44,16 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     if cfg.seq_len < need:
         errors.append(f"The {cfg.task} task needs a sequence length of at least {need}; it is {cfg.seq_len}.")
     try:
-        check_jacobian_memory(cfg.cell, cfg.hidden_size, cfg.seq_len)
+        check_jacobian_memory(cfg.cell, cfg.hidden_size, cfg.seq_len, cfg.num_layers)
     except ValueError as e:
         errors.append(str(e))
+    if cfg.cell in DIAGONAL_CELLS and cfg.spectral_radius:
+        errors.append(
+            f"The {cfg.cell} cell has no recurrent matrix to rescale (its recurrence is the diagonal a(x_t)): "
+            "set the spectral radius to 0" + (", and the LRU's ring with r_min / r_max." if cfg.cell == "lru" else ".")
+        )
+    if cfg.cell == "lru" and (cfg.init != ModelConfig.init or cfg.gain != 1.0):
+        notes.append("The LRU ignores the initialisation and gain: it always takes its ring initialisation.")
     if cfg.cell != "rnn" and cfg.activation != "tanh":
         notes.append(
             f"The activation ({cfg.activation}) applies to the vanilla RNN only; the {cfg.cell} uses its own gates."
@@ -60,7 +67,9 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
 
 def flow_flops(cfg: ModelConfig, norm="fro") -> float:
     """Rough multiply-adds of the gradient-flow matrix by the method the engine will use."""
-    S = state_size(cfg.cell, cfg.hidden_size)
+    if cfg.cell in DIAGONAL_CELLS:  # the diagonal fast path: about T^2 H / 2 products, either norm
+        return 0.5 * cfg.seq_len**2 * cfg.hidden_size
+    S = state_size(cfg.cell, cfg.hidden_size, cfg.num_layers)
     spectral = norm in (2, "2")
     return flow_cost(2 if spectral else "fro", cfg.seq_len, S) * (SPECTRAL_NORM_FACTOR if spectral else 1)
 
@@ -114,7 +123,9 @@ def contributions_of(cfg: ModelConfig, t: int, upload=None) -> np.ndarray:
     from .truncation import contribution_norms
 
     rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
-    return contribution_norms(rnn, readout, x, y, t)
+    # W_hh (layer 0 of a stack); a diagonal cell's first parameter (the LRU's nu_log, minGRU's W_z, ...)
+    param = "weight_hh_l0" if hasattr(rnn, "weight_hh_l0") else next(n for n, _ in rnn.named_parameters())
+    return contribution_norms(rnn, readout, x, y, t, param)
 
 
 def spectrum_of(cfg: ModelConfig, upload=None) -> Spectrum:

@@ -31,8 +31,9 @@ import torch
 from torch import nn
 
 from .build import build_model
+from .cells import DiagonalView
 from .config import MAX_BATCH, MAX_SEQ_LEN, ModelConfig, check_choice, check_float, check_int
-from .models import CellView, cell_kind
+from .models import CellView, StackedView, cell_kind
 from .tasks import TaskData, make_task
 
 OPTIMIZERS = ("sgd", "adam")
@@ -156,46 +157,74 @@ def batches(model_cfg: ModelConfig, train_cfg: TrainConfig) -> list[TaskData]:
 # -- one step --------------------------------------------------------------------------------------
 
 
-def live_view(rnn: nn.Module) -> CellView:
-    """A :class:`CellView` over the module's own parameters (not detached), so autograd reaches them."""
+def live_view(rnn: nn.Module):
+    """A view over the module's own parameters (not detached), so autograd reaches them: a
+    :class:`CellView`, a :class:`StackedView` of them, or a live :class:`DiagonalView`."""
     kind = cell_kind(rnn)
+    if kind not in ("rnn", "lstm", "gru"):
+        return DiagonalView(rnn, live=True)
     p = dict(rnn.named_parameters())
     act = getattr(rnn, "nonlinearity", "tanh") if kind == "rnn" else "tanh"
-    W_hh = p["weight_hh_l0"]
-    return CellView(
-        kind, act, p["weight_ih_l0"].shape[1], W_hh.shape[1], p["weight_ih_l0"], W_hh, p["bias_ih_l0"], p["bias_hh_l0"]
-    )
+    layers = []
+    for k in range(getattr(rnn, "num_layers", 1)):
+        W_ih, W_hh = p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"]
+        zeros = torch.zeros(W_hh.shape[0], dtype=W_hh.dtype)
+        b_ih, b_hh = p.get(f"bias_ih_l{k}", zeros), p.get(f"bias_hh_l{k}", zeros)
+        layers.append(CellView(kind, act, W_ih.shape[1], W_hh.shape[1], W_ih, W_hh, b_ih, b_hh))
+    return layers[0] if len(layers) == 1 else StackedView(layers)
 
 
-def batch_loss(view: CellView, readout: nn.Linear, data: TaskData) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The batch loss L and every h_t (B, H) of the graph (their gradients are the total dL/dh_t)."""
+def batch_loss(view, readout: nn.Linear, data: TaskData) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The batch loss L and every h_t (B, H) of the graph (their gradients are the total dL/dh_t).
+
+    h_t is what the readout reads: a stack's top layer's h; the diagonal cells' whole real state
+    (the readout then reads the cell's output y_t from it)."""
     x, y, mask = data.x, data.y, data.loss_mask  # (T, B, I), (T, B, O), (T,)
     T, B, _ = x.shape
     H = view.hidden_size
+    diagonal = isinstance(view, DiagonalView)
+    top = view.layer_slice(view.num_layers - 1) if isinstance(view, StackedView) else slice(0, view.state_size)
+    top = slice(top.start, top.start + H) if not diagonal else top
     state = view.initial_state(None, B)  # (B, S)
-    hs = []
+    hs, seen = [], []
     for t in range(T):
         state = view.step(x[t], state)
-        h = state[:, :H] if view.kind == "lstm" else state  # the tensor both the readout and step t+1 read
-        if view.kind == "lstm":
-            state = torch.cat([h, state[:, H:]], 1)
+        if top == slice(0, state.shape[1]):
+            h = state
+        else:  # the tensor both the readout and step t+1 read
+            h = state[:, top]
+            state = torch.cat([state[:, : top.start], h, state[:, top.stop :]], 1)
         hs.append(h)
-    h_used = torch.stack([hs[t] for t in torch.nonzero(mask).flatten().tolist()])  # (T_loss, B, H)
+        seen.append(view.output(x[t], h) if diagonal else h)
+    h_used = torch.stack([seen[t] for t in torch.nonzero(mask).flatten().tolist()])  # (T_loss, B, H)
     err = readout(h_used) - y[mask]  # (T_loss, B, O)
     return (err**2).sum() / B, hs
 
 
 def parameter_groups(rnn: nn.Module, readout: nn.Linear) -> dict[str, list[nn.Parameter]]:
+    """The history's parameter groups. Stacks: every layer's W_ih / W_hh. Diagonal cells: "W_hh" is
+    what sets the recurrence a_t (``recurrence_params``: the LRU's nu_log and theta_log, the gates
+    of minGRU / minLSTM, the SSM's A_log and step), "bias" their other biases, "W_ih" the rest."""
     p = dict(rnn.named_parameters())
+    if hasattr(rnn, "recurrence_params"):
+        rec = set(rnn.recurrence_params)
+        return {
+            "W_ih": [v for k, v in p.items() if k not in rec and not k.startswith("bias")],
+            "W_hh": [p[k] for k in rnn.recurrence_params],
+            "bias": [v for k, v in p.items() if k not in rec and k.startswith("bias")],
+            "readout": list(readout.parameters()),
+        }
     return {
-        "W_ih": [p["weight_ih_l0"]],
-        "W_hh": [p["weight_hh_l0"]],
+        "W_ih": [v for k, v in p.items() if k.startswith("weight_ih")],
+        "W_hh": [v for k, v in p.items() if k.startswith("weight_hh")],
         "bias": [v for k, v in p.items() if k.startswith("bias")],
         "readout": list(readout.parameters()),
     }
 
 
 def _group_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if not tensors:  # a group this cell does not have (the LRU has no other biases)
+        return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors]))
 
 

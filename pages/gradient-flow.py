@@ -26,7 +26,7 @@ CENTRE = C.Setting(
 HORIZON = C.Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
 COMPARE = C.Setting(
     "gf_compare", "Compare cells", "bool", False,
-    help="Overlay the other cell (LSTM for a vanilla RNN, vanilla RNN for an LSTM) with the same settings.",
+    help="Overlay another cell with the same settings (LSTM for a vanilla RNN, the vanilla RNN for the others).",
 )  # fmt: skip
 C.PAGE_SETTINGS[PAGE] = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE)
 
@@ -95,7 +95,7 @@ C.show_figure(
 
 compare_prof = {}
 if compare and cfg.cell != "gru":
-    other = "rnn" if cfg.cell == "lstm" else "lstm"
+    other = "lstm" if cfg.cell == "rnn" else "rnn"  # every other cell against the vanilla RNN
     ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh"})
     if not R.problems(ocfg)[0]:
         compare_prof[f"{other.upper()} with the same settings"] = R.lag_profile(C.flow_matrix(ocfg, norm, "h"))

@@ -310,3 +310,64 @@ def test_loss_gradient_norms_of_stacks_and_diagonal_cells_match_autograd(name):
     loss = ((readout(seen) - y[-1]) ** 2).sum()
     ref = [g.norm().item() for g in torch.autograd.grad(loss, probes)]
     np.testing.assert_allclose(loss_gradient_norms(m, readout, x, y), ref, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["MinGRU", "MinLSTM", "SelectiveSSM"])
+def test_tiled_frobenius_equals_the_dense_chain(name):
+    m = make(DIAGONAL[name])
+    x = torch.randn(45, I, generator=torch.Generator().manual_seed(9), dtype=torch.float64) * 3
+    a = cell_view(m).diagonal(x)  # (T, H)
+    tiled = diagonal_log_norms(a, "fro", tile=8)  # six tiles: far pairs by the matrix product
+    dense = jacobian_log_norms(m, x, method="chain", dtype=torch.float64)
+    np.testing.assert_array_equal(np.isnan(tiled), np.isnan(dense))
+    np.testing.assert_allclose(tiled[~np.isnan(dense)], dense[~np.isnan(dense)], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("tile", [4, 16, 64])
+def test_tiled_frobenius_keeps_extremes_shut_units_and_underflowing_pairs(tile):
+    from bptt_core.jacobians import _recurrence
+
+    g = torch.Generator().manual_seed(5)
+    a = torch.rand(150, 5, generator=g, dtype=torch.float64) ** 3
+    a[5:9, 2] = 0  # unit 2 shut: it leaves every product across steps 5..8
+    a[40:, 0] *= 1e-90  # unit 0 sinks by 90 decades a step: pairs whose squares underflow
+    a[60:70, 1] = 1e80  # unit 1 explodes for 10 steps
+    a[70:100] *= 1e-12  # every unit sinks: far pairs whose squared sums underflow float64
+    a[100:, :] = 0  # everything shut: exact zeros from step 100 on
+    tiled, rows = diagonal_log_norms(a, "fro", tile=tile), _recurrence(a, "fro", 1)
+    np.testing.assert_array_equal(np.isnan(tiled), np.isnan(rows))
+    np.testing.assert_array_equal(np.isneginf(tiled), np.isneginf(rows))
+    fin = np.isfinite(rows)
+    np.testing.assert_allclose(tiled[fin], rows[fin], rtol=0, atol=1e-9)
+    assert rows[fin].max() > 700 and rows[fin].min() < -280  # the extremes are really there
+    # a pair by hand: log10 of the 2-norm of prod a over steps s+1..t
+    t, s = 75, 30
+    logs = torch.log(a[s + 1 : t + 1]).sum(0)  # (H,), no zero in that range for units 0, 1, 3, 4
+    assert tiled[t, s] == pytest.approx(0.5 * torch.logsumexp(2 * logs, 0).item() / math.log(10), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name", ["nn.LSTM-2layer", "nn.GRU-3layer", "nn.RNN-relu-3layer-bf", "LRU", "MinGRU", "SelectiveSSM"]
+)
+def test_training_loss_and_dh_match_the_modules_own_forward(name):
+    """The training loop's step-by-step loss (live view) against the module's own forward, float64."""
+    from bptt_core.tasks import make_task
+    from bptt_core.training import batch_loss, live_view, parameter_groups
+
+    m = make(ALL[name])
+    readout = nn.Linear(H, 2).double()
+    data = make_task("gaussian", T, 3, 0, I)
+    data = type(data)(
+        data.x.double(), torch.randn(T, 3, 2, dtype=torch.float64), data.loss_mask, data.name, data.loss_on
+    )
+    loss, hs = batch_loss(live_view(m), readout, data)
+    out, _ = m(data.x.transpose(0, 1)) if getattr(m, "batch_first", False) else m(data.x)
+    out = out.transpose(0, 1) if getattr(m, "batch_first", False) else out
+    ref = ((readout(out[data.loss_mask]) - data.y[data.loss_mask]) ** 2).sum() / 3
+    params = list(m.parameters())
+    torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(loss, params), torch.autograd.grad(ref, params), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert len(hs) == T and hs[0].shape == (3, H if isinstance(m, nn.RNNBase) else m.state_size)
+    groups = parameter_groups(m, readout)
+    assert sum(len(v) for k, v in groups.items() if k != "readout") == len(params)  # every parameter in one group
