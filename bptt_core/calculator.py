@@ -519,13 +519,16 @@ def _check_model(s: dict, model, x, readout) -> None:
         )
 
 
-def flow_window(cell: str, hidden_size: int, seq_len: int, num_layers: int = 1) -> int:
+def flow_window(
+    cell: str, hidden_size: int, seq_len: int, num_layers: int = 1, budget: float = FLOW_FLOP_BUDGET
+) -> int:
     """The steps the gradient-flow matrix is computed over: all of them, unless that exceeds the
-    Gradient flow page's work budget or the Jacobian engine's memory (then the longest prefix that fits)."""
+    work ``budget`` (by default the Gradient flow page's: above it that page asks first) or the
+    Jacobian engine's memory (then the longest prefix that fits)."""
     S = state_size(cell, hidden_size, num_layers)
 
     def fits(T: int) -> bool:
-        cheap = cell in DIAGONAL_CELLS or flow_cost("fro", T, S) <= FLOW_FLOP_BUDGET
+        cheap = cell in DIAGONAL_CELLS or flow_cost("fro", T, S) <= budget
         return cheap and jacobian_bytes(cell, hidden_size, T, num_layers) <= MAX_JACOBIAN_BYTES
 
     lo, hi = 1, seq_len
@@ -541,7 +544,7 @@ def _gradient_flow(rnn: nn.Module, x: torch.Tensor, s: dict) -> dict:
     """Spectrum, decay rate and memory horizon exactly as the Gradient flow page computes them
     (bptt_core.report.flow_summary of jacobian_log_norms on the same module and input, Frobenius
     norm, the top layer's h, threshold 1e-3), over the first ``flow_window`` steps."""
-    window = flow_window(s["cell"], s["hidden_size"], s["seq_len"], s["num_layers"])
+    window = flow_window(s["cell"], s["hidden_size"], s["seq_len"], s["num_layers"], s["flow_flop_budget"])
     spec = spectrum(rnn)
     L = jacobian_log_norms(rnn, x[:window])  # (T, T)
     summary = flow_summary(L, spec, s["cell"], HORIZON_THRESHOLD)
@@ -634,6 +637,7 @@ def estimate(
     model: nn.Module | None = None,
     x: torch.Tensor | None = None,
     readout: nn.Linear | None = None,
+    flow_flop_budget: float = FLOW_FLOP_BUDGET,
 ) -> Estimate:
     """Parameters, training memory (parameters, gradients, optimiser state and activations for full
     BPTT, a TBPTT window and checkpointing), FLOPs, gradient-flow risk, a recommended truncation and
@@ -652,10 +656,13 @@ def estimate(
     memory horizon are then those of the Gradient flow page for that module and input. The other
     arguments must describe the model (cell, sizes, layers, activation), or ValueError says which
     does not. ``readout``: its nn.Linear(hidden_size, output_size), used for the timed steps.
+    ``flow_flop_budget``: multiply-adds the gradient-flow matrix may cost; a longer sequence is
+    measured on its longest prefix within it (the table says so).
     """
     s = _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_layers, lr, truncation,
                dataset_size, activation, init, gain, spectral_radius, optimizer, checkpointing)  # fmt: skip
     s["seed"] = check_int("seed", seed, 0, 2**31 - 1)
+    s["flow_flop_budget"] = check_float("flow_flop_budget", flow_flop_budget, 0.0, 1e15, lo_open=True)
     s["activation"] = activation if cell == "rnn" else "tanh"
     _check_model(s, model, x, readout)
     I, H, O, T, B, nl, act = input_size, hidden_size, output_size, seq_len, batch_size, num_layers, s["activation"]

@@ -310,7 +310,13 @@ def sidebar() -> None:
 
 # -- your own model ------------------------------------------------------------------------------------
 
-UPLOAD_PAGES = ("gradient_flow", "spectrum", "truncation", "clipping")  # pages that use the uploaded model
+UPLOAD_PAGES = (
+    "gradient_flow",
+    "spectrum",
+    "truncation",
+    "clipping",
+    "calculator",
+)  # pages that use the uploaded model
 UPLOAD_UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius")
 UPLOAD_SEQ_UNUSED = ("m_seq_len", "m_task")  # with an uploaded sequence
 NONLIN_AUTO = "from the file (else tanh)"
