@@ -3,14 +3,21 @@
 Every number says how it was obtained:
 
 - **exact**: parameter counts, from the shapes of torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
-  plus an ``nn.Linear`` readout.
+  (or the project's cells) plus an ``nn.Linear`` readout; parameter, gradient and optimiser-state
+  bytes as torch stores them (SGD none; momentum one buffer per parameter; Adam exp_avg and
+  exp_avg_sq per parameter plus a float32 step counter per parameter tensor).
 - **estimated** (a formula checked against measurement): the bytes autograd holds for backward,
   derived from how PyTorch's CPU kernels save tensors (the tests hold every formula within 25% of
-  :func:`bptt_core.memory.saved_tensor_bytes` on a grid); FLOPs per sequence.
-- **measured** on this machine, now: the vanishing/exploding verdict of Pascanu, Mikolov & Bengio
-  (2013) from the actually initialised W_hh (sigma_1 against 1/gamma, rho), the decay rate of
-  ||d h_t / d h_s|| and the memory horizon (the recommended truncation), and the time of a real
-  forward + backward + SGD step.
+  :func:`bptt_core.memory.saved_tensor_bytes` on a grid), for full BPTT, a TBPTT(k) window and
+  gradient checkpointing every ceil(sqrt(T)) steps (Chen et al. 2016, "Training deep nets with
+  sublinear memory cost": the segment inputs kept, one segment recomputed at a time); the total
+  training memory; FLOPs per sequence and per epoch.
+- **measured** on this machine, now: the vanishing/exploding verdict (bptt_core.verdicts, Pascanu,
+  Mikolov & Bengio 2013) from sigma_1, rho and the decay rate of ||d h_t / d h_s|| with the memory
+  horizon (the recommended truncation), computed exactly as the Gradient flow page computes them
+  (bptt_core.report.flow_summary) on the given model and input, or on the model the settings build
+  (init, gain, spectral radius, layers) and the gaussian task's input; and the time of a real
+  forward + backward + optimiser step.
 
 What PyTorch saves for backward (float32, time-major input (T, B, I), h_0 = 0, bytes = 4 x count):
 
@@ -546,6 +553,8 @@ def _gradient_flow(rnn: nn.Module, x: torch.Tensor, s: dict) -> dict:
     norm, the top layer's h, threshold 1e-3), over the first ``flow_window`` steps."""
     window = flow_window(s["cell"], s["hidden_size"], s["seq_len"], s["num_layers"], s["flow_flop_budget"])
     spec = spectrum(rnn)
+    if window < 2:  # no lag to measure (and a 1-step Jacobian of a huge state costs seconds for nothing)
+        return dict(spec=spec, rate=float("nan"), horizon=None, window=window)
     L = jacobian_log_norms(rnn, x[:window])  # (T, T)
     summary = flow_summary(L, spec, s["cell"], HORIZON_THRESHOLD)
     return dict(spec=spec, rate=summary.rate, horizon=summary.horizon, window=window)

@@ -84,6 +84,7 @@ BAD_INPUT = [
     ("x", dict(x=[[0.0] * 3] * 10)),
     ("x", dict(x=torch.full((10, 3), float("nan")))),
     ("readout", dict(readout=nn.Linear(8, 5))),
+    ("flow_flop_budget", dict(flow_flop_budget=0)),
 ]
 
 BASE = dict(cell="rnn", input_size=3, hidden_size=8, output_size=2, seq_len=10, batch_size=4, measure_time=False)
