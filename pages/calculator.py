@@ -15,7 +15,7 @@ from pages import common as C
 
 PAGE = "calculator"
 BATCH = C.Setting("ca_batch", "Batch size B", "int", 32, lo=1, hi=1024, step=1)
-LAYERS = C.Setting("ca_layers", "Layers", "int", 1, lo=1, hi=K.MAX_LAYERS, step=1)
+LAYERS = C.Setting("ca_layers", "Layers (0 = the sidebar's)", "int", 0, lo=0, hi=K.MAX_LAYERS, step=1)
 INPUT = C.Setting("ca_input", "Input size I (0 = the task's)", "int", 0, lo=0, hi=MAX_INPUT, step=1)
 OUTPUT = C.Setting("ca_output", "Output size O (0 = the task's)", "int", 0, lo=0, hi=MAX_INPUT, step=1)
 TRUNC = C.Setting("ca_trunc", "Truncation k (0 = full BPTT)", "int", 0, lo=0, hi=C.UI_MAX_SEQ_LEN, step=1)
@@ -77,8 +77,8 @@ C.export_format_toggle(PAGE)
 if trunc > cfg.seq_len:
     st.warning(f"The truncation k = {trunc} exceeds the sequence length T = {cfg.seq_len}; using k = T.")
     trunc = cfg.seq_len
-if upload is not None or cfg.cell in DIAGONAL_CELLS:
-    layers = cfg.num_layers  # the model's own depth (the diagonal cells are not stacked)
+if upload is not None or cfg.cell in DIAGONAL_CELLS or not layers:
+    layers = cfg.num_layers  # the sidebar's or the uploaded model's depth (the diagonal cells are not stacked)
 if upload is not None:
     in_size = 0  # the uploaded model's input width
 I, O = in_size or task_I, out_size or task_O

@@ -22,6 +22,7 @@ from bptt_core.config import (
     ACTIVATIONS,
     CELLS,
     INITS,
+    MAX_STACK,
     MAX_UPLOAD_BYTES,
     MODEL_EXTENSIONS,
     SEQUENCE_EXTENSIONS,
@@ -181,7 +182,27 @@ def _num(v) -> str:
 
 D = ModelConfig()
 MODEL_SETTINGS: tuple[Setting, ...] = (
-    Setting("m_cell", "Cell", "select", D.cell, CELLS, attr="cell", help="Vanilla RNN, LSTM or GRU."),
+    Setting(
+        "m_cell",
+        "Cell",
+        "select",
+        D.cell,
+        CELLS,
+        attr="cell",
+        help="Vanilla RNN, LSTM, GRU, or a diagonal recurrence: LRU (Orvieto et al. 2023), minGRU / minLSTM "
+        "(Feng et al. 2024), selective SSM (Mamba-style).",
+    ),  # fmt: skip
+    Setting(
+        "m_layers",
+        "Stacked layers",
+        "int",
+        D.num_layers,
+        lo=1,
+        hi=MAX_STACK,
+        step=1,
+        attr="num_layers",
+        help="num_layers of a vanilla RNN (tanh or ReLU), LSTM or GRU: the pictures read the top layer's h.",
+    ),  # fmt: skip
     Setting("m_activation", "Activation (vanilla RNN)", "select", D.activation, ACTIVATIONS, attr="activation"),
     Setting("m_hidden", "Hidden units H", "int", D.hidden_size, lo=1, hi=UI_MAX_HIDDEN, step=1, attr="hidden_size"),
     Setting("m_seq_len", "Sequence length T", "int", D.seq_len, lo=1, hi=UI_MAX_SEQ_LEN, step=1, attr="seq_len"),
@@ -208,6 +229,18 @@ MODEL_SETTINGS: tuple[Setting, ...] = (
         attr="spectral_radius",
         help="> 0 rescales W_hh to exactly this spectral radius.",
     ),  # fmt: skip
+    Setting(
+        "m_r_min",
+        "LRU ring: smallest |λ|",
+        "float",
+        D.r_min,
+        lo=0.0,
+        hi=0.999,
+        step=0.01,
+        attr="r_min",
+        help="The LRU's ring initialisation draws |λ| between these two (other cells ignore them).",
+    ),  # fmt: skip
+    Setting("m_r_max", "LRU ring: largest |λ|", "float", D.r_max, lo=0.001, hi=1.0, step=0.001, attr="r_max"),
     Setting("m_seed", "Seed", "int", D.seed, lo=0, hi=UI_MAX_SEED, step=1, attr="seed"),
     Setting("m_task", "Task (input sequence)", "select", D.task, TASKS, attr="task"),
 )
@@ -310,14 +343,8 @@ def sidebar() -> None:
 
 # -- your own model ------------------------------------------------------------------------------------
 
-UPLOAD_PAGES = (
-    "gradient_flow",
-    "spectrum",
-    "truncation",
-    "clipping",
-    "calculator",
-)  # pages that use the uploaded model
-UPLOAD_UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius")
+UPLOAD_PAGES = ("gradient_flow", "spectrum", "truncation", "clipping", "calculator")  # pages that use the upload
+UPLOAD_UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius", "m_layers", "m_r_min", "m_r_max")
 UPLOAD_SEQ_UNUSED = ("m_seq_len", "m_task")  # with an uploaded sequence
 NONLIN_AUTO = "from the file (else tanh)"
 

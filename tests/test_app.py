@@ -378,3 +378,31 @@ def test_calculator_describes_the_uploaded_model():
     O = int(rows["readout parameters"].replace(",", "")) // 17  # H O + O with H = 16
     assert rows["total parameters"].replace(",", "") == str(sum(p.numel() for p in lstm.parameters()) + 17 * O)
     assert any("uploaded m.pt" in m.value for m in at.markdown)
+
+
+NEW_CELLS = [c for c in CELLS if c not in ("rnn", "lstm", "gru")]
+
+
+@pytest.mark.parametrize("cell", NEW_CELLS)
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_takes_the_newer_cells(page, cell):
+    at = open_page(page, {**SMALL, "m_cell": cell})
+    assert at.session_state["m_cell"] == cell
+    assert_ok(at, page)
+
+
+def test_lru_ring_preset_draws_the_lru_against_the_rnn():
+    at = open_page("overview")
+    at.button(key="preset_lru_ring").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["m_r_min"] == 0.9 and at.session_state["m_r_max"] == 0.999
+    names = [tr.get("name", "") for tr in chart_spec(at, "gf_lag")["data"]]
+    assert any("LRU" in n for n in names) and any("RNN" in n for n in names), names
+
+
+def test_stacked_model_from_the_sidebar_and_a_refused_combination():
+    at = open_page("gradient_flow", {**SMALL, "m_cell": "gru", "m_layers": "3"})
+    assert_ok(at, "gradient_flow")
+    at = open_page("gradient_flow", {**SMALL, "m_cell": "lru", "m_layers": "2"})
+    assert not at.exception
+    assert any("num_layers must be 1 for the lru cell" in e.value for e in at.error), [e.value for e in at.error]
