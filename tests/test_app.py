@@ -348,6 +348,8 @@ def test_calculator_shows_training_memory_for_the_chosen_optimizer_and_checkpoin
         ({"m_cell": "lstm", "m_hidden": "8", "m_seq_len": "40", "m_task": "adding"},
          dict(cell="lstm", hidden_size=8, seq_len=40, task="adding")),
         ({"m_hidden": "12", "m_seq_len": "60", "m_radius": "2"}, dict(hidden_size=12, seq_len=60, spectral_radius=2.0)),
+        ({"m_cell": "gru", "m_layers": "2", "m_hidden": "8", "m_seq_len": "30"},
+         dict(cell="gru", num_layers=2, hidden_size=8, seq_len=30)),
     ],
 )  # fmt: skip
 def test_calculator_gives_the_gradient_flow_pages_decay_rate_and_horizon(query, cfg_kw):
