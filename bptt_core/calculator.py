@@ -683,6 +683,10 @@ def estimate(
         x = x_built if x_built is not None else default_model(s)[1]
     s["given_model"], s["given_input"] = model is not None, x_built is None
     rec, ro = recurrent_params(cell, I, H, nl), readout_params(H, O)
+    if model is not None:  # its own count (a module built with bias=False has fewer)
+        rec = sum(p.numel() for p in model.parameters())
+    if readout is not None:
+        ro = sum(p.numel() for p in readout.parameters())
     n_tensors = len(list(rnn.parameters())) + (len(list(readout.parameters())) if readout is not None else 2)
     memory = diagonal_activation_bytes if cell in DIAGONAL_CELLS else activation_bytes
     mem = memory(cell, I, H, O, T, B, nl, act)
@@ -773,7 +777,9 @@ def _rows(e: Estimate, spec, rec_how: str, n_tensors: int) -> list[Row]:
     oned = " (oneDNN workspace)" if s["cell"] == "lstm" and onednn_enabled() else ""
     diagonal = s["cell"] in DIAGONAL_CELLS
     param_how = (
-        f"the {s['cell']} cell's parameter shapes (bptt_core.cells), equal to its numel"
+        "numel of the given module"
+        if s["given_model"]
+        else f"the {s['cell']} cell's parameter shapes (bptt_core.cells), equal to its numel"
         if diagonal
         else f"{GATES[s['cell']]} gate block(s) x H x (I + H) + 2 biases, per layer ({s['num_layers']})"
     )

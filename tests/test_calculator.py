@@ -415,3 +415,14 @@ def test_uploaded_model_architecture_and_timing_leave_it_untouched():
     assert (e.decay_rate, e.memory_horizon) == (s.rate, s.horizon)
     assert e.step_seconds > 0 and all(torch.equal(a, b) for a, b in zip(before, lstm.parameters(), strict=True))
     assert "the given model" in e.table().set_index("quantity").loc["decay rate", "how"]
+
+
+def test_a_given_model_without_biases_is_counted_as_it_is():
+    gru, head = nn.GRU(3, 8, 2, bias=False), nn.Linear(8, 2, bias=False)
+    e = estimate("gru", 3, 8, 2, 12, 2, num_layers=2, model=gru, readout=head, measure_time=False)
+    assert (
+        e.total_params
+        == sum(p.numel() for p in [*gru.parameters(), *head.parameters()])
+        == 3 * 8 * (3 + 8) + 3 * 8 * (8 + 8) + 8 * 2
+    )
+    assert e.gradient_bytes == 4 * e.total_params
