@@ -647,6 +647,8 @@ def estimate(
     x: torch.Tensor | None = None,
     readout: nn.Linear | None = None,
     flow_flop_budget: float = FLOW_FLOP_BUDGET,
+    model_label: str = "the given model",
+    input_label: str = "the given input",
 ) -> Estimate:
     """Parameters, training memory (parameters, gradients, optimiser state and activations for full
     BPTT, a TBPTT window and checkpointing), FLOPs, gradient-flow risk, a recommended truncation and
@@ -666,7 +668,8 @@ def estimate(
     arguments must describe the model (cell, sizes, layers, activation), or ValueError says which
     does not. ``readout``: its nn.Linear(hidden_size, output_size), used for the timed steps.
     ``flow_flop_budget``: multiply-adds the gradient-flow matrix may cost; a longer sequence is
-    measured on its longest prefix within it (the table says so).
+    measured on its longest prefix within it (the table says so). ``model_label`` / ``input_label``:
+    how the table names a given model and input (e.g. "the uploaded m.pt").
     """
     s = _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_layers, lr, truncation,
                dataset_size, activation, init, gain, spectral_radius, optimizer, checkpointing)  # fmt: skip
@@ -682,6 +685,7 @@ def estimate(
     if x is None:
         x = x_built if x_built is not None else default_model(s)[1]
     s["given_model"], s["given_input"] = model is not None, x_built is None
+    s["model_label"], s["input_label"] = str(model_label), str(input_label)
     rec, ro = recurrent_params(cell, I, H, nl), readout_params(H, O)
     if model is not None:  # its own count (a module built with bias=False has fewer)
         rec = sum(p.numel() for p in model.parameters())
@@ -701,7 +705,7 @@ def estimate(
         f_all += f_fwd  # every segment's forward runs again during backward
     flow = _gradient_flow(rnn, x, s)
     spec, rate, horizon, window = flow["spec"], flow["rate"], flow["horizon"], flow["window"]
-    verdict = gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cell, plain=True)
+    verdict = gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cell)
     step_s = ratio = epoch_s = None
     if measure_time:
         step_s, ratio = _time_step(s, s["seed"], model, readout)
@@ -777,7 +781,7 @@ def _rows(e: Estimate, spec, rec_how: str, n_tensors: int) -> list[Row]:
     oned = " (oneDNN workspace)" if s["cell"] == "lstm" and onednn_enabled() else ""
     diagonal = s["cell"] in DIAGONAL_CELLS
     param_how = (
-        "numel of the given module"
+        f"numel of {s['model_label']}"
         if s["given_model"]
         else f"the {s['cell']} cell's parameter shapes (bptt_core.cells), equal to its numel"
         if diagonal
@@ -878,9 +882,9 @@ def _rows(e: Estimate, spec, rec_how: str, n_tensors: int) -> list[Row]:
             f"per sequence x {s['dataset_size']} sequences (ceil({s['dataset_size']} / {B}) steps of batch {B})",
         ),
     ]
-    where = "the given model" if s["given_model"] else f"the model built from the settings ({s['init']}, gain " \
+    where = s["model_label"] if s["given_model"] else f"the model built from the settings ({s['init']}, gain " \
         f"{s['gain']:g}" + (f", rho {s['spectral_radius']:g}" if s["spectral_radius"] else "") + f", seed {s['seed']})"  # fmt: skip
-    data = "the given input" if s["given_input"] else f"the gaussian task's first sequence (seed {s['seed'] + 2})"
+    data = s["input_label"] if s["given_input"] else f"the gaussian task's first sequence (seed {s['seed'] + 2})"
     span = f"all {T} steps" if e.horizon_window == T else f"the first {e.horizon_window} of {T} steps (work budget)"
     rows += [
         Row(f"sigma_1 of {spec.matrix}", e.sigma1, "", "measured", f"largest singular value, of {where}"),

@@ -43,7 +43,14 @@ def estimate(cfg, upload, same_as_flow: bool, **kw):
             rnn, readout, x, _, _ = C.report().model_and_sequence(cfg, upload)
             if readout.out_features != kw["output_size"]:
                 readout = None
-            e = K.estimate(**kw, model=rnn, x=x, readout=readout)
+            if upload is not None:
+                labels = dict(model_label=f"the uploaded {upload.model_name}", input_label=(
+                    f"the uploaded sequence {upload.sequence_name}" if upload.sequence_sha
+                    else f"the {cfg.task} task's first sequence, as on the Gradient flow page"))  # fmt: skip
+            else:
+                labels = dict(model_label="the sidebar's model (the Gradient flow page's)",
+                              input_label=f"the {cfg.task} task's first sequence, as on the Gradient flow page")  # fmt: skip
+            e = K.estimate(**kw, model=rnn, x=x, readout=readout, **labels)
         else:
             e = K.estimate(**kw, flow_flop_budget=SMALL_FLOW_BUDGET)
     return e.table(), e.activation_bytes, e.tbptt_activation_bytes

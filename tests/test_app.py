@@ -380,6 +380,8 @@ def test_calculator_describes_the_uploaded_model():
     O = int(rows["readout parameters"].replace(",", "")) // 17  # H O + O with H = 16
     assert rows["total parameters"].replace(",", "") == str(sum(p.numel() for p in lstm.parameters()) + 17 * O)
     assert any("uploaded m.pt" in m.value for m in at.markdown)
+    how = dict(zip(at.table[0].value["quantity"], at.table[0].value["how it was obtained"], strict=True))
+    assert "the uploaded m.pt" in how["decay rate"] and "the uploaded m.pt" in how["recurrent parameters"]
 
 
 NEW_CELLS = [c for c in CELLS if c not in ("rnn", "lstm", "gru")]
