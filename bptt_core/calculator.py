@@ -15,7 +15,7 @@ Every number says how it was obtained:
 - **measured** on this machine, now: the vanishing/exploding verdict (bptt_core.verdicts, Pascanu,
   Mikolov & Bengio 2013) from sigma_1, rho and the decay rate of ||d h_t / d h_s|| with the memory
   horizon (the recommended truncation), computed exactly as the Gradient flow page computes them
-  (bptt_core.report.flow_summary) on the given model and input, or on the model the settings build
+  (bptt_core.panels.flow_summary) on the given model and input, or on the model the settings build
   (init, gain, spectral radius, layers) and the gaussian task's input; and the time of a real
   forward + backward + optimiser step.
 
@@ -429,7 +429,7 @@ class Estimate:
     gamma: float
     risk: str  # "vanishing" | "exploding" | "neither" | "unknown": bptt_core.verdicts, from the measured decay rate
     verdict: str  # the verdict's sentences (the same function as the Spectrum and Gradient flow pages)
-    decay_rate: float  # measured, log10 per step of ||d h_t / d h_{t-k}|| against k (report.flow_summary)
+    decay_rate: float  # measured, log10 per step of ||d h_t / d h_{t-k}|| against k (panels.flow_summary)
     memory_horizon: int | None  # measured, in steps, or None if not within the window
     horizon_window: int  # the steps the decay rate and horizon were measured over
     recommended_truncation: int | None
@@ -904,7 +904,7 @@ def _rows(e: Estimate, spec, rec_how: str, n_tensors: int) -> list[Row]:
             "log10 / step",
             "measured",
             f"slope of mean log10 ||dh_t/dh_(t-k)|| against k, exact Jacobians of {where} on {data}, over {span}; "
-            "computed as the Gradient flow page does (bptt_core.report.flow_summary, Frobenius norm, top layer's h)",
+            "computed as the Gradient flow page does (bptt_core.panels.flow_summary, Frobenius norm, top layer's h)",
         ),
         Row(
             "gradient risk",
