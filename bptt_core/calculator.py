@@ -3,14 +3,21 @@
 Every number says how it was obtained:
 
 - **exact**: parameter counts, from the shapes of torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
-  plus an ``nn.Linear`` readout.
+  (or the project's cells) plus an ``nn.Linear`` readout; parameter, gradient and optimiser-state
+  bytes as torch stores them (SGD none; momentum one buffer per parameter; Adam exp_avg and
+  exp_avg_sq per parameter plus a float32 step counter per parameter tensor).
 - **estimated** (a formula checked against measurement): the bytes autograd holds for backward,
   derived from how PyTorch's CPU kernels save tensors (the tests hold every formula within 25% of
-  :func:`bptt_core.memory.saved_tensor_bytes` on a grid); FLOPs per sequence.
-- **measured** on this machine, now: the vanishing/exploding verdict of Pascanu, Mikolov & Bengio
-  (2013) from the actually initialised W_hh (sigma_1 against 1/gamma, rho), the decay rate of
-  ||d h_t / d h_s|| and the memory horizon (the recommended truncation), and the time of a real
-  forward + backward + SGD step.
+  :func:`bptt_core.memory.saved_tensor_bytes` on a grid), for full BPTT, a TBPTT(k) window and
+  gradient checkpointing every ceil(sqrt(T)) steps (Chen et al. 2016, "Training deep nets with
+  sublinear memory cost": the segment inputs kept, one segment recomputed at a time); the total
+  training memory; FLOPs per sequence and per epoch.
+- **measured** on this machine, now: the vanishing/exploding verdict (bptt_core.verdicts, Pascanu,
+  Mikolov & Bengio 2013) from sigma_1, rho and the decay rate of ||d h_t / d h_s|| with the memory
+  horizon (the recommended truncation), computed exactly as the Gradient flow page computes them
+  (bptt_core.panels.flow_summary) on the given model and input, or on the model the settings build
+  (init, gain, spectral radius, layers) and the gaussian task's input; and the time of a real
+  forward + backward + optimiser step.
 
 What PyTorch saves for backward (float32, time-major input (T, B, I), h_0 = 0, bytes = 4 x count):
 
@@ -28,11 +35,13 @@ What PyTorch saves for backward (float32, time-major input (T, B, I), h_0 = 0, b
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -46,18 +55,23 @@ from .config import (
     MAX_GAIN,
     MAX_HIDDEN,
     MAX_INPUT,
+    MAX_JACOBIAN_BYTES,
     MAX_SEED,
     MAX_SEQ_LEN,
     check_choice,
     check_float,
     check_int,
+    jacobian_bytes,
     state_size,
 )
 from .init import initialise
-from .jacobians import decay_rate, jacobian_log_norms, memory_horizon
-from .models import ElmanRNN, make_rnn
+from .jacobians import flow_cost, jacobian_log_norms
+from .models import ElmanRNN, cell_kind, make_rnn
+from .panels import flow_summary
+from .report import FLOW_FLOP_BUDGET
 from .spectra import spectrum
-from .verdicts import RATE_TOLERANCE, gradient_verdict
+from .tasks import make_task
+from .verdicts import gradient_verdict
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 MAX_LAYERS = 8
@@ -66,8 +80,6 @@ MAX_LR = 100.0
 FLOAT_BYTES = 4
 PAGE = 4096  # oneDNN rounds every workspace part up to a page
 HORIZON_THRESHOLD = 1e-3  # memory horizon: where ||d h_t / d h_{t-k}|| fell 1000-fold
-JACOBIAN_FLOP_BUDGET = 1e10  # keeps the measured decay rate well under a second
-DIAGONAL_OP_BUDGET = 1e8  # the same for the diagonal cells' fast path (about a second on 2 cores)
 TIMING_SECONDS = 0.3  # budget for the measured training steps
 TIMING_FLOP_BUDGET = 2e9  # a longer timed step is measured on fewer time steps and scaled by T
 # Elementwise FLOPs per hidden unit and step (gate nonlinearities, products, bias adds): rough.
@@ -144,8 +156,11 @@ def activation_bytes(
     num_layers: int = 1,
     activation: str = "tanh",
     onednn: bool | None = None,
+    readout: bool = True,
 ) -> int:
-    """Bytes autograd holds for backward after one forward pass of RNN + readout (no loss)."""
+    """Bytes autograd holds for backward after one forward pass of RNN + readout (no loss).
+
+    ``readout=False``: the recurrent module alone (what one recomputed checkpoint segment holds)."""
     T, B, H = seq_len, batch_size, hidden_size
     onednn = onednn_enabled() if onednn is None else onednn
     count = 0  # floats
@@ -160,7 +175,8 @@ def activation_bytes(
         else:
             extra += onednn_lstm_workspace_bytes(T, B, inp, H)
             count += 4 * B * H  # h_0, c_0, h_T, c_T
-    count += T * B * H  # the last layer's output: the readout's input (the oneDNN LSTM's saved output too)
+    if readout or (cell == "lstm" and onednn):
+        count += T * B * H  # the last layer's output: the readout's input (the oneDNN LSTM's saved output too)
     return FLOAT_BYTES * count + extra
 
 
@@ -205,8 +221,10 @@ def measured_activation_bytes(
     batch_size: int,
     num_layers: int = 1,
     activation: str = "tanh",
+    with_readout: bool = True,
 ) -> int:
-    """What the formula estimates, measured: saved_tensor_bytes of RNN + readout, parameters excluded."""
+    """What the formula estimates, measured: saved_tensor_bytes of RNN + readout (or the RNN alone),
+    parameters excluded."""
     from .memory import saved_tensor_bytes
 
     rnn, readout = torch_model(cell, input_size, hidden_size, output_size, num_layers, activation)
@@ -214,20 +232,23 @@ def measured_activation_bytes(
 
     def forward():
         out, _ = rnn(x)
-        return readout(out)
+        return readout(out) if with_readout else out
 
     return saved_tensor_bytes(forward, exclude=[*rnn.parameters(), *readout.parameters()])
 
 
 def diagonal_activation_bytes(
-    cell: str, input_size: int, hidden_size: int, output_size: int, seq_len: int, batch_size: int, *_
+    cell: str, input_size: int, hidden_size: int, output_size: int, seq_len: int, batch_size: int, *_, readout=True
 ) -> int:
     """Bytes autograd holds for backward after one forward of a diagonal cell + readout, measured.
 
     Measured with ``saved_tensors_hooks`` at batch 1 and 2 and extended linearly to ``batch_size``
     (every saved tensor of these cells is per sequence, so the bytes are affine in the batch; the
     tests check the extension against a direct measurement), so no estimate runs a huge batch."""
-    one, two = (measured_activation_bytes(cell, input_size, hidden_size, output_size, seq_len, b) for b in (1, 2))
+    one, two = (
+        measured_activation_bytes(cell, input_size, hidden_size, output_size, seq_len, b, with_readout=readout)
+        for b in (1, 2)
+    )
     return one + (batch_size - 1) * (two - one)
 
 
@@ -257,6 +278,118 @@ def flops_per_sequence(
     return forward, 3.0 * forward
 
 
+# -- training memory: optimiser state and gradient checkpointing ----------------------------------
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+MOMENTUM = 0.9  # "momentum" is torch.optim.SGD(momentum=0.9): one momentum_buffer per parameter
+STATE_COPIES = {"sgd": 0, "momentum": 1, "adam": 2}  # parameter-sized state tensors the optimiser keeps
+STEP_COUNTER_BYTES = 4  # torch's Adam keeps state["step"] as a float32 0-dim tensor per parameter tensor
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """The optimiser the calculator describes: plain SGD, SGD with momentum 0.9, or Adam (torch's defaults)."""
+    check_choice("optimizer", name, OPTIMIZERS)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=MOMENTUM if name == "momentum" else 0.0)
+
+
+def optimizer_state_bytes(optimizer: str, n_params: int, n_tensors: int) -> int:
+    """Bytes of optimiser state after the first step, as torch stores it (float32 parameters).
+
+    SGD: none. Momentum: a momentum_buffer the size of every parameter. Adam: exp_avg and exp_avg_sq
+    the size of every parameter, plus a 0-dim float32 step counter for each of the n_tensors
+    parameter tensors."""
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    counters = STEP_COUNTER_BYTES * n_tensors if optimizer == "adam" else 0
+    return FLOAT_BYTES * STATE_COPIES[optimizer] * n_params + counters
+
+
+def checkpoint_every(seq_len: int) -> int:
+    """Segment length of gradient checkpointing: ceil(sqrt(T)) steps (Chen et al. 2016, "Training deep
+    nets with sublinear memory cost"): ~sqrt(T) boundary states kept, one segment recomputed at a time."""
+    return math.isqrt(seq_len - 1) + 1 if seq_len > 1 else 1
+
+
+def run_module(rnn: nn.Module, x: torch.Tensor, h=None):
+    """rnn on a time-major batch x (T, B, I), whatever its batch_first: (out (T, B, H), h_n)."""
+    if getattr(rnn, "batch_first", False):
+        out, h_n = rnn(x.transpose(0, 1), h)
+        return out.transpose(0, 1), h_n
+    return rnn(x, h)
+
+
+def checkpointed_forward(rnn: nn.Module, x: torch.Tensor, every: int) -> torch.Tensor:
+    """The recurrent module over x (T, B, I) in segments of ``every`` steps, each under
+    torch.utils.checkpoint: only each segment's input state is kept; its activations are recomputed
+    during backward. Returns the outputs (T, B, H)."""
+    from torch.utils.checkpoint import checkpoint
+
+    outs, h = [], None
+    for start in range(0, x.shape[0], every):
+        out, h = checkpoint(run_module, rnn, x[start : start + every], h, use_reentrant=False)
+        outs.append(out)
+    return torch.cat(outs)  # (T, B, H)
+
+
+def _layer_state(cell: str, hidden_size: int) -> int:
+    """Floats of one layer's carried state per sequence: (h, c) for the LSTM, (Re h, Im h) for the LRU."""
+    return state_size(cell, hidden_size)
+
+
+def checkpoint_activation_bytes(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    output_size: int,
+    seq_len: int,
+    batch_size: int,
+    num_layers: int = 1,
+    activation: str = "tanh",
+    onednn: bool | None = None,
+) -> int:
+    """Peak bytes held for backward with checkpointing every c = ceil(sqrt(T)) steps.
+
+    Kept through the whole backward: the input (T B I, saved for the recomputation), the state
+    entering every segment but the first (h_0 = 0 is not a tensor), and the readout's input
+    (T B H). Added while one segment is recomputed: what the module saves for c steps."""
+    T, B = seq_len, batch_size
+    c = checkpoint_every(T)
+    if cell in DIAGONAL_CELLS:
+        return _diagonal_checkpoint_bytes(cell, input_size, hidden_size, output_size, T, B)
+    n_segments = -(-T // c)
+    held = FLOAT_BYTES * (T * B * input_size + (n_segments - 1) * num_layers * B * _layer_state(cell, hidden_size))
+    held += FLOAT_BYTES * T * B * hidden_size
+    segment = activation_bytes(
+        cell, input_size, hidden_size, output_size, c, B, num_layers, activation, onednn, readout=False
+    )
+    return held + segment
+
+
+def _diagonal_checkpoint_bytes(cell: str, input_size: int, hidden_size: int, output_size: int, T: int, B: int) -> int:
+    """The diagonal cells' checkpointed bytes, measured like their activations (batch 1 and 2, extended
+    linearly): their h_n is a view of the segment's states, so each kept boundary state holds its whole
+    segment's (c, B, H) storage, which no shape formula of the state alone would count."""
+    from .memory import saved_tensor_bytes
+
+    c = checkpoint_every(T)
+    rnn, readout = torch_model(cell, input_size, hidden_size, output_size)
+    params = [*rnn.parameters(), *readout.parameters()]
+
+    def held(b: int) -> int:
+        x = torch.randn(T, b, input_size)  # (T, b, I)
+        return saved_tensor_bytes(lambda: readout(checkpointed_forward(rnn, x, c)), exclude=params)
+
+    one, two = held(1), held(2)
+    segment = diagonal_activation_bytes(cell, input_size, hidden_size, output_size, c, B, readout=False)
+    return one + (B - 1) * (two - one) + segment
+
+
+def flops_per_epoch(flops_training_per_sequence: float, dataset_size: int) -> float:
+    """Every sequence once: ceil(N / B) steps of B sequences (the last one short) are N sequences."""
+    return flops_training_per_sequence * dataset_size
+
+
 # -- the estimate ---------------------------------------------------------------------------------
 
 
@@ -265,7 +398,7 @@ class Row:
     quantity: str
     value: object
     unit: str
-    kind: str  # exact | measured | estimated | setting
+    kind: str  # exact | measured | estimated
     how: str
 
 
@@ -279,29 +412,42 @@ class Estimate:
     readout_params: int
     activation_bytes: int  # estimated: full BPTT, one forward pass of a batch
     tbptt_activation_bytes: int | None  # the same for a k-step window (truncation = k)
+    checkpoint_activation_bytes: int  # estimated: peak with checkpointing every checkpoint_every steps
+    checkpoint_every: int  # ceil(sqrt(seq_len))
+    parameter_bytes: int  # exact, float32
+    gradient_bytes: int  # exact: one .grad per parameter
+    optimizer_bytes: int  # exact: the optimiser's state after one step, as torch stores it
+    total_memory_full: int  # parameters + gradients + optimiser state + activations, full BPTT
+    total_memory_tbptt: int | None  # the same with a TBPTT(k, k) window
+    total_memory_checkpointing: int  # the same with checkpointing
+    total_memory_bytes: int  # the scheme chosen: checkpointing, else TBPTT(k) if truncation, else full BPTT
     flops_forward: float  # estimated, per sequence
-    flops_per_sequence: float  # estimated, forward + backward, per sequence
-    sigma1: float  # measured on the initialised recurrent matrix
+    flops_per_sequence: float  # estimated, forward + backward (+ recomputation with checkpointing)
+    flops_per_epoch: float  # flops_per_sequence x dataset_size
+    sigma1: float  # measured on the recurrent matrix of the model (given, or built from the settings)
     rho: float
     gamma: float
-    risk: str  # "vanishing" | "exploding" | "neither": bptt_core.verdicts, from the measured decay rate
-    decay_rate: float  # measured, log10 per step of ||d h_t / d h_{t-k}|| against k
+    risk: str  # "vanishing" | "exploding" | "neither" | "unknown": bptt_core.verdicts, from the measured decay rate
+    verdict: str  # the verdict's sentences (the same function as the Spectrum and Gradient flow pages)
+    decay_rate: float  # measured, log10 per step of ||d h_t / d h_{t-k}|| against k (panels.flow_summary)
     memory_horizon: int | None  # measured, in steps, or None if not within the window
     horizon_window: int  # the steps the decay rate and horizon were measured over
     recommended_truncation: int | None
-    step_seconds: float | None  # measured: one forward + backward + SGD step on a batch
+    step_seconds: float | None  # measured: one forward + backward + optimiser step on a batch
     epoch_seconds: float | None  # step_seconds x ceil(dataset_size / batch_size)
-    update_ratio: float | None  # measured: lr ||g|| / ||theta|| of the first step
+    update_ratio: float | None  # measured: ||theta_1 - theta_0|| / ||theta_0|| of the first step
     rows: list[Row] = field(default_factory=list, repr=False)
 
     def table(self) -> pd.DataFrame:
-        """quantity, value, unit, kind (exact / measured / estimated / setting), how."""
+        """quantity, value, unit, kind (exact / measured / estimated), how."""
         return pd.DataFrame([asdict(r) for r in self.rows], columns=["quantity", "value", "unit", "kind", "how"])
 
 
 def _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_layers, lr, truncation,
-           dataset_size, activation, init, gain) -> dict:  # fmt: skip
+           dataset_size, activation, init, gain, spectral_radius, optimizer, checkpointing) -> dict:  # fmt: skip
     check_choice("cell", cell, CELLS)
+    if not isinstance(checkpointing, (bool, np.bool_)):
+        raise ValueError(f"checkpointing must be True or False, got {checkpointing!r}")
     s = dict(
         cell=cell,
         input_size=check_int("input_size", input_size, 1, MAX_INPUT),
@@ -316,6 +462,11 @@ def _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_
         activation=check_choice("activation", activation, ACTIVATIONS),
         init=check_choice("init", init, INITS),
         gain=check_float("gain", gain, 0.0, MAX_GAIN, lo_open=True),
+        spectral_radius=check_float(
+            "spectral_radius", 0.0 if spectral_radius is None else spectral_radius, 0.0, MAX_GAIN
+        ),  # fmt: skip
+        optimizer=check_choice("optimizer", optimizer, OPTIMIZERS),
+        checkpointing=bool(checkpointing),
     )
     if cell in DIAGONAL_CELLS and s["num_layers"] != 1:
         raise ValueError(f"num_layers must be 1 for the {cell} cell (stacking is offered for rnn, lstm, gru)")
@@ -323,29 +474,102 @@ def _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_
         raise ValueError(
             f"activation must be 'tanh' for the {cell} cell (other activations are for cell 'rnn'); got {activation!r}"
         )
+    if cell == "rnn" and s["num_layers"] > 1 and activation not in ("tanh", "relu"):
+        raise ValueError(
+            f"a stacked vanilla RNN is torch's nn.RNN: activation must be tanh or relu, got {activation!r}"
+        )
+    if cell in DIAGONAL_CELLS and s["spectral_radius"] > 0:
+        raise ValueError(
+            f"spectral_radius must be 0 for the {cell} cell (its recurrence is a diagonal set by its own "
+            f"parameters); got {s['spectral_radius']}"
+        )
     return s
 
 
-def _measure_gradient_flow(s: dict, seed: int) -> dict:
-    """Spectrum, decay rate and memory horizon of the initialised first layer on Gaussian input."""
-    rnn = make_rnn(s["cell"], s["input_size"], s["hidden_size"], s["activation"])
-    initialise(rnn, s["init"], s["gain"], 0.0, seed)
+def architecture(model: nn.Module) -> dict:
+    """cell, input_size, hidden_size, num_layers and activation of a recurrent module."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    try:
+        cell = cell_kind(model)
+    except ValueError as e:
+        raise ValueError(f"model: {e}") from None
+    return dict(
+        cell=cell,
+        input_size=int(model.input_size),
+        hidden_size=int(model.hidden_size),
+        num_layers=int(getattr(model, "num_layers", 1)),
+        activation=getattr(model, "nonlinearity", "tanh") if cell == "rnn" else "tanh",
+    )
+
+
+def _check_model(s: dict, model, x, readout) -> None:
+    """A given model, input and readout must be the ones the other arguments describe."""
+    if model is not None:
+        arch = architecture(model)
+        for name, value in arch.items():
+            if s[name] != value:
+                raise ValueError(f"{name}={s[name]!r} does not match the model's {name}={value!r} (model=)")
+        if getattr(model, "bidirectional", False) or getattr(model, "proj_size", 0):
+            raise ValueError("model must be unidirectional without projection (bidirectional=False, proj_size=0)")
+    if x is not None:
+        if not isinstance(x, torch.Tensor) or x.shape != (s["seq_len"], s["input_size"]):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape (seq_len, input_size) = {(s['seq_len'], s['input_size'])}, "
+                             f"got {shape}")  # fmt: skip
+        if not torch.isfinite(x).all():
+            raise ValueError("x must be finite (no NaN or inf)")
+    if readout is not None and (
+        not isinstance(readout, nn.Linear)
+        or (readout.in_features, readout.out_features) != (s["hidden_size"], s["output_size"])
+    ):
+        raise ValueError(
+            f"readout must be a torch.nn.Linear({s['hidden_size']}, {s['output_size']}) (hidden_size, output_size)"
+        )
+
+
+def flow_window(
+    cell: str, hidden_size: int, seq_len: int, num_layers: int = 1, budget: float = FLOW_FLOP_BUDGET
+) -> int:
+    """The steps the gradient-flow matrix is computed over: all of them, unless that exceeds the
+    work ``budget`` (by default the Gradient flow page's: above it that page asks first) or the
+    Jacobian engine's memory (then the longest prefix that fits)."""
+    S = state_size(cell, hidden_size, num_layers)
+
+    def fits(T: int) -> bool:  # the work as bptt_core.report.flow_flops counts it (the diagonal fast path's own)
+        cheap = (0.5 * T * T * hidden_size if cell in DIAGONAL_CELLS else flow_cost("fro", T, S)) <= budget
+        return cheap and jacobian_bytes(cell, hidden_size, T, num_layers) <= MAX_JACOBIAN_BYTES
+
+    lo, hi = 1, seq_len
+    if fits(hi):
+        return hi
+    while hi - lo > 1:  # fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def _gradient_flow(rnn: nn.Module, x: torch.Tensor, s: dict) -> dict:
+    """Spectrum, decay rate and memory horizon exactly as the Gradient flow page computes them
+    (bptt_core.panels.flow_summary of jacobian_log_norms on the same module and input, Frobenius
+    norm, the top layer's h, threshold 1e-3), over the first ``flow_window`` steps."""
+    window = flow_window(s["cell"], s["hidden_size"], s["seq_len"], s["num_layers"], s["flow_flop_budget"])
     spec = spectrum(rnn)
-    if s["cell"] in DIAGONAL_CELLS:  # the diagonal fast path costs ~ T^2 H / 2 elementwise products
-        window = min(s["seq_len"], max(2, int(math.sqrt(2 * DIAGONAL_OP_BUDGET / s["hidden_size"]))))
-    else:  # the exact product chain costs ~ S^3 T^2 FLOPs: cap the window to stay fast
-        S = state_size(s["cell"], s["hidden_size"])
-        window = min(s["seq_len"], max(2, int(math.sqrt(JACOBIAN_FLOP_BUDGET / S**3))))
-    x = torch.randn(window, s["input_size"], generator=torch.Generator().manual_seed(seed + 3))  # (T, I)
-    L = jacobian_log_norms(rnn, x)  # (T, T)
-    rate = decay_rate(L)
-    horizon = memory_horizon(L, HORIZON_THRESHOLD) if window > 1 else None
-    return dict(spec=spec, rate=rate, horizon=horizon, window=window)
+    if window < 2:  # no lag to measure (and a 1-step Jacobian of a huge state costs seconds for nothing)
+        return dict(spec=spec, rate=float("nan"), horizon=None, window=window)
+    L = jacobian_log_norms(rnn, x[:window])  # (T, T)
+    summary = flow_summary(L, spec, s["cell"], HORIZON_THRESHOLD)
+    return dict(spec=spec, rate=summary.rate, horizon=summary.horizon, window=window)
 
 
-def _risk(spec, rate: float, cell: str) -> str:
-    """The Spectrum and Gradient flow pages' verdict (bptt_core.verdicts), on the calculator's numbers."""
-    return gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cell).risk
+def default_model(s: dict) -> tuple[nn.Module, torch.Tensor]:
+    """The model the settings describe, initialised as the dashboard builds it (make_rnn, then
+    initialise with init, gain, spectral_radius and seed), and the gaussian task's first sequence
+    (seed + 2): for the gaussian task, the Gradient flow page's own model and input."""
+    rnn = make_rnn(s["cell"], s["input_size"], s["hidden_size"], s["activation"], s["num_layers"])
+    initialise(rnn, s["init"], s["gain"], s["spectral_radius"], s["seed"])
+    x = make_task("gaussian", s["seq_len"], 1, s["seed"] + 2, s["input_size"]).x[:, 0]  # (T, I)
+    return rnn, x
 
 
 def timed_steps(s: dict) -> int:
@@ -357,43 +581,49 @@ def timed_steps(s: dict) -> int:
     return max(1, min(s["seq_len"], int(TIMING_FLOP_BUDGET // per_step)))
 
 
-def _time_step(s: dict, seed: int) -> tuple[float, float]:
-    """Median seconds of a real forward + backward + SGD step, and lr ||g|| / ||theta|| at step 0.
+def _time_step(s: dict, seed: int, model: nn.Module | None, readout: nn.Linear | None) -> tuple[float, float]:
+    """Median seconds of a real forward + backward + optimiser step, and ||theta_1 - theta_0|| / ||theta_0||.
 
-    A step whose estimated cost exceeds TIMING_FLOP_BUDGET is timed on fewer time steps and scaled
-    linearly to seq_len (the cost of BPTT is linear in the sequence length).
+    The given model (a copy: its weights are not touched) or torch's module for the settings; the
+    chosen optimiser; checkpointing every ceil(sqrt(T)) steps when chosen. A step whose estimated cost
+    exceeds TIMING_FLOP_BUDGET is timed on fewer time steps and scaled linearly to seq_len (the cost
+    of BPTT is linear in the sequence length).
     """
     torch.manual_seed(seed)
     T = timed_steps(s)
-    rnn, readout = torch_model(
-        s["cell"], s["input_size"], s["hidden_size"], s["output_size"], s["num_layers"], s["activation"]
-    )
-    params = [*rnn.parameters(), *readout.parameters()]
-    opt = torch.optim.SGD(params, lr=s["lr"])
+    if model is not None:
+        rnn = copy.deepcopy(model).float()
+        head = copy.deepcopy(readout).float() if readout is not None else nn.Linear(s["hidden_size"], s["output_size"])
+    else:
+        rnn, head = torch_model(
+            s["cell"], s["input_size"], s["hidden_size"], s["output_size"], s["num_layers"], s["activation"]
+        )
+    params = [*rnn.parameters(), *head.parameters()]
+    opt = make_optimizer(s["optimizer"], params, s["lr"])
     gen = torch.Generator().manual_seed(seed + 4)
     x = torch.randn(T, s["batch_size"], s["input_size"], generator=gen)  # (T, B, I)
     y = torch.randn(T, s["batch_size"], s["output_size"], generator=gen)  # (T, B, O)
+    every = checkpoint_every(s["seq_len"])
 
-    def step() -> float:
+    def step() -> None:
         opt.zero_grad(set_to_none=True)
-        out, _ = rnn(x)
-        loss = ((readout(out) - y) ** 2).sum() / s["batch_size"]
+        out = checkpointed_forward(rnn, x, every) if s["checkpointing"] else run_module(rnn, x)[0]
+        loss = ((head(out) - y) ** 2).sum() / s["batch_size"]
         loss.backward()
-        g = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
         opt.step()
-        return g
 
-    theta = float(torch.nn.utils.get_total_norm([p.detach() for p in params]))
+    theta0 = torch.cat([p.detach().flatten() for p in params])
     start = time.perf_counter()
-    g0 = step()  # warm-up (allocations, oneDNN primitive creation), and the first gradient
+    step()  # warm-up (allocations, oneDNN primitive creation), and the first update
+    theta1 = torch.cat([p.detach().flatten() for p in params])
+    ratio = float((theta1 - theta0).norm() / theta0.norm()) if float(theta0.norm()) > 0 else float("nan")
     at_least = 2 if time.perf_counter() - start < TIMING_SECONDS else 1  # a slow step: time just one more
     times, start = [], time.perf_counter()
     while len(times) < 5 and (len(times) < at_least or time.perf_counter() - start < TIMING_SECONDS):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    scale = s["seq_len"] / T
-    return statistics.median(times) * scale, s["lr"] * g0 / theta if theta > 0 else float("nan")
+    return statistics.median(times) * s["seq_len"] / T, ratio
 
 
 def estimate(
@@ -410,48 +640,103 @@ def estimate(
     activation: str = "tanh",
     init: str = "pytorch",
     gain: float = 1.0,
+    spectral_radius: float | None = 0.0,
+    optimizer: str = "sgd",
+    checkpointing: bool = False,
     measure_time: bool = True,
     seed: int = 0,
+    model: nn.Module | None = None,
+    x: torch.Tensor | None = None,
+    readout: nn.Linear | None = None,
+    flow_flop_budget: float = FLOW_FLOP_BUDGET,
+    model_label: str = "the given model",
+    input_label: str = "the given input",
 ) -> Estimate:
-    """Parameters, activation memory (full BPTT and a truncation window), FLOPs, gradient-flow risk,
-    a recommended truncation and the time per epoch of a model torch's nn.RNN / LSTM / GRU with
-    a linear readout. Bad settings raise ValueError naming the setting and its allowed range.
+    """Parameters, training memory (parameters, gradients, optimiser state and activations for full
+    BPTT, a TBPTT window and checkpointing), FLOPs, gradient-flow risk, a recommended truncation and
+    the time per epoch of a recurrent model with a linear readout. Bad settings raise ValueError
+    naming the setting and its allowed range.
 
     ``truncation``: k of TBPTT(k, k), in [1, seq_len]; None for full BPTT only. ``activation`` is
-    for cell "rnn" (torch's nn.RNN for tanh / relu, ElmanRNN for sigmoid / linear). ``init`` and
-    ``gain`` initialise the W_hh whose risk is read off (first layer). ``measure_time=False``
-    skips the timed training steps.
+    for cell "rnn". ``init``, ``gain`` and ``spectral_radius`` (> 0 rescales W_hh to that rho; 0 or
+    None leaves it) initialise the model whose gradient flow is measured, on the gaussian task's
+    first sequence. ``optimizer``: "sgd" | "momentum" (SGD, momentum 0.9) | "adam". ``checkpointing``:
+    train with gradient checkpointing every ceil(sqrt(seq_len)) steps (the total memory, FLOPs and
+    timing follow it). ``measure_time=False`` skips the timed training steps.
+
+    ``model`` (an nn.RNN / LSTM / GRU or a bptt_core cell, e.g. an uploaded one) and ``x`` (its
+    (seq_len, input_size) input) replace the built model and the gaussian input: the decay rate and
+    memory horizon are then those of the Gradient flow page for that module and input. The other
+    arguments must describe the model (cell, sizes, layers, activation), or ValueError says which
+    does not. ``readout``: its nn.Linear(hidden_size, output_size), used for the timed steps.
+    ``flow_flop_budget``: multiply-adds the gradient-flow matrix may cost; a longer sequence is
+    measured on its longest prefix within it (the table says so). ``model_label`` / ``input_label``:
+    how the table names a given model and input (e.g. "the uploaded m.pt").
     """
     s = _check(cell, input_size, hidden_size, output_size, seq_len, batch_size, num_layers, lr, truncation,
-               dataset_size, activation, init, gain)  # fmt: skip
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    I, H, O, T, B, nl = input_size, hidden_size, output_size, seq_len, batch_size, num_layers
-    act = activation if cell == "rnn" else "tanh"
+               dataset_size, activation, init, gain, spectral_radius, optimizer, checkpointing)  # fmt: skip
+    s["seed"] = check_int("seed", seed, 0, MAX_SEED)
+    s["flow_flop_budget"] = check_float("flow_flop_budget", flow_flop_budget, 0.0, 1e15, lo_open=True)
+    s["activation"] = activation if cell == "rnn" else "tanh"
+    _check_model(s, model, x, readout)
+    I, H, O, T, B, nl, act = input_size, hidden_size, output_size, seq_len, batch_size, num_layers, s["activation"]
+    if model is None:
+        rnn, x_built = default_model(s)
+    else:
+        rnn, x_built = model, None
+    if x is None:
+        x = x_built if x_built is not None else default_model(s)[1]
+    s["given_model"], s["given_input"] = model is not None, x_built is None
+    s["model_label"], s["input_label"] = str(model_label), str(input_label)
     rec, ro = recurrent_params(cell, I, H, nl), readout_params(H, O)
+    if model is not None:  # its own count (a module built with bias=False has fewer)
+        rec = sum(p.numel() for p in model.parameters())
+    if readout is not None:
+        ro = sum(p.numel() for p in readout.parameters())
+    n_tensors = len(list(rnn.parameters())) + (len(list(readout.parameters())) if readout is not None else 2)
     memory = diagonal_activation_bytes if cell in DIAGONAL_CELLS else activation_bytes
     mem = memory(cell, I, H, O, T, B, nl, act)
     mem_k = memory(cell, I, H, O, truncation, B, nl, act) if truncation else None
+    mem_ck = checkpoint_activation_bytes(cell, I, H, O, T, B, nl, act)
+    param_b = FLOAT_BYTES * (rec + ro)
+    state_b = param_b + param_b + optimizer_state_bytes(s["optimizer"], rec + ro, n_tensors)
+    totals = dict(full=state_b + mem, tbptt=state_b + mem_k if mem_k is not None else None, ckpt=state_b + mem_ck)
+    chosen = totals["ckpt"] if s["checkpointing"] else totals["tbptt"] if truncation else totals["full"]
     f_fwd, f_all = flops_per_sequence(cell, I, H, O, T, nl)
-    flow = _measure_gradient_flow(s, seed)
+    if s["checkpointing"]:
+        f_all += f_fwd  # every segment's forward runs again during backward
+    flow = _gradient_flow(rnn, x, s)
     spec, rate, horizon, window = flow["spec"], flow["rate"], flow["horizon"], flow["window"]
+    verdict = gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cell)
     step_s = ratio = epoch_s = None
     if measure_time:
-        step_s, ratio = _time_step(s, seed)
+        step_s, ratio = _time_step(s, s["seed"], model, readout)
         epoch_s = step_s * math.ceil(dataset_size / batch_size)
     recommended, rec_how = _recommend(horizon, rate, window, T)
     est = Estimate(
-        settings={**s, "activation": act, "seed": seed},
+        settings=s,
         total_params=rec + ro,
         recurrent_params=rec,
         readout_params=ro,
         activation_bytes=mem,
         tbptt_activation_bytes=mem_k,
+        checkpoint_activation_bytes=mem_ck,
+        checkpoint_every=checkpoint_every(T),
+        parameter_bytes=param_b,
+        gradient_bytes=param_b,
+        optimizer_bytes=state_b - 2 * param_b,
+        total_memory_full=totals["full"],
+        total_memory_tbptt=totals["tbptt"],
+        total_memory_checkpointing=totals["ckpt"],
+        total_memory_bytes=chosen,
         flops_forward=f_fwd,
         flops_per_sequence=f_all,
+        flops_per_epoch=flops_per_epoch(f_all, dataset_size),
         sigma1=spec.sigma1,
         rho=spec.rho,
         gamma=spec.gamma,
-        risk=_risk(spec, rate, s["cell"]),
+        risk=verdict.risk,
+        verdict=verdict.text,
         decay_rate=rate,
         memory_horizon=horizon,
         horizon_window=window,
@@ -460,7 +745,7 @@ def estimate(
         epoch_seconds=epoch_s,
         update_ratio=ratio,
     )
-    est.rows = _rows(est, spec, rec_how)
+    est.rows = _rows(est, spec, rec_how, n_tensors)
     return est
 
 
@@ -485,51 +770,97 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
+OPTIMIZER_HOW = {
+    "sgd": "plain SGD keeps no state",
+    "momentum": "SGD with momentum 0.9: one momentum_buffer per parameter (4 bytes each)",
+    "adam": "Adam: exp_avg and exp_avg_sq per parameter (2 x 4 bytes) + a float32 step counter per parameter tensor",
+}
+
+
+def _rows(e: Estimate, spec, rec_how: str, n_tensors: int) -> list[Row]:
     s = e.settings
-    layer = "first layer's " if s["num_layers"] > 1 else ""
+    T, B, k, c = s["seq_len"], s["batch_size"], s["truncation"], e.checkpoint_every
     oned = " (oneDNN workspace)" if s["cell"] == "lstm" and onednn_enabled() else ""
     diagonal = s["cell"] in DIAGONAL_CELLS
     param_how = (
-        f"the {s['cell']} cell's parameter shapes (bptt_core.cells), equal to its numel"
+        f"numel of {s['model_label']}"
+        if s["given_model"]
+        else f"the {s['cell']} cell's parameter shapes (bptt_core.cells), equal to its numel"
         if diagonal
-        else f"{GATES[s['cell']]} gate block(s) x H x (I + H) + 2 biases, per layer"
+        else f"{GATES[s['cell']]} gate block(s) x H x (I + H) + 2 biases, per layer ({s['num_layers']})"
     )
     mem_kind, mem_how = (
         ("measured", "saved_tensors_hooks on a real forward at batch 1 and 2, extended linearly to the batch")
         if diagonal
         else ("estimated", "formula within 25% of saved_tensors_hooks measurement (tested)")
     )
+    state = "parameters + gradients + optimiser state"
     rows = [
         Row("total parameters", e.total_params, "", "exact", "recurrent module + readout, from the layer shapes"),
-        Row(
-            "recurrent parameters",
-            e.recurrent_params,
-            "",
-            "exact",
-            param_how,
-        ),
+        Row("recurrent parameters", e.recurrent_params, "", "exact", param_how),
         Row("readout parameters", e.readout_params, "", "exact", "H x O + O"),
-        Row("parameter memory", e.total_params * FLOAT_BYTES, "bytes", "exact", "float32"),
+        Row("parameter memory", e.parameter_bytes, "bytes", "exact", "4 bytes (float32) per parameter"),
+        Row("gradient memory", e.gradient_bytes, "bytes", "exact", "one float32 .grad per parameter"),
+        Row(
+            f"optimiser state ({s['optimizer']})",
+            e.optimizer_bytes,
+            "bytes",
+            "exact",
+            f"{OPTIMIZER_HOW[s['optimizer']]}; {n_tensors} parameter tensors; as torch stores it after one step",
+        ),
         Row(
             "activation memory, full BPTT",
             e.activation_bytes,
             "bytes",
             mem_kind,
-            f"what PyTorch's CPU kernels save for backward{oned} for a ({s['seq_len']}, {s['batch_size']}, "
-            f"{s['input_size']}) batch; {mem_how}",
+            f"what PyTorch's CPU kernels save for backward{oned} for a ({T}, {B}, {s['input_size']}) batch; {mem_how}",
         ),
     ]
     if e.tbptt_activation_bytes is not None:
         rows.append(
             Row(
-                f"activation memory, TBPTT window k = {s['truncation']}",
+                f"activation memory, TBPTT window k = {k}",
                 e.tbptt_activation_bytes,
                 "bytes",
                 mem_kind,
                 "the same for a k-step window (the graph TBPTT(k, k) holds at once)",
             )
         )
+    rows.append(
+        Row(
+            f"activation memory, checkpointing every {c} steps",
+            e.checkpoint_activation_bytes,
+            "bytes",
+            mem_kind,
+            f"torch.utils.checkpoint on segments of ceil(sqrt(T)) = {c} steps: the input, the state entering each of "
+            f"{-(-T // c) - 1} later segments and the readout's input, plus one segment recomputed during backward; "
+            + ("measured at batch 1 and 2, extended linearly" if diagonal else "within 25% of measurement (tested)"),
+        )
+    )
+    rows.append(
+        Row("total training memory, full BPTT", e.total_memory_full, "bytes", mem_kind, f"{state} + activations")
+    )
+    if e.total_memory_tbptt is not None:
+        rows.append(
+            Row(
+                f"total training memory, TBPTT(k = {k})",
+                e.total_memory_tbptt,
+                "bytes",
+                mem_kind,
+                f"{state} + a k-step window's activations",
+            )  # fmt: skip
+        )
+    rows.append(
+        Row(
+            f"total training memory, checkpointing every {c} steps",
+            e.total_memory_checkpointing,
+            "bytes",
+            mem_kind,
+            f"{state} + checkpointed activations",
+        )
+    )
+    scheme = f"checkpointing every {c} steps" if s["checkpointing"] else f"TBPTT(k = {k})" if k else "full BPTT"
+    recompute = " + one recomputed forward (checkpointing)" if s["checkpointing"] else ""
     rows += [
         Row(
             "FLOPs per sequence, forward",
@@ -539,51 +870,56 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
             "2 G H (I + H) per step and layer for the matmuls + gate elementwise + 2 H O readout",
         ),
         Row(
-            "FLOPs per sequence, forward + backward",
+            "FLOPs per sequence, training",
             e.flops_per_sequence,
             "FLOP",
             "estimated",
-            "backward = 2 x forward (input and weight gradients)",
+            f"forward + backward (2 x forward: input and weight gradients){recompute}; trained with {scheme}",
         ),
         Row(
-            f"sigma_1 of {layer}{spec.matrix}",
-            e.sigma1,
-            "",
-            "measured",
-            f"largest singular value of the initialised matrix ({s['init']}, gain {s['gain']:g}, seed {s['seed']})",
+            "FLOPs per epoch",
+            e.flops_per_epoch,
+            "FLOP",
+            "estimated",
+            f"per sequence x {s['dataset_size']} sequences (ceil({s['dataset_size']} / {B}) steps of batch {B})",
         ),
+    ]
+    where = s["model_label"] if s["given_model"] else f"the model built from the settings ({s['init']}, gain " \
+        f"{s['gain']:g}" + (f", rho {s['spectral_radius']:g}" if s["spectral_radius"] else "") + f", seed {s['seed']})"  # fmt: skip
+    data = s["input_label"] if s["given_input"] else f"the gaussian task's first sequence (seed {s['seed'] + 2})"
+    span = f"all {T} steps" if e.horizon_window == T else f"the first {e.horizon_window} of {T} steps (work budget)"
+    rows += [
+        Row(f"sigma_1 of {spec.matrix}", e.sigma1, "", "measured", f"largest singular value, of {where}"),
         Row(
             "1/gamma",
             1.0 / e.gamma,
             "",
             "exact",
             "bound on |phi'|: sigma_1 < 1/gamma guarantees vanishing (Pascanu et al. 2013)",
-        ),
-        Row("spectral radius rho", e.rho, "", "measured", "largest |eigenvalue| of the initialised matrix"),
+        ),  # fmt: skip
+        Row("spectral radius rho", e.rho, "", "measured", f"largest |eigenvalue|, of {where}"),
         Row(
             "decay rate",
             e.decay_rate,
             "log10 / step",
             "measured",
-            f"slope of mean log10 ||dh_t/dh_(t-k)|| against k, exact Jacobians, over {e.horizon_window} steps of a "
-            f"standard Gaussian input (torch seed {e.settings['seed'] + 3}), not the task's sequence: the Gradient flow "
-            "page measures on the task's input, so its value differs slightly",
+            f"slope of mean log10 ||dh_t/dh_(t-k)|| against k, exact Jacobians of {where} on {data}, over {span}; "
+            "computed as the Gradient flow page does (bptt_core.panels.flow_summary, Frobenius norm, top layer's h)",
         ),
         Row(
             "gradient risk",
             e.risk,
             "",
             "measured",
-            f"the sign of the measured decay rate (|rate| <= {RATE_TOLERANCE:g}: neither); without one, sigma_1 < 1/gamma: "
-            "vanishing (bptt_core.verdicts, as on the Spectrum and Gradient flow pages)",
-        ),
+            f"bptt_core.verdicts, as on the Spectrum and Gradient flow pages: {e.verdict}",
+        ),  # fmt: skip
         Row(
             "memory horizon",
             e.memory_horizon,
             "steps",
             "measured",
-            f"first lag k where the gradient norm fell 1000-fold, on the same Gaussian input as the decay rate "
-            f"(within {e.horizon_window} steps; None: not reached)",
+            f"first lag k where the gradient norm fell 1000-fold (threshold 1e-3), on the same input as the decay "
+            f"rate (within {e.horizon_window} steps; None: not reached)",
         ),
         Row(
             "recommended truncation",
@@ -594,33 +930,32 @@ def _rows(e: Estimate, spec, rec_how: str) -> list[Row]:
         ),
     ]
     if e.step_seconds is not None:
-        n_steps = math.ceil(s["dataset_size"] / s["batch_size"])
+        n_steps = math.ceil(s["dataset_size"] / B)
+        partial = timed_steps(s) < T
         rows += [
             Row(
                 "time per training step",
                 e.step_seconds,
                 "s",
-                "measured",
-                "median of timed forward + backward + SGD steps on this machine, after a warm-up step"
-                + (
-                    f"; timed on {timed_steps(s)} of {s['seq_len']} time steps and scaled linearly"
-                    if timed_steps(s) < s["seq_len"]
-                    else ""
-                ),
+                "measured" if not partial else "estimated",
+                f"median of timed forward + backward + {s['optimizer']} steps ({scheme}) on this machine, after a "
+                "warm-up step"
+                + (f"; timed on {timed_steps(s)} of {T} time steps and scaled linearly" if partial else ""),
             ),
             Row(
                 "time per epoch",
                 e.epoch_seconds,
                 "s",
-                "measured",
-                f"time per step x ceil({s['dataset_size']} / {s['batch_size']}) = {n_steps} steps",
+                "measured" if not partial else "estimated",
+                f"time per step x ceil({s['dataset_size']} / {B}) = {n_steps} steps",
             ),
             Row(
                 "relative update size",
                 e.update_ratio,
                 "",
                 "measured",
-                f"lr ||g|| / ||theta|| at the first step (lr = {s['lr']:g}); ~1e-3 is the usual sweet spot",
+                f"||theta_1 - theta_0|| / ||theta_0|| after the first {s['optimizer']} step (lr = {s['lr']:g}); "
+                "~1e-3 is the usual sweet spot",
             ),
         ]
     return rows

@@ -342,13 +342,21 @@ def comparison_cost(cfg: ModelConfig, k1: int, k2: int, repeats: int = 3) -> Cos
 
 
 def calculator_cost(cell: str, input_size: int, hidden_size: int, output_size: int, seq_len: int,
-                    batch_size: int, num_layers: int = 1, measure_time: bool = True) -> Cost:  # fmt: skip
-    """:func:`bptt_core.calculator.estimate`: its gradient-flow window and timed steps are capped by its
-    own flop budgets, so this is bounded whatever the sizes."""
-    from .calculator import JACOBIAN_FLOP_BUDGET, TIMING_FLOP_BUDGET, TIMING_SECONDS, activation_bytes
+                    batch_size: int, num_layers: int = 1, measure_time: bool = True,
+                    flow_flop_budget: float | None = None) -> Cost:  # fmt: skip
+    """:func:`bptt_core.calculator.estimate`: its gradient-flow window (``flow_flop_budget``, by default
+    the Gradient flow page's) and timed steps are capped by flop budgets, so this is bounded whatever
+    the sizes."""
+    from .calculator import TIMING_FLOP_BUDGET, TIMING_SECONDS, activation_bytes
+    from .jacobians import flow_cost as chain_flops
+    from .report import FLOW_FLOP_BUDGET
 
-    S = state_size(cell, hidden_size)
-    secs = K["flow_chain_fro_s_per_flop"] * JACOBIAN_FLOP_BUDGET * min(1.0, S**3 * seq_len**2 / 2e10)
+    budget = FLOW_FLOP_BUDGET if flow_flop_budget is None else flow_flop_budget
+    if cell in DIAGONAL_CELLS:
+        work = 0.5 * seq_len**2 * hidden_size
+    else:
+        work = chain_flops("fro", seq_len, state_size(cell, hidden_size, num_layers))
+    secs = K["flow_chain_fro_s_per_flop"] * min(budget, work)
     mem = K["fixed_bytes"]
     if measure_time:
         G = GATES[calibrated(cell)]

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from . import figures as F
-from .config import ModelConfig, norm_of
+from .config import DIAGONAL_CELLS, ModelConfig, norm_of
 from .jacobians import decay_rate, lag_profile, lag_view, memory_horizon
 
 
@@ -469,9 +469,10 @@ def calculator_table(table: pd.DataFrame) -> pd.DataFrame:
 def activation_memory_figure(
     cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int
 ) -> Panel:
-    """Estimated activation memory against sequence length: full BPTT, and a TBPTT window ``trunc``
-    (0 = none), for the settings' cell and sizes."""
-    from .calculator import activation_bytes
+    """Estimated activation memory against sequence length: full BPTT, gradient checkpointing every
+    ceil(sqrt(T)) steps (cells with a formula for it: not the diagonal cells, whose bytes are measured)
+    and a TBPTT window ``trunc`` (0 = none), for the settings' cell and sizes."""
+    from .calculator import activation_bytes, checkpoint_activation_bytes
 
     Ts = np.unique(np.linspace(1, max(cfg.seq_len * 2, 10), 40).astype(int))
     act = "linear" if cfg.cell == "rnn" and cfg.activation == "linear" else "tanh"
@@ -485,6 +486,14 @@ def activation_memory_figure(
         go.Scatter(x=Ts, y=np.array(full) / 2**20, mode="lines", name="full BPTT (estimated)", hovertemplate=hover)
     )
     frame = pd.DataFrame({"seq_len": Ts, "full_bptt_bytes": full})
+    if cfg.cell not in DIAGONAL_CELLS:
+        I, H, O = input_size, cfg.hidden_size, output_size
+        ck = [checkpoint_activation_bytes(cfg.cell, I, H, O, int(t), batch, layers, act) for t in Ts]
+        frame["checkpointing_bytes"] = ck
+        fig.add_trace(
+            go.Scatter(x=Ts, y=np.array(ck) / 2**20, mode="lines", name="checkpointing every ⌈√T⌉ steps (estimated)",
+                       line=dict(dash="dot"), hovertemplate=hover)
+        )  # fmt: skip
     if trunc:
         win = [held(min(t, trunc)) for t in Ts]
         frame["tbptt_window_bytes"] = win
@@ -507,5 +516,7 @@ def activation_memory_figure(
         "activation-memory.csv",
         "The bytes autograd keeps between the forward and the backward pass, by PyTorch's own saving rules, "
         "as the sequence grows: full BPTT stores every step's activations, so memory grows linearly with T; "
-        "TBPTT with window k only ever holds k steps. Parameters and optimiser state are not included.",
+        "TBPTT with window k only ever holds k steps; checkpointing keeps about sqrt(T) states and recomputes one "
+        "segment at a time. Parameters, gradients and optimiser state are not included here (the table's total "
+        "training memory adds them).",
     )

@@ -173,23 +173,75 @@ def spectrum_panels_of(cfg: ModelConfig, upload=None) -> list[P.Panel]:
 
 
 DEFAULT_K = 10  # the Truncated BPTT page's default k1 = k2 (capped at T)
-CALCULATOR_DEFAULTS = dict(batch_size=32, num_layers=1, truncation=None, dataset_size=10000, lr=0.01)
+# The Calculator page's own settings; 0 for num_layers / input_size / output_size: the analysed model's.
+CALCULATOR_DEFAULTS = dict(batch_size=32, num_layers=0, input_size=0, output_size=0, truncation=None,
+                           dataset_size=10000, lr=0.01, optimizer="sgd", checkpointing=False)  # fmt: skip
+# A model other than the Gradient flow page's (another depth or input width) is measured within this
+# many multiply-adds (well under a second); the page's own model within the page's FLOW_FLOP_BUDGET.
+OTHER_MODEL_FLOW_BUDGET = 1e10
 
 
-def calculator_of(cfg: ModelConfig, settings: dict) -> tuple[pd.DataFrame, P.Panel]:
-    """The Calculator page's table and memory figure for the model ``cfg`` and the page's ``settings``."""
+def calculator_estimate_of(cfg: ModelConfig, settings: dict, upload=None):
+    """:func:`bptt_core.calculator.estimate` for the model ``cfg`` (or the ``upload``) and the Calculator
+    page's ``settings`` (CALCULATOR_DEFAULTS' keys, plus measure_time).
+
+    With the Gradient flow page's depth and input width (and always for an upload) the estimate
+    measures that page's own module, readout and input (:func:`model_and_sequence`), so its decay rate
+    and memory horizon are the page's. Another depth or width builds the same settings with those, on
+    the gaussian task's first sequence; the table names the model and input either way. An upload's
+    depth and input width are its own: other values raise ValueError (bptt_core.calculator).
+    """
     from .calculator import estimate
     from .tasks import task_input_size, task_output_size
 
+    unknown = set(settings) - set(CALCULATOR_DEFAULTS) - {"measure_time"}
+    if unknown:
+        raise ValueError(f"calculator settings not known: {sorted(unknown)} (known: {sorted(CALCULATOR_DEFAULTS)})")
     kw = {**CALCULATOR_DEFAULTS, **settings}
-    I, O = task_input_size(cfg.task, cfg.input_size), task_output_size(cfg.task, cfg.input_size)
+    task_I, task_O = task_input_size(cfg.task, cfg.input_size), task_output_size(cfg.task, cfg.input_size)
+    layers, I = kw.pop("num_layers") or cfg.num_layers, kw.pop("input_size") or task_I
+    out = kw.pop("output_size")
+    same = upload is not None or (layers == cfg.num_layers and I == task_I)
+    if same:
+        rnn, readout, x, _, _ = model_and_sequence(cfg, upload)
+        if upload is not None:
+            model_label = f"the uploaded {upload.model_name}"
+            input_label = (f"the uploaded sequence {upload.sequence_name}" if upload.sequence_sha
+                           else f"the {cfg.task} task's first sequence, as on the Gradient flow page")  # fmt: skip
+        else:
+            model_label = "the sidebar's model (the Gradient flow page's)"
+            input_label = f"the {cfg.task} task's first sequence, as on the Gradient flow page"
+        budget = FLOW_FLOP_BUDGET
+    else:
+        try:  # the sidebar's settings (forget-gate bias, the LRU's ring, ...) with this depth and width
+            other = ModelConfig(**{**cfg.to_dict(), "num_layers": layers, "input_size": I, "task": "gaussian"})
+            rnn, readout, x, _, _ = model_and_sequence(other)
+        except ValueError:  # settings ModelConfig does not build (the calculator builds its own, or says why)
+            rnn = readout = x = None
+        model_label = f"the sidebar's settings with {layers} layer(s) and input size {I}"
+        input_label = "the gaussian task's first sequence"
+        budget = OTHER_MODEL_FLOW_BUDGET
+    O = out or (readout.out_features if upload is not None and readout is not None else task_O)
+    if readout is not None and readout.out_features != O:
+        readout = None  # another output width: counted by formula, timed with a fresh readout
     e = estimate(
-        cfg.cell, I, cfg.hidden_size, O, cfg.seq_len, kw.pop("batch_size"), num_layers=kw["num_layers"],
-        activation=cfg.activation if cfg.cell == "rnn" else "tanh", init=cfg.init, gain=cfg.gain, seed=cfg.seed,
-        **{k: v for k, v in kw.items() if k != "num_layers"},
+        cfg.cell, I, cfg.hidden_size, O, cfg.seq_len, kw.pop("batch_size"), num_layers=layers,
+        activation=cfg.activation if cfg.cell == "rnn" else "tanh", init=cfg.init, gain=cfg.gain,
+        spectral_radius=cfg.spectral_radius, seed=cfg.seed, model=rnn, x=x, readout=readout,
+        flow_flop_budget=budget, model_label=model_label, input_label=input_label, **kw,
     )  # fmt: skip
+    e.settings["same_as_flow"] = same
+    return e
+
+
+def calculator_of(cfg: ModelConfig, settings: dict, upload=None) -> tuple[pd.DataFrame, P.Panel]:
+    """The Calculator page's table and memory figure for the model ``cfg`` (or the ``upload``) and
+    the page's ``settings`` (:func:`calculator_estimate_of`)."""
+    e = calculator_estimate_of(cfg, settings, upload)
     s = e.settings
-    panel = P.activation_memory_figure(cfg, I, O, s["batch_size"], s["num_layers"], s["truncation"] or 0)
+    panel = P.activation_memory_figure(
+        cfg, s["input_size"], s["output_size"], s["batch_size"], s["num_layers"], s["truncation"] or 0
+    )
     return e.table(), panel
 
 
@@ -215,8 +267,8 @@ def build_report(
     ``k1k2``: add the truncated-BPTT heatmap and the measured comparison. ``train_cfg``: add the
     clipping twin runs (a :class:`bptt_core.training.TrainConfig`; this trains three models from the
     settings, not from an upload). ``calculator``: add the calculator's table and memory figure
-    (``bptt_core.calculator.estimate``'s settings beyond the model: batch_size, num_layers, truncation,
-    dataset_size, lr, ...). ``every_page``: every page's section, each page's own settings taken from
+    (the Calculator page's settings, :data:`CALCULATOR_DEFAULTS`: batch_size, num_layers, input_size,
+    output_size, truncation, optimizer, checkpointing, dataset_size, lr, measure_time). ``every_page``: every page's section, each page's own settings taken from
     the arguments given and the page's defaults otherwise (what the dashboard's report button builds).
     ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
     ``budget``: a :class:`bptt_core.cost.Budget` (default: the per-request budget); a report estimated
@@ -270,7 +322,7 @@ def build_report(
         panels = P.clipping_figures(hist, div, train_cfg.clip_threshold, runs["unclipped"].loss_on)
         sections.append(("Clipping", _section(panels, lecture)))
     if calculator is not None:
-        table, panel = calculator_of(cfg, calculator)
+        table, panel = calculator_of(cfg, calculator, upload)
         sections.append(("Calculator", _section([panel], lecture)))
         tables.append(("Calculator (each number says how it was obtained)", table))
     return _render(cfg, sections, tables, notes, dict(norm=str(norm), block=block, threshold=threshold))

@@ -240,16 +240,6 @@ def _result_or_run(key, job):
     return done
 
 
-@st.cache_data(**VIEWS)
-def estimate(**kw):
-    """The calculator's table, activation bytes and TBPTT window bytes (bptt_core.calculator.estimate)."""
-    from bptt_core import calculator
-
-    with _computing("estimate"):
-        e = calculator.estimate(**kw)
-    return e.table(), e.activation_bytes, e.tbptt_activation_bytes
-
-
 def report_sections(cfg: ModelConfig, kw: dict) -> tuple:
     """(k1k2, train_cfg) the report will compute for these report settings (every_page fills the pages'
     defaults): what its cost is estimated from."""
@@ -264,12 +254,18 @@ def report_sections(cfg: ModelConfig, kw: dict) -> tuple:
 
 
 @st.cache_data(**VIEWS)
-def calculator_view(**kw) -> tuple[pd.DataFrame, bytes]:
-    """(the calculator's table as the page shows it, the CSV of the numbers) for these settings."""
+def calculator_view(ctx: PageContext, **settings) -> tuple[pd.DataFrame, bytes, dict]:
+    """(the calculator's table as the page shows it, the CSV of the numbers, what it analysed:
+    input_size, output_size, num_layers, truncation, same_as_flow) for the page's model or upload and
+    the page's ``settings`` (bptt_core.report.calculator_estimate_of: the Gradient flow page's own
+    module and input where the depth and input width are that page's)."""
     from bptt_core import panels as P
 
-    table, _, _ = estimate(**kw)
-    return P.calculator_table(table), table.to_csv(index=False).encode()
+    with _computing("estimate"):
+        e = numerics().calculator_estimate_of(ctx.cfg, settings, ctx.upload)
+    table = e.table()
+    used = {k: e.settings[k] for k in ("input_size", "output_size", "num_layers", "truncation", "same_as_flow")}
+    return P.calculator_table(table), table.to_csv(index=False).encode(), used
 
 
 def flow_flops(cfg: ModelConfig, norm="fro") -> float:

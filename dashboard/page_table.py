@@ -39,7 +39,7 @@ PAGES: tuple[PageInfo, ...] = (
              ("cl_gradnorm", "cl_loss", "cl_dh")),
     PageInfo("truncation", "pages/truncation.py", "Truncated BPTT", ":material/timeline:", True,
              ("tb_heatmap", "tb_compare")),
-    PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", False, ("ca_memory",)),
+    PageInfo("calculator", "pages/calculator.py", "Calculator", ":material/calculate:", True, ("ca_memory",)),
     PageInfo("runs", "pages/runs.py", "Runs", ":material/monitoring:", False,
              ("ru_history", "ru_heatmap", "ru_dldh", "ru_eig", "ru_sv", "ru_lyap")),
     PageInfo("phase_diagram", "pages/phase-diagram.py", "Phase diagram", ":material/grain:", False, ("pd_chart",)),

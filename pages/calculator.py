@@ -1,53 +1,97 @@
-"""The BPTT calculator: parameters, memory, FLOPs, gradient risk and time, each labelled how it was obtained."""
+"""The BPTT calculator: parameters, training memory, FLOPs, gradient risk and time, each labelled how it
+was obtained. With an uploaded model it describes that model; the decay rate and memory horizon are
+the Gradient flow page's (the same module and input)."""
 
 import streamlit as st
 
 from bptt_core import calculator as K
-from bptt_core.tasks import task_input_size, task_output_size
+from bptt_core.config import DIAGONAL_CELLS, MAX_INPUT
+from bptt_core.tasks import task_input_size
 from dashboard import compute, layout
 from dashboard import settings as S
 from dashboard.settings import UI_MAX_SEQ_LEN, Setting
 
 PAGE = "calculator"
 BATCH = Setting("ca_batch", "Batch size B", "int", 32, lo=1, hi=1024, step=1)
-LAYERS = Setting("ca_layers", "Layers", "int", 1, lo=1, hi=K.MAX_LAYERS, step=1)
+LAYERS = Setting("ca_layers", "Layers (0 = the sidebar's)", "int", 0, lo=0, hi=K.MAX_LAYERS, step=1)
+INPUT = Setting("ca_input", "Input size I (0 = the task's)", "int", 0, lo=0, hi=MAX_INPUT, step=1)
+OUTPUT = Setting("ca_output", "Output size O (0 = the task's)", "int", 0, lo=0, hi=MAX_INPUT, step=1)
 TRUNC = Setting("ca_trunc", "Truncation k (0 = full BPTT)", "int", 0, lo=0, hi=UI_MAX_SEQ_LEN, step=1)
+OPTIMIZER = Setting(
+    "ca_opt", "Optimiser", "select", "sgd", K.OPTIMIZERS,
+    help="Its state counts in the training memory: SGD none, momentum one copy of the parameters, Adam two.",
+)  # fmt: skip
+CHECKPOINT = Setting(
+    "ca_ckpt", "Checkpointing", "bool", False,
+    help="Gradient checkpointing every ceil(sqrt(T)) steps: keep only each segment's input state, recompute the rest.",
+)  # fmt: skip
 DATASET = Setting("ca_dataset", "Sequences per epoch", "int", 10000, lo=1, hi=K.MAX_DATASET, step=1000)
 LR = Setting("ca_lr", "Learning rate", "float", 0.01, lo=0.0001, hi=K.MAX_LR, step=0.005)
 TIME = Setting("ca_time", "Time it", "bool", True, help="Measure the time of a real training step on this machine.")
-SETTINGS = (BATCH, LAYERS, TRUNC, DATASET, LR, TIME)
+SETTINGS = (BATCH, LAYERS, INPUT, OUTPUT, TRUNC, OPTIMIZER, CHECKPOINT, DATASET, LR, TIME)
+
+
+def sizes_caption(ctx: compute.PageContext, used: dict, in_size: int, out_size: int) -> str:
+    """Where the input and output sizes and the depth came from."""
+    source = "the uploaded model" if ctx.upload is not None else f"the {ctx.cfg.task} task"
+    out_source = "this page" if out_size else "the readout or the task" if ctx.upload is not None else "the task"
+    layers = used["num_layers"]
+    return (
+        f"Input size {used['input_size']} ({'this page' if in_size else source}), output size "
+        f"{used['output_size']} ({out_source}), {layers} layer{'s' if layers > 1 else ''}, the rest from the sidebar."
+    )
 
 
 @st.fragment
 def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
-    cfg = ctx.cfg
-    c = st.columns(6)
+    cfg, upload = ctx.cfg, ctx.upload
+    fixed_depth = upload is not None or cfg.cell in DIAGONAL_CELLS  # the model's own (diagonal cells: 1)
+    c = st.columns(5)
     batch = S.page_setting(BATCH, c[0])
-    layers = S.page_setting(LAYERS, c[1])
-    trunc = S.page_setting(TRUNC, c[2])
-    dataset = S.page_setting(DATASET, c[3])
-    lr = S.page_setting(LR, c[4], format="%.4f")
-    measure = S.page_setting(TIME, c[5])
+    layers = S.page_setting(LAYERS, c[1], disabled=fixed_depth)
+    in_size = S.page_setting(INPUT, c[2], disabled=upload is not None)
+    out_size = S.page_setting(OUTPUT, c[3])
+    trunc = S.page_setting(TRUNC, c[4])
+    c = st.columns(5)
+    optimizer = S.page_setting(OPTIMIZER, c[0])
+    checkpointing = S.page_setting(CHECKPOINT, c[1])
+    dataset = S.page_setting(DATASET, c[2])
+    lr = S.page_setting(LR, c[3], format="%.4f")
+    measure = S.page_setting(TIME, c[4])
     layout.export_format_toggle(PAGE)
     if trunc > cfg.seq_len:
         st.warning(f"The truncation k = {trunc} exceeds the sequence length T = {cfg.seq_len}; using k = T.")
         trunc = cfg.seq_len
-    I, O = task_input_size(cfg.task, cfg.input_size), task_output_size(cfg.task, cfg.input_size)
-    kw = dict(
-        cell=cfg.cell, input_size=I, hidden_size=cfg.hidden_size, output_size=O, seq_len=cfg.seq_len,
-        batch_size=batch, num_layers=layers, lr=lr, truncation=trunc or None, dataset_size=dataset,
-        activation=cfg.activation if cfg.cell == "rnn" else "tanh", init=cfg.init, gain=cfg.gain,
-        measure_time=measure, seed=cfg.seed,
+    if fixed_depth:
+        layers = 0  # the analysed model's depth
+    if upload is not None:
+        in_size = 0  # the uploaded model's input width
+    settings = dict(
+        batch_size=batch, num_layers=layers, input_size=in_size, output_size=out_size, truncation=trunc or None,
+        optimizer=optimizer, checkpointing=checkpointing, dataset_size=dataset, lr=lr, measure_time=measure,
     )  # fmt: skip
     with st.spinner("Measuring…"):
         try:
-            table, csv = compute.calculator_view(**kw)
+            table, csv, used = compute.calculator_view(ctx, **settings)
         except ValueError as e:
             st.error(f"The calculator cannot use these settings: {e}")
             return
 
-    st.caption(f"Input size {I} and output size {O} come from the {cfg.task} task; the rest from the sidebar.")
+    st.caption(sizes_caption(ctx, used, in_size, out_size))
+    if used["same_as_flow"]:
+        st.caption(
+            "Decay rate and memory horizon: the Gradient flow page's model and input, so the same numbers "
+            "(Frobenius norm, threshold 1e-3)."
+        )
+    else:
+        task_I = task_input_size(cfg.task, cfg.input_size)
+        st.info(
+            f"Decay rate and memory horizon: measured on a model with {used['num_layers']} layer(s) and input size "
+            f"{used['input_size']}, built from the sidebar's settings, on a Gaussian input: the Gradient flow page "
+            f"shows a different model ({cfg.num_layers} layer(s), input size {task_I}).",
+            icon=":material/info:",
+        )
     # A static table wraps its cells: the "how it was obtained" sentences are the point and must be read whole.
     st.table(table, hide_index=True)
     st.download_button(
@@ -55,11 +99,10 @@ def body(ctx: compute.PageContext) -> None:
         icon=":material/download:",
         key="ca_table_csv", on_click="ignore",
     )  # fmt: skip
-    # Memory against sequence length: full BPTT grows linearly, a TBPTT window does not.
-    layout.show_figure(PAGE, compute.memory_view(cfg, I, O, batch, layers, trunc, S.lecture()), ctx)
-    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(calculator=dict(
-        batch_size=batch, num_layers=layers, truncation=trunc or None, dataset_size=dataset, lr=lr,
-        measure_time=measure)))  # fmt: skip
+    # Memory against sequence length: full BPTT grows linearly, checkpointing as sqrt(T), a TBPTT window not at all.
+    I, O, depth = used["input_size"], used["output_size"], used["num_layers"]
+    layout.show_figure(PAGE, compute.memory_view(cfg, I, O, batch, depth, trunc, S.lecture()), ctx)
+    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(calculator=settings))
 
 
 ctx = layout.page_start(

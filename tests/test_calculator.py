@@ -65,6 +65,26 @@ BAD_INPUT = [
     ("init", dict(init="zeros")),
     ("gain", dict(gain=0.0)),
     ("hidden_size", dict(hidden_size=2.5)),
+    ("optimizer", dict(optimizer="rmsprop")),
+    ("optimizer", dict(optimizer=None)),
+    ("checkpointing", dict(checkpointing="yes")),
+    ("checkpointing", dict(checkpointing=1)),
+    ("spectral_radius", dict(spectral_radius=-1.0)),
+    ("spectral_radius", dict(spectral_radius=float("nan"))),
+    ("spectral_radius", dict(spectral_radius=1e6)),
+    ("spectral_radius", dict(cell="mingru", spectral_radius=0.9)),
+    ("activation", dict(num_layers=2, activation="sigmoid")),
+    ("model", dict(model="an LSTM")),
+    ("model", dict(model=nn.Linear(3, 8))),
+    ("hidden_size", dict(model=nn.RNN(3, 16))),  # the model's hidden_size is 16, not 8
+    ("cell", dict(model=nn.GRU(3, 8))),
+    ("num_layers", dict(model=nn.RNN(3, 8, 2))),
+    ("x", dict(x=torch.zeros(9, 3))),  # seq_len is 10
+    ("x", dict(x=torch.zeros(10, 4))),
+    ("x", dict(x=[[0.0] * 3] * 10)),
+    ("x", dict(x=torch.full((10, 3), float("nan")))),
+    ("readout", dict(readout=nn.Linear(8, 5))),
+    ("flow_flop_budget", dict(flow_flop_budget=0)),
 ]
 
 BASE = dict(cell="rnn", input_size=3, hidden_size=8, output_size=2, seq_len=10, batch_size=4, measure_time=False)
@@ -204,3 +224,268 @@ def test_diagonal_cell_estimate_reads_the_flow_and_refuses_stacking(cell):
     assert e.sigma1 <= 1
     with pytest.raises(ValueError, match=f"num_layers must be 1 for the {cell} cell"):
         estimate(cell, 3, 8, 2, seq_len=10, batch_size=1, num_layers=2, measure_time=False)
+
+
+# -- training memory: parameters + gradients + optimiser state + activations -------------------------
+
+# cell x optimizer x checkpointing x num_layers, small sizes: (cell, optimizer, checkpointing, num_layers)
+TRAINING_GRID = [
+    (cell, opt, ckpt, layers)
+    for cell in ("rnn", "lstm", "gru")
+    for opt in ("sgd", "momentum", "adam")
+    for ckpt in (False, True)
+    for layers in (1, 2)
+] + [("mingru", "adam", True, 1), ("lru", "momentum", False, 1), ("ssm", "sgd", True, 1), ("minlstm", "adam", False, 1)]
+TRAIN_SIZES = dict(I=3, H=12, O=2, T=17, B=3)  # T = 17: segments of ceil(sqrt 17) = 5 steps, the last one short
+
+
+def _torch_optimizer(name, params):
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.01)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    return torch.optim.Adam(params, lr=0.01)
+
+
+def _measured_training_bytes(cell, optimizer, checkpointing, layers, I, H, O, T, B):
+    """Parameters + .grad + optimiser state after one real step + what autograd holds for backward
+    (with checkpointing: the checkpointed forward's saved tensors plus one segment's recompute)."""
+    from torch.utils.checkpoint import checkpoint
+
+    torch.manual_seed(0)
+    rnn, readout = torch_model(cell, I, H, O, layers)
+    params = [*rnn.parameters(), *readout.parameters()]
+    x, y = torch.randn(T, B, I), torch.randn(T, B, O)
+    every = math.ceil(math.sqrt(T))
+
+    def forward():
+        if not checkpointing:
+            return readout(rnn(x)[0])
+        outs, h = [], None
+        for a in range(0, T, every):
+            out, h = checkpoint(lambda xs, hs: rnn(xs, hs), x[a : a + every], h, use_reentrant=False)
+            outs.append(out)
+        return readout(torch.cat(outs))
+
+    held = saved_tensor_bytes(forward, exclude=params)
+    if checkpointing:  # one segment recomputed during backward (x is held already)
+        held += saved_tensor_bytes(lambda: rnn(x[:every])[0], exclude=[*params, x])
+    opt = _torch_optimizer(optimizer, params)
+    loss = ((forward() - y) ** 2).sum()
+    loss.backward()
+    opt.step()
+    param_b = sum(p.untyped_storage().nbytes() for p in params)
+    grad_b = sum(p.grad.untyped_storage().nbytes() for p in params)
+    state_b = sum(v.untyped_storage().nbytes() for st in opt.state.values() for v in st.values() if torch.is_tensor(v))
+    return dict(params=param_b, grads=grad_b, state=state_b, activations=held)
+
+
+@pytest.mark.parametrize("cell, optimizer, checkpointing, layers", TRAINING_GRID)
+def test_training_memory_against_one_real_step(cell, optimizer, checkpointing, layers):
+    z = TRAIN_SIZES
+    e = estimate(cell, z["I"], z["H"], z["O"], z["T"], z["B"], num_layers=layers, optimizer=optimizer,
+                 checkpointing=checkpointing, measure_time=False)  # fmt: skip
+    rnn, readout = torch_model(cell, z["I"], z["H"], z["O"], layers)
+    assert e.total_params == sum(p.numel() for p in [*rnn.parameters(), *readout.parameters()])
+    m = _measured_training_bytes(cell, optimizer, checkpointing, layers, **z)
+    # parameters, gradients and optimiser state are exact
+    assert (e.parameter_bytes, e.gradient_bytes, e.optimizer_bytes) == (m["params"], m["grads"], m["state"])
+    measured = sum(m.values())
+    assert abs(e.total_memory_bytes - measured) <= 0.25 * measured, (e.total_memory_bytes, m)
+    want = e.total_memory_checkpointing if checkpointing else e.total_memory_full
+    assert e.total_memory_bytes == want
+    rows = e.table().set_index("quantity")
+    assert rows.loc[f"optimiser state ({optimizer})", "kind"] == "exact"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru"])
+@pytest.mark.parametrize("T", [1, 4, 10, 50])
+def test_checkpointing_activations_within_25_percent_and_below_full_bptt(cell, T):
+    I, H, O, B = 3, 16, 2, 4
+    m = _measured_training_bytes(cell, "sgd", True, 1, I, H, O, T, B)["activations"]
+    e = estimate(cell, I, H, O, T, B, checkpointing=True, measure_time=False)
+    assert e.checkpoint_every == math.ceil(math.sqrt(T))
+    assert abs(e.checkpoint_activation_bytes - m) <= 0.25 * m, (e.checkpoint_activation_bytes, m)
+    if T >= 50 and cell != "mingru":  # sqrt(T)-sized pieces beat T steps of saved gates once T is long
+        assert e.checkpoint_activation_bytes < e.activation_bytes
+
+
+def test_truncation_total_memory_and_flops_per_epoch():
+    e = estimate("gru", 3, 8, 2, 20, 4, truncation=5, dataset_size=103, optimizer="momentum", measure_time=False)
+    state = e.parameter_bytes + e.gradient_bytes + e.optimizer_bytes
+    assert e.optimizer_bytes == e.parameter_bytes  # one momentum buffer per parameter
+    assert e.total_memory_tbptt == state + e.tbptt_activation_bytes == e.total_memory_bytes
+    assert e.total_memory_full == state + e.activation_bytes > e.total_memory_tbptt
+    fwd, train = flops_per_sequence("gru", 3, 8, 2, 20)
+    assert e.flops_per_sequence == train and e.flops_per_epoch == train * 103
+    c = estimate("gru", 3, 8, 2, 20, 4, checkpointing=True, dataset_size=103, measure_time=False)
+    assert c.flops_per_sequence == train + fwd  # the recomputed forward
+    q = c.table().set_index("quantity")
+    assert q.loc["FLOPs per epoch", "kind"] == "estimated" and "103 sequences" in q.loc["FLOPs per epoch", "how"]
+
+
+def test_timing_uses_the_optimiser_and_checkpointing():
+    e = estimate("rnn", 3, 8, 2, 16, 2, optimizer="adam", checkpointing=True, dataset_size=10)
+    assert e.step_seconds > 0 and e.epoch_seconds == pytest.approx(e.step_seconds * 5)
+    how = e.table().set_index("quantity").loc["time per training step", "how"]
+    assert "adam" in how and "checkpointing every 4 steps" in how
+
+
+# -- the gradient flow: spectral radius used, and the same numbers as the Gradient flow page -----------
+
+# (cell, init, gain, spectral_radius, activation, num_layers)
+FLOW_GRID = [
+    ("rnn", "orthogonal", 1.0, 2.0, "tanh", 1),  # the exploding preset's rho = 2
+    ("rnn", "gaussian", 1.0, 0.5, "tanh", 1),
+    ("rnn", "orthogonal", 1.0, 1.3, "linear", 1),
+    ("rnn", "pytorch", 1.0, 0.0, "relu", 2),
+    ("lstm", "orthogonal", 2.0, 0.0, "tanh", 1),
+    ("gru", "gaussian", 1.0, 3.0, "tanh", 2),
+    ("lru", "pytorch", 1.0, 0.0, "tanh", 1),
+]
+
+
+@pytest.mark.parametrize("cell, init, gain, rho, act, layers", FLOW_GRID)
+def test_risk_follows_the_sign_of_the_measured_decay_rate(cell, init, gain, rho, act, layers):
+    from bptt_core.jacobians import decay_rate, jacobian_log_norms
+    from bptt_core.tasks import make_task
+
+    I, H, O, T, seed = 3, 16, 2, 40, 5
+    e = estimate(cell, I, H, O, T, 2, num_layers=layers, init=init, gain=gain, spectral_radius=rho, activation=act,
+                 seed=seed, measure_time=False)  # fmt: skip
+    rnn = make_rnn(cell, I, H, act, layers)  # measured here independently of the calculator
+    initialise(rnn, init, gain, rho, seed)
+    rate = decay_rate(jacobian_log_norms(rnn, make_task("gaussian", T, 1, seed + 2, I).x[:, 0]))
+    assert e.decay_rate == pytest.approx(rate, abs=1e-9)
+    if rho and layers == 1:
+        assert e.rho == pytest.approx(rho, rel=1e-5)  # the spectral radius is used
+    assert e.risk == ("vanishing" if rate < -0.01 else "exploding" if rate > 0.01 else "neither")
+    assert e.risk in e.table().set_index("quantity").loc["gradient risk", "value"]
+
+
+def _page_flow(cfg, upload=None):
+    from bptt_core.panels import flow_summary
+    from bptt_core.report import flow_matrix_of, spectrum_of
+
+    return flow_summary(flow_matrix_of(cfg, upload=upload), spectrum_of(cfg, upload), cfg.cell)
+
+
+# ModelConfig settings of the Gradient flow page: tasks other than gaussian, stacked, gated, exploding
+PAGE_CONFIGS = [
+    dict(cell="rnn", hidden_size=16, seq_len=60, init="orthogonal", spectral_radius=2.0, task="gaussian"),
+    dict(cell="lstm", hidden_size=12, seq_len=50, task="adding", forget_bias=1.0),
+    dict(cell="gru", hidden_size=10, seq_len=30, num_layers=2, task="copy"),
+    dict(cell="rnn", activation="sigmoid", hidden_size=8, seq_len=45, init="gaussian", gain=3.0, task="sine"),
+    dict(cell="mingru", hidden_size=8, seq_len=30, task="gaussian", input_size=4),
+]
+
+
+@pytest.mark.parametrize("settings", PAGE_CONFIGS)
+def test_given_model_and_input_give_the_gradient_flow_pages_numbers(settings):
+    from bptt_core.config import ModelConfig
+    from bptt_core.report import model_and_sequence
+    from bptt_core.tasks import task_input_size, task_output_size
+
+    cfg = ModelConfig(**settings)
+    rnn, readout, x, _, _ = model_and_sequence(cfg)
+    page = _page_flow(cfg)
+    I, O = task_input_size(cfg.task, cfg.input_size), task_output_size(cfg.task, cfg.input_size)
+    e = estimate(cfg.cell, I, cfg.hidden_size, O, cfg.seq_len, 8, num_layers=cfg.num_layers, activation=cfg.activation,
+                 model=rnn, x=x, readout=readout, measure_time=False)  # fmt: skip
+    assert e.horizon_window == cfg.seq_len
+    assert e.decay_rate == page.rate  # the same function on the same matrix: equal, not close
+    assert e.memory_horizon == page.horizon
+    assert e.total_params == sum(p.numel() for p in [*rnn.parameters(), *readout.parameters()])
+    if cfg.task == "gaussian" and cfg.cell != "mingru":
+        # without a model the calculator builds the page's own model and input for the gaussian task
+        d = estimate(cfg.cell, I, cfg.hidden_size, O, cfg.seq_len, 8, num_layers=cfg.num_layers, init=cfg.init,
+                     gain=cfg.gain, spectral_radius=cfg.spectral_radius, measure_time=False)  # fmt: skip
+        assert (d.decay_rate, d.memory_horizon, d.rho) == (page.rate, page.horizon, e.rho)
+
+
+def test_uploaded_model_architecture_and_timing_leave_it_untouched():
+    from bptt_core.jacobians import jacobian_log_norms
+    from bptt_core.panels import flow_summary
+
+    torch.manual_seed(3)
+    lstm, x = nn.LSTM(3, 16, batch_first=True), torch.randn(25, 3)
+    before = [p.detach().clone() for p in lstm.parameters()]
+    e = estimate("lstm", 3, 16, 1, 25, 4, model=lstm, x=x, optimizer="adam", dataset_size=8)
+    assert e.total_params == sum(p.numel() for p in lstm.parameters()) + 16 + 1  # not the sidebar's model
+    s = flow_summary(jacobian_log_norms(lstm, x), None, "lstm")
+    assert (e.decay_rate, e.memory_horizon) == (s.rate, s.horizon)
+    assert e.step_seconds > 0 and all(torch.equal(a, b) for a, b in zip(before, lstm.parameters(), strict=True))
+    assert "the given model" in e.table().set_index("quantity").loc["decay rate", "how"]
+
+
+def test_a_given_model_without_biases_is_counted_as_it_is():
+    gru, head = nn.GRU(3, 8, 2, bias=False), nn.Linear(8, 2, bias=False)
+    e = estimate("gru", 3, 8, 2, 12, 2, num_layers=2, model=gru, readout=head, measure_time=False)
+    assert (
+        e.total_params
+        == sum(p.numel() for p in [*gru.parameters(), *head.parameters()])
+        == 3 * 8 * (3 + 8) + 3 * 8 * (8 + 8) + 8 * 2
+    )
+    assert e.gradient_bytes == 4 * e.total_params
+
+
+# -- the page's and the report's estimate (bptt_core.report.calculator_estimate_of) -------------------
+
+
+def test_the_pages_estimate_measures_the_gradient_flow_pages_model_or_the_same_settings_deeper():
+    from bptt_core.config import ModelConfig
+    from bptt_core.report import calculator_estimate_of
+
+    cfg = ModelConfig(cell="lstm", hidden_size=8, seq_len=30, task="adding", forget_bias=1.0)
+    e = calculator_estimate_of(cfg, dict(measure_time=False))
+    page = _page_flow(cfg)
+    assert e.settings["same_as_flow"] and (e.decay_rate, e.memory_horizon) == (page.rate, page.horizon)
+    assert "the Gradient flow page's" in e.table().set_index("quantity").loc["decay rate", "how"]
+    # another depth and input width: the sidebar's settings (forget-gate bias included), on a gaussian input
+    d = calculator_estimate_of(cfg, dict(num_layers=2, input_size=5, output_size=3, measure_time=False))
+    deeper = ModelConfig(**{**cfg.to_dict(), "num_layers": 2, "input_size": 5, "task": "gaussian"})
+    assert not d.settings["same_as_flow"] and (d.settings["input_size"], d.settings["output_size"]) == (5, 3)
+    assert d.decay_rate == _page_flow(deeper).rate != e.decay_rate
+    with pytest.raises(ValueError, match="calculator settings not known"):
+        calculator_estimate_of(cfg, dict(layers=2))
+
+
+def test_the_pages_estimate_of_an_upload_is_the_uploaded_model():
+    from bptt_core import sources as S
+    from bptt_core.config import ModelConfig
+    from bptt_core.model_io import model_bytes
+    from bptt_core.report import calculator_estimate_of, calculator_of
+
+    torch.manual_seed(1)
+    gru = nn.GRU(3, 12, 2)
+    up = S.make_upload(model_bytes(gru, "g.pt", None), "g.pt", None, None, "")[0]
+    cfg = S.effective_config(ModelConfig(seq_len=25), up)
+    e = calculator_estimate_of(cfg, dict(measure_time=False), up)
+    page = _page_flow(cfg, up)
+    assert (e.decay_rate, e.memory_horizon) == (page.rate, page.horizon)
+    assert e.recurrent_params == sum(p.numel() for p in gru.parameters())
+    assert "the uploaded g.pt" in e.table().set_index("quantity").loc["decay rate", "how"]
+    with pytest.raises(ValueError, match="num_layers"):  # an upload's depth is its own
+        calculator_estimate_of(cfg, dict(num_layers=1 + 2, measure_time=False), up)
+    table, panel = calculator_of(cfg, dict(measure_time=False, checkpointing=True), up)
+    assert "total training memory, checkpointing every 5 steps" in set(table["quantity"])
+    assert {"full_bptt_bytes", "checkpointing_bytes"} <= set(panel.data.columns)
+
+
+@pytest.mark.parametrize("cell", ["gru", "mingru"])
+def test_memory_figure_draws_checkpointing_where_a_formula_exists(cell):
+    from bptt_core.calculator import checkpoint_activation_bytes
+    from bptt_core.config import ModelConfig
+    from bptt_core.panels import activation_memory_figure
+
+    cfg = ModelConfig(cell=cell, hidden_size=8, seq_len=50)
+    p = activation_memory_figure(cfg, 3, 2, 4, 1, 10)
+    names = [t.name for t in p.figure.data]
+    assert any("TBPTT window k = 10" in n for n in names)
+    if cell == "mingru":  # measured, not drawn
+        assert "checkpointing_bytes" not in p.data and not any("checkpointing" in n for n in names)
+        return
+    row = p.data.iloc[-1]
+    assert row["checkpointing_bytes"] == checkpoint_activation_bytes(cell, 3, 8, 2, int(row["seq_len"]), 4, 1)
+    assert row["checkpointing_bytes"] < row["full_bptt_bytes"]
+    assert any("checkpointing" in n for n in names)

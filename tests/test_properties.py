@@ -516,5 +516,11 @@ def test_estimate_raises_only_value_error_and_counts_exactly(kw):
         s["cell"], s["input_size"], s["hidden_size"], s["output_size"], s["num_layers"]
     )
     assert isinstance(est.activation_bytes, int) and est.activation_bytes > 0
-    assert math.isfinite(est.sigma1) and math.isfinite(est.rho) and est.risk in ("vanishing", "exploding", "neither")
+    assert (
+        math.isfinite(est.sigma1)
+        and math.isfinite(est.rho)
+        and est.risk in ("vanishing", "exploding", "neither", "unknown")
+    )
     assert math.isnan(est.decay_rate) or math.isfinite(est.decay_rate)
+    assert (est.risk == "unknown") <= math.isnan(est.decay_rate)  # unknown only without a measured rate
+    assert isinstance(est.total_memory_bytes, int) and est.total_memory_bytes > 0
