@@ -14,11 +14,18 @@ from dashboard import layout, page_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# the settings under which a figure is drawn at all (a stack's depth picture, the LRU's sensitivity)
+NEEDS = {
+    "gf_depth": {"m_cell": "lstm", "m_layers": "2", "m_hidden": "8"},
+    "sp_lambda": {"m_cell": "lru", "m_hidden": "8"},
+}
+
+
 @pytest.mark.parametrize(
     "page, figure", [(p, f) for p in ("gradient_flow", "spectrum") for f in page_table.page(p).figures]
 )
 def test_slide_mode_draws_only_its_figure_full_height(page, figure):
-    at = open_page(page, query={"slide": figure})
+    at = open_page(page, query={"slide": figure, **NEEDS.get(figure, {})})
     assert not at.exception
     assert chart_keys(at) == {figure}
     (chart,) = at.get("plotly_chart")
