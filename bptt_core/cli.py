@@ -114,6 +114,26 @@ def upload_from_args(args: argparse.Namespace):
     return up
 
 
+def add_budget_argument(parser: argparse.ArgumentParser) -> None:
+    from .cost import CEILING, REQUEST_BUDGET
+
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"allow up to this many estimated seconds (default {REQUEST_BUDGET.seconds:g}; at most the ceiling, "
+        f"{CEILING.seconds:g}). Work estimated over budget is refused with exit 2 before it starts.",
+    )
+
+
+def check_budget(cost, args: argparse.Namespace) -> None:
+    """Refuse (OverBudget, a ValueError: exit 2) work whose estimate exceeds the request's budget."""
+    from .cost import budget
+
+    cost.check(budget(seconds=getattr(args, "budget", None)))
+
+
 def add_out_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the files (created)")
 
@@ -170,6 +190,7 @@ def add_jacobian_parser(subparsers) -> None:
     add_upload_arguments(p)
     add_norm_arguments(p)
     p.add_argument("--lag", action="store_true", help="also write the (t, k = t - s) lag view; heatmap by lag")
+    add_budget_argument(p)
     add_out_argument(p)
     p.set_defaults(func=run_jacobian)
 
@@ -191,6 +212,9 @@ def run_jacobian(args: argparse.Namespace) -> int:
     if args.block == "c" and cfg.cell != "lstm":
         raise ValueError(f"block='c' needs an LSTM (the c -> c block); cell is {cfg.cell!r}")
     check_jacobian_memory(cfg.cell, cfg.hidden_size, cfg.seq_len)  # before building anything
+    from .cost import flow_cost
+
+    check_budget(flow_cost(cfg, norm), args)
     if upload is None:
         rnn, _ = build_model(cfg)
         x = build_task(cfg).x[:, 0]  # (T, I): the first sequence of the batch
@@ -290,6 +314,7 @@ def add_report_parser(subparsers) -> None:
     p.add_argument("--train-steps", type=int, default=0, help="add the clipping twin runs with this many steps")
     p.add_argument("--clip-threshold", type=float, default=1.0, help="clipping threshold of the twins (default: 1)")
     p.add_argument("--lecture", action="store_true", help="projector-sized type")
+    add_budget_argument(p)
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="the HTML file to write")
     p.set_defaults(func=run_report)
 
@@ -304,6 +329,15 @@ def run_report(args: argparse.Namespace) -> int:
         from .training import TrainConfig
 
         train_cfg = TrainConfig(steps=args.train_steps, clip_threshold=args.clip_threshold)
+    from .cost import report_cost
+
+    ecfg = cfg
+    if upload is not None:
+        from .sources import effective_config
+
+        ecfg = effective_config(cfg, upload)
+    k1k2 = tuple(min(int(k), ecfg.seq_len) for k in args.tbptt) if args.tbptt else None
+    check_budget(report_cost(ecfg, parse_norm(args.norm), k1k2, train_cfg), args)
     page = build_report(
         cfg,
         norm=parse_norm(args.norm),

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .jobs import checkpoint
+
 LEAF = 8  # ranges of at most this many steps use direct chains: (n - 1)/2 matmuls per step < 2 log2 n
 RTOL = 1e-10  # certified relative accuracy of every norm computed through the Gram identity
 UNIT_ROUNDOFF = 2.0**-53
@@ -86,10 +88,12 @@ def log_norms(Jn: torch.Tensor, block: slice, rtol: float = RTOL) -> np.ndarray:
     levels, leaves = split_plan(T)
     chain = torch.empty_like(Jn)  # (T, S, S): per level, A(t, m) right of each midpoint, B(m, s)^T left
     log_chain = torch.zeros(T, dtype=torch.float64)
-    for level in levels:
+    for i, level in enumerate(levels):
+        checkpoint(i / (len(levels) + 1), f"level {i + 1} of {len(levels) + 1}")  # in a background job
         grow_chains(Jn, level, chain, log_chain)
         for lo, m, hi in level:
             fill_range_pairs(chain, log_chain, lo, m, hi, block, rtol, out)
+    checkpoint(len(levels) / (len(levels) + 1), "the leaves")
     fill_leaf_pairs(Jn, leaves, block, chain, log_chain, out)
     return out
 
@@ -113,6 +117,7 @@ def fill_range_pairs(chain, log_chain, lo, m, hi, block, rtol, out) -> None:
     S = Xl.shape[2]
     per_chunk = max(1, CHUNK_BYTES // (8 * S * S))
     for c in range(0, len(Xr), per_chunk):  # the right-hand Grams a chunk at a time: memory
+        checkpoint()  # a cancelled background job stops here
         Xc = Xr[c : c + per_chunk]  # (nc, n, S)
         v = certified_squared_norms(Xc, Xl, torch.bmm(Xc.mT, Xc), Gl, rtol)  # (nc, ns)
         rows = slice(m + 1 + c, m + 1 + c + len(Xc))
@@ -132,6 +137,7 @@ def grow_chains(Jn, level, chain, log_chain) -> None:
     log_chain.zero_()
     rescaled = False
     for i, (right, left, done, before) in enumerate(chain_steps(level), start=1):
+        checkpoint()
         nr = len(right)
         new = Jn.new_empty(len(done), *Jn.shape[1:])  # (R + L, S, S)
         if i == 1:  # A(m + 1, m) = Jhat_{m+1}, B(m, m - 1)^T = Jhat_m^T

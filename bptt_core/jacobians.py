@@ -27,6 +27,7 @@ from torch import nn
 
 from . import frobenius
 from .config import NORMS, check_jacobian_memory
+from .jobs import checkpoint
 from .models import CellView, cell_view
 
 METHODS = ("split", "chain")
@@ -174,6 +175,7 @@ def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tup
     R = bufs[0][:S]
     R.copy_(JT[1])  # t = 1: the single product Jhat_1 (s = 0)
     for t in range(1, T):
+        checkpoint((t * t) / (T * T), f"step {t} of {T}")  # in a background job: progress (work grows as t^2), cancel
         blocks = R.view(t, S, S)
         full = _refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (t,)
         parts.append(full if whole else _block_norms(blocks, norm, block))

@@ -15,6 +15,13 @@ parameter gradient.
 
 Twin runs (:func:`twin_runs`) start from the same weights and see the same batches, so their
 histories are bit-for-bit identical until the first step at which clipping changes a gradient.
+
+Batches are streamed: step i's batch is drawn from its own seed (:func:`batch_seed`) when step i
+runs, so memory holds one batch however many steps run, and the values are exactly those of
+:func:`batches` (which builds the whole list, for tests and small uses). Every run takes
+``progress(fraction, message)`` (called after every step) and ``cancel()`` (checked before every
+step and between the forward and backward pass; True raises :class:`Cancelled`), so a background
+job (:mod:`bptt_core.jobs`) can show how far it is and stop within one training step.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -32,6 +39,7 @@ from torch import nn
 
 from .build import build_model
 from .config import MAX_BATCH, MAX_SEQ_LEN, ModelConfig, check_choice, check_float, check_int
+from .jobs import Cancelled  # noqa: F401 - re-exported: a run stopped by its cancel() callback
 from .models import CellView, cell_kind
 from .tasks import TaskData, make_task
 
@@ -57,6 +65,7 @@ HISTORY_COLUMNS = (
 )
 
 Progress = Callable[[float, str], None]
+CancelCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -136,14 +145,21 @@ def batch_seed(seed: int, step: int) -> int:
     return (int(seed) * 1_000_003 + int(step)) % 2**31
 
 
+def batch_at(model_cfg: ModelConfig, train_cfg: TrainConfig, step: int) -> TaskData:
+    """The batch of training step ``step``, drawn from its own seed: no step depends on another's draw."""
+    return make_task(
+        model_cfg.task, model_cfg.seq_len, train_cfg.batch_size, batch_seed(train_cfg.seed, step), model_cfg.input_size
+    )
+
+
+def stream_batches(model_cfg: ModelConfig, train_cfg: TrainConfig) -> Iterator[TaskData]:
+    """The batches every run with these settings sees, in order, drawn one at a time as they are used."""
+    return (batch_at(model_cfg, train_cfg, i) for i in range(train_cfg.steps))
+
+
 def batches(model_cfg: ModelConfig, train_cfg: TrainConfig) -> list[TaskData]:
-    """The batches every run with these settings sees, in order (a fresh seeded batch per step)."""
-    return [
-        make_task(
-            model_cfg.task, model_cfg.seq_len, train_cfg.batch_size, batch_seed(train_cfg.seed, i), model_cfg.input_size
-        )
-        for i in range(train_cfg.steps)
-    ]
+    """All of :func:`stream_batches` at once (the runs themselves stream; this holds steps x batch)."""
+    return list(stream_batches(model_cfg, train_cfg))
 
 
 # -- one step --------------------------------------------------------------------------------------
@@ -246,21 +262,26 @@ def _check_configs(model_cfg, train_cfg) -> None:
 def _run(
     rnn: nn.Module,
     readout: nn.Linear,
-    data: list[TaskData],
+    data: Iterable[TaskData],
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     progress: Progress | None,
+    cancel: CancelCheck | None = None,
 ) -> TrainResult:
     t0 = time.perf_counter()
+    n_steps = train_cfg.steps
+    loss_on = None
     view = live_view(rnn)
     groups = parameter_groups(rnn, readout)
     params = [*rnn.parameters(), *readout.parameters()]
     opt = _make_optimizer(params, train_cfg)
     rows, dh, diverged = [], [], None
-    every = max(1, train_cfg.steps // 100)
     for i, batch in enumerate(data):
+        _check_cancel(cancel)
+        loss_on = loss_on or batch.loss_on
         opt.zero_grad(set_to_none=True)
         loss, hs = batch_loss(view, readout, batch)
+        _check_cancel(cancel)
         if train_cfg.truncated and math.isfinite(loss.item()):  # a non-finite loss: full BPTT's NaN grads mark it
             dh_grads = torch.autograd.grad(loss, hs, allow_unused=True)
             for p, g in zip(params, truncated_gradients(rnn, readout, batch, train_cfg.k1, train_cfg.k2), strict=True):
@@ -284,8 +305,8 @@ def _run(
             diverged = i
             break
         opt.step()
-        if progress is not None and ((i + 1) % every == 0 or i + 1 == len(data)):
-            progress((i + 1) / len(data), f"step {i + 1}/{len(data)}, loss {loss_value:.4g}")
+        if progress is not None:
+            progress((i + 1) / n_steps, f"step {i + 1}/{n_steps}, loss {loss_value:.4g}")
     if progress is not None and diverged is not None:
         progress(1.0, f"diverged at step {diverged}: the loss or a gradient was not finite")
     history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
@@ -297,12 +318,22 @@ def _run(
         train_cfg=train_cfg,
         rnn=rnn,
         readout=readout,
-        loss_on=data[0].loss_on,
+        loss_on=loss_on,
         seconds=time.perf_counter() - t0,
     )
 
 
-def train(model_cfg: ModelConfig, train_cfg: TrainConfig, progress: Progress | None = None) -> TrainResult:
+def _check_cancel(cancel: CancelCheck | None) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled("the run was cancelled")
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    progress: Progress | None = None,
+    cancel: CancelCheck | None = None,
+) -> TrainResult:
     """Train the model of ``model_cfg`` on its task; full BPTT, or TBPTT(k1, k2) when set.
 
     The weights come from :func:`bptt_core.build.build_model` (seeded by ``model_cfg.seed``); each
@@ -311,11 +342,12 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, progress: Progress | N
     the parameter gradient is the batch mean of the per-sequence TBPTT(k1, k2) estimates, while ``dh_norms`` still records full BPTT's ||dL/dh_t|| on that batch
     (what the truncation cuts off). A non-finite loss or gradient marks the step (``nonfinite``,
     ``diverged_at``) and stops the run without an update; nothing is raised.
-    ``progress(fraction, message)`` is called about 100 times.
+    ``progress(fraction, message)`` is called after every step; ``cancel()`` returning True stops the
+    run within one step by raising :class:`Cancelled`. Batches are streamed (:func:`stream_batches`).
     """
     _check_configs(model_cfg, train_cfg)
     rnn, readout = build_model(model_cfg)
-    return _run(rnn, readout, batches(model_cfg, train_cfg), model_cfg, train_cfg, progress)
+    return _run(rnn, readout, stream_batches(model_cfg, train_cfg), model_cfg, train_cfg, progress, cancel)
 
 
 def twin_runs(
@@ -323,6 +355,7 @@ def twin_runs(
     train_cfg: TrainConfig,
     progress: Progress | None = None,
     initial: tuple[nn.Module, nn.Linear] | None = None,
+    cancel: CancelCheck | None = None,
 ) -> dict[str, TrainResult]:
     """Three runs that differ only through clipping: "unclipped", "norm" and "value".
 
@@ -331,11 +364,11 @@ def twin_runs(
     identical bit for bit up to the first step where clipping acts. A twin that diverges is marked
     and stopped; the others go on. ``initial``: (rnn, readout) to start from instead
     of ``build_model(model_cfg)`` (a user's trained model; copied, never changed), matching
-    ``model_cfg``'s cell, sizes and task output width.
+    ``model_cfg``'s cell, sizes and task output width. Each twin streams the same batches (drawn again
+    from their seeds, so memory holds one batch); ``cancel`` as in :func:`train`.
     """
     _check_configs(model_cfg, train_cfg)
     rnn, readout = build_model(model_cfg) if initial is None else initial
-    data = batches(model_cfg, train_cfg)
     out = {}
     for j, (name, clip) in enumerate(zip(TWINS, ("none", "norm", "value"), strict=True)):
         cfg = TrainConfig(**{**train_cfg.to_dict(), "clip": clip})
@@ -345,5 +378,6 @@ def twin_runs(
             def sub(f: float, msg: str, j=j, name=name) -> None:
                 progress((j + f) / len(TWINS), f"{name}: {msg}")
 
-        out[name] = _run(copy.deepcopy(rnn), copy.deepcopy(readout), data, model_cfg, cfg, sub)
+        data = stream_batches(model_cfg, cfg)
+        out[name] = _run(copy.deepcopy(rnn), copy.deepcopy(readout), data, model_cfg, cfg, sub, cancel)
     return out

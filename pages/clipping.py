@@ -1,15 +1,14 @@
 """Clipping: three twin training runs (no clipping, by norm, by value) from the same weights and batches."""
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from bptt_core import cost as K
 from bptt_core import figures as F
 from bptt_core import sources as SRC
 from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, twin_runs
+from dashboard import jobs_ui as JU
 from pages import common as C
 
 PAGE = "clipping"
@@ -51,46 +50,29 @@ if upload is not None:
     st.info(SRC.training_start(cfg, upload)[1], icon="ℹ️")
 
 
-@st.cache_resource(show_spinner=False)
-def _store() -> tuple[threading.Lock, OrderedDict]:
-    """The twins' results shared by all sessions (least recently used first), and its lock."""
-    return threading.Lock(), OrderedDict()
+def twins_job(cfg, tcfg, upload):
+    """The job that trains the twins (in a background worker) and keeps their histories as plain data
+    (the trained modules are not kept)."""
+
+    def run(progress, cancelled):
+        initial = None if upload is None else SRC.training_start(cfg, upload)[0]
+        out = twin_runs(cfg, tcfg, progress=progress, initial=initial, cancel=cancelled)
+        return {
+            k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
+                    loss_on=r.loss_on, seconds=r.seconds)
+            for k, r in out.items()
+        }  # fmt: skip
+
+    return run
 
 
-def runs(cfg, tcfg, upload=None, progress=None) -> dict:
-    """The twins' histories as plain data (the trained modules are not kept).
-
-    Cached by hand: st.cache_data would record the progress bar's updates and replay them on a hit
-    into a block that no longer exists (CacheReplayClosureError on a second visit)."""
-    lock, store = _store()
-    key = (cfg, tcfg, upload)
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
-    initial = None if upload is None else SRC.training_start(cfg, upload)[0]
-    with C.compute_slot():
-        out = twin_runs(cfg, tcfg, progress=progress, initial=initial)
-    result = {
-        k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
-                loss_on=r.loss_on, seconds=r.seconds)
-        for k, r in out.items()
-    }  # fmt: skip
-    with lock:
-        store[key] = result
-        while len(store) > 8:
-            store.popitem(last=False)
-    return result
-
-
-bar = st.progress(0.0, text="Training the three twins…")
-try:
-    R = runs(cfg, tcfg, upload, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
-except ValueError as e:
-    bar.empty()
-    st.error(f"Training could not run: {e}")
+# Keyed by what the training depends on only: the heatmap's run and the export format are views of it.
+R = JU.light_or_background(
+    ("clipping", cfg, tcfg, upload), twins_job(cfg, tcfg, upload), K.twins_cost(cfg, tcfg), "Training the three twins"
+)
+if R is None:
+    C.exports(PAGE, cfg, {s.key: st.session_state.get(s.key) for s in C.PAGE_SETTINGS[PAGE]})
     st.stop()
-bar.empty()
 
 hist = {k: r["history"] for k, r in R.items()}
 div = {k: r["diverged_at"] for k, r in R.items()}

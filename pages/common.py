@@ -4,12 +4,9 @@ figure/export helpers. Pages import from here and stay thin; the numbers come fr
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
-import os
-import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,24 +63,21 @@ def report():
 
 # At most one computation per core at a time, server-wide: more would not finish sooner on a small machine,
 # but each would hold its step Jacobians and products at once, so a lecture hall that clicks together
-# would set the server's memory by how many clicked (bench/bench_load.py). Re-entrant per thread.
-_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
-_HELD = threading.local()
+# would set the server's memory by how many clicked (bench/bench_load.py). These are the job runner's
+# light slots: heavy work runs in its background workers instead and never holds one, so a visitor at the
+# defaults is not kept waiting by heavy tabs (bptt_core.jobs, dashboard/jobs_ui.py).
+def _light_runner():
+    from bptt_core.jobs import default_runner
+
+    return default_runner()
 
 
-@contextlib.contextmanager
+_SLOTS = _light_runner()._light
+
+
 def compute_slot():
-    """Wait for a free core, then compute (a nested call in the same thread takes no second slot)."""
-    depth = getattr(_HELD, "depth", 0)
-    if depth == 0:
-        _SLOTS.acquire()
-    _HELD.depth = depth + 1
-    try:
-        yield
-    finally:
-        _HELD.depth = depth
-        if depth == 0:
-            _SLOTS.release()
+    """Wait for a free light slot, then compute (a nested call in the same thread takes no second slot)."""
+    return _light_runner().light_slot()
 
 
 def forget_idle_cache_locks() -> int | None:

@@ -4,9 +4,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from bptt_core import cost as K
 from bptt_core import figures as F
 from bptt_core import report as R
 from bptt_core.jacobians import lag_view
+from dashboard import jobs_ui as JU
 from pages import common as C
 
 PAGE = "gradient_flow"
@@ -44,17 +46,13 @@ compare = C.page_setting(COMPARE, c[4], disabled=cfg.cell == "gru")
 C.export_format_toggle(PAGE)
 block = block if cfg.cell == "lstm" else "h"
 
-flops = R.flow_flops(cfg, norm)
-if flops > R.FLOW_FLOP_BUDGET and not st.session_state.get("gf_force"):
-    st.warning(
-        f"These settings need about {flops:.1e} multiply-adds for the exact matrix (tens of seconds or more). "
-        "Lower the sequence length or hidden units, use the Frobenius norm, or compute anyway."
-    )
-    st.button("Compute anyway", key="gf_force_btn", on_click=lambda: st.session_state.update(gf_force=True))
+# Light (the defaults: milliseconds): computed in this rerun. Heavier: a background job with progress and
+# Cancel; over the per-request budget the page says what to lower, and "Run anyway" is for this one
+# request only, bounded by the hard ceiling (bptt_core.cost).
+L = JU.flow_matrix(cfg, norm, block, C.upload_for(cfg))
+if L is None:
     st.stop()
-
-with st.spinner("Multiplying step Jacobians…"):
-    L = C.flow_matrix(cfg, norm, block)
+with st.spinner("Computing the spectrum…"):
     spec = C.spectrum(cfg)
 s = R.flow_summary(L, spec, cfg.cell, threshold)
 T = L.shape[0]
@@ -93,7 +91,11 @@ compare_prof = {}
 if compare and cfg.cell != "gru":
     other = "rnn" if cfg.cell == "lstm" else "lstm"
     ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh"})
-    if not R.problems(ocfg)[0]:
+    if R.problems(ocfg)[0]:
+        pass
+    elif not K.flow_cost(ocfg, norm).light:
+        st.caption(f"The {other.upper()} comparison is left out: its matrix is heavy at these settings.")
+    else:
         compare_prof[f"{other.upper()} with the same settings"] = R.lag_profile(C.flow_matrix(ocfg, norm, "h"))
 prof_fig = F.lag_profile_figure(
     s.profile, rate=s.rate, gamma_sigma1=s.gamma_sigma1, horizon=s.horizon, threshold=threshold,

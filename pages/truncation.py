@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from bptt_core import cost as K
 from bptt_core import figures as F
 from bptt_core import report as R
+from dashboard import jobs_ui as JU
 from pages import common as C
 
 PAGE = "truncation"
@@ -14,10 +16,11 @@ K2 = C.Setting("tb_k2", "k2: backpropagate k2 steps", "int", 10, lo=1, hi=C.UI_M
 C.PAGE_SETTINGS[PAGE] = (K1, K2)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def comparison(cfg, k1: int, k2: int, upload=None):
-    with C.compute_slot():
+def comparison_job(cfg, k1: int, k2: int, upload=None):
+    def run(progress, cancelled):
         return R.comparison_of(cfg, k1, k2, upload=upload)
+
+    return run
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -44,10 +47,8 @@ if k1 > T or k2 > T:
     st.warning(f"k1 = {k1} and k2 = {k2} cannot exceed the sequence length T = {T}; using min(k, T).")
     k1, k2 = min(k1, T), min(k2, T)
 
-if R.flow_flops(cfg) > R.FLOW_FLOP_BUDGET:
-    st.warning("The gradient-flow matrix is too large for these settings here; lower T or H to see the mask.")
-else:
-    L = C.flow_matrix(cfg, "fro", "h")
+L = JU.flow_matrix(cfg, "fro", "h", C.upload_for(cfg))  # None: a background job, or refused with the reason
+if L is not None:
     keep = kept(T, k1, k2)
     drop = ~keep & ~np.isnan(L)
     frac = drop.sum() / max(1, (~np.isnan(L)).sum())
@@ -75,12 +76,11 @@ else:
         PAGE,
     )
 
+up = C.upload_for(cfg)
 with st.spinner("Timing full BPTT, TBPTT and RTRL on this model…"):
-    try:
-        df = comparison(cfg, k1, k2, C.upload_for(cfg))
-    except ValueError as e:
-        df = None
-        st.error(f"The comparison could not run: {e}")
+    df = JU.light_or_background(
+        ("compare", cfg, k1, k2, up), comparison_job(cfg, k1, k2, up), K.comparison_cost(cfg, k1, k2), "The comparison"
+    )
 if df is not None:
     C.show_figure(
         F.comparison_figure(df),

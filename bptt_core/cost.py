@@ -1,0 +1,348 @@
+"""What a request costs, known before it starts: time and peak memory from its settings alone.
+
+Every computation the dashboard, the HTML report and the command line run has a ``*_cost`` function
+here that returns a :class:`Cost` (seconds on one core, peak bytes, and which settings drive it,
+most effective first). The formulas are operation counts (multiply-adds of the matrix products,
+Python steps of the time loops, bytes of the tensors held) times constants measured on this machine
+by ``bench/bench_cost.py`` and stored in ``bptt_core/cost_constants.json`` (``python
+bench/bench_cost.py --write`` measures again and rewrites it). The same script checks the model:
+every estimate on its grid lies within :data:`ACCURACY_FACTOR` of the measured time.
+
+A request runs only within a budget (docs/design.md, "Cost and queueing"):
+
+- at most :data:`LIGHT_SECONDS` estimated: light, computed at once in the visitor's own rerun;
+- up to :data:`REQUEST_BUDGET` (time and memory): heavy, run as a background job
+  (:mod:`bptt_core.jobs`) with progress and a cancel button;
+- beyond it: refused with a message naming what to lower (:class:`OverBudget`), unless the caller
+  asks for more explicitly, and never beyond :data:`CEILING`, whatever is asked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ModelConfig, jacobian_bytes, state_size
+
+CONSTANTS_FILE = Path(__file__).with_name("cost_constants.json")
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+ACCURACY_FACTOR = 3.0  # bench_cost.py and tests/test_cost.py: estimate / measured within [1/3, 3]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Seconds (of one core) and bytes one request may use."""
+
+    seconds: float
+    bytes: int
+
+
+LIGHT_SECONDS = 1.0  # up to this, work runs in the visitor's rerun (at the defaults: milliseconds)
+REQUEST_BUDGET = Budget(seconds=60.0, bytes=2 * 2**30)  # without asking: 1 min, 2 GiB
+CEILING = Budget(seconds=300.0, bytes=6 * 2**30)  # the most an explicit override may ask for: 5 min, 6 GiB
+
+
+class OverBudget(ValueError):
+    """A request whose estimated cost exceeds its budget; the message says what to lower."""
+
+    def __init__(self, cost: Cost, budget: Budget):
+        self.cost, self.budget = cost, budget
+        super().__init__(cost.refusal(budget))
+
+
+def budget(seconds: float | None = None, gib: float | None = None) -> Budget:
+    """A budget raised above :data:`REQUEST_BUDGET` by an explicit override, bounded by :data:`CEILING`
+    (ValueError naming the value above it)."""
+    s = REQUEST_BUDGET.seconds if seconds is None else float(seconds)
+    b = REQUEST_BUDGET.bytes if gib is None else float(gib) * 2**30
+    if not (math.isfinite(s) and 0 < s <= CEILING.seconds):
+        raise ValueError(f"the time budget must be in (0, {CEILING.seconds:g}] seconds (the ceiling), got {seconds}")
+    if not (math.isfinite(b) and 0 < b <= CEILING.bytes):
+        raise ValueError(f"the memory budget must be in (0, {CEILING.bytes / 2**30:g}] GiB (the ceiling), got {gib}")
+    return Budget(s, int(b))
+
+
+def _fmt_s(s: float) -> str:
+    if s < 1:
+        return f"{s * 1e3:.0f} ms"
+    if s < 120:
+        return f"{s:.1f} s"
+    return f"{s / 60:.1f} min"
+
+
+def _fmt_b(b: float) -> str:
+    return f"{b / 2**30:.2f} GiB" if b >= 2**30 else f"{b / 2**20:.0f} MiB"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The estimated cost of one computation."""
+
+    what: str  # what is computed, for messages
+    seconds: float  # estimated wall-clock seconds on one core
+    bytes: int  # estimated peak memory
+    lower: tuple[str, ...] = ()  # the settings that reduce it, most effective first
+
+    @property
+    def light(self) -> bool:
+        return self.seconds <= LIGHT_SECONDS
+
+    def fits(self, b: Budget = REQUEST_BUDGET) -> bool:
+        return self.seconds <= b.seconds and self.bytes <= b.bytes
+
+    def check(self, b: Budget = REQUEST_BUDGET) -> Cost:
+        """Self, or :class:`OverBudget` (a ValueError) when over ``b``."""
+        if not self.fits(b):
+            raise OverBudget(self, b)
+        return self
+
+    def refusal(self, b: Budget = REQUEST_BUDGET) -> str:
+        over = []
+        if self.seconds > b.seconds:
+            over.append(f"about {_fmt_s(self.seconds)} (budget {_fmt_s(b.seconds)})")
+        if self.bytes > b.bytes:
+            over.append(f"about {_fmt_b(self.bytes)} of memory (budget {_fmt_b(b.bytes)})")
+        knobs = list(self.lower) or ["the settings"]
+        lower = knobs[0] if len(knobs) == 1 else ", ".join(knobs[:-1]) + " or " + knobs[-1]
+        return (
+            f"{self.what} would need {' and '.join(over) or 'more than the budget'}, over the per-request budget. "
+            f"Lower {lower}."
+        )
+
+    def describe(self) -> str:
+        return f"{self.what}: about {_fmt_s(self.seconds)}, {_fmt_b(self.bytes)}"
+
+    def __add__(self, other: Cost) -> Cost:
+        lower = tuple(dict.fromkeys(self.lower + other.lower))
+        return Cost(self.what, self.seconds + other.seconds, max(self.bytes, other.bytes), lower)
+
+
+# -- the measured constants --------------------------------------------------------------------------
+
+DEFAULT_CONSTANTS = {  # used when cost_constants.json is missing a value; see bench/bench_cost.py
+    "flow_split_s_per_flop": 2e-10,
+    "flow_chain_fro_s_per_flop": 1e-10,
+    "flow_chain_2_s_per_flop": 1e-9,
+    "flow_split_s_per_step": 1e-4,
+    "flow_chain_fro_s_per_step": 1e-4,
+    "flow_chain_2_s_per_step": 1e-4,
+    "train_s_per_flop": {"rnn": 2e-10, "gru": 2e-10, "lstm": 2e-10},
+    "train_s_per_step": {"rnn": 4e-4, "gru": 7e-4, "lstm": 8e-4},
+    "train_s_fixed": 1e-3,
+    "train_saved_floats_per_unit": {"rnn": 4, "gru": 14, "lstm": 14},
+    "compare_factor": 1.0,
+    "rtrl_s_per_flop": 1e-9,
+    "lyapunov_s_per_flop": 1e-9,
+    "lyapunov_s_per_step": 1e-4,
+    "fixed_bytes": 64 * 2**20,
+}
+
+
+def _load_constants() -> dict:
+    c = dict(DEFAULT_CONSTANTS)
+    try:
+        c.update(json.loads(CONSTANTS_FILE.read_text())["constants"])
+    except (OSError, ValueError, KeyError):
+        pass
+    return c
+
+
+K = _load_constants()
+MODEL_KNOBS = ("the sequence length T", "the hidden units H")
+
+
+# -- gradient flow, spectrum, Lyapunov ---------------------------------------------------------------
+
+
+def flow_method(norm, T: int, S: int) -> str:
+    """'split', 'chain_fro' or 'chain_2': the engine's method for this size (jacobians.default_method)."""
+    from .jacobians import default_method
+
+    spectral = norm in (2, "2")
+    method = default_method(2 if spectral else "fro", T, S)
+    return "split" if method == "split" else ("chain_2" if spectral else "chain_fro")
+
+
+def flow_flops(method: str, T: int, S: int) -> float:
+    from .jacobians import _chain_cost, _split_cost
+
+    return _split_cost(T, S) if method == "split" else _chain_cost(T, S)
+
+
+def flow_cost(cfg: ModelConfig, norm="fro") -> Cost:
+    """The gradient-flow matrix L (T, T) by the method the engine picks for this norm and size."""
+    T, S = cfg.seq_len, state_size(cfg.cell, cfg.hidden_size)
+    m = flow_method(norm, T, S)
+    secs = K[f"flow_{m}_s_per_flop"] * flow_flops(m, T, S) + K[f"flow_{m}_s_per_step"] * T
+    name = "spectral" if m == "chain_2" else "Frobenius"
+    lower = MODEL_KNOBS + (("the norm (Frobenius is cheaper)",) if m == "chain_2" else ())
+    return Cost(f"The gradient-flow matrix ({name} norm, T = {T}, state size {S})", secs, jacobian_bytes(
+        cfg.cell, cfg.hidden_size, T), lower)  # fmt: skip
+
+
+def spectrum_cost(cfg: ModelConfig) -> Cost:
+    S = cfg.hidden_size
+    secs = K["lyapunov_s_per_flop"] * 10 * S**3 + 1e-3  # eigvals and svdvals of one H x H matrix
+    return Cost("The spectrum of W_hh", secs, 8 * 4 * S * S + K["fixed_bytes"], ("the hidden units H",))
+
+
+def lyapunov_cost(cfg: ModelConfig, max_exponents: int = 64) -> Cost:
+    T, S = cfg.seq_len, state_size(cfg.cell, cfg.hidden_size)
+    m = min(S, max_exponents)
+    secs = K["lyapunov_s_per_flop"] * T * (S * S * m + 2 * S * m * m) + K["lyapunov_s_per_step"] * T
+    return Cost("The Lyapunov spectrum", secs, jacobian_bytes(cfg.cell, cfg.hidden_size, T), MODEL_KNOBS)
+
+
+def loss_gradients_cost(cfg: ModelConfig) -> Cost:
+    """||dL/dh_t|| along one sequence: one forward and backward pass."""
+    c = _pass_cost(cfg, cfg.seq_len, 1)
+    return Cost("The loss gradients", c.seconds, c.bytes, MODEL_KNOBS)
+
+
+def contributions_cost(cfg: ModelConfig, t: int) -> Cost:
+    """The per-step terms of dl_t/dW_hh: t + 1 copies of W_hh and one pass over t + 1 steps."""
+    H = cfg.hidden_size
+    G = GATES[cfg.cell]
+    c = _pass_cost(cfg, t + 1, 1)
+    held = (t + 1) * G * H * H * 4 * 3  # the zeros, their gradients and the stacked result
+    return Cost("The per-step contributions", c.seconds * 2, c.bytes + held, MODEL_KNOBS)
+
+
+# -- training --------------------------------------------------------------------------------------
+
+
+def _sizes(cfg: ModelConfig) -> tuple[int, int, int]:
+    from .tasks import task_input_size, task_output_size
+
+    return (
+        task_input_size(cfg.task, cfg.input_size),
+        task_output_size(cfg.task, cfg.input_size),
+        GATES[cfg.cell],
+    )
+
+
+def step_flops(cfg: ModelConfig, T: int, B: int) -> float:
+    """Multiply-adds of one forward and backward pass (backward ~ 2x forward) over T steps, batch B."""
+    I, O, G = _sizes(cfg)
+    H = cfg.hidden_size
+    return 3.0 * T * B * (G * H * (H + I) + H * O)
+
+
+def _pass_cost(cfg: ModelConfig, T: int, B: int) -> Cost:
+    """One forward + backward pass of the training loop (bptt_core.training.batch_loss) over T steps."""
+    I, O, _ = _sizes(cfg)
+    secs = (
+        K["train_s_per_flop"][cfg.cell] * step_flops(cfg, T, B)
+        + K["train_s_per_step"][cfg.cell] * T
+        + K["train_s_fixed"]
+    )
+    saved = K["train_saved_floats_per_unit"][cfg.cell] * T * B * cfg.hidden_size * 4
+    data = T * B * (I + O) * 4
+    return Cost("one training step", secs, int(2 * saved + 2 * data + K["fixed_bytes"]), MODEL_KNOBS)
+
+
+def _updates(T: int, k1: int) -> int:
+    return len(range(k1, T + 1, k1)) + (1 if T % k1 else 0)
+
+
+def training_step_cost(cfg: ModelConfig, train_cfg) -> Cost:
+    """One training step of :func:`bptt_core.training.train` (full BPTT, or TBPTT(k1, k2) as well)."""
+    T, B = cfg.seq_len, train_cfg.batch_size
+    c = _pass_cost(cfg, T, B)
+    if train_cfg.truncated:  # the full pass (for dL/dh_t) plus one window of k2 steps per update
+        k1, k2 = min(train_cfg.k1, T), min(train_cfg.k2, T)
+        w = _pass_cost(cfg, _updates(T, k1) * k2, B)
+        c = Cost(c.what, c.seconds + w.seconds, c.bytes + w.bytes, c.lower)
+    return c
+
+
+TRAIN_KNOBS = ("the training steps", "the batch size", "the sequence length T", "the hidden units H")
+
+
+def training_cost(cfg: ModelConfig, train_cfg) -> Cost:
+    """:func:`bptt_core.training.train`: one run of ``train_cfg.steps`` steps."""
+    step = training_step_cost(cfg, train_cfg)
+    return Cost(f"Training ({train_cfg.steps} steps)", step.seconds * train_cfg.steps, step.bytes, TRAIN_KNOBS)
+
+
+def twins_cost(cfg: ModelConfig, train_cfg) -> Cost:
+    """:func:`bptt_core.training.twin_runs`: three runs, one after another (memory of one)."""
+    step = training_step_cost(cfg, train_cfg)
+    return Cost(
+        f"Training the three twins ({train_cfg.steps} steps each, batch {train_cfg.batch_size})",
+        3 * step.seconds * train_cfg.steps,
+        step.bytes,
+        TRAIN_KNOBS,
+    )
+
+
+def max_steps_within(cfg: ModelConfig, train_cfg, b: Budget = REQUEST_BUDGET, runs: int = 3) -> int:
+    """The most training steps that fit ``b`` with the other settings unchanged (0: none fit)."""
+    step = training_step_cost(cfg, train_cfg)
+    if step.bytes > b.bytes:
+        return 0
+    return int(b.seconds // (runs * step.seconds))
+
+
+# -- truncated BPTT comparison -------------------------------------------------------------------------
+
+
+def comparison_cost(cfg: ModelConfig, k1: int, k2: int, repeats: int = 3) -> Cost:
+    """:func:`bptt_core.report.comparison_of`: full BPTT, TBPTT(k, k) for k in 10, 20, TBPTT(k1, k2) and
+    RTRL (where cheap enough), each timed ``repeats`` times, on one sequence."""
+    from .truncation import RTRL_COMPARE_MAX_FLOPS, RTRL_MAX_SENSITIVITY_BYTES
+
+    T = cfg.seq_len
+    k1, k2 = min(k1, T), min(k2, T)
+    pairs = [(k, k) for k in (10, 20) if k <= T and (k, k) != (k1, k2)] + [(k1, k2)]
+    secs = (1 + repeats) * _pass_cost(cfg, T, 1).seconds
+    mem = _pass_cost(cfg, T, 1).bytes
+    for a, b in pairs:
+        secs += (repeats + 1) * _pass_cost(cfg, _updates(T, a) * b, 1).seconds  # +1: the memory count
+    I, O, G = _sizes(cfg)
+    H, S = cfg.hidden_size, state_size(cfg.cell, cfg.hidden_size)
+    P = G * H * (H + I + 2)
+    rtrl_flops = T * S * S * P  # the sensitivity update per step: S x S times S x P
+    rtrl_bytes = S * P * 4
+    if rtrl_flops <= RTRL_COMPARE_MAX_FLOPS and rtrl_bytes <= RTRL_MAX_SENSITIVITY_BYTES:
+        secs += repeats * K["rtrl_s_per_flop"] * rtrl_flops
+        mem = max(mem, 3 * rtrl_bytes + K["fixed_bytes"])
+    return Cost("The full BPTT / TBPTT / RTRL comparison", secs * K["compare_factor"], int(mem), MODEL_KNOBS)
+
+
+# -- calculator, report, command line ------------------------------------------------------------------
+
+
+def calculator_cost(cell: str, input_size: int, hidden_size: int, output_size: int, seq_len: int,
+                    batch_size: int, num_layers: int = 1, measure_time: bool = True) -> Cost:  # fmt: skip
+    """:func:`bptt_core.calculator.estimate`: its gradient-flow window and timed steps are capped by its
+    own flop budgets, so this is bounded whatever the sizes."""
+    from .calculator import JACOBIAN_FLOP_BUDGET, TIMING_FLOP_BUDGET, TIMING_SECONDS, activation_bytes
+
+    S = state_size(cell, hidden_size)
+    secs = K["flow_chain_fro_s_per_flop"] * JACOBIAN_FLOP_BUDGET * min(1.0, S**3 * seq_len**2 / 2e10)
+    mem = K["fixed_bytes"]
+    if measure_time:
+        G = GATES[cell]
+        per_seq = 3.0 * seq_len * G * hidden_size * (hidden_size + input_size) * num_layers
+        step_flops_ = min(TIMING_FLOP_BUDGET, per_seq * batch_size)
+        secs += (
+            TIMING_SECONDS + 3 * K["train_s_per_flop"][cell] * step_flops_ + K["train_s_per_step"][cell] * 3 * seq_len
+        )
+        timed_T = max(1, min(seq_len, int(TIMING_FLOP_BUDGET // max(1.0, per_seq * batch_size / seq_len))))
+        mem += 2 * activation_bytes(cell, input_size, hidden_size, output_size, timed_T, batch_size, num_layers)
+    return Cost("The calculator's measurements", secs, int(mem), ("the batch size", "the sequence length"))
+
+
+def report_cost(cfg: ModelConfig, norm="fro", k1k2=None, train_cfg=None) -> Cost:
+    """:func:`bptt_core.report.build_report`: every figure of the pages it includes."""
+    c = flow_cost(cfg, norm) + spectrum_cost(cfg) + lyapunov_cost(cfg) + loss_gradients_cost(cfg)
+    if norm not in ("fro",):
+        c = c + flow_cost(cfg, "fro")  # the spectrum section uses the Frobenius matrix
+    if k1k2 is not None:
+        c = c + comparison_cost(cfg, *k1k2)
+    if train_cfg is not None:
+        c = c + twins_cost(cfg, train_cfg)
+    return Cost("The HTML report", c.seconds, c.bytes, c.lower)

@@ -1,0 +1,180 @@
+"""Heavy work in the background, shown in the page: progress with an estimate, a Cancel button, the
+per-request budget, and the session's jobs cancelled when it leaves.
+
+A page hands :func:`background` a key made of the settings the result depends on (never a view-only
+control: changing the heatmap's run or the export format reruns the page, finds the same key and
+reuses the result, so nothing retrains), a job function and its estimated :class:`~bptt_core.cost.Cost`.
+The job runs in :func:`bptt_core.jobs.default_runner`'s workers, off the rerun path; while it runs,
+a fragment redraws only the progress bar every :data:`POLL_SECONDS` (``st.fragment(run_every=...)``),
+so the rest of the page stays responsive, and reruns the whole page once the result is there.
+
+Leaving: every session has an owner token, kept in a session-scoped ``st.cache_resource`` whose
+``on_release`` hook cancels the session's jobs. Streamlit (1.67) clears a session's resource cache
+when its browser disconnects and when the session is shut down (``AppSession.clear_session_caches``,
+called from ``WebsocketSessionManager.disconnect_session`` and ``AppSession.shutdown``), so a tab
+that closes stops its training; a job another session also waits for goes on for that session.
+
+Budget (docs/design.md, "Cost and queueing"): over :data:`bptt_core.cost.REQUEST_BUDGET` the page
+says what to lower; an explicit "Run anyway" is offered only up to :data:`bptt_core.cost.CEILING`,
+and only for that one request (its key), never for the rest of the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import streamlit as st
+
+from bptt_core import cost as K
+from bptt_core import jobs as J
+
+POLL_SECONDS = 0.5  # how often the progress bar is redrawn while a job runs
+CANCEL_WAIT_SECONDS = 1.5  # a cancelled job stops within one training step (well under a second)
+
+
+def _release_owner(token: str) -> None:
+    """Streamlit's hook for a session that left: withdraw it from every job (cancel those only it wanted)."""
+    J.default_runner().cancel_owner(token)
+
+
+@st.cache_resource(scope="session", on_release=_release_owner, show_spinner=False)
+def session_owner() -> str:
+    """This session's owner token for the job runner (one per session, released when it leaves)."""
+    return J.new_owner()
+
+
+def _fmt_eta(s: float | None) -> str:
+    if s is None:
+        return ""
+    if s < 1:
+        return ", under a second left"
+    if s < 90:
+        return f", about {s:.0f} s left"
+    return f", about {s / 60:.1f} min left"
+
+
+def _cancelled_keys() -> set:
+    return st.session_state.setdefault("_jobs_cancelled", set())
+
+
+def _overrides() -> set:
+    return st.session_state.setdefault("_jobs_override", set())
+
+
+def _cancel(key: Hashable) -> None:
+    J.default_runner().cancel(key, owner=session_owner())
+    _cancelled_keys().add(key)
+
+
+def _run_again(key: Hashable, override: bool = False) -> None:
+    _cancelled_keys().discard(key)
+    if override:
+        _overrides().add(key)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _progress(key: Hashable, what: str) -> None:
+    """The job's progress bar and Cancel button; reruns the page once the job has finished."""
+    job = J.default_runner().get(key)
+    if job is None or job.done:
+        st.rerun()  # the whole page: it now finds the result (or the failure) under the same key
+    s = job.status()
+    if s.state == J.QUEUED:
+        text = f"{what}: waiting for a free worker ({s.position} ahead)"
+    else:
+        text = f"{what}: {100 * s.fraction:.0f} % ({s.message}){_fmt_eta(s.eta_s)}"
+    st.progress(min(1.0, s.fraction), text=text)
+    st.button("Cancel", key=f"_job_cancel_{abs(hash(key))}", on_click=_cancel, args=(key,), icon=":material/cancel:")
+
+
+def background(
+    key: Hashable,
+    fn: J.JobFn,
+    cost: K.Cost,
+    what: str,
+    *,
+    allow_override: bool = True,
+):
+    """The job's result when it is done; otherwise show why not (progress, refusal, cancel, failure)
+    and return None (the caller stops or shows the rest without it).
+
+    ``key``: the settings the result depends on; ``fn(progress, cancelled)`` computes it (library code
+    only: it runs in a worker thread, no Streamlit calls); ``cost``: its estimate, checked against the
+    per-request budget before anything is queued.
+    """
+    runner = J.default_runner()
+    owner = session_owner()
+    job = runner.get(key)
+    if job is not None and job.cancelled() and not job.done:
+        job.wait(CANCEL_WAIT_SECONDS)  # winding down after a cancel: let it finish, never start a twin beside it
+    if job is not None and job.state == J.DONE:
+        return job.result
+    if job is not None and job.state == J.FAILED:
+        st.error(f"{what} could not run: {job.status().error}")
+        return None
+    if job is None or job.state == J.CANCELLED:
+        if key in _cancelled_keys():
+            st.info(f"{what}: cancelled. Change a setting, or run it again.", icon=":material/cancel:")
+            st.button("Run again", key=f"_job_again_{abs(hash(key))}", on_click=_run_again, args=(key,))
+            return None
+        limit = K.CEILING if key in _overrides() else K.REQUEST_BUDGET
+        if not cost.fits(limit):
+            st.warning(cost.refusal(limit), icon=":material/hourglass_disabled:")
+            if allow_override and limit is K.REQUEST_BUDGET and cost.fits(K.CEILING):
+                st.button(
+                    f"Run anyway (about {K._fmt_s(cost.seconds)}, at most {K._fmt_s(K.CEILING.seconds)} allowed)",
+                    key=f"_job_override_{abs(hash(key))}",
+                    on_click=_run_again,
+                    args=(key, True),
+                    help="Runs this one request in the background, with progress and a Cancel button.",
+                )
+            elif allow_override:
+                st.caption(f"Beyond the hard ceiling ({K._fmt_s(K.CEILING.seconds)}, {K._fmt_b(K.CEILING.bytes)}).")
+            return None
+        try:
+            job = runner.submit(key, fn, owner=owner, estimate_s=cost.seconds)
+        except J.QueueFull as e:
+            st.warning(f"{what} cannot start now: {e}.")
+            return None
+    else:  # queued or running for another session: wait for it too
+        job = runner.submit(key, fn, owner=owner, estimate_s=cost.seconds)
+    if job.state == J.DONE:
+        return job.result
+    _progress(key, what)
+    return None
+
+
+def light_or_background(key: Hashable, fn: J.JobFn, cost: K.Cost, what: str):
+    """Light work (cost.light) computed at once in this rerun, in a light slot that heavy jobs never
+    hold, and kept under ``key`` like a job's result; anything heavier goes to :func:`background`."""
+    runner = J.default_runner()
+    done = runner.result(key)
+    if done is not None:
+        return done
+    if cost.light:
+        try:
+            with runner.light_slot():
+                result = fn(lambda f, m: None, lambda: False)
+        except ValueError as e:  # settings the library refuses: said in the page, as a failed job says it
+            st.error(f"{what} could not run: {e}")
+            return None
+        runner.put(key, result)
+        return result
+    return background(key, fn, cost, what)
+
+
+def flow_matrix(cfg, norm, block: str, upload=None):
+    """The gradient-flow matrix L for a page: the page's cached light computation, or a background job
+    (shared by every page that asks for the same matrix), or None with the reason shown."""
+    from pages import common as C  # the cached light path and the torch set-up live there
+
+    cost = K.flow_cost(cfg, norm)
+    if cost.light:
+        with st.spinner("Multiplying step Jacobians…"):
+            return C.flow_matrix(cfg, norm, block)
+
+    def job(progress, cancelled):
+        progress(0.0, "multiplying step Jacobians")
+        return C.report().flow_matrix_of(cfg, norm, block, upload)
+
+    return background(("flow", cfg, str(norm), block, upload), job, cost, "The gradient-flow matrix")
