@@ -111,6 +111,36 @@ def heatmap_cell(t_step, s_step, T: int) -> tuple[int, int]:
     return t, s
 
 
+def selected_cell(selection, T: int, lag: bool = False) -> tuple[int, int] | None:
+    """The 0-indexed (t, s) of the heatmap cell a user clicked, or None when nothing is selected.
+
+    ``selection``: what ``st.plotly_chart(fig, on_select="rerun", selection_mode="points")`` returns
+    (its ``selection``, or the whole event): a mapping with ``points``, a list of dicts each holding
+    the clicked point's axis values ``x`` and ``y`` (Plotly's click event, keys in snake case, e.g.
+    ``{"curve_number": 0, "point_number": [5, 2], "x": 3, "y": 6, "z": -0.4}``). The last point
+    counts. On :func:`bptt_core.figures.gradient_flow_heatmap` y is the 1-indexed target step t and x
+    the 1-indexed source step s, or, with ``lag=True`` (the (t, k) view), the lag k = t - s.
+    A point outside the lower triangle raises ValueError naming t and s.
+    """
+    if selection is None:
+        return None
+    sel = selection.get("selection", selection) if hasattr(selection, "get") else None
+    points = sel.get("points") if hasattr(sel, "get") else None
+    if not points:
+        return None
+    point = points[-1]
+    if not hasattr(point, "get") or point.get("x") is None or point.get("y") is None:
+        raise ValueError(f"selection point must hold the clicked cell's x and y, got {point!r:.80}")
+    x, y = point["x"], point["y"]
+    if lag:
+        t_step = check_int("t (1-indexed step on the heatmap)", y, 1, T)
+        k = check_int("k (lag on the heatmap)", x, 0, T - 1)
+        if k >= t_step:
+            raise ValueError(f"the lag k must be below t: d h_t/d h_(t-k) needs t - k >= 1, got t={t_step}, k={k}")
+        return heatmap_cell(t_step, t_step - k, T)
+    return heatmap_cell(y, x, T)
+
+
 def unroll(
     rnn: nn.Module,
     x,

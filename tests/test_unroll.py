@@ -15,7 +15,7 @@ from bptt_core import figures
 from bptt_core.jacobians import jacobian_log_norms, step_jacobians
 from bptt_core.models import ElmanRNN
 from bptt_core.truncation import contributions
-from bptt_core.unroll import MAX_SLOPE, SATURATION_THRESHOLD, heatmap_cell, unroll
+from bptt_core.unroll import MAX_SLOPE, SATURATION_THRESHOLD, heatmap_cell, selected_cell, unroll
 
 I, H, T = 3, 4, 7
 CELLS = recurrent_cells(I, H)
@@ -237,3 +237,40 @@ def test_unroll_figures_show_the_chain(name):
     assert len(c.data[0].x) == u.t + 1
     for f in (chain, sv, sat, nn_fig):
         f.to_json()
+
+
+def _event(*points):
+    """What st.plotly_chart(on_select="rerun", selection_mode="points") returns (Streamlit 1.67's schema)."""
+    return {"selection": {"points": list(points), "point_indices": [], "box": [], "lasso": []}}
+
+
+def test_selected_cell_reads_streamlits_click_event():
+    T_ = 10
+    click = {"curve_number": 0, "point_number": [5, 2], "point_index": [5, 2], "x": 3, "y": 6, "z": -0.4}
+    assert selected_cell(_event(click), T_) == (5, 2)  # y = t + 1, x = s + 1
+    assert selected_cell(_event(click)["selection"], T_) == (5, 2)  # the selection alone
+    assert selected_cell(_event({"x": 1.0, "y": 2.0}, {"x": 4, "y": 9}), T_) == (8, 3)  # the last point counts
+    assert selected_cell(_event(), T_) is None and selected_cell(None, T_) is None
+    assert selected_cell({"selection": {"points": [], "point_indices": []}}, T_) is None
+    # the lag view: x is the lag k = t - s (0-indexed), y the 1-indexed t
+    assert selected_cell(_event({"x": 2, "y": 6}), T_, lag=True) == (5, 3)
+    with pytest.raises(ValueError, match="s must not exceed t"):
+        selected_cell(_event({"x": 7, "y": 3}), T_)  # the empty upper triangle
+    with pytest.raises(ValueError, match="k"):
+        selected_cell(_event({"x": 7, "y": 3}), T_, lag=True)  # a lag longer than t
+    with pytest.raises(ValueError, match="x and y"):
+        selected_cell(_event({"curve_number": 0}), T_)
+
+
+def test_a_click_on_the_rendered_heatmap_opens_the_clicked_value():
+    """The point Plotly reports for cell (row, col) of the heatmap: its x and y are the cell's axis values."""
+    rnn, x = _model("nn.GRU"), _x()
+    L = jacobian_log_norms(rnn, x)
+    hm = figures.gradient_flow_heatmap(L).data[0]
+    for row, col in [(6, 0), (3, 3), (5, 4)]:
+        t, s = selected_cell(_event({"x": hm.x[col], "y": hm.y[row], "z": hm.z[row][col]}), T)
+        assert abs(unroll(rnn, x, t, s).value - hm.z[row][col]) <= 1e-9
+    lag = figures.gradient_flow_heatmap(L, lag=True).data[0]
+    row, col = 6, 2  # t = 6, k = 2: s = 4
+    t, s = selected_cell(_event({"x": lag.x[col], "y": lag.y[row]}), T, lag=True)
+    assert (t, s) == (6, 4) and abs(unroll(rnn, x, t, s).value - L[6, 4]) <= 1e-9
