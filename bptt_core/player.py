@@ -23,6 +23,7 @@ from torch import nn
 from .build import build_task
 from .config import check_int
 from .jacobians import check_norm, jacobian_log_norms, loss_gradient_norms
+from .jobs import checkpoint
 from .models import ACTIVATION_GAMMA, cell_view, recurrent_matrix
 from .spectra import lyapunov_exponents
 from .training import Snapshot, TrainResult
@@ -85,6 +86,10 @@ def frames(
     squared error on its last step (:func:`bptt_core.jacobians.loss_gradient_norms`). ``norm`` and
     ``block`` as in :func:`bptt_core.jacobian_log_norms`; ``n_lyapunov`` top exponents (at most the
     state size). A diverged snapshot whose weights are not finite gets NaN diagnostics.
+
+    Cost: one gradient-flow matrix, one Lyapunov run and one backward pass per snapshot (about 0.1-0.6 s
+    of CPU each at the default H = 64, T = 50), so a page runs it as a background job: inside one,
+    every frame reports its progress and stops when the job is cancelled (:func:`bptt_core.jobs.checkpoint`).
     """
     if not isinstance(result, TrainResult):
         raise ValueError(f"result must be a TrainResult, got {type(result).__name__}")
@@ -93,7 +98,11 @@ def frames(
     if x is None or y is None:
         px, py = probe(result)
         x, y = (px if x is None else x), (py if y is None else y)
-    return [_frame(result, snap, x, y, norm, block, n_lyapunov) for snap in result.snapshots]
+    out, n = [], len(result.snapshots)
+    for i, snap in enumerate(result.snapshots):
+        checkpoint(i / n, f"snapshot {i + 1} of {n} (training step {snap.step})")
+        out.append(_frame(result, snap, x, y, norm, block, n_lyapunov))
+    return out
 
 
 def _frame(result: TrainResult, snap: Snapshot, x, y, norm, block, n_lyapunov: int) -> Frame:

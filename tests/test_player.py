@@ -241,3 +241,33 @@ def test_player_refuses_a_run_without_snapshots():
     assert r.snapshots == [] and frames(r) == []
     with pytest.raises(ValueError, match="frames must hold at least one snapshot"):
         figures.player_heatmap_figure([])
+
+
+def test_frames_report_progress_and_stop_when_their_job_is_cancelled():
+    from bptt_core import jobs
+
+    r = train(ModelConfig(task="gaussian", **SMALL), TrainConfig(steps=4, batch_size=2, snapshots=4))
+
+    class Job:  # the interface bptt_core.jobs.checkpoint talks to
+        def __init__(self, cancel_after: int):
+            self.seen, self.cancel_after = [], cancel_after
+
+        def progress(self, fraction, message):
+            if message.startswith("snapshot"):
+                self.seen.append(message)
+
+        def cancelled(self):
+            return len(self.seen) > self.cancel_after
+
+    job = Job(cancel_after=10)
+    jobs._current.job = job
+    try:
+        assert len(frames(r)) == 4
+        assert job.seen == [f"snapshot {i + 1} of 4 (training step {i})" for i in range(4)]
+        job = Job(cancel_after=1)
+        jobs._current.job = job
+        with pytest.raises(jobs.Cancelled):
+            frames(r)
+        assert len(job.seen) == 2  # stopped at the second snapshot, not after all of them
+    finally:
+        jobs._current.job = None
