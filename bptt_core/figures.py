@@ -816,25 +816,41 @@ def animate(fig: go.Figure, frames: list[go.Frame], steps: list[int]) -> go.Figu
     fig.update_layout(
         updatemenus=[
             dict(
-                type="buttons", direction="left", showactive=False, x=0.0, xanchor="left", y=-0.22, yanchor="top",
+                type="buttons",
+                direction="left",
+                showactive=False,
+                x=0.0,
+                xanchor="left",
+                y=-0.22,
+                yanchor="top",
                 pad=dict(t=0, r=10),
                 buttons=[
                     dict(label="▶ Play", method="animate", args=[None, play]),
-                    dict(label="❚❚ Pause", method="animate",
-                         args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
+                    dict(
+                        label="❚❚ Pause",
+                        method="animate",
+                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))],
+                    ),
                 ],
             )
         ],
         sliders=[
             dict(
-                active=0, x=0.18, len=0.82, y=-0.22, yanchor="top", pad=dict(t=0),
+                active=0,
+                x=0.18,
+                len=0.82,
+                y=-0.22,
+                yanchor="top",
+                pad=dict(t=0),
                 currentvalue=dict(prefix="training step ", visible=True),
-                steps=[dict(label=str(st), method="animate", args=[[fr.name], still])
-                       for fr, st in zip(frames, steps, strict=True)],
+                steps=[
+                    dict(label=str(st), method="animate", args=[[fr.name], still])
+                    for fr, st in zip(frames, steps, strict=True)
+                ],
             )
         ],
         margin=dict(b=150),
-    )  # fmt: skip
+    )
     return fig
 
 
@@ -892,13 +908,17 @@ def player_dh_figure(frames) -> go.Figure:
     out = [
         go.Frame(
             name=f.label,
-            data=[go.Scatter(y=np.where(np.isneginf(g), np.nan, g),
-                             customdata=[fmt_power(float(v)) for v in np.asarray(f.dh_norms, dtype=float)])],
+            data=[
+                go.Scatter(
+                    y=np.where(np.isneginf(g), np.nan, g),
+                    customdata=[fmt_power(float(v)) for v in np.asarray(f.dh_norms, dtype=float)],
+                )
+            ],
             traces=[0],
             layout=dict(title_text=_frame_title(base, f)),
         )
         for f, g in zip(frames, logs, strict=True)
-    ]  # fmt: skip
+    ]
     fig.update_layout(title_text=out[0].layout.title.text)
     return animate(fig, out, [f.step for f in frames])
 
@@ -927,27 +947,52 @@ def player_eigenvalue_figure(frames, paths: np.ndarray | None = None, matrix: st
         return go.Scatter(x=ev.real, y=ev.imag, customdata=np.abs(ev))
 
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=np.cos(th), y=np.sin(th), mode="lines", line=dict(color="#333", width=1.5),
-                             name="unit circle |λ| = 1", hoverinfo="skip"))  # fmt: skip
-    px, py = path_xy(0)
-    fig.add_trace(go.Scatter(x=px, y=py, mode="lines", line=dict(color="rgba(31,119,180,0.45)", width=1.5),
-                             name="path since the first snapshot", hoverinfo="skip"))  # fmt: skip
     fig.add_trace(
         go.Scatter(
-            x=P[0].real, y=P[0].imag, mode="markers", marker=dict(size=8, color="#d62728", line=dict(width=0.5, color="white")),
-            name="eigenvalues λ at this step", customdata=np.abs(P[0]),
+            x=np.cos(th),
+            y=np.sin(th),
+            mode="lines",
+            line=dict(color="#333", width=1.5),
+            name="unit circle |λ| = 1",
+            hoverinfo="skip",
+        )
+    )
+    px, py = path_xy(0)
+    fig.add_trace(
+        go.Scatter(
+            x=px,
+            y=py,
+            mode="lines",
+            line=dict(color="rgba(31,119,180,0.45)", width=1.5),
+            name="path since the first snapshot",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=P[0].real,
+            y=P[0].imag,
+            mode="markers",
+            marker=dict(size=8, color="#d62728", line=dict(width=0.5, color="white")),
+            name="eigenvalues λ at this step",
+            customdata=np.abs(P[0]),
             hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}<extra></extra>",
         )
-    )  # fmt: skip
+    )
     base = f"Eigenvalues of {matrix} over training"
     out = []
     for i, f in enumerate(frames):
         px, py = path_xy(i)
         title = _frame_title(f"{base} (ρ = {f.rho:.3g})", f)
-        out.append(go.Frame(name=f.label, data=[go.Scatter(x=px, y=py), dots(i)], traces=[1, 2],
-                            layout=dict(title_text=title)))  # fmt: skip
-    fig.update_layout(title_text=out[0].layout.title.text, xaxis_title="Re λ", yaxis_title="Im λ",
-                      legend=dict(orientation="h", yanchor="top", y=-0.35, x=0))  # fmt: skip
+        out.append(
+            go.Frame(name=f.label, data=[go.Scatter(x=px, y=py), dots(i)], traces=[1, 2], layout=dict(title_text=title))
+        )
+    fig.update_layout(
+        title_text=out[0].layout.title.text,
+        xaxis_title="Re λ",
+        yaxis_title="Im λ",
+        legend=dict(orientation="h", yanchor="top", y=-0.35, x=0),
+    )
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
     return animate(style(fig), out, [f.step for f in frames])
@@ -957,15 +1002,21 @@ def player_singular_values_figure(frames, matrix: str = "W_hh") -> go.Figure:
     """Singular values of the recurrent matrix at every snapshot, with the 1/γ line; one y range."""
     frames = _check_frames(frames)
     fig = singular_values_figure(frames[0].singular_values, frames[0].gamma, matrix)
-    top = max([1.0 / frames[0].gamma] + [float(np.nanmax(f.singular_values)) for f in frames
-                                          if np.isfinite(f.singular_values).any()])  # fmt: skip
+    top = max(
+        [1.0 / frames[0].gamma]
+        + [float(np.nanmax(f.singular_values)) for f in frames if np.isfinite(f.singular_values).any()]
+    )
     fig.update_yaxes(range=[0, 1.25 * top])
     base = f"Singular values of {matrix} over training"
     out = [
-        go.Frame(name=f.label, data=[go.Scatter(y=np.asarray(f.singular_values, dtype=float))], traces=[0],
-                 layout=dict(title_text=_frame_title(f"{base} (σ<sub>1</sub> = {f.sigma1:.3g})", f)))
+        go.Frame(
+            name=f.label,
+            data=[go.Scatter(y=np.asarray(f.singular_values, dtype=float))],
+            traces=[0],
+            layout=dict(title_text=_frame_title(f"{base} (σ<sub>1</sub> = {f.sigma1:.3g})", f)),
+        )
         for f in frames
-    ]  # fmt: skip
+    ]
     fig.update_layout(title_text=out[0].layout.title.text)
     return animate(fig, out, [f.step for f in frames])
 
@@ -981,12 +1032,16 @@ def player_lyapunov_figure(frames) -> go.Figure:
     def bars(lam):
         lam = np.asarray(lam, dtype=float)
         shown = np.where(np.isfinite(lam), lam, np.nan)
-        return go.Bar(y=shown, marker_color=np.where(shown > 0, "#d62728", "#1f77b4"),
-                      customdata=[f"{v:.4g} (×{raw_label(v)} per step)" if np.isfinite(v) else "−∞ (collapsed)"
-                                  for v in lam])  # fmt: skip
+        return go.Bar(
+            y=shown,
+            marker_color=np.where(shown > 0, "#d62728", "#1f77b4"),
+            customdata=[f"{v:.4g} (×{raw_label(v)} per step)" if np.isfinite(v) else "−∞ (collapsed)" for v in lam],
+        )
 
-    out = [go.Frame(name=f.label, data=[bars(f.lyapunov)], traces=[0], layout=dict(title_text=_frame_title(base, f)))
-           for f in frames]  # fmt: skip
+    out = [
+        go.Frame(name=f.label, data=[bars(f.lyapunov)], traces=[0], layout=dict(title_text=_frame_title(base, f)))
+        for f in frames
+    ]
     fig.update_layout(title_text=out[0].layout.title.text)
     return animate(fig, out, [f.step for f in frames])
 
@@ -1008,20 +1063,46 @@ def unroll_chain_figure(u) -> go.Figure:
     t1, s1 = u.t + 1, u.s + 1
     x = _unroll_x(u)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08)
-    fig.add_trace(go.Scatter(x=x, y=u.running_log10, mode="lines+markers", name=f"running product {name}",
-                             customdata=_raw_labels(u.running_log10), line=dict(color="#1f77b4", width=2.5),
-                             hovertemplate="after J<sub>%{x}</sub><br>‖product‖ = %{customdata}<extra></extra>"),
-                  1, 1)  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=u.running_log10,
+            mode="lines+markers",
+            name=f"running product {name}",
+            customdata=_raw_labels(u.running_log10),
+            line=dict(color="#1f77b4", width=2.5),
+            hovertemplate="after J<sub>%{x}</sub><br>‖product‖ = %{customdata}<extra></extra>",
+        ),
+        1,
+        1,
+    )
     if len(u.bound_log10):
-        fig.add_trace(go.Scatter(x=x[1:], y=u.bound_log10, mode="lines", line=dict(color="#d62728", dash="dash"),
-                                 name="product of the factors' norms (upper bound)",
-                                 customdata=_raw_labels(u.bound_log10),
-                                 hovertemplate="bound after J<sub>%{x}</sub> = %{customdata}<extra></extra>"),
-                      1, 1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=x[1:],
+                y=u.bound_log10,
+                mode="lines",
+                line=dict(color="#d62728", dash="dash"),
+                name="product of the factors' norms (upper bound)",
+                customdata=_raw_labels(u.bound_log10),
+                hovertemplate="bound after J<sub>%{x}</sub> = %{customdata}<extra></extra>",
+            ),
+            1,
+            1,
+        )
         f = u.factor_log10_norms
-        fig.add_trace(go.Bar(x=x[1:], y=np.where(np.isfinite(f), f, np.nan), name=f"{name} of each factor J<sub>i</sub>",
-                             marker_color=np.where(f > 0, "#d62728", "#1f77b4"), customdata=_raw_labels(f),
-                             hovertemplate="‖J<sub>%{x}</sub>‖ = %{customdata}<extra></extra>"), 2, 1)  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=x[1:],
+                y=np.where(np.isfinite(f), f, np.nan),
+                name=f"{name} of each factor J<sub>i</sub>",
+                marker_color=np.where(f > 0, "#d62728", "#1f77b4"),
+                customdata=_raw_labels(f),
+                hovertemplate="‖J<sub>%{x}</sub>‖ = %{customdata}<extra></extra>",
+            ),
+            2,
+            1,
+        )
     fig.add_hline(y=0, line=dict(color="#555", width=1), row=2, col=1)
     fig.update_layout(
         title=f"∂h({t1})/∂h({s1}) unrolled: {name} = {raw_label(u.value)} after {u.t - u.s} factors",
@@ -1040,14 +1121,22 @@ def unroll_singular_values_figure(u) -> go.Figure:
     x = _unroll_x(u)[1:]
     xs = np.repeat(x, S.shape[1]) if S.size else np.zeros(0)
     ys = _safe_log10(S.ravel())
-    fig = go.Figure(go.Scatter(x=xs, y=np.where(np.isfinite(ys), ys, np.nan), mode="markers",
-                               marker=dict(size=6, color="#1f77b4", opacity=0.7), customdata=_raw_labels(ys),
-                               hovertemplate="J<sub>%{x}</sub><br>σ = %{customdata}<extra></extra>",
-                               name="σ of J<sub>i</sub>"))  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(
+            x=xs,
+            y=np.where(np.isfinite(ys), ys, np.nan),
+            mode="markers",
+            marker=dict(size=6, color="#1f77b4", opacity=0.7),
+            customdata=_raw_labels(ys),
+            hovertemplate="J<sub>%{x}</sub><br>σ = %{customdata}<extra></extra>",
+            name="σ of J<sub>i</sub>",
+        )
+    )
     fig.add_hline(y=0, line=dict(color="#d62728", dash="dash"), annotation_text="σ = 1")
     state = "the full (h, c) state" if u.kind == "lstm" else "the state"
-    fig.update_layout(title=f"Singular values of each factor J<sub>i</sub> (of {state})",
-                      xaxis_title="step i", showlegend=False)  # fmt: skip
+    fig.update_layout(
+        title=f"Singular values of each factor J<sub>i</sub> (of {state})", xaxis_title="step i", showlegend=False
+    )
     decade_axis(fig, np.append(ys, 0.0), "y", title="σ (log scale)")
     return style(fig)
 
@@ -1058,13 +1147,22 @@ def unroll_saturation_figure(u, threshold: float) -> go.Figure:
     x = _unroll_x(u)[1:]
     fig = go.Figure()
     for k, n in u.saturated_counts.items():
-        fig.add_trace(go.Scatter(x=x, y=n, mode="lines+markers", name=f"{k} ({u.functions[k]}′)",
-                                 hovertemplate=f"{k}<br>step %{{x}}<br>%{{y}} units saturated<extra></extra>"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=n,
+                mode="lines+markers",
+                name=f"{k} ({u.functions[k]}′)",
+                hovertemplate=f"{k}<br>step %{{x}}<br>%{{y}} units saturated<extra></extra>",
+            )
+        )
     H = next(iter(u.derivatives.values())).shape[1] if u.derivatives else 0
     fig.update_layout(
         title=f"Saturated or off units per step (slope < {threshold:g} × its maximum)",
-        xaxis_title="step i", yaxis_title=f"units (of {H})", legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
-    )  # fmt: skip
+        xaxis_title="step i",
+        yaxis_title=f"units (of {H})",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
     fig.update_yaxes(range=[-0.3, H + 0.3])
     return style(fig)
 
@@ -1076,11 +1174,23 @@ def unroll_slopes_heatmap(u, name: str) -> go.Figure:
     from .unroll import MAX_SLOPE  # plain dict; unroll imports torch only when called
 
     D = u.derivatives[name].T / MAX_SLOPE[u.functions[name]]  # (H, n)
-    fig = go.Figure(go.Heatmap(z=D, x=_unroll_x(u)[1:], y=np.arange(1, D.shape[0] + 1), zmin=0, zmax=1,
-                               colorscale="Viridis", colorbar=dict(title=dict(text="slope / max", side="top")),
-                               hovertemplate="unit %{y}<br>step %{x}<br>slope / max = %{z:.3g}<extra></extra>"))  # fmt: skip
-    fig.update_layout(title=f"{name}: {u.functions[name]}′ of each unit (0 = saturated or off)",
-                      xaxis_title="step i", yaxis_title="unit")  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=D,
+            x=_unroll_x(u)[1:],
+            y=np.arange(1, D.shape[0] + 1),
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            colorbar=dict(title=dict(text="slope / max", side="top")),
+            hovertemplate="unit %{y}<br>step %{x}<br>slope / max = %{z:.3g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"{name}: {u.functions[name]}′ of each unit (0 = saturated or off)",
+        xaxis_title="step i",
+        yaxis_title="unit",
+    )
     return style(fig)
 
 
@@ -1089,20 +1199,35 @@ def nonnormality_figure(u) -> go.Figure:
     spectral radius alone does not show."""
     k = np.arange(len(u.power_log10))
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=k, y=u.power_log10, mode="lines+markers", name="‖W<sup>k</sup>‖<sub>2</sub>",
-                             customdata=_raw_labels(u.power_log10),
-                             hovertemplate="k = %{x}<br>‖W<sup>k</sup>‖<sub>2</sub> = %{customdata}<extra></extra>"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=u.power_log10,
+            mode="lines+markers",
+            name="‖W<sup>k</sup>‖<sub>2</sub>",
+            customdata=_raw_labels(u.power_log10),
+            hovertemplate="k = %{x}<br>‖W<sup>k</sup>‖<sub>2</sub> = %{customdata}<extra></extra>",
+        )
+    )
     rk = u.rho_log10_powers
-    fig.add_trace(go.Scatter(x=k, y=np.where(np.isfinite(rk), rk, np.nan), mode="lines",
-                             line=dict(dash="dash", color="#d62728"), name=f"ρ<sup>k</sup>, ρ = {u.rho:.3g}",
-                             customdata=_raw_labels(rk),
-                             hovertemplate="k = %{x}<br>ρ<sup>k</sup> = %{customdata}<extra></extra>"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=np.where(np.isfinite(rk), rk, np.nan),
+            mode="lines",
+            line=dict(dash="dash", color="#d62728"),
+            name=f"ρ<sup>k</sup>, ρ = {u.rho:.3g}",
+            customdata=_raw_labels(rk),
+            hovertemplate="k = %{x}<br>ρ<sup>k</sup> = %{customdata}<extra></extra>",
+        )
+    )
     gap = float(np.nanmax(np.where(np.isfinite(u.transient_gap), u.transient_gap, np.nan))) if len(k) > 1 else 0.0
     fig.update_layout(
         title=f"Non-normality of {u.matrix}: largest ‖W<sup>k</sup>‖/ρ<sup>k</sup> = {raw_label(gap)}, "
         f"departure from normality {u.departure:.3g}",
-        xaxis_title="power k", legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
-    )  # fmt: skip
+        xaxis_title="power k",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
     decade_axis(fig, np.concatenate([u.power_log10, rk]), "y", title="norm (log scale)")
     return style(fig)
 
@@ -1134,14 +1259,25 @@ def log_ratio_figure(D, labels=("A", "B")) -> go.Figure:
     steps = np.arange(1, D.shape[0] + 1)
     tv, tt = decade_ticks(lo, hi)
     a, b = labels
-    fig = go.Figure(go.Heatmap(
-        z=np.clip(D, lo, hi), x=steps, y=steps, zmin=lo, zmax=hi, colorscale=HEAT_COLORSCALE, zmid=0,
-        customdata=_log_hover_text(D),
-        hovertemplate=f"t = %{{y}}<br>s = %{{x}}<br>{b} / {a} = %{{customdata}}<extra></extra>",
-        colorbar=dict(title=dict(text=f"{b} / {a}", side="top"), tickvals=tv, ticktext=tt),
-    ))  # fmt: skip
-    fig.update_layout(title=f"Gradient flow, {b} against {a}: ratio of ‖∂h(t)/∂h(s)‖ (log scale)",
-                      xaxis_title="source step s", yaxis_title="target step t")  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.clip(D, lo, hi),
+            x=steps,
+            y=steps,
+            zmin=lo,
+            zmax=hi,
+            colorscale=HEAT_COLORSCALE,
+            zmid=0,
+            customdata=_log_hover_text(D),
+            hovertemplate=f"t = %{{y}}<br>s = %{{x}}<br>{b} / {a} = %{{customdata}}<extra></extra>",
+            colorbar=dict(title=dict(text=f"{b} / {a}", side="top"), tickvals=tv, ticktext=tt),
+        )
+    )
+    fig.update_layout(
+        title=f"Gradient flow, {b} against {a}: ratio of ‖∂h(t)/∂h(s)‖ (log scale)",
+        xaxis_title="source step s",
+        yaxis_title="target step t",
+    )
     fig.update_yaxes(autorange="reversed")
     return style(fig)
 
@@ -1149,19 +1285,38 @@ def log_ratio_figure(D, labels=("A", "B")) -> go.Figure:
 def compare_eigenvalue_figure(ev_a, ev_b, labels=("A", "B"), matrix: str = "W_hh") -> go.Figure:
     """A's and B's eigenvalues in one complex plane, with the unit circle."""
     th = np.linspace(0, 2 * np.pi, 361)
-    fig = go.Figure(go.Scatter(x=np.cos(th), y=np.sin(th), mode="lines", line=dict(color="#333", width=1.5),
-                               name="unit circle |λ| = 1", hoverinfo="skip"))  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(
+            x=np.cos(th),
+            y=np.sin(th),
+            mode="lines",
+            line=dict(color="#333", width=1.5),
+            name="unit circle |λ| = 1",
+            hoverinfo="skip",
+        )
+    )
     r = 1.1
     for ev, lab, sym, col in zip((ev_a, ev_b), labels, ("circle", "x"), COMPARE_COLORS.values(), strict=True):
         ev = np.asarray(ev, dtype=complex)
         rho = float(np.abs(ev).max()) if ev.size else 0.0
         r = max(r, 1.1 * rho)
-        fig.add_trace(go.Scatter(x=ev.real, y=ev.imag, mode="markers", marker=dict(size=8, symbol=sym, color=col),
-                                 name=f"{lab}: λ (ρ = {rho:.3g})", customdata=np.abs(ev),
-                                 hovertemplate=f"{lab}<br>λ = %{{x:.4g}} %{{y:+.4g}}i<br>|λ| = %{{customdata:.4g}}"
-                                 "<extra></extra>"))  # fmt: skip
-    fig.update_layout(title=f"Eigenvalues of {matrix}: {labels[0]} and {labels[1]} in one plane",
-                      xaxis_title="Re λ", yaxis_title="Im λ", legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=ev.real,
+                y=ev.imag,
+                mode="markers",
+                marker=dict(size=8, symbol=sym, color=col),
+                name=f"{lab}: λ (ρ = {rho:.3g})",
+                customdata=np.abs(ev),
+                hovertemplate=f"{lab}<br>λ = %{{x:.4g}} %{{y:+.4g}}i<br>|λ| = %{{customdata:.4g}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Eigenvalues of {matrix}: {labels[0]} and {labels[1]} in one plane",
+        xaxis_title="Re λ",
+        yaxis_title="Im λ",
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+    )
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
     return style(fig)
@@ -1174,12 +1329,22 @@ def compare_history_figure(hist_a, hist_b, column: str = "grad_norm", labels=("A
     for h, lab in zip((hist_a, hist_b), labels, strict=True):
         v = _safe_log10(h[column].to_numpy(float))
         allv.extend(v[np.isfinite(v)].tolist())
-        fig.add_trace(go.Scatter(x=h["step"], y=np.where(np.isfinite(v), v, np.nan), mode="lines", name=lab,
-                                 line=dict(color=COMPARE_COLORS.get(lab), width=2),
-                                 customdata=[fmt_power(float(x)) for x in h[column]],
-                                 hovertemplate=f"{lab}<br>step %{{x}}<br>{column} = %{{customdata}}<extra></extra>"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=h["step"],
+                y=np.where(np.isfinite(v), v, np.nan),
+                mode="lines",
+                name=lab,
+                line=dict(color=COMPARE_COLORS.get(lab), width=2),
+                customdata=[fmt_power(float(x)) for x in h[column]],
+                hovertemplate=f"{lab}<br>step %{{x}}<br>{column} = %{{customdata}}<extra></extra>",
+            )
+        )
     what = {"grad_norm": "global gradient norm (before clipping)", "loss": "training loss"}.get(column, column)
-    fig.update_layout(title=f"{what.capitalize()}: {labels[0]} and {labels[1]}", xaxis_title="training step",
-                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))  # fmt: skip
+    fig.update_layout(
+        title=f"{what.capitalize()}: {labels[0]} and {labels[1]}",
+        xaxis_title="training step",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
     decade_axis(fig, allv or [0.0], "y", title=f"{what} (log scale)")
     return style(fig)

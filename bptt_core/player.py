@@ -113,9 +113,19 @@ def _frame(result: TrainResult, snap: Snapshot, x, y, norm, block, n_lyapunov: i
     if not all(torch.isfinite(p).all() for p in [*rnn.parameters(), *readout.parameters()]):
         T, H = torch.as_tensor(x).shape[0], view.hidden_size
         nan = np.full(H, np.nan)
-        return Frame(snap.step, snap.loss, snap.reasons, np.full((T, T), np.nan), np.full(T, np.nan),
-                     nan.astype(complex), nan, np.full(min(n_lyapunov, view.state_size), np.nan), math.nan, math.nan,
-                     gamma)  # fmt: skip
+        return Frame(
+            snap.step,
+            snap.loss,
+            snap.reasons,
+            np.full((T, T), np.nan),
+            np.full(T, np.nan),
+            nan.astype(complex),
+            nan,
+            np.full(min(n_lyapunov, view.state_size), np.nan),
+            math.nan,
+            math.nan,
+            gamma,
+        )
     eig = torch.linalg.eigvals(W).numpy()  # (H,) complex
     sv = torch.linalg.svdvals(W).numpy()  # (H,)
     lyap = lyapunov_exponents(rnn, x, n_exponents=min(n_lyapunov, view.state_size)) / math.log(10)

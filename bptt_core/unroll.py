@@ -285,8 +285,11 @@ def slopes(view, x: torch.Tensor, prev: torch.Tensor) -> tuple[dict[str, np.ndar
     """
     H = view.hidden_size
     if len(x) == 0:
-        names = {"rnn": {"phi'": view.activation}, "lstm": dict.fromkeys(("i", "f", "o"), "sigmoid") | {
-            "g": "tanh", "tanh(c)": "tanh"}, "gru": {"r": "sigmoid", "z": "sigmoid", "n": "tanh"}}[view.kind]  # fmt: skip
+        names = {
+            "rnn": {"phi'": view.activation},
+            "lstm": dict.fromkeys(("i", "f", "o"), "sigmoid") | {"g": "tanh", "tanh(c)": "tanh"},
+            "gru": {"r": "sigmoid", "z": "sigmoid", "n": "tanh"},
+        }[view.kind]
         return {k: np.zeros((0, H)) for k in names}, names
     h = prev[:, :H]
     gi = x @ view.W_ih.T + view.b_ih  # (n, G*H)
@@ -305,8 +308,13 @@ def slopes(view, x: torch.Tensor, prev: torch.Tensor) -> tuple[dict[str, np.ndar
         a = gi + gh
         i, f, g = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H : 2 * H]), torch.tanh(a[:, 2 * H : 3 * H])
         c_new = f * prev[:, H:] + i * g
-        d = {"i": sig(a[:, :H]), "f": sig(a[:, H : 2 * H]), "o": sig(a[:, 3 * H :]), "g": tanh(a[:, 2 * H : 3 * H]),
-             "tanh(c)": tanh(c_new)}  # fmt: skip
+        d = {
+            "i": sig(a[:, :H]),
+            "f": sig(a[:, H : 2 * H]),
+            "o": sig(a[:, 3 * H :]),
+            "g": tanh(a[:, 2 * H : 3 * H]),
+            "tanh(c)": tanh(c_new),
+        }
         funcs = {"i": "sigmoid", "f": "sigmoid", "o": "sigmoid", "g": "tanh", "tanh(c)": "tanh"}
     assert set(ACTIVATION_GAMMA) >= set(funcs.values()), "every slope's function has a known maximum"
     return {k: v.numpy() for k, v in d.items()}, funcs

@@ -154,6 +154,9 @@ def test_compare_figures_serialise():
     torch.manual_seed(0)
     L_a, _, ev_a = _analysis(PAIRS[0][0])
     L_b, _, ev_b = _analysis(PAIRS[0][1])
-    for f in (*figures.compare_heatmaps(L_a, L_b), figures.log_ratio_figure(compare.log_ratio(L_a, L_b)),
-              figures.compare_eigenvalue_figure(ev_a, ev_b)):  # fmt: skip
+    for f in (
+        *figures.compare_heatmaps(L_a, L_b),
+        figures.log_ratio_figure(compare.log_ratio(L_a, L_b)),
+        figures.compare_eigenvalue_figure(ev_a, ev_b),
+    ):
         f.to_json()

@@ -25,17 +25,30 @@ SMALL = dict(seq_len=6, hidden_size=4)
 # (name, model config, train config, which run): plain BPTT, Adam on an LSTM, TBPTT on a GRU, a clipped twin
 RUNS = [
     ("rnn-sgd", ModelConfig(task="gaussian", **SMALL), TrainConfig(steps=5, batch_size=3, lr=0.05, snapshots=3), None),
-    ("lstm-adam", ModelConfig(cell="lstm", task="adding", **SMALL),
-     TrainConfig(steps=5, batch_size=2, optimizer="adam", snapshots=3), None),
-    ("gru-tbptt", ModelConfig(cell="gru", task="sine", **SMALL),
-     TrainConfig(steps=5, batch_size=2, lr=0.05, k1=2, k2=3, snapshots=3), None),
-    ("twin-norm", ModelConfig(task="gaussian", activation="relu", init="gaussian", spectral_radius=1.1, **SMALL),
-     TrainConfig(steps=5, batch_size=2, lr=0.05, clip_threshold=0.5, snapshots=2), "norm"),
-]  # fmt: skip
+    (
+        "lstm-adam",
+        ModelConfig(cell="lstm", task="adding", **SMALL),
+        TrainConfig(steps=5, batch_size=2, optimizer="adam", snapshots=3),
+        None,
+    ),
+    (
+        "gru-tbptt",
+        ModelConfig(cell="gru", task="sine", **SMALL),
+        TrainConfig(steps=5, batch_size=2, lr=0.05, k1=2, k2=3, snapshots=3),
+        None,
+    ),
+    (
+        "twin-norm",
+        ModelConfig(task="gaussian", activation="relu", init="gaussian", spectral_radius=1.1, **SMALL),
+        TrainConfig(steps=5, batch_size=2, lr=0.05, clip_threshold=0.5, snapshots=2),
+        "norm",
+    ),
+]
 
 # A run whose unclipped twin explodes (as in test_training), and whose clipped twins clip often.
-EXPLODING = ModelConfig(task="gaussian", activation="relu", init="gaussian", spectral_radius=1.1, seq_len=10,
-                        hidden_size=8)  # fmt: skip
+EXPLODING = ModelConfig(
+    task="gaussian", activation="relu", init="gaussian", spectral_radius=1.1, seq_len=10, hidden_size=8
+)
 EXPLODING_TRAIN = dict(steps=12, batch_size=4, lr=0.1)
 
 

@@ -136,8 +136,16 @@ def test_gated_cells_report_each_gates_slope_and_say_what_saturation_means(name,
         h = torch.zeros(1, H, dtype=torch.float64)
         for i in range(3):  # the state before step 3 (0-indexed), the first factor J_3
             _, h = rnn(xs[i : i + 1], h)
-        a_z = (xs[3] @ rnn.weight_ih_l0[H : 2 * H].T + rnn.bias_ih_l0[H : 2 * H]
-               + h[0] @ rnn.weight_hh_l0[H : 2 * H].T + rnn.bias_hh_l0[H : 2 * H]).detach().requires_grad_()  # fmt: skip
+        a_z = (
+            (
+                xs[3] @ rnn.weight_ih_l0[H : 2 * H].T
+                + rnn.bias_ih_l0[H : 2 * H]
+                + h[0] @ rnn.weight_hh_l0[H : 2 * H].T
+                + rnn.bias_hh_l0[H : 2 * H]
+            )
+            .detach()
+            .requires_grad_()
+        )
         (g,) = torch.autograd.grad(torch.sigmoid(a_z).sum(), a_z)
         np.testing.assert_allclose(u.derivatives["z"][0], g.numpy(), rtol=1e-12)
 
