@@ -30,7 +30,9 @@ after k steps (``TrainConfig(steps=k)``). Kept: ``TrainConfig.snapshots`` steps 
 0 .. steps - 1, every step whose gradient clipping changed (at most ``snapshots`` of them: when there
 are more, every other one is dropped, so the kept ones stay evenly spread over the clip events), and
 the divergence step. A run therefore holds at most ``2 * snapshots + 1`` snapshots
-(:func:`max_snapshots`), whatever its step count.
+(:func:`max_snapshots`), whatever its step count, and at most ``MAX_SNAPSHOT_BYTES`` of them: a
+model too large for that keeps fewer evenly spaced and clip snapshots (the divergence step is always
+kept).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ MAX_CLIP = 1e6
 PARAM_GROUPS = ("W_ih", "W_hh", "bias", "readout")
 TWINS = ("unclipped", "norm", "value")
 MAX_SNAPSHOTS = 100  # evenly spaced snapshots a run may ask for (clip events add as many again, plus 1)
+MAX_SNAPSHOT_BYTES = 64 * 2**20  # the snapshots of one run (the largest LSTM's weights are ~6.3 MB a copy)
 
 # One row per training step. grad_* are gradient norms before clipping, norm_* weight norms
 # before the update (the weights that produced this step's loss).
@@ -145,17 +148,34 @@ def snapshot_steps(steps: int, count: int) -> list[int]:
     return sorted({round(i * (steps - 1) / (count - 1)) for i in range(count)})
 
 
-def max_snapshots(train_cfg: TrainConfig) -> int:
-    """The most snapshots one run keeps: the evenly spaced ones, as many clip events, the divergence."""
-    return 2 * train_cfg.snapshots + 1
+def max_snapshots(train_cfg: TrainConfig, snapshot_bytes: int = 0) -> int:
+    """The most snapshots one run keeps: the evenly spaced ones, as many clip events, the divergence.
+
+    ``snapshot_bytes``: the size of one snapshot (the model's and readout's weights); the count is
+    lowered so that all of them fit in ``MAX_SNAPSHOT_BYTES``."""
+    return 2 * snapshot_count(train_cfg, snapshot_bytes) + 1
+
+
+def snapshot_count(train_cfg: TrainConfig, snapshot_bytes: int = 0) -> int:
+    """How many evenly spaced (and at most how many clip) snapshots a run keeps: ``train_cfg.snapshots``,
+    fewer when ``2 n + 1`` copies of ``snapshot_bytes`` would exceed ``MAX_SNAPSHOT_BYTES``."""
+    if snapshot_bytes <= 0:
+        return train_cfg.snapshots
+    return max(0, min(train_cfg.snapshots, (MAX_SNAPSHOT_BYTES // snapshot_bytes - 1) // 2))
+
+
+def state_bytes(*modules: nn.Module) -> int:
+    """Bytes of one copy of the modules' state_dicts (what a snapshot holds)."""
+    return sum(v.numel() * v.element_size() for m in modules for v in m.state_dict().values())
 
 
 class _Snapshots:
     """Collects a run's snapshots within :func:`max_snapshots`."""
 
-    def __init__(self, train_cfg: TrainConfig):
-        self.even = set(snapshot_steps(train_cfg.steps, train_cfg.snapshots))
-        self.clip_cap = train_cfg.snapshots
+    def __init__(self, train_cfg: TrainConfig, snapshot_bytes: int = 0):
+        count = snapshot_count(train_cfg, snapshot_bytes)
+        self.even = set(snapshot_steps(train_cfg.steps, count))
+        self.clip_cap = count
         self.clip_stride = 1  # keep every clip_stride-th clip event (doubled whenever the cap is hit)
         self.n_clips = 0
         self.kept: dict[int, Snapshot] = {}
@@ -362,7 +382,7 @@ def _run(
     params = [*rnn.parameters(), *readout.parameters()]
     opt = _make_optimizer(params, train_cfg)
     rows, dh, diverged = [], [], None
-    snaps = _Snapshots(train_cfg)
+    snaps = _Snapshots(train_cfg, state_bytes(rnn, readout))
     for i, batch in enumerate(data):
         _check_cancel(cancel)
         loss_on = loss_on or batch.loss_on

@@ -284,3 +284,33 @@ def test_frames_report_progress_and_stop_when_their_job_is_cancelled():
         assert len(job.seen) == 2  # stopped at the second snapshot, not after all of them
     finally:
         jobs._current.job = None
+
+
+@pytest.mark.parametrize("cell, hidden, input_size", [("rnn", 8, 1), ("lstm", 512, 256), ("gru", 512, 256)])
+def test_snapshots_of_the_largest_models_fit_the_memory_bound(cell, hidden, input_size):
+    from bptt_core.models import make_rnn
+    from bptt_core.training import MAX_SNAPSHOT_BYTES, snapshot_count, state_bytes
+
+    rnn, readout = make_rnn(cell, input_size, hidden), nn.Linear(hidden, 10)
+    per = state_bytes(rnn, readout)
+    assert per == sum(p.numel() * 4 for p in [*rnn.parameters(), *readout.parameters()])
+    cfg = TrainConfig(steps=MAX_STEPS, snapshots=100)
+    n = snapshot_count(cfg, per)
+    assert max_snapshots(cfg, per) * per <= MAX_SNAPSHOT_BYTES
+    assert n == 100 if cell == "rnn" else 1 <= n < 100  # a small model keeps what it asked for
+    snaps = _Snapshots(cfg, per)
+    assert len(snaps.even) == n and snaps.clip_cap == n
+
+
+def test_twins_from_a_users_model_start_their_snapshots_at_its_weights():
+    m = ModelConfig(task="gaussian", **SMALL)
+    user_rnn, user_readout = build_model(replace(m, seed=7))  # "a trained model": other weights than the config's
+    kept = {k: v.clone() for k, v in user_rnn.state_dict().items()}
+    twins = twin_runs(m, TrainConfig(steps=3, batch_size=2, snapshots=2), initial=(user_rnn, user_readout))
+    for r in twins.values():
+        _assert_state_equal(r.snapshots[0].rnn_state, kept)
+        _assert_state_equal(r.snapshots[0].readout_state, user_readout.state_dict())
+        fr = frames(r, n_lyapunov=1)
+        W = kept["weight_hh_l0"].double()
+        assert np.array_equal(fr[0].eigenvalues, torch.linalg.eigvals(W).numpy())
+    _assert_state_equal(user_rnn.state_dict(), kept)  # the user's model is never changed
