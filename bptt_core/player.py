@@ -87,9 +87,10 @@ def frames(
     ``block`` as in :func:`bptt_core.jacobian_log_norms`; ``n_lyapunov`` top exponents (at most the
     state size). A diverged snapshot whose weights are not finite gets NaN diagnostics.
 
-    Cost: one gradient-flow matrix, one Lyapunov run and one backward pass per snapshot (about 0.1-0.6 s
-    of CPU each at the default H = 64, T = 50), so a page runs it as a background job: inside one,
-    every frame reports its progress and stops when the job is cancelled (:func:`bptt_core.jobs.checkpoint`).
+    Cost: one gradient-flow matrix, one Lyapunov run and one backward pass per snapshot, about 2.3 times
+    one heatmap (~30 ms of CPU a frame at the default H = 64, T = 50 on one thread; bench/bench_player.py),
+    so 41 frames of three twins are seconds: a page runs it as a background job. Inside one, every frame
+    reports its progress and stops when the job is cancelled (:func:`bptt_core.jobs.checkpoint`).
     """
     if not isinstance(result, TrainResult):
         raise ValueError(f"result must be a TrainResult, got {type(result).__name__}")
