@@ -17,12 +17,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from .build import build_task
 from .config import check_int
-from .jacobians import check_norm, jacobian_log_norms, loss_gradient_norms
+from .jacobians import check_norm, decay_rate, jacobian_log_norms, loss_gradient_norms
 from .jobs import checkpoint
 from .models import ACTIVATION_GAMMA, cell_view, recurrent_matrix
 from .spectra import lyapunov_exponents
@@ -142,6 +143,22 @@ def _frame(result: TrainResult, snap: Snapshot, x, y, norm, block, n_lyapunov: i
         rho=float(np.abs(eig).max()),
         sigma1=float(sv[0]),
         gamma=gamma,
+    )
+
+
+def frames_table(frames: list[Frame]) -> pd.DataFrame:
+    """One row per frame, for the CSV beside the player: step, loss, why it was kept, rho, sigma_1, the top
+    Lyapunov exponent and the decay rate of its gradient-flow matrix (both log10 per step)."""
+    return pd.DataFrame(
+        {
+            "step": [f.step for f in frames],
+            "loss": [f.loss for f in frames],
+            "kept_for": [" ".join(f.reasons) for f in frames],
+            "rho": [f.rho for f in frames],
+            "sigma1": [f.sigma1 for f in frames],
+            "top_lyapunov_log10": [float(f.lyapunov[0]) if len(f.lyapunov) else math.nan for f in frames],
+            "decay_rate_log10": [decay_rate(f.L) for f in frames],
+        }
     )
 
 

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -95,6 +96,24 @@ class Unroll:
         """(n + 1,) log10(||W^k||_2 / rho^k) >= 0: zero for a normal W, large where non-normality
         makes powers grow transiently although rho < 1."""
         return self.power_log10 - self.rho_log10_powers
+
+    def table(self) -> pd.DataFrame:
+        """One row per factor, for the CSV beside the chain: its 1-indexed step, log10 norm, largest and
+        smallest singular value, the running product and the bound after it, and the saturated units."""
+        sv = self.factor_singular_values
+        out = pd.DataFrame(
+            {
+                "factor_step": self.factor_steps + 1,  # J_i shown 1-indexed, as on the heatmap
+                "log10_norm": self.factor_log10_norms,
+                "sigma_max": sv[:, 0] if sv.size else np.zeros(0),
+                "sigma_min": sv[:, -1] if sv.size else np.zeros(0),
+                "running_log10": self.running_log10[1:],
+                "bound_log10": self.bound_log10,
+            }
+        )
+        for k, n in self.saturated_counts.items():
+            out[f"saturated_{k}"] = n
+        return out
 
     @property
     def saturated_counts(self) -> dict[str, np.ndarray]:

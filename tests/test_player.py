@@ -314,3 +314,15 @@ def test_twins_from_a_users_model_start_their_snapshots_at_its_weights():
         W = kept["weight_hh_l0"].double()
         assert np.array_equal(fr[0].eigenvalues, torch.linalg.eigvals(W).numpy())
     _assert_state_equal(user_rnn.state_dict(), kept)  # the user's model is never changed
+
+
+def test_frames_table_has_one_row_per_frame(clipped_run):
+    from bptt_core.jacobians import decay_rate
+    from bptt_core.player import frames_table
+
+    fr = frames(clipped_run, n_lyapunov=2)
+    t = frames_table(fr)
+    assert t["step"].tolist() == [f.step for f in fr] and t["loss"].tolist() == [f.loss for f in fr]
+    assert t["rho"].tolist() == [f.rho for f in fr] and t["top_lyapunov_log10"].tolist() == [f.lyapunov[0] for f in fr]
+    assert t["decay_rate_log10"].tolist() == [decay_rate(f.L) for f in fr]
+    assert any("clip" in k for k in t["kept_for"])

@@ -282,3 +282,17 @@ def test_a_click_on_the_rendered_heatmap_opens_the_clicked_value():
     row, col = 6, 2  # t = 6, k = 2: s = 4
     t, s = selected_cell(_event({"x": lag.x[col], "y": lag.y[row]}), T, lag=True)
     assert (t, s) == (6, 4) and abs(unroll(rnn, x, t, s).value - L[6, 4]) <= 1e-9
+
+
+@pytest.mark.parametrize("name", ["elman-relu", "nn.LSTM"])
+def test_unroll_table_has_one_row_per_factor(name):
+    rnn, x = _model(name), _x()
+    u = unroll(rnn, x, 6, 2)
+    t = u.table()
+    assert t["factor_step"].tolist() == [4, 5, 6, 7]  # J_4 .. J_7 of the clicked cell (t, s) = (7, 3), 1-indexed
+    np.testing.assert_array_equal(t["running_log10"], u.running_log10[1:])
+    np.testing.assert_array_equal(t["bound_log10"], u.bound_log10)
+    np.testing.assert_array_equal(t["sigma_max"], u.factor_singular_values[:, 0])
+    for k in u.derivatives:
+        np.testing.assert_array_equal(t[f"saturated_{k}"], u.saturated_counts[k])
+    assert unroll(rnn, x, 3, 3).table().empty  # no factor: an empty table, not an error
