@@ -923,11 +923,12 @@ def player_dh_figure(frames) -> go.Figure:
     return animate(fig, out, [f.step for f in frames])
 
 
-def player_eigenvalue_figure(frames, paths: np.ndarray | None = None, matrix: str = "W_hh") -> go.Figure:
+def player_eigenvalue_figure(frames, paths: np.ndarray | None = None, matrix: str | None = None) -> go.Figure:
     """Eigenvalues of the recurrent matrix at every snapshot, each with its path so far traced in the
     complex plane. ``paths``: (n_frames, H) matched eigenvalues (:func:`bptt_core.player.eigen_paths`);
     by default each frame's own order (the dots are right, the paths may jump)."""
     frames = _check_frames(frames)
+    matrix = matrix or getattr(frames[0], "matrix", "W_hh")
     P = np.asarray(paths if paths is not None else [f.eigenvalues for f in frames], dtype=complex)  # (F, H)
     if P.shape[0] != len(frames):
         raise ValueError(f"paths must have one row per frame ({len(frames)}), got {P.shape[0]}")
@@ -998,9 +999,10 @@ def player_eigenvalue_figure(frames, paths: np.ndarray | None = None, matrix: st
     return animate(style(fig), out, [f.step for f in frames])
 
 
-def player_singular_values_figure(frames, matrix: str = "W_hh") -> go.Figure:
+def player_singular_values_figure(frames, matrix: str | None = None) -> go.Figure:
     """Singular values of the recurrent matrix at every snapshot, with the 1/γ line; one y range."""
     frames = _check_frames(frames)
+    matrix = matrix or getattr(frames[0], "matrix", "W_hh")
     fig = singular_values_figure(frames[0].singular_values, frames[0].gamma, matrix)
     top = max(
         [1.0 / frames[0].gamma]

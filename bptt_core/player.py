@@ -28,6 +28,7 @@ from .jobs import checkpoint
 from .models import ACTIVATION_GAMMA, cell_view, recurrent_matrix
 from .spectra import lyapunov_exponents
 from .training import Snapshot, TrainResult
+from .unroll import MATRIX_LABEL
 
 DEFAULT_LYAPUNOV = 5  # top exponents per frame: the first few decide long-lag growth
 
@@ -47,6 +48,7 @@ class Frame:
     rho: float  # spectral radius
     sigma1: float  # largest singular value
     gamma: float  # bound on |phi'| (1 for gated cells)
+    matrix: str = "W_hh"  # which matrix the spectra describe (a gated cell's candidate block)
 
     @property
     def label(self) -> str:
@@ -112,6 +114,7 @@ def _frame(result: TrainResult, snap: Snapshot, x, y, norm, block, n_lyapunov: i
     view = cell_view(rnn)
     W = recurrent_matrix(view)  # (H, H) float64
     gamma = ACTIVATION_GAMMA[view.activation] if view.kind == "rnn" else 1.0
+    matrix = MATRIX_LABEL[view.kind]
     if not all(torch.isfinite(p).all() for p in [*rnn.parameters(), *readout.parameters()]):
         T, H = torch.as_tensor(x).shape[0], view.hidden_size
         nan = np.full(H, np.nan)
@@ -127,6 +130,7 @@ def _frame(result: TrainResult, snap: Snapshot, x, y, norm, block, n_lyapunov: i
             math.nan,
             math.nan,
             gamma,
+            matrix,
         )
     eig = torch.linalg.eigvals(W).numpy()  # (H,) complex
     sv = torch.linalg.svdvals(W).numpy()  # (H,)
@@ -143,6 +147,7 @@ def _frame(result: TrainResult, snap: Snapshot, x, y, norm, block, n_lyapunov: i
         rho=float(np.abs(eig).max()),
         sigma1=float(sv[0]),
         gamma=gamma,
+        matrix=matrix,
     )
 
 

@@ -31,6 +31,8 @@ from .config import check_int
 from .jacobians import RENORM_BELOW, _block_slice, check_norm, check_sequence
 from .models import ACTIVATION_GAMMA, activation_derivative, cell_view, recurrent_matrix
 
+MATRIX_LABEL = {"rnn": "W_hh", "lstm": "W_hg (LSTM cell-candidate block)", "gru": "W_hn (GRU candidate block)"}
+
 # A unit counts as saturated (or, for ReLU, off) at a step when its slope is below this fraction of
 # the largest slope its function can have: phi'(a) < 0.01 * max phi' (tanh: |a| > 3.0; sigmoid:
 # |a| > 4.6; ReLU: a <= 0; the linear unit never).
@@ -217,9 +219,7 @@ def unroll(
         power_log10=power_log10_norms(W, t - s),
         rho=rho,
         departure=departure,
-        matrix={"rnn": "W_hh", "lstm": "W_hg (LSTM cell-candidate block)", "gru": "W_hn (GRU candidate block)"}[
-            view.kind
-        ],
+        matrix=MATRIX_LABEL[view.kind],
     )
     if readout is not None:
         from .truncation import contributions  # the per-step terms live with the other gradient engines

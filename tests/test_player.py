@@ -326,3 +326,11 @@ def test_frames_table_has_one_row_per_frame(clipped_run):
     assert t["rho"].tolist() == [f.rho for f in fr] and t["top_lyapunov_log10"].tolist() == [f.lyapunov[0] for f in fr]
     assert t["decay_rate_log10"].tolist() == [decay_rate(f.L) for f in fr]
     assert any("clip" in k for k in t["kept_for"])
+
+
+def test_gated_frames_name_the_block_their_spectra_describe():
+    r = train(ModelConfig(cell="lstm", task="gaussian", **SMALL), TrainConfig(steps=2, batch_size=2, snapshots=2))
+    fr = frames(r, n_lyapunov=1)
+    assert fr[0].matrix.startswith("W_hg")
+    assert "W_hg" in figures.player_eigenvalue_figure(fr).layout.title.text
+    assert "W_hg" in figures.player_singular_values_figure(fr).layout.title.text
