@@ -44,7 +44,6 @@ _EXPORTS = {
     "tbptt_gradients": "truncation",
     "tbptt_kept_mask": "truncation",
     "tbptt_schedule": "truncation",
-    "unroll": "unroll",
 }
 
 __all__ = sorted(_EXPORTS)
