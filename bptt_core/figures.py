@@ -1595,6 +1595,31 @@ def nonnormality_figure(u) -> go.Figure:
     return style(fig)
 
 
+def unroll_contribution_figure(u) -> go.Figure:
+    """‖term i‖_F of ∂ℓ_t/∂W_hh for every source step i ≤ t (log scale), the clicked s marked: how much of
+    the loss's gradient at t arrives through h_s, against the other steps."""
+    n = np.asarray(u.contribution_norms, dtype=float)
+    ys = _safe_log10(n)
+    steps = np.arange(1, len(n) + 1)
+    colors = np.where(steps == u.s + 1, "#d62728", "#1f77b4")
+    fig = go.Figure(
+        go.Bar(
+            x=steps,
+            y=np.where(np.isfinite(ys), ys, np.nan),
+            marker_color=colors,
+            customdata=_raw_labels(ys),
+            hovertemplate="through h(%{x})<br>‖term‖<sub>F</sub> = %{customdata}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"Terms of ∂ℓ({u.t + 1})/∂W_hh by source step (red: s = {u.s + 1})",
+        xaxis_title="source step i",
+        showlegend=False,
+    )
+    decade_axis(fig, ys, "y", title="‖term‖_F (log scale)")
+    return style(fig)
+
+
 # -- compare mode --------------------------------------------------------------------------------------------
 
 COMPARE_COLORS = {"A": "#1f77b4", "B": "#d62728"}

@@ -509,3 +509,87 @@ def activation_memory_figure(
         "as the sequence grows: full BPTT stores every step's activations, so memory grows linearly with T; "
         "TBPTT with window k only ever holds k steps. Parameters and optimiser state are not included.",
     )
+
+
+# -- click to unroll (one cell of the gradient-flow heatmap) ------------------------------------------
+
+
+def unroll_panels(u) -> list[Panel]:
+    """The chain J_t ⋯ J_{s+1} behind one clicked cell (a :class:`bptt_core.unroll.Unroll`), as panels:
+    the running product (ending at the clicked value), each factor's singular values, the saturated
+    units, the non-normality of W, and the cell's term of ∂ℓ_t/∂W_hh where it was computed."""
+    from .unroll import SATURATION_THRESHOLD
+
+    t1, s1, n = u.t + 1, u.s + 1, u.t - u.s
+    name = F.norm_symbol(u.norm)
+    steps = u.factor_steps + 1
+    sv = u.factor_singular_values
+    sv_frame = pd.DataFrame(sv, columns=[f"sigma_{i + 1}" for i in range(sv.shape[1])]).assign(factor_step=steps)
+    sat = pd.DataFrame({f"saturated_{k}": c for k, c in u.saturated_counts.items()}).assign(factor_step=steps)
+    k = np.arange(len(u.power_log10))
+    normal = pd.DataFrame(
+        {"k": k, "log10_norm_W_power": u.power_log10, "log10_rho_power": u.rho_log10_powers, "gap": u.transient_gap}
+    )
+    peak = float(np.nanmax(u.transient_gap)) if len(k) else 0.0
+    out = [
+        Panel(
+            "gf_unroll",
+            f"∂h({t1})/∂h({s1}) unrolled",
+            F.unroll_chain_figure(u),
+            u.table(),
+            f"unroll-t{t1}-s{s1}.csv",
+            f"The clicked cell is the product of {n} step Jacobians, J({s1 + 1}) up to J({t1}). The line is the "
+            f"norm ({name}) of the product after each factor; it ends at the clicked value, "
+            f"{F.raw_label(u.value)}. The dashed line multiplies the factors' own norms: it bounds the product "
+            "from above, and the gap between the two is how much the factors' directions cancel. The bars are "
+            "each factor's norm: above 1 (red) a step can stretch a gradient, below 1 it shrinks every direction."
+            + (f" {u.note}" if u.note else ""),
+        ),
+        Panel(
+            "gf_unroll_sv",
+            "Singular values of each factor",
+            F.unroll_singular_values_figure(u),
+            sv_frame,
+            f"unroll-singular-values-t{t1}-s{s1}.csv",
+            "Every singular value of each factor J_i: a factor whose singular values all lie below 1 shrinks "
+            "every direction of the gradient passing through it; one above 1 stretches some direction.",
+        ),
+        Panel(
+            "gf_unroll_sat",
+            "Saturated or off units",
+            F.unroll_saturation_figure(u, SATURATION_THRESHOLD),
+            sat,
+            f"unroll-saturation-t{t1}-s{s1}.csv",
+            f"At each step of the chain, how many units have a slope below {SATURATION_THRESHOLD:g} of its "
+            "largest possible value (tanh saturated, ReLU off): such a unit passes almost no gradient back "
+            "through that step.",
+        ),
+        Panel(
+            "gf_unroll_nonnormal",
+            "Non-normality of W",
+            F.nonnormality_figure(u),
+            normal,
+            f"unroll-nonnormality-t{t1}-s{s1}.csv",
+            f"‖W^k‖₂ of the recurrent matrix ({u.matrix}) against ρ^k, ρ = {u.rho:.3g}, for k up to {n}. "
+            f"For a normal matrix the two are equal; here the largest gap is {peak:.3g} decades and Henrici's "
+            f"departure from normality is {u.departure:.3g} (0 = normal). A gap means powers of W can grow for "
+            "a while even when ρ < 1 (Trefethen & Embree 2005).",
+        ),
+    ]
+    if u.contribution_norms is not None:
+        terms = u.contribution_norms
+        share = float(terms[u.s] / terms.sum()) if terms.sum() > 0 else float("nan")
+        out.append(
+            Panel(
+                "gf_unroll_contrib",
+                f"Terms of ∂ℓ({t1})/∂W_hh",
+                F.unroll_contribution_figure(u),
+                pd.DataFrame({"source_step": np.arange(1, len(terms) + 1), "frobenius_norm": terms}),
+                f"unroll-contribution-t{t1}-s{s1}.csv",
+                f"The gradient of the loss at step {t1} with respect to W_hh is a sum of one term per source "
+                f"step i ≤ {t1}, each carried back through the chain from {t1} to i. The term through the "
+                f"clicked s = {s1} (red) has Frobenius norm {terms[u.s]:.3g}, {share:.1%} of the terms' norms "
+                "summed.",
+            )
+        )
+    return out

@@ -397,6 +397,30 @@ def gradient_flow_view(
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
 
+UNROLL_CELLS = ("rnn", "lstm", "gru")  # the cells whose chain bptt_core.unroll opens (one layer)
+
+
+def can_unroll(cfg: ModelConfig) -> bool:
+    return cfg.cell in UNROLL_CELLS and cfg.num_layers == 1
+
+
+@st.cache_data(**VIEWS)
+def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: bool) -> tuple[float, tuple[Shown, ...]]:
+    """(log10 of the clicked norm, the unroll panels) for the 0-indexed cell (t, s) of the page's
+    gradient-flow matrix: the same model and sequence as :func:`flow_matrix`."""
+    from bptt_core import panels as P
+    from bptt_core.unroll import unroll
+
+    R = numerics()
+    with _computing("unroll"):
+        rnn, readout, x, y, _ = R.model_and_sequence(ctx.cfg, ctx.upload)
+        # The contribution term holds (t + 1) copies of W_hh: asked for on the steps the page's own
+        # contributions panel covers (bptt_core.panels.contribution_step).
+        terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}
+        u = unroll(rnn, x, t, s, block=flow_block(ctx.cfg.cell, block), norm=norm_of(norm), **terms)
+    return u.value, tuple(ready(p, lecture) for p in P.unroll_panels(u))
+
+
 @st.cache_data(**VIEWS)
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""

@@ -40,7 +40,7 @@ class Setting:
 
     key: str
     label: str
-    kind: str  # select | int | float | bool
+    kind: str  # select | int | float | bool | cell (a heatmap cell "t,s", or "" for none)
     default: object
     options: tuple = ()
     lo: float | None = None
@@ -54,6 +54,8 @@ class Setting:
             return "one of " + ", ".join(map(str, self.options))
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "cell":
+            return f"two whole steps t,s with 1 ≤ s ≤ t ≤ {_num(self.hi)}, or empty"
         what = "a whole number" if self.kind == "int" else "a number"
         return f"{what} in [{_num(self.lo)}, {_num(self.hi)}]"
 
@@ -74,6 +76,8 @@ class Setting:
             if word in TRUE_WORDS or word in FALSE_WORDS:
                 return word in TRUE_WORDS
             raise ValueError("not a flag")
+        if self.kind == "cell":
+            return _parse_cell(raw, int(self.hi))
         if not raw.isascii() or "_" in raw or not raw.strip():
             raise ValueError("not a plain number")
         v = float(raw)  # ValueError for text; a huge spelling gives inf, refused below
@@ -90,6 +94,24 @@ class Setting:
     def spell(self, value) -> str:
         """The value as the URL holds it (what :meth:`parse` reads back to ``value``)."""
         return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _parse_cell(raw: str, hi: int) -> str:
+    """A heatmap cell as the URL spells it ("t,s", 1-indexed steps, s <= t), canonical; "" for none."""
+    if raw == "":
+        return ""
+    parts = raw.split(",")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
+        raise ValueError("not two whole steps")
+    t, s = (int(p) for p in parts)
+    if not 1 <= s <= t <= hi:
+        raise ValueError("out of range")
+    return f"{t},{s}"
+
+
+def cell_of(value: str) -> tuple[int, int] | None:
+    """The 1-indexed (t, s) a cell setting holds, or None for none."""
+    return None if not value else tuple(int(v) for v in value.split(","))
 
 
 def _num(v) -> str:
@@ -205,7 +227,7 @@ def refused(setting: Setting, raw: str) -> str:
     shown = shown.replace("`", "'") or "(empty)"
     return (
         f"URL parameter **{setting.key}** = `{shown}` is not valid for *{setting.label}* "
-        f"(it must be {setting.domain()}); it falls back to the default {_num(setting.default)}."
+        f"(it must be {setting.domain()}); it falls back to the default {_num(setting.default) or '(none)'}."
     )
 
 
@@ -226,6 +248,8 @@ def widget(setting: Setting, container=None, **kw):
         return c.selectbox(setting.label, setting.options, index=setting.options.index(setting.default), **common)
     if setting.kind == "bool":
         return c.toggle(setting.label, value=setting.default, **common)
+    if setting.kind == "cell":
+        return c.text_input(setting.label, value=setting.default, max_chars=13, **common)
     if setting.kind == "int":
         lo, hi, step = int(setting.lo), int(setting.hi), int(setting.step)
         if hi - lo <= 1000:
