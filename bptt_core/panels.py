@@ -593,3 +593,40 @@ def unroll_panels(u) -> list[Panel]:
             )
         )
     return out
+
+
+# -- training player (a run's weight snapshots, one animation frame each) -----------------------------
+
+
+def player_panels(frames, twin_label: str) -> list[Panel]:
+    """The player's animated figures for one run's frames (:func:`bptt_core.player.frames`): the
+    gradient-flow heatmap, ‖∂L/∂h_t‖, the eigenvalues with their paths, the singular values and the top
+    Lyapunov exponents at every snapshot. Plotly's own frames: play and the slider need no server."""
+    from .player import eigen_paths, frames_table
+
+    table = frames_table(frames)
+    n = len(frames)
+    first, last = frames[0], frames[-1]
+    kept = ", ".join(f"step {f.step} ({' '.join(f.reasons)})" for f in frames[:3]) + (", …" if n > 3 else "")
+    common = (
+        f"{n} snapshots of the weights of the {twin_label} run, from step {first.step} (loss {first.loss:.4g}) "
+        f"to step {last.step} (loss {last.loss:.4g}): {kept}. "
+        "Each frame is measured on one fixed probe sequence, so the frames differ only through the weights. "
+        "▶ Play and the slider run in your browser (every frame is part of the figure). The CSV has one row "
+        "per snapshot: its step, loss, why it was kept, ρ, σ₁, the top Lyapunov exponent and the decay rate."
+    )
+    paths = eigen_paths([f.eigenvalues for f in frames])
+    specs = [
+        ("cl_play_heatmap", "Gradient flow over training", F.player_heatmap_figure(frames),
+         "The gradient-flow heatmap log10 ‖∂h(t)/∂h(s)‖ at each snapshot, on one colour scale for all of them. "),
+        ("cl_play_dh", "‖∂L/∂h(t)‖ over training", F.player_dh_figure(frames),
+         "How much gradient each hidden state receives from the probe's last-step loss, at each snapshot. "),
+        ("cl_play_eig", "Eigenvalues over training", F.player_eigenvalue_figure(frames, paths),
+         f"The eigenvalues of {first.matrix} at each snapshot, with the path each has taken so far; outside "
+         "the unit circle a direction grows step after step. "),
+        ("cl_play_sv", "Singular values over training", F.player_singular_values_figure(frames),
+         f"The singular values of {first.matrix} at each snapshot (while σ₁ < 1/γ gradients cannot explode: Pascanu et al. 2013). "),
+        ("cl_play_lyap", "Lyapunov exponents over training", F.player_lyapunov_figure(frames),
+         "The top Lyapunov exponents (log10 per step) at each snapshot: above 0, nearby trajectories separate. "),
+    ]  # fmt: skip
+    return [Panel(k, title, fig, table, "player-frames.csv", words + common) for k, title, fig, words in specs]

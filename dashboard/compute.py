@@ -291,7 +291,8 @@ def twins_key(ctx: PageContext, tcfg) -> tuple:
 
 
 def twins_job(ctx: PageContext, tcfg):
-    """Training the three clipping twins as a job; their histories kept as plain data (not the modules)."""
+    """Training the three clipping twins as a job: their histories as plain data, and each TrainResult
+    (its weight snapshots, bounded by bptt_core.training.MAX_SNAPSHOT_BYTES) for the training player."""
 
     def run(progress, cancelled):
         numerics()
@@ -303,7 +304,7 @@ def twins_job(ctx: PageContext, tcfg):
         out = train(ctx.cfg, tcfg, progress=progress, initial=initial, cancel=cancelled)
         return {
             k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
-                    loss_on=r.loss_on, seconds=r.seconds)
+                    loss_on=r.loss_on, seconds=r.seconds, run=r)  # run: its weight snapshots, for the player
             for k, r in out.items()
         }  # fmt: skip
 
@@ -474,6 +475,19 @@ def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     from bptt_core import panels as P
 
     return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
+
+
+@st.cache_data(**VIEWS)
+def player_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> tuple[Shown, ...]:
+    """The training player's animated figures for one twin (the twins must have been trained)."""
+    from bptt_core import panels as P
+    from bptt_core import player
+    from bptt_core.figures import TWIN_LABELS
+
+    run = twin_runs(ctx, tcfg)[twin]["run"]
+    with _computing("player_frames"):
+        frames = player.frames(run)
+    return tuple(ready(p, lecture) for p in P.player_panels(frames, TWIN_LABELS[twin]))
 
 
 @st.cache_data(**VIEWS)
