@@ -630,3 +630,62 @@ def player_panels(frames, twin_label: str) -> list[Panel]:
          "The top Lyapunov exponents (log10 per step) at each snapshot: above 0, nearby trajectories separate. "),
     ]  # fmt: skip
     return [Panel(k, title, fig, table, "player-frames.csv", words + common) for k, title, fig, words in specs]
+
+
+# -- compare mode (A against B) -----------------------------------------------------------------------
+
+
+def flow_metrics(s: FlowSummary) -> dict:
+    """The Gradient flow page's headline numbers, by name (None where one does not exist)."""
+    return {
+        "decay rate (log10 per step)": s.rate,
+        "per-step factor": 10**s.rate if np.isfinite(s.rate) else None,
+        "memory horizon (steps)": s.horizon,
+        "γσ₁ (Pascanu)": s.gamma_sigma1,
+    }
+
+
+def compare_flow_panels(
+    L_a: np.ndarray,
+    L_b: np.ndarray,
+    summaries: tuple[FlowSummary, FlowSummary],
+    norm="fro",
+    blocks: tuple[str, str] = ("h", "h"),
+) -> tuple[pd.DataFrame, list[Panel]]:
+    """(metrics as A, B and B − A; A's and B's heatmaps on one colour range, the log10 ratio B / A).
+
+    Both heatmaps are white at a norm of 1 and share zmin/zmax (:func:`bptt_core.compare.shared_range`),
+    so one colour is one value on both sides."""
+    from . import compare as C
+
+    norm = norm_of(norm)
+    zr = C.shared_range(L_a, L_b)
+    heats = []
+    for side, L, block in (("A", L_a, blocks[0]), ("B", L_b, blocks[1])):
+        fig = F.gradient_flow_heatmap(L, norm, block, centre="one", zrange=zr)
+        fig.update_layout(title_text=f"{side}: {fig.layout.title.text}")
+        heats.append(
+            Panel(
+                f"gf_cmp_{side.lower()}",
+                f"Gradient flow of {side}",
+                fig,
+                matrix_frame(L, "t", "s"),
+                f"gradient-flow-{side}.csv",
+                f"{side}'s gradient-flow heatmap, on the colour range both share ({F.raw_label(zr[0])} to "
+                f"{F.raw_label(zr[1])}; white is a norm of 1), so one colour means one value on both sides.",
+            )
+        )
+    D = C.log_ratio(L_a, L_b)
+    finite = D[np.isfinite(D)]
+    spread = f"from {finite.min():+.3g} to {finite.max():+.3g} decades" if finite.size else "nowhere finite"
+    ratio = Panel(
+        "gf_cmp_ratio",
+        "log10 ratio B / A",
+        F.log_ratio_figure(D),
+        matrix_frame(D, "t", "s").rename(columns={"log10_norm": "log10_ratio_B_over_A", "norm": "ratio"}),
+        "gradient-flow-ratio.csv",
+        f"log10 of B's norm over A's at every pair s ≤ t of the {D.shape[0]} steps both have: red where B carries "
+        f"more gradient from s to t, blue where it carries less, white where they are equal. Here it ranges {spread}.",
+    )
+    table = C.metrics_table(flow_metrics(summaries[0]), flow_metrics(summaries[1]))
+    return table, [*heats, ratio]

@@ -423,6 +423,22 @@ def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: boo
 
 
 @st.cache_data(**VIEWS)
+def compare_view(
+    ctx: PageContext, ctx_b: PageContext, norm, block: str, threshold: float, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Gradient flow page: (metrics A, B, B − A; A's and B's heatmaps on one colour
+    range and the log10 ratio B / A). Both matrices must be computed (or light): :func:`flow_matrix`."""
+    from bptt_core import panels as P
+
+    blocks = flow_block(ctx.cfg.cell, block), flow_block(ctx_b.cfg.cell, block)
+    L_a, L_b = flow_matrix(ctx, norm, blocks[0]), flow_matrix(ctx_b, norm, blocks[1])
+    sa = P.flow_summary(L_a, spectrum(ctx), ctx.cfg.cell, threshold)
+    sb = P.flow_summary(L_b, spectrum(ctx_b), ctx_b.cfg.cell, threshold)
+    table, panels = P.compare_flow_panels(L_a, L_b, (sa, sb), norm, blocks)
+    return table, tuple(ready(p, lecture) for p in panels)
+
+
+@st.cache_data(**VIEWS)
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
     from bptt_core import panels as P

@@ -34,7 +34,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("overview", "pages/overview.py", "Overview", ":material/home:", False, ("ov_diagram",)),
     PageInfo("gradient_flow", "pages/gradient-flow.py", "Gradient flow", ":material/grid_on:", True,
              ("gf_heatmap", "gf_unroll", "gf_unroll_sv", "gf_unroll_sat", "gf_unroll_nonnormal", "gf_unroll_contrib",
-              "gf_lag", "gf_depth", "gf_dldh", "gf_contrib")),
+              "gf_lag", "gf_depth", "gf_dldh", "gf_contrib", "gf_cmp_a", "gf_cmp_b", "gf_cmp_ratio")),
     PageInfo("spectrum", "pages/spectrum.py", "Spectrum", ":material/blur_circular:", True, ("sp_eig", "sp_sv", "sp_lyap", "sp_lambda")),
     PageInfo("clipping", "pages/clipping.py", "Clipping", ":material/content_cut:", True,
              ("cl_gradnorm", "cl_loss", "cl_dh", "cl_play_heatmap", "cl_play_dh", "cl_play_eig", "cl_play_sv",

@@ -16,7 +16,7 @@ The model settings' values live where their widgets keep them (``st.session_stat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -147,6 +147,18 @@ MODEL_SETTINGS: tuple[Setting, ...] = (
 # Settings only one kind of cell reads: greyed out for the others (their values stay, unused).
 CELL_ONLY = {"m_activation": ("rnn",), "m_forget_bias": ("lstm",), "m_layers": ("rnn", "lstm", "gru"),
              "m_r_min": ("lru",), "m_r_max": ("lru",)}  # fmt: skip
+# Compare mode: a second model B, its settings under A's keys with a b_ prefix (b_m_cell, b_m_hidden, ...).
+# Switching compare on copies A's values into B's; a B key missing from the URL means its default, as A's.
+COMPARE = Setting(
+    "compare",
+    "Compare mode: A against B",
+    "bool",
+    False,
+    help="A second model B beside this one (A): its own settings below, starting as a copy of A.",
+)
+B_PREFIX = "b_"
+B_SETTINGS: tuple[Setting, ...] = tuple(replace(s, key=B_PREFIX + s.key, label=f"B: {s.label}") for s in MODEL_SETTINGS)
+COMPARE_PAGES = ("Gradient flow",)  # the pages that show B so far
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
     Setting("controls", "Show controls", "bool", True, help="Off hides every control: the figures and their words."),
@@ -280,15 +292,48 @@ def shared_settings(disabled: tuple[str, ...] = ()) -> list[str]:
     for s in MODEL_SETTINGS:
         off = s.key in disabled or cell not in CELL_ONLY.get(s.key, (cell,))
         widget(s, **({"disabled": True} if off else {}))
+    warnings += compare_settings()
     st.markdown("### View")
     for s in VIEW_SETTINGS:
         widget(s)
     return warnings
 
 
-def model_config() -> tuple[ModelConfig | None, str | None]:
+def _copy_a_to_b() -> None:
+    """Compare switched on: B starts as a copy of A (every model setting)."""
+    if st.session_state.get(COMPARE.key):
+        for a, b in zip(MODEL_SETTINGS, B_SETTINGS, strict=True):
+            st.session_state[b.key] = st.session_state.get(a.key, a.default)
+
+
+def compare_settings() -> list[str]:
+    """The compare toggle and, while it is on, B's model settings; returns the warnings about refused
+    URL values (B's read like A's: outside the domain, removed and the default used)."""
+    warnings = [w for w in [check_url(COMPARE)] if w]
+    st.markdown("### Compare")
+    if not widget(COMPARE, on_change=_copy_a_to_b):
+        return warnings
+    warnings += [w for s in B_SETTINGS if (w := check_url(s))]
+    st.caption(f"Model B (shown on: {', '.join(COMPARE_PAGES)}); it always uses these settings, never an upload.")
+    cell = st.session_state.get(B_PREFIX + "m_cell", D.cell)
+    for s in B_SETTINGS:
+        off = cell not in CELL_ONLY.get(s.key.removeprefix(B_PREFIX), (cell,))
+        widget(s, **({"disabled": True} if off else {}))
+    return warnings
+
+
+def compare_on() -> bool:
+    return bool(st.session_state.get(COMPARE.key, False))
+
+
+def model_config_b() -> tuple[ModelConfig | None, str | None]:
+    """Model B of compare mode, as :func:`model_config` reads A."""
+    return model_config(B_SETTINGS)
+
+
+def model_config(settings: tuple[Setting, ...] = MODEL_SETTINGS) -> tuple[ModelConfig | None, str | None]:
     """The settings model the widgets describe, or (None, why) for a combination the config refuses."""
-    values = {s.attr: st.session_state.get(s.key, s.default) for s in MODEL_SETTINGS}
+    values = {s.attr: st.session_state.get(s.key, s.default) for s in settings}
     try:
         return ModelConfig(**values), None
     except ValueError as e:  # only reachable through a value the widgets' domain let through
@@ -312,7 +357,8 @@ def slide() -> str | None:
 def view_params(page_settings: tuple[Setting, ...] = ()) -> dict[str, str]:
     """Every setting that differs from its default, as the URL spells it (the link to this view)."""
     params = {}
-    for s in MODEL_SETTINGS + VIEW_SETTINGS + tuple(page_settings):
+    compare = (COMPARE, *B_SETTINGS) if compare_on() else ()
+    for s in MODEL_SETTINGS + compare + VIEW_SETTINGS + tuple(page_settings):
         if s.key in st.session_state and st.session_state[s.key] != s.default:
             params[s.key] = s.spell(st.session_state[s.key])
     return params

@@ -87,6 +87,32 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
         layout.show_figure(PAGE, shown, ctx)
 
 
+def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float) -> None:
+    """Compare mode (compare=true): model B's heatmap beside A's on one colour range, their log10 ratio,
+    and the headline numbers as A, B and B − A."""
+    if not S.compare_on():
+        return
+    st.subheader("Compare: A against B")
+    cfg_b, error = S.model_config_b()
+    if cfg_b is None:
+        st.error(f"Model B's settings cannot be used: {error}")
+        return
+    errors, _ = compute.problems(cfg_b)
+    for e in errors:
+        st.error(f"Model B: {e}")
+    if errors:
+        return
+    ctx_b = compute.PageContext(cfg_b)
+    if JU.flow_matrix(ctx_b, norm, flow_block(cfg_b.cell, block)) is None:
+        return
+    table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, norm, block, threshold, S.lecture())
+    st.dataframe(table, hide_index=True, key="gf_cmp_metrics")
+    for col, shown in zip(st.columns(2), (heat_a, heat_b), strict=True):
+        with col:
+            layout.show_figure(PAGE, shown, ctx)
+    layout.show_figure(PAGE, ratio, ctx)
+
+
 @st.fragment
 def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
@@ -142,6 +168,7 @@ def body(ctx: compute.PageContext) -> None:
     for col, shown in zip(st.columns(2), pair, strict=False):
         with col:
             layout.show_figure(PAGE, shown, ctx)
+    compare_section(ctx, norm, block, threshold)
     layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold))
 
 
