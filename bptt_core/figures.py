@@ -1191,7 +1191,7 @@ def animate(fig: go.Figure, frames: list[go.Frame], steps: list[int]) -> go.Figu
                 buttons=[
                     dict(label="▶ Play", method="animate", args=[None, play]),
                     dict(
-                        label="❚❚ Pause",
+                        label="‖ Pause",
                         method="animate",
                         args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))],
                     ),

@@ -55,7 +55,7 @@ class Setting:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "cell":
-            return f"two whole steps t,s with 1 ≤ s ≤ t ≤ {_num(self.hi)}, or empty"
+            return f"two whole steps t,s with 1 ≤ s ≤ t ≤ {_num(self.hi)}"
         what = "a whole number" if self.kind == "int" else "a number"
         return f"{what} in [{_num(self.lo)}, {_num(self.hi)}]"
 
@@ -97,9 +97,8 @@ class Setting:
 
 
 def _parse_cell(raw: str, hi: int) -> str:
-    """A heatmap cell as the URL spells it ("t,s", 1-indexed steps, s <= t), canonical; "" for none."""
-    if raw == "":
-        return ""
+    """A heatmap cell as the URL spells it ("t,s", 1-indexed steps, s <= t), canonical. No cell is the
+    default, left out of the URL: an empty value is refused like any other setting's."""
     parts = raw.split(",")
     if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
         raise ValueError("not two whole steps")
