@@ -104,3 +104,10 @@ def test_a_click_above_the_diagonal_is_refused_in_the_page():
     at = click(open_page("gradient_flow", SMALL), "gf_heatmap", x=8, y=2)
     assert not at.exception and not UNROLL_KEYS & chart_keys(at)
     assert any("s ≤ t" in w.value for w in at.warning)
+
+
+def test_a_click_on_the_lag_view_opens_the_cell_t_minus_k():
+    at = click(open_page("gradient_flow", {**SMALL, "gf_view": "t,k"}), "gf_heatmap", x=4, y=10)  # t = 10, k = 4
+    assert not at.exception and at.session_state["gf_cell"] == "10,6"
+    L = exact_flow(hidden_size=6, seq_len=12)
+    assert abs(running_end(at) - L[9, 5]) <= 1e-9
