@@ -14,10 +14,11 @@ from dashboard import layout, page_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# The figures a page draws only for some settings, and a URL that draws them.
-SHOWN_WITH = {
-    "gf_depth": {"m_layers": "2"},
-    "sp_lambda": {"m_cell": "lru"},
+# the settings under which a figure is drawn at all (a stack's depth picture, the LRU's sensitivity,
+# a clicked cell's chain, compare mode)
+NEEDS = {
+    "gf_depth": {"m_cell": "lstm", "m_layers": "2", "m_hidden": "8"},
+    "sp_lambda": {"m_cell": "lru", "m_hidden": "8"},
     **{k: {"gf_cell": "6,2"} for k in ("gf_unroll", "gf_unroll_sv", "gf_unroll_sat", "gf_unroll_nonnormal",
                                        "gf_unroll_contrib")},
     **{k: {"compare": "true"} for k in ("gf_cmp_a", "gf_cmp_b", "gf_cmp_ratio")},
@@ -28,7 +29,7 @@ SHOWN_WITH = {
     "page, figure", [(p, f) for p in ("gradient_flow", "spectrum") for f in page_table.page(p).figures]
 )
 def test_slide_mode_draws_only_its_figure_full_height(page, figure):
-    at = open_page(page, query={"slide": figure, **SHOWN_WITH.get(figure, {})})
+    at = open_page(page, query={"slide": figure, **NEEDS.get(figure, {})})
     assert not at.exception
     assert chart_keys(at) == {figure}
     (chart,) = at.get("plotly_chart")
