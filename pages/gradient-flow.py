@@ -55,7 +55,13 @@ def take_click(event, T: int, lag: bool) -> None:
 def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
     """The chain J_t ⋯ J_(s+1) behind the cell in gf_cell (clicked or typed)."""
     st.subheader("Click to unroll")
-    cell = S.cell_of(S.page_setting(CELL))
+    typed = S.page_setting(CELL)
+    try:
+        cell = S.cell_of(CELL.parse(typed) if typed else "")
+    except ValueError:
+        shown = typed[:20].replace("`", "'")
+        st.warning(f"Unrolled cell `{shown}` is not {CELL.domain()}.", icon=":material/warning:")
+        return
     if cell is None:
         st.caption("Click a cell of the heatmap (or type t,s above) to open its chain of step Jacobians.")
         return

@@ -111,3 +111,11 @@ def test_a_click_on_the_lag_view_opens_the_cell_t_minus_k():
     assert not at.exception and at.session_state["gf_cell"] == "10,6"
     L = exact_flow(hidden_size=6, seq_len=12)
     assert abs(running_end(at) - L[9, 5]) <= 1e-9
+
+
+@pytest.mark.parametrize("typed", ["abc", "3,5", "0,0", "4;2"])
+def test_a_bad_typed_cell_is_said_so_in_the_page(typed):
+    at = open_page("gradient_flow", SMALL)
+    at.text_input(key="gf_cell").input(typed).run()
+    assert not at.exception and not UNROLL_KEYS & chart_keys(at)
+    assert any("is not two whole steps t,s" in w.value for w in at.warning), [w.value for w in at.warning]
