@@ -229,12 +229,17 @@ def log_heatmap(
     ``mask``: where True, the cell is shown hatched grey (e.g. what truncation drops).
     ``centre``: the log10 value drawn white (0: a norm of 1).
     -inf (exact zero) cells are shown as the bottom of the scale and said so in the hover.
+    ``zrange``: (zmin, zmax) of the colour scale, e.g. one range shared by side-by-side heatmaps
+    (:func:`bptt_core.compare.shared_range`); by default the data's own.
     """
     Z = np.asarray(Z, dtype=float)
     finite = Z[np.isfinite(Z)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     if zrange is not None:  # one colour range for several heatmaps (compare, or a run's logged steps)
-        lo, hi = min(lo, float(zrange[0])), max(hi, float(zrange[1]))
+        z0, z1 = (float(v) for v in zrange)
+        if not (math.isfinite(z0) and math.isfinite(z1) and z0 < z1):
+            raise ValueError(f"zrange must be two finite numbers zmin < zmax, got {zrange!r}")
+        lo, hi = min(lo, z0), max(hi, z1)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.05, hi + 0.05  # a constant matrix (an orthogonal linear RNN): a narrow, ticked bar
     shown = np.where(np.isneginf(Z), lo, np.where(np.isposinf(Z), hi, Z))
@@ -1145,4 +1150,589 @@ def run_flow_history_figure(history: dict) -> go.Figure:
         yaxis2=dict(title="ρ, σ₁ (top layer)", overlaying="y", side="right", showgrid=False),
         legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
     )
+    return style(fig)
+
+
+# -- training player (Plotly animation frames: playing needs no server round trip) ----------------------
+
+FRAME_MS = 600  # how long the play button shows each frame
+PLAYER_MAX_CELLS = 100  # the player's heatmaps keep at most this many steps per side (every frame is sent at once)
+
+
+def _frame_title(base: str, f) -> str:
+    loss = f"{f.loss:.4g}" if math.isfinite(f.loss) else f"{f.loss} (diverged)"
+    why = {"clip": ", clipped", "diverged": ", diverged"}
+    extra = "".join(why[r] for r in f.reasons if r in why)
+    return f"{base}<br><sup>training step {f.step}, loss {loss}{extra}</sup>"
+
+
+def animate(fig: go.Figure, frames: list[go.Frame], steps: list[int]) -> go.Figure:
+    """Add a play/pause button and a step slider that move through ``frames`` in the browser.
+
+    Every frame is part of the figure, so neither playing nor dragging the slider asks the server for
+    anything. The slider's labels are the training steps; frame names must be unique.
+    """
+    if len(frames) != len(steps):
+        raise ValueError(f"frames and steps must have the same length, got {len(frames)} and {len(steps)}")
+    fig.frames = frames
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    play = dict(frame=dict(duration=FRAME_MS, redraw=True), fromcurrent=True, transition=dict(duration=0))
+    fig.update_layout(
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                showactive=False,
+                x=0.0,
+                xanchor="left",
+                y=-0.22,
+                yanchor="top",
+                pad=dict(t=0, r=10),
+                buttons=[
+                    dict(label="▶ Play", method="animate", args=[None, play]),
+                    dict(
+                        label="‖ Pause",
+                        method="animate",
+                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))],
+                    ),
+                ],
+            )
+        ],
+        sliders=[
+            dict(
+                active=0,
+                x=0.18,
+                len=0.82,
+                y=-0.22,
+                yanchor="top",
+                pad=dict(t=0),
+                currentvalue=dict(prefix="training step ", visible=True),
+                steps=[
+                    dict(label=str(st), method="animate", args=[[fr.name], still])
+                    for fr, st in zip(frames, steps, strict=True)
+                ],
+            )
+        ],
+        margin=dict(b=150),
+    )
+    return fig
+
+
+def _check_frames(frames) -> list:
+    frames = list(frames)
+    if not frames:
+        raise ValueError("frames must hold at least one snapshot (the run kept none: snapshots=0?)")
+    return frames
+
+
+def _shown_log(Z: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.where(np.isneginf(Z), lo, np.where(np.isposinf(Z), hi, Z))
+
+
+def player_heatmap_figure(frames, norm="fro", block: str = "h", max_cells: int = PLAYER_MAX_CELLS) -> go.Figure:
+    """The gradient-flow heatmap of every snapshot, one animation frame each, on one colour scale."""
+    frames = _check_frames(frames)
+    idx = shown_steps(frames[0].L.shape[0], max_cells)  # the steps every frame shows (and the last)
+    Ls = [np.asarray(f.L, dtype=float)[np.ix_(idx, idx)] for f in frames]
+    lo, hi = _finite_range(Ls)
+    fig = gradient_flow_heatmap(frames[0].L, norm, block, zrange=(lo, hi), max_cells=max_cells, centre="one")
+    base = fig.layout.title.text.replace("Gradient flow", "Gradient flow over training")
+    out = [
+        go.Frame(
+            name=f.label,
+            data=[go.Heatmap(z=_shown_log(Z, lo, hi), customdata=_log_hover_text(Z))],
+            traces=[0],
+            layout=dict(title_text=_frame_title(base, f)),
+        )
+        for f, Z in zip(frames, Ls, strict=True)
+    ]
+    fig.update_layout(title_text=out[0].layout.title.text)
+    return animate(fig, out, [f.step for f in frames])
+
+
+def _finite_range(arrays, pad: float = 0.0) -> tuple[float, float]:
+    vals = np.concatenate([np.asarray(a, dtype=float)[np.isfinite(a)].ravel() for a in arrays])
+    lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 0.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo - pad, hi + pad
+
+
+def player_dh_figure(frames) -> go.Figure:
+    """||dL/dh_t|| along the probe sequence for every snapshot (log scale, one y range for all frames)."""
+    frames = _check_frames(frames)
+    logs = [_safe_log10(f.dh_norms) for f in frames]
+    fig = loss_gradient_figure(frames[0].dh_norms, "last")
+    lo, hi = _finite_range(logs, 0.3)
+    decade_axis(fig, [lo, hi], "y", title="‖∂L/∂h(t)‖ (log scale)", range=[lo, hi])
+    base = "‖∂L/∂h(t)‖ over training"
+    out = [
+        go.Frame(
+            name=f.label,
+            data=[
+                go.Scatter(
+                    y=np.where(np.isneginf(g), np.nan, g),
+                    customdata=[fmt_power(float(v)) for v in np.asarray(f.dh_norms, dtype=float)],
+                )
+            ],
+            traces=[0],
+            layout=dict(title_text=_frame_title(base, f)),
+        )
+        for f, g in zip(frames, logs, strict=True)
+    ]
+    fig.update_layout(title_text=out[0].layout.title.text)
+    return animate(fig, out, [f.step for f in frames])
+
+
+def player_eigenvalue_figure(frames, paths: np.ndarray | None = None, matrix: str | None = None) -> go.Figure:
+    """Eigenvalues of the recurrent matrix at every snapshot, each with its path so far traced in the
+    complex plane. ``paths``: (n_frames, H) matched eigenvalues (:func:`bptt_core.player.eigen_paths`);
+    by default each frame's own order (the dots are right, the paths may jump)."""
+    frames = _check_frames(frames)
+    matrix = matrix or getattr(frames[0], "matrix", "W_hh")
+    P = np.asarray(paths if paths is not None else [f.eigenvalues for f in frames], dtype=complex)  # (F, H)
+    if P.shape[0] != len(frames):
+        raise ValueError(f"paths must have one row per frame ({len(frames)}), got {P.shape[0]}")
+    fin = P[np.isfinite(P)]
+    r = max(1.1, 1.1 * float(np.abs(fin).max()) if fin.size else 1.1)
+    th = np.linspace(0, 2 * np.pi, 361)
+
+    def path_xy(i: int) -> tuple[list, list]:
+        xs, ys = [], []
+        for j in range(P.shape[1]):
+            xs += [*P[: i + 1, j].real.tolist(), None]
+            ys += [*P[: i + 1, j].imag.tolist(), None]
+        return xs, ys
+
+    def dots(i: int) -> go.Scatter:
+        ev = P[i]
+        return go.Scatter(x=ev.real, y=ev.imag, customdata=np.abs(ev))
+
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=np.cos(th),
+            y=np.sin(th),
+            mode="lines",
+            line=dict(color="#333", width=1.5),
+            name="unit circle |λ| = 1",
+            hoverinfo="skip",
+        )
+    )
+    px, py = path_xy(0)
+    fig.add_trace(
+        go.Scatter(
+            x=px,
+            y=py,
+            mode="lines",
+            line=dict(color="rgba(31,119,180,0.45)", width=1.5),
+            name="path since the first snapshot",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=P[0].real,
+            y=P[0].imag,
+            mode="markers",
+            marker=dict(size=8, color="#d62728", line=dict(width=0.5, color="white")),
+            name="eigenvalues λ at this step",
+            customdata=np.abs(P[0]),
+            hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}<extra></extra>",
+        )
+    )
+    base = f"Eigenvalues of {matrix} over training"
+    out = []
+    for i, f in enumerate(frames):
+        px, py = path_xy(i)
+        title = _frame_title(f"{base} (ρ = {f.rho:.3g})", f)
+        out.append(
+            go.Frame(name=f.label, data=[go.Scatter(x=px, y=py), dots(i)], traces=[1, 2], layout=dict(title_text=title))
+        )
+    fig.update_layout(
+        title_text=out[0].layout.title.text,
+        xaxis_title="Re λ",
+        yaxis_title="Im λ",
+        legend=dict(orientation="h", yanchor="top", y=-0.35, x=0),
+    )
+    fig.update_xaxes(range=[-r, r], zeroline=True)
+    fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
+    return animate(style(fig), out, [f.step for f in frames])
+
+
+def player_singular_values_figure(frames, matrix: str | None = None) -> go.Figure:
+    """Singular values of the recurrent matrix at every snapshot, with the 1/γ line; one y range."""
+    frames = _check_frames(frames)
+    matrix = matrix or getattr(frames[0], "matrix", "W_hh")
+    fig = singular_values_figure(frames[0].singular_values, frames[0].gamma, matrix)
+    top = max(
+        [1.0 / frames[0].gamma]
+        + [float(np.nanmax(f.singular_values)) for f in frames if np.isfinite(f.singular_values).any()]
+    )
+    fig.update_yaxes(range=[0, 1.25 * top])
+    base = f"Singular values of {matrix} over training"
+    out = [
+        go.Frame(
+            name=f.label,
+            data=[go.Scatter(y=np.asarray(f.singular_values, dtype=float))],
+            traces=[0],
+            layout=dict(title_text=_frame_title(f"{base} (σ<sub>1</sub> = {f.sigma1:.3g})", f)),
+        )
+        for f in frames
+    ]
+    fig.update_layout(title_text=out[0].layout.title.text)
+    return animate(fig, out, [f.step for f in frames])
+
+
+def player_lyapunov_figure(frames) -> go.Figure:
+    """The top Lyapunov exponents (log10 per step) at every snapshot; one y range for all frames."""
+    frames = _check_frames(frames)
+    fig = lyapunov_figure(frames[0].lyapunov)
+    lo, hi = _finite_range([f.lyapunov for f in frames], 0.1)
+    fig.update_yaxes(range=[min(lo, 0.0), max(hi, 0.0)])
+    base = "Top Lyapunov exponents over training"
+
+    def bars(lam):
+        lam = np.asarray(lam, dtype=float)
+        shown = np.where(np.isfinite(lam), lam, np.nan)
+        return go.Bar(
+            y=shown,
+            marker_color=np.where(shown > 0, "#d62728", "#1f77b4"),
+            customdata=[f"{v:.4g} (×{raw_label(v)} per step)" if np.isfinite(v) else "−∞ (collapsed)" for v in lam],
+        )
+
+    out = [
+        go.Frame(name=f.label, data=[bars(f.lyapunov)], traces=[0], layout=dict(title_text=_frame_title(base, f)))
+        for f in frames
+    ]
+    fig.update_layout(title_text=out[0].layout.title.text)
+    return animate(fig, out, [f.step for f in frames])
+
+
+# -- click to unroll ----------------------------------------------------------------------------------------
+
+
+def _unroll_x(u) -> np.ndarray:
+    """1-indexed step after each factor: s+1 (nothing multiplied yet), s+2, ..., t+1."""
+    return np.arange(u.s + 1, u.t + 2)
+
+
+def unroll_chain_figure(u) -> go.Figure:
+    """The running product ||J_t'...J_{s'+1}|| factor by factor (it ends at the clicked value), the
+    product of the factors' norms above it (submultiplicativity), and each factor's norm below."""
+    from plotly.subplots import make_subplots
+
+    name = "‖·‖<sub>F</sub>" if u.norm == "fro" else "‖·‖<sub>2</sub>"
+    t1, s1 = u.t + 1, u.s + 1
+    x = _unroll_x(u)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08)
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=u.running_log10,
+            mode="lines+markers",
+            name=f"running product {name}",
+            customdata=_raw_labels(u.running_log10),
+            line=dict(color="#1f77b4", width=2.5),
+            hovertemplate="after J<sub>%{x}</sub><br>‖product‖ = %{customdata}<extra></extra>",
+        ),
+        1,
+        1,
+    )
+    if len(u.bound_log10):
+        fig.add_trace(
+            go.Scatter(
+                x=x[1:],
+                y=u.bound_log10,
+                mode="lines",
+                line=dict(color="#d62728", dash="dash"),
+                name="product of the factors' norms (upper bound)",
+                customdata=_raw_labels(u.bound_log10),
+                hovertemplate="bound after J<sub>%{x}</sub> = %{customdata}<extra></extra>",
+            ),
+            1,
+            1,
+        )
+        f = u.factor_log10_norms
+        fig.add_trace(
+            go.Bar(
+                x=x[1:],
+                y=np.where(np.isfinite(f), f, np.nan),
+                name=f"{name} of each factor J<sub>i</sub>",
+                marker_color=np.where(f > 0, "#d62728", "#1f77b4"),
+                customdata=_raw_labels(f),
+                hovertemplate="‖J<sub>%{x}</sub>‖ = %{customdata}<extra></extra>",
+            ),
+            2,
+            1,
+        )
+    fig.add_hline(y=0, line=dict(color="#555", width=1), row=2, col=1)
+    fig.update_layout(
+        title=f"∂h({t1})/∂h({s1}) unrolled: {name} = {raw_label(u.value)} after {u.t - u.s} factors",
+        legend=dict(orientation="h", yanchor="top", y=-0.15, x=0),
+    )
+    fig.update_xaxes(title_text="step i of the last factor J<sub>i</sub> multiplied in", row=2, col=1)
+    decade_axis(fig, np.concatenate([u.running_log10, u.bound_log10]), "y", title=f"{name} (log scale)")
+    fig.update_yaxes(title_text="‖J<sub>i</sub>‖ (log10)", row=2, col=1)
+    return style(fig)
+
+
+def unroll_singular_values_figure(u) -> go.Figure:
+    """All singular values of every factor J_i (log scale), with σ = 1 marked: above it a factor
+    stretches some direction, below it shrinks every direction."""
+    S = u.factor_singular_values
+    x = _unroll_x(u)[1:]
+    xs = np.repeat(x, S.shape[1]) if S.size else np.zeros(0)
+    ys = _safe_log10(S.ravel())
+    fig = go.Figure(
+        go.Scatter(
+            x=xs,
+            y=np.where(np.isfinite(ys), ys, np.nan),
+            mode="markers",
+            marker=dict(size=6, color="#1f77b4", opacity=0.7),
+            customdata=_raw_labels(ys),
+            hovertemplate="J<sub>%{x}</sub><br>σ = %{customdata}<extra></extra>",
+            name="σ of J<sub>i</sub>",
+        )
+    )
+    fig.add_hline(y=0, line=dict(color="#d62728", dash="dash"), annotation_text="σ = 1")
+    state = "the full (h, c) state" if u.kind == "lstm" else "the state"
+    fig.update_layout(
+        title=f"Singular values of each factor J<sub>i</sub> (of {state})", xaxis_title="step i", showlegend=False
+    )
+    decade_axis(fig, np.append(ys, 0.0), "y", title="σ (log scale)")
+    return style(fig)
+
+
+def unroll_saturation_figure(u, threshold: float) -> go.Figure:
+    """How many units are saturated or off (slope below ``threshold`` of its maximum) at each step,
+    one line per slope (φ′ for a vanilla cell, each gate for a gated one)."""
+    x = _unroll_x(u)[1:]
+    fig = go.Figure()
+    for k, n in u.saturated_counts.items():
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=n,
+                mode="lines+markers",
+                name=f"{k} ({u.functions[k]}′)",
+                hovertemplate=f"{k}<br>step %{{x}}<br>%{{y}} units saturated<extra></extra>",
+            )
+        )
+    H = next(iter(u.derivatives.values())).shape[1] if u.derivatives else 0
+    fig.update_layout(
+        title=f"Saturated or off units per step (slope < {threshold:g} × its maximum)",
+        xaxis_title="step i",
+        yaxis_title=f"units (of {H})",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
+    fig.update_yaxes(range=[-0.3, H + 0.3])
+    return style(fig)
+
+
+def unroll_slopes_heatmap(u, name: str) -> go.Figure:
+    """One slope (φ′, or a gate's) of every unit at every factor step, as a fraction of its maximum."""
+    if name not in u.derivatives:
+        raise ValueError(f"name must be one of {', '.join(u.derivatives)}; got {name!r}")
+    from .unroll import MAX_SLOPE  # plain dict; unroll imports torch only when called
+
+    D = u.derivatives[name].T / MAX_SLOPE[u.functions[name]]  # (H, n)
+    fig = go.Figure(
+        go.Heatmap(
+            z=D,
+            x=_unroll_x(u)[1:],
+            y=np.arange(1, D.shape[0] + 1),
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            colorbar=dict(title=dict(text="slope / max", side="top")),
+            hovertemplate="unit %{y}<br>step %{x}<br>slope / max = %{z:.3g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"{name}: {u.functions[name]}′ of each unit (0 = saturated or off)",
+        xaxis_title="step i",
+        yaxis_title="unit",
+    )
+    return style(fig)
+
+
+def nonnormality_figure(u) -> go.Figure:
+    """||W^k||_2 against ρ^k for k up to t − s: a gap means non-normal transient growth that the
+    spectral radius alone does not show."""
+    k = np.arange(len(u.power_log10))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=u.power_log10,
+            mode="lines+markers",
+            name="‖W<sup>k</sup>‖<sub>2</sub>",
+            customdata=_raw_labels(u.power_log10),
+            hovertemplate="k = %{x}<br>‖W<sup>k</sup>‖<sub>2</sub> = %{customdata}<extra></extra>",
+        )
+    )
+    rk = u.rho_log10_powers
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=np.where(np.isfinite(rk), rk, np.nan),
+            mode="lines",
+            line=dict(dash="dash", color="#d62728"),
+            name=f"ρ<sup>k</sup>, ρ = {u.rho:.3g}",
+            customdata=_raw_labels(rk),
+            hovertemplate="k = %{x}<br>ρ<sup>k</sup> = %{customdata}<extra></extra>",
+        )
+    )
+    gap = float(np.nanmax(np.where(np.isfinite(u.transient_gap), u.transient_gap, np.nan))) if len(k) > 1 else 0.0
+    fig.update_layout(
+        title=f"Non-normality of {u.matrix}: largest ‖W<sup>k</sup>‖/ρ<sup>k</sup> = {raw_label(gap)}, "
+        f"departure from normality {u.departure:.3g}",
+        xaxis_title="power k",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
+    decade_axis(fig, np.concatenate([u.power_log10, rk]), "y", title="norm (log scale)")
+    return style(fig)
+
+
+def unroll_contribution_figure(u) -> go.Figure:
+    """‖term i‖_F of ∂ℓ_t/∂W_hh for every source step i ≤ t (log scale), the clicked s marked: how much of
+    the loss's gradient at t arrives through h_s, against the other steps."""
+    n = np.asarray(u.contribution_norms, dtype=float)
+    ys = _safe_log10(n)
+    steps = np.arange(1, len(n) + 1)
+    colors = np.where(steps == u.s + 1, "#d62728", "#1f77b4")
+    fig = go.Figure(
+        go.Bar(
+            x=steps,
+            y=np.where(np.isfinite(ys), ys, np.nan),
+            marker_color=colors,
+            customdata=_raw_labels(ys),
+            hovertemplate="through h(%{x})<br>‖term‖<sub>F</sub> = %{customdata}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"Terms of ∂ℓ({u.t + 1})/∂W_hh by source step (red: s = {u.s + 1})",
+        xaxis_title="source step i",
+        showlegend=False,
+    )
+    decade_axis(fig, ys, "y", title="‖term‖_F (log scale)")
+    return style(fig)
+
+
+# -- compare mode --------------------------------------------------------------------------------------------
+
+COMPARE_COLORS = {"A": "#1f77b4", "B": "#d62728"}
+
+
+def compare_heatmaps(L_a, L_b, norm="fro", block: str = "h", labels=("A", "B")) -> tuple[go.Figure, go.Figure]:
+    """A's and B's gradient-flow heatmaps on one colour range (equal zmin/zmax covering both)."""
+    from .compare import shared_range
+
+    zr = shared_range(L_a, L_b)
+    figs = []
+    for L, lab in zip((L_a, L_b), labels, strict=True):
+        fig = gradient_flow_heatmap(np.asarray(L, dtype=float), norm, block, zrange=zr)
+        fig.update_layout(title_text=f"{lab}: {fig.layout.title.text}")
+        figs.append(fig)
+    return figs[0], figs[1]
+
+
+def log_ratio_figure(D, labels=("A", "B")) -> go.Figure:
+    """log10 of B's norm over A's at every (t, s): red where B carries more gradient, blue less."""
+    from .compare import symmetric_range
+
+    D = np.asarray(D, dtype=float)
+    lo, hi = symmetric_range(D)
+    steps = np.arange(1, D.shape[0] + 1)
+    tv, tt = decade_ticks(lo, hi)
+    a, b = labels
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.clip(D, lo, hi),
+            x=steps,
+            y=steps,
+            zmin=lo,
+            zmax=hi,
+            colorscale=HEAT_COLORSCALE,
+            zmid=0,
+            customdata=_log_hover_text(D),
+            hovertemplate=f"t = %{{y}}<br>s = %{{x}}<br>{b} / {a} = %{{customdata}}<extra></extra>",
+            colorbar=dict(title=dict(text=f"{b} / {a}", side="top"), tickvals=tv, ticktext=tt),
+        )
+    )
+    fig.update_layout(
+        title=f"Gradient flow, {b} against {a}: ratio of ‖∂h(t)/∂h(s)‖ (log scale)",
+        xaxis_title="source step s",
+        yaxis_title="target step t",
+    )
+    fig.update_yaxes(autorange="reversed")
+    return style(fig)
+
+
+def compare_eigenvalue_figure(ev_a, ev_b, labels=("A", "B"), matrix: str = "W_hh") -> go.Figure:
+    """A's and B's eigenvalues in one complex plane, with the unit circle."""
+    th = np.linspace(0, 2 * np.pi, 361)
+    fig = go.Figure(
+        go.Scatter(
+            x=np.cos(th),
+            y=np.sin(th),
+            mode="lines",
+            line=dict(color="#333", width=1.5),
+            name="unit circle |λ| = 1",
+            hoverinfo="skip",
+        )
+    )
+    r = 1.1
+    for ev, lab, sym, col in zip((ev_a, ev_b), labels, ("circle", "x"), COMPARE_COLORS.values(), strict=True):
+        ev = np.asarray(ev, dtype=complex)
+        rho = float(np.abs(ev).max()) if ev.size else 0.0
+        r = max(r, 1.1 * rho)
+        fig.add_trace(
+            go.Scatter(
+                x=ev.real,
+                y=ev.imag,
+                mode="markers",
+                marker=dict(size=8, symbol=sym, color=col),
+                name=f"{lab}: λ (ρ = {rho:.3g})",
+                customdata=np.abs(ev),
+                hovertemplate=f"{lab}<br>λ = %{{x:.4g}} %{{y:+.4g}}i<br>|λ| = %{{customdata:.4g}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Eigenvalues of {matrix}: {labels[0]} and {labels[1]} in one plane",
+        xaxis_title="Re λ",
+        yaxis_title="Im λ",
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+    )
+    fig.update_xaxes(range=[-r, r], zeroline=True)
+    fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
+    return style(fig)
+
+
+def compare_history_figure(hist_a, hist_b, column: str = "grad_norm", labels=("A", "B")) -> go.Figure:
+    """A's and B's training histories of ``column`` (log scale) on one axis."""
+    fig = go.Figure()
+    allv = []
+    for h, lab in zip((hist_a, hist_b), labels, strict=True):
+        v = _safe_log10(h[column].to_numpy(float))
+        allv.extend(v[np.isfinite(v)].tolist())
+        fig.add_trace(
+            go.Scatter(
+                x=h["step"],
+                y=np.where(np.isfinite(v), v, np.nan),
+                mode="lines",
+                name=lab,
+                line=dict(color=COMPARE_COLORS.get(lab), width=2),
+                customdata=[fmt_power(float(x)) for x in h[column]],
+                hovertemplate=f"{lab}<br>step %{{x}}<br>{column} = %{{customdata}}<extra></extra>",
+            )
+        )
+    what = {"grad_norm": "global gradient norm (before clipping)", "loss": "training loss"}.get(column, column)
+    fig.update_layout(
+        title=f"{what.capitalize()}: {labels[0]} and {labels[1]}",
+        xaxis_title="training step",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
+    decade_axis(fig, allv or [0.0], "y", title=f"{what} (log scale)")
     return style(fig)

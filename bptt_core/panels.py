@@ -520,3 +520,183 @@ def activation_memory_figure(
         "segment at a time. Parameters, gradients and optimiser state are not included here (the table's total "
         "training memory adds them).",
     )
+
+
+# -- click to unroll (one cell of the gradient-flow heatmap) ------------------------------------------
+
+
+def unroll_panels(u) -> list[Panel]:
+    """The chain J_t ⋯ J_{s+1} behind one clicked cell (a :class:`bptt_core.unroll.Unroll`), as panels:
+    the running product (ending at the clicked value), each factor's singular values, the saturated
+    units, the non-normality of W, and the cell's term of ∂ℓ_t/∂W_hh where it was computed."""
+    from .unroll import SATURATION_THRESHOLD
+
+    t1, s1, n = u.t + 1, u.s + 1, u.t - u.s
+    name = F.norm_symbol(u.norm)
+    steps = u.factor_steps + 1
+    sv = u.factor_singular_values
+    sv_frame = pd.DataFrame(sv, columns=[f"sigma_{i + 1}" for i in range(sv.shape[1])]).assign(factor_step=steps)
+    sat = pd.DataFrame({f"saturated_{k}": c for k, c in u.saturated_counts.items()}).assign(factor_step=steps)
+    k = np.arange(len(u.power_log10))
+    normal = pd.DataFrame(
+        {"k": k, "log10_norm_W_power": u.power_log10, "log10_rho_power": u.rho_log10_powers, "gap": u.transient_gap}
+    )
+    peak = float(np.nanmax(u.transient_gap)) if len(k) else 0.0
+    out = [
+        Panel(
+            "gf_unroll",
+            f"∂h({t1})/∂h({s1}) unrolled",
+            F.unroll_chain_figure(u),
+            u.table(),
+            f"unroll-t{t1}-s{s1}.csv",
+            f"The clicked cell is the product of {n} step Jacobians, J({s1 + 1}) up to J({t1}). The line is the "
+            f"norm ({name}) of the product after each factor; it ends at the clicked value, "
+            f"{F.raw_label(u.value)}. The dashed line multiplies the factors' own norms: it bounds the product "
+            "from above, and the gap between the two is how much the factors' directions cancel. The bars are "
+            "each factor's norm: above 1 (red) a step can stretch a gradient, below 1 it shrinks every direction."
+            + (f" {u.note}" if u.note else ""),
+        ),
+        Panel(
+            "gf_unroll_sv",
+            "Singular values of each factor",
+            F.unroll_singular_values_figure(u),
+            sv_frame,
+            f"unroll-singular-values-t{t1}-s{s1}.csv",
+            "Every singular value of each factor J_i: a factor whose singular values all lie below 1 shrinks "
+            "every direction of the gradient passing through it; one above 1 stretches some direction.",
+        ),
+        Panel(
+            "gf_unroll_sat",
+            "Saturated or off units",
+            F.unroll_saturation_figure(u, SATURATION_THRESHOLD),
+            sat,
+            f"unroll-saturation-t{t1}-s{s1}.csv",
+            f"At each step of the chain, how many units have a slope below {SATURATION_THRESHOLD:g} of its "
+            "largest possible value (tanh saturated, ReLU off): such a unit passes almost no gradient back "
+            "through that step.",
+        ),
+        Panel(
+            "gf_unroll_nonnormal",
+            "Non-normality of W",
+            F.nonnormality_figure(u),
+            normal,
+            f"unroll-nonnormality-t{t1}-s{s1}.csv",
+            f"‖W^k‖₂ of the recurrent matrix ({u.matrix}) against ρ^k, ρ = {u.rho:.3g}, for k up to {n}. "
+            f"For a normal matrix the two are equal; here the largest gap is {peak:.3g} decades and Henrici's "
+            f"departure from normality is {u.departure:.3g} (0 = normal). A gap means powers of W can grow for "
+            "a while even when ρ < 1 (Trefethen & Embree 2005).",
+        ),
+    ]
+    if u.contribution_norms is not None:
+        terms = u.contribution_norms
+        share = float(terms[u.s] / terms.sum()) if terms.sum() > 0 else float("nan")
+        out.append(
+            Panel(
+                "gf_unroll_contrib",
+                f"Terms of ∂ℓ({t1})/∂W_hh",
+                F.unroll_contribution_figure(u),
+                pd.DataFrame({"source_step": np.arange(1, len(terms) + 1), "frobenius_norm": terms}),
+                f"unroll-contribution-t{t1}-s{s1}.csv",
+                f"The gradient of the loss at step {t1} with respect to W_hh is a sum of one term per source "
+                f"step i ≤ {t1}, each carried back through the chain from {t1} to i. The term through the "
+                f"clicked s = {s1} (red) has Frobenius norm {terms[u.s]:.3g}, {share:.1%} of the terms' norms "
+                "summed.",
+            )
+        )
+    return out
+
+
+# -- training player (a run's weight snapshots, one animation frame each) -----------------------------
+
+
+def player_panels(frames, twin_label: str) -> list[Panel]:
+    """The player's animated figures for one run's frames (:func:`bptt_core.player.frames`): the
+    gradient-flow heatmap, ‖∂L/∂h_t‖, the eigenvalues with their paths, the singular values and the top
+    Lyapunov exponents at every snapshot. Plotly's own frames: play and the slider need no server."""
+    from .player import eigen_paths, frames_table
+
+    table = frames_table(frames)
+    n = len(frames)
+    first, last = frames[0], frames[-1]
+    kept = ", ".join(f"step {f.step} ({' '.join(f.reasons)})" for f in frames[:3]) + (", …" if n > 3 else "")
+    common = (
+        f"{n} snapshots of the weights of the {twin_label} run, from step {first.step} (loss {first.loss:.4g}) "
+        f"to step {last.step} (loss {last.loss:.4g}): {kept}. "
+        "Each frame is measured on one fixed probe sequence, so the frames differ only through the weights. "
+        "▶ Play and the slider run in your browser (every frame is part of the figure). The CSV has one row "
+        "per snapshot: its step, loss, why it was kept, ρ, σ₁, the top Lyapunov exponent and the decay rate."
+    )
+    paths = eigen_paths([f.eigenvalues for f in frames])
+    specs = [
+        ("cl_play_heatmap", "Gradient flow over training", F.player_heatmap_figure(frames),
+         "The gradient-flow heatmap log10 ‖∂h(t)/∂h(s)‖ at each snapshot, on one colour scale for all of them. "),
+        ("cl_play_dh", "‖∂L/∂h(t)‖ over training", F.player_dh_figure(frames),
+         "How much gradient each hidden state receives from the probe's last-step loss, at each snapshot. "),
+        ("cl_play_eig", "Eigenvalues over training", F.player_eigenvalue_figure(frames, paths),
+         f"The eigenvalues of {first.matrix} at each snapshot, with the path each has taken so far; outside "
+         "the unit circle a direction grows step after step. "),
+        ("cl_play_sv", "Singular values over training", F.player_singular_values_figure(frames),
+         f"The singular values of {first.matrix} at each snapshot (while σ₁ < 1/γ gradients cannot explode: Pascanu et al. 2013). "),
+        ("cl_play_lyap", "Lyapunov exponents over training", F.player_lyapunov_figure(frames),
+         "The top Lyapunov exponents (log10 per step) at each snapshot: above 0, nearby trajectories separate. "),
+    ]  # fmt: skip
+    return [Panel(k, title, fig, table, "player-frames.csv", words + common) for k, title, fig, words in specs]
+
+
+# -- compare mode (A against B) -----------------------------------------------------------------------
+
+
+def flow_metrics(s: FlowSummary) -> dict:
+    """The Gradient flow page's headline numbers, by name (None where one does not exist)."""
+    return {
+        "decay rate (log10 per step)": s.rate,
+        "per-step factor": 10**s.rate if np.isfinite(s.rate) else None,
+        "memory horizon (steps)": s.horizon,
+        "γσ₁ (Pascanu)": s.gamma_sigma1,
+    }
+
+
+def compare_flow_panels(
+    L_a: np.ndarray,
+    L_b: np.ndarray,
+    summaries: tuple[FlowSummary, FlowSummary],
+    norm="fro",
+    blocks: tuple[str, str] = ("h", "h"),
+) -> tuple[pd.DataFrame, list[Panel]]:
+    """(metrics as A, B and B − A; A's and B's heatmaps on one colour range, the log10 ratio B / A).
+
+    Both heatmaps are white at a norm of 1 and share zmin/zmax (:func:`bptt_core.compare.shared_range`),
+    so one colour is one value on both sides."""
+    from . import compare as C
+
+    norm = norm_of(norm)
+    zr = C.shared_range(L_a, L_b)
+    heats = []
+    for side, L, block in (("A", L_a, blocks[0]), ("B", L_b, blocks[1])):
+        fig = F.gradient_flow_heatmap(L, norm, block, centre="one", zrange=zr)
+        fig.update_layout(title_text=f"{side}: {fig.layout.title.text}")
+        heats.append(
+            Panel(
+                f"gf_cmp_{side.lower()}",
+                f"Gradient flow of {side}",
+                fig,
+                matrix_frame(L, "t", "s"),
+                f"gradient-flow-{side}.csv",
+                f"{side}'s gradient-flow heatmap, on the colour range both share ({F.raw_label(zr[0])} to "
+                f"{F.raw_label(zr[1])}; white is a norm of 1), so one colour means one value on both sides.",
+            )
+        )
+    D = C.log_ratio(L_a, L_b)
+    finite = D[np.isfinite(D)]
+    spread = f"from {finite.min():+.3g} to {finite.max():+.3g} decades" if finite.size else "nowhere finite"
+    ratio = Panel(
+        "gf_cmp_ratio",
+        "log10 ratio B / A",
+        F.log_ratio_figure(D),
+        matrix_frame(D, "t", "s").rename(columns={"log10_norm": "log10_ratio_B_over_A", "norm": "ratio"}),
+        "gradient-flow-ratio.csv",
+        f"log10 of B's norm over A's at every pair s ≤ t of the {D.shape[0]} steps both have: red where B carries "
+        f"more gradient from s to t, blue where it carries less, white where they are equal. Here it ranges {spread}.",
+    )
+    table = C.metrics_table(flow_metrics(summaries[0]), flow_metrics(summaries[1]))
+    return table, [*heats, ratio]

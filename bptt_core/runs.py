@@ -92,7 +92,8 @@ class Run:
         lo, hi = self.history.get("flow_min"), self.history.get("flow_max")
         if lo is None or hi is None or not np.isfinite(lo).any() or not np.isfinite(hi).any():
             return None
-        return float(np.nanmin(lo)), float(np.nanmax(hi))
+        lo, hi = float(np.nanmin(lo)), float(np.nanmax(hi))
+        return (lo, hi) if lo < hi else None  # a constant flow: the heatmap's own (narrow) range
 
     def history_frame(self):
         """The history as a table: one row per logged step (pandas DataFrame)."""

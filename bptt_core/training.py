@@ -22,6 +22,17 @@ runs, so memory holds one batch however many steps run, and the values are exact
 ``progress(fraction, message)`` (called after every step) and ``cancel()`` (checked before every
 step and between the forward and backward pass; True raises :class:`Cancelled`), so a background
 job (:mod:`bptt_core.jobs`) can show how far it is and stop within one training step.
+
+Snapshots (the training player, docs/design.md): every run keeps copies of its weights at chosen
+steps. The snapshot of step k holds the weights *before* step k's update, the ones that produced
+row k of the history (its loss), so it equals bit for bit the final weights of the same run stopped
+after k steps (``TrainConfig(steps=k)``). Kept: ``TrainConfig.snapshots`` steps evenly spaced over
+0 .. steps - 1, every step whose gradient clipping changed (at most ``snapshots`` of them: when there
+are more, every other one is dropped, so the kept ones stay evenly spread over the clip events), and
+the divergence step. A run therefore holds at most ``2 * snapshots + 1`` snapshots
+(:func:`max_snapshots`), whatever its step count, and at most ``MAX_SNAPSHOT_BYTES`` of them: a
+model too large for that keeps fewer evenly spaced and clip snapshots (the divergence step is always
+kept).
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -60,6 +71,8 @@ MAX_LR = 100.0
 MAX_CLIP = 1e6
 PARAM_GROUPS = ("W_ih", "W_hh", "bias", "readout")
 TWINS = ("unclipped", "norm", "value")
+MAX_SNAPSHOTS = 100  # evenly spaced snapshots a run may ask for (clip events add as many again, plus 1)
+MAX_SNAPSHOT_BYTES = 64 * 2**20  # the snapshots of one run (the largest LSTM's weights are ~6.3 MB a copy)
 
 # One row per training step. grad_* are gradient norms before clipping, norm_* weight norms
 # before the update (the weights that produced this step's loss).
@@ -91,6 +104,7 @@ class TrainConfig:
     k1: int = 0  # TBPTT(k1, k2): update every k1 steps; 0 with k2 = 0 means full BPTT
     k2: int = 0  # ... backpropagating k2 steps; 0 with k1 = 0 means full BPTT
     seed: int = 0  # seeds the stream of batches (the weights come from ModelConfig.seed)
+    snapshots: int = 20  # weight snapshots evenly spaced over the run (plus clip events, divergence)
 
     def __post_init__(self):
         check_int("steps", self.steps, 1, MAX_STEPS)
@@ -107,6 +121,7 @@ class TrainConfig:
                 f"got k1={self.k1}, k2={self.k2}"
             )
         check_int("seed", self.seed, 0, MAX_SEED)
+        check_int("snapshots", self.snapshots, 0, MAX_SNAPSHOTS)
         for f in fields(self):  # normalise numpy / float-typed values so equal configs hash equal
             v = getattr(self, f.name)
             if f.type == "int":
@@ -127,6 +142,96 @@ CLIPPING_STORY = TrainConfig(**CLIPPING_STORY_SETTINGS, clip="none")
 
 
 @dataclass
+class Snapshot:
+    """The weights a run had at one step (before that step's update), and why they were kept."""
+
+    step: int  # 0-based training step: these weights produced history row ``step``
+    loss: float  # that row's loss (NaN or inf at the divergence step)
+    reasons: tuple[str, ...]  # "even", "clip", "diverged" (one step may be kept for several)
+    rnn_state: dict[str, torch.Tensor]  # state_dict of the recurrent module (cloned)
+    readout_state: dict[str, torch.Tensor]  # state_dict of the readout (cloned)
+
+
+def snapshot_steps(steps: int, count: int) -> list[int]:
+    """``count`` training steps evenly spaced over 0 .. steps - 1, first and last included (fewer when
+    steps < count)."""
+    if count <= 0 or steps <= 0:
+        return []
+    if count == 1:
+        return [0]
+    return sorted({round(i * (steps - 1) / (count - 1)) for i in range(count)})
+
+
+def max_snapshots(train_cfg: TrainConfig, snapshot_bytes: int = 0) -> int:
+    """The most snapshots one run keeps: the evenly spaced ones, as many clip events, the divergence.
+
+    ``snapshot_bytes``: the size of one snapshot (the model's and readout's weights); the count is
+    lowered so that all of them fit in ``MAX_SNAPSHOT_BYTES``."""
+    return 2 * snapshot_count(train_cfg, snapshot_bytes) + 1
+
+
+def snapshot_count(train_cfg: TrainConfig, snapshot_bytes: int = 0) -> int:
+    """How many evenly spaced (and at most how many clip) snapshots a run keeps: ``train_cfg.snapshots``,
+    fewer when ``2 n + 1`` copies of ``snapshot_bytes`` would exceed ``MAX_SNAPSHOT_BYTES``."""
+    if snapshot_bytes <= 0:
+        return train_cfg.snapshots
+    return max(0, min(train_cfg.snapshots, (MAX_SNAPSHOT_BYTES // snapshot_bytes - 1) // 2))
+
+
+def state_bytes(*modules: nn.Module) -> int:
+    """Bytes of one copy of the modules' state_dicts (what a snapshot holds)."""
+    return sum(v.numel() * v.element_size() for m in modules for v in m.state_dict().values())
+
+
+class _Snapshots:
+    """Collects a run's snapshots within :func:`max_snapshots`."""
+
+    def __init__(self, train_cfg: TrainConfig, snapshot_bytes: int = 0):
+        count = snapshot_count(train_cfg, snapshot_bytes)
+        self.even = set(snapshot_steps(train_cfg.steps, count))
+        self.clip_cap = count
+        self.clip_stride = 1  # keep every clip_stride-th clip event (doubled whenever the cap is hit)
+        self.n_clips = 0
+        self.kept: dict[int, Snapshot] = {}
+
+    def decide(self, step: int, loss: float, clipped: bool, diverged: bool, rnn: nn.Module, readout) -> None:
+        """Called after clipping and before the optimiser's update, so the weights are still step ``step``'s."""
+        reasons = []
+        if step in self.even:
+            reasons.append("even")
+        if clipped and self.clip_cap > 0:
+            if self.n_clips % self.clip_stride == 0:
+                reasons.append("clip")
+            self.n_clips += 1
+        if diverged:
+            reasons.append("diverged")
+        if reasons:
+            self.kept[step] = Snapshot(step, loss, tuple(reasons), _clone_state(rnn), _clone_state(readout))
+            self._thin_clips()
+
+    def _thin_clips(self) -> None:
+        clip_steps = sorted(k for k, v in self.kept.items() if "clip" in v.reasons)
+        if len(clip_steps) <= self.clip_cap:
+            return
+        self.clip_stride *= 2
+        for i, k in enumerate(clip_steps):
+            if i % 2:  # keep the 0th, 2nd, 4th, ... clip events: still evenly spread over them
+                snap = self.kept[k]
+                rest = tuple(r for r in snap.reasons if r != "clip")
+                if rest:
+                    self.kept[k] = Snapshot(snap.step, snap.loss, rest, snap.rnn_state, snap.readout_state)
+                else:
+                    del self.kept[k]
+
+    def result(self) -> list[Snapshot]:
+        return [self.kept[k] for k in sorted(self.kept)]
+
+
+def _clone_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@dataclass
 class TrainResult:
     history: pd.DataFrame  # one row per step run, columns HISTORY_COLUMNS
     dh_norms: np.ndarray  # (steps run, T) float64: ||dL/dh_t|| at every step and time
@@ -137,6 +242,7 @@ class TrainResult:
     readout: nn.Linear
     loss_on: str  # "all" or "last": which steps the task's loss covers
     seconds: float  # wall-clock time of the run
+    snapshots: list[Snapshot] = field(default_factory=list)  # by step; see the module docstring
 
     @property
     def first_clip(self) -> int | None:
@@ -318,6 +424,7 @@ def _run(
     params = [*rnn.parameters(), *readout.parameters()]
     opt = _make_optimizer(params, train_cfg)
     rows, dh, diverged = [], [], None
+    snaps = _Snapshots(train_cfg, state_bytes(rnn, readout))
     for i, batch in enumerate(data):
         _check_cancel(cancel)
         loss_on = loss_on or batch.loss_on
@@ -343,6 +450,7 @@ def _run(
         loss_value = float(loss.detach())
         nonfinite = not (math.isfinite(loss_value) and math.isfinite(before))
         rows.append((i, loss_value, before, after, changed, nonfinite, *scalars))
+        snaps.decide(i, loss_value, changed, nonfinite, rnn, readout)
         if nonfinite:  # marked and stopped: no update is taken from a NaN/inf gradient
             diverged = i
             break
@@ -362,6 +470,7 @@ def _run(
         readout=readout,
         loss_on=loss_on,
         seconds=time.perf_counter() - t0,
+        snapshots=snaps.result(),
     )
 
 

@@ -287,7 +287,8 @@ def twins_key(ctx: PageContext, tcfg) -> tuple:
 
 
 def twins_job(ctx: PageContext, tcfg):
-    """Training the three clipping twins as a job; their histories kept as plain data (not the modules)."""
+    """Training the three clipping twins as a job: their histories as plain data, and each TrainResult
+    (its weight snapshots, bounded by bptt_core.training.MAX_SNAPSHOT_BYTES) for the training player."""
 
     def run(progress, cancelled):
         numerics()
@@ -299,7 +300,7 @@ def twins_job(ctx: PageContext, tcfg):
         out = train(ctx.cfg, tcfg, progress=progress, initial=initial, cancel=cancelled)
         return {
             k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
-                    loss_on=r.loss_on, seconds=r.seconds)
+                    loss_on=r.loss_on, seconds=r.seconds, run=r)  # run: its weight snapshots, for the player
             for k, r in out.items()
         }  # fmt: skip
 
@@ -393,6 +394,46 @@ def gradient_flow_view(
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
 
+UNROLL_CELLS = ("rnn", "lstm", "gru")  # the cells whose chain bptt_core.unroll opens (one layer)
+
+
+def can_unroll(cfg: ModelConfig) -> bool:
+    return cfg.cell in UNROLL_CELLS and cfg.num_layers == 1
+
+
+@st.cache_data(**VIEWS)
+def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: bool) -> tuple[float, tuple[Shown, ...]]:
+    """(log10 of the clicked norm, the unroll panels) for the 0-indexed cell (t, s) of the page's
+    gradient-flow matrix: the same model and sequence as :func:`flow_matrix`."""
+    from bptt_core import panels as P
+    from bptt_core.unroll import unroll
+
+    R = numerics()
+    with _computing("unroll"):
+        rnn, readout, x, y, _ = R.model_and_sequence(ctx.cfg, ctx.upload)
+        # The contribution term holds (t + 1) copies of W_hh: asked for on the steps the page's own
+        # contributions panel covers (bptt_core.panels.contribution_step).
+        terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}
+        u = unroll(rnn, x, t, s, block=flow_block(ctx.cfg.cell, block), norm=norm_of(norm), **terms)
+    return u.value, tuple(ready(p, lecture) for p in P.unroll_panels(u))
+
+
+@st.cache_data(**VIEWS)
+def compare_view(
+    ctx: PageContext, ctx_b: PageContext, norm, block: str, threshold: float, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Gradient flow page: (metrics A, B, B − A; A's and B's heatmaps on one colour
+    range and the log10 ratio B / A). Both matrices must be computed (or light): :func:`flow_matrix`."""
+    from bptt_core import panels as P
+
+    blocks = flow_block(ctx.cfg.cell, block), flow_block(ctx_b.cfg.cell, block)
+    L_a, L_b = flow_matrix(ctx, norm, blocks[0]), flow_matrix(ctx_b, norm, blocks[1])
+    sa = P.flow_summary(L_a, spectrum(ctx), ctx.cfg.cell, threshold)
+    sb = P.flow_summary(L_b, spectrum(ctx_b), ctx_b.cfg.cell, threshold)
+    table, panels = P.compare_flow_panels(L_a, L_b, (sa, sb), norm, blocks)
+    return table, tuple(ready(p, lecture) for p in panels)
+
+
 @st.cache_data(**VIEWS)
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
@@ -446,6 +487,19 @@ def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     from bptt_core import panels as P
 
     return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
+
+
+@st.cache_data(**VIEWS)
+def player_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> tuple[Shown, ...]:
+    """The training player's animated figures for one twin (the twins must have been trained)."""
+    from bptt_core import panels as P
+    from bptt_core import player
+    from bptt_core.figures import TWIN_LABELS
+
+    run = twin_runs(ctx, tcfg)[twin]["run"]
+    with _computing("player_frames"):
+        frames = player.frames(run)
+    return tuple(ready(p, lecture) for p in P.player_panels(frames, TWIN_LABELS[twin]))
 
 
 @st.cache_data(**VIEWS)

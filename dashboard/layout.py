@@ -217,23 +217,27 @@ def file_stem(page: str, ctx: PageContext | None = None) -> str:
     return stem(page, ctx.cfg, ctx.upload.model_name if ctx.upload is not None else None)
 
 
-def chart(spec: dict, key: str, page: str, stem: str | None = None) -> None:
+def chart(spec: dict, key: str, page: str, stem: str | None = None, selectable: bool = False):
     """A figure dict from dashboard.compute, drawn with the shared config; the camera button's file is
-    named ``stem``-``key`` (the page and the settings, then which figure)."""
+    named ``stem``-``key`` (the page and the settings, then which figure). ``selectable``: a click on a
+    point reruns the page and the selection event is returned (None otherwise)."""
     config = plotly_config(page)
     image = {**config["toImageButtonOptions"], "filename": f"{stem or file_stem(page)}-{key.replace('_', '-')}"}
-    st.plotly_chart(
-        _Drawn(spec), key=key, config={**config, "toImageButtonOptions": image}, width="stretch", theme=None
+    select = dict(on_select="rerun", selection_mode="points") if selectable else {}
+    event = st.plotly_chart(
+        _Drawn(spec), key=key, config={**config, "toImageButtonOptions": image}, width="stretch", theme=None, **select
     )
+    return event if selectable else None
 
 
 def _csv(data) -> bytes:
     return data.to_csv(index=False).encode()
 
 
-def show_figure(page: str, shown: Shown, ctx: PageContext | None = None) -> None:
+def show_figure(page: str, shown: Shown, ctx: PageContext | None = None, selectable: bool = False):
     """The figure, its CSV download beside it (written when clicked), and the 'what am I looking at'
-    paragraph; ``ctx`` names the exported files after the settings."""
+    paragraph; ``ctx`` names the exported files after the settings. ``selectable``: returns the
+    chart's selection event (a clicked point), None when the figure is not drawn."""
     stem = file_stem(page, ctx)
     slide = S.slide()
     if slide is not None:  # one figure alone, as tall as a 1080-pixel screen allows; the others not drawn
@@ -242,9 +246,9 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None) -> None
             big = {"height": SLIDE_HEIGHT, "font": {**lay.get("font", {}), "size": SLIDE_FONT},
                    "title": {**lay.get("title", {}), "font": {"size": round(SLIDE_FONT * 1.25)}}}  # fmt: skip
             spec = {**shown.spec, "layout": {**lay, **big}}
-            chart(spec, shown.key, page, stem)
-        return
-    chart(shown.spec, shown.key, page, stem)
+            return chart(spec, shown.key, page, stem, selectable)
+        return None
+    event = chart(shown.spec, shown.key, page, stem, selectable)
     c1, c2 = st.columns([1, 4], vertical_alignment="top")
     c1.download_button(
         "CSV",
@@ -258,6 +262,7 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None) -> None
     )
     with c2.expander("What am I looking at?"):
         st.markdown(shown.explain)
+    return event
 
 
 # -- exports ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ The model settings' values live where their widgets keep them (``st.session_stat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -40,7 +40,7 @@ class Setting:
 
     key: str
     label: str
-    kind: str  # select | int | float | bool
+    kind: str  # select | int | float | bool | cell (a heatmap cell "t,s", or "" for none)
     default: object
     options: tuple = ()
     lo: float | None = None
@@ -54,6 +54,8 @@ class Setting:
             return "one of " + ", ".join(map(str, self.options))
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "cell":
+            return f"two whole steps t,s with 1 ≤ s ≤ t ≤ {_num(self.hi)}"
         what = "a whole number" if self.kind == "int" else "a number"
         return f"{what} in [{_num(self.lo)}, {_num(self.hi)}]"
 
@@ -74,6 +76,8 @@ class Setting:
             if word in TRUE_WORDS or word in FALSE_WORDS:
                 return word in TRUE_WORDS
             raise ValueError("not a flag")
+        if self.kind == "cell":
+            return _parse_cell(raw, int(self.hi))
         if not raw.isascii() or "_" in raw or not raw.strip():
             raise ValueError("not a plain number")
         v = float(raw)  # ValueError for text; a huge spelling gives inf, refused below
@@ -90,6 +94,23 @@ class Setting:
     def spell(self, value) -> str:
         """The value as the URL holds it (what :meth:`parse` reads back to ``value``)."""
         return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _parse_cell(raw: str, hi: int) -> str:
+    """A heatmap cell as the URL spells it ("t,s", 1-indexed steps, s <= t), canonical. No cell is the
+    default, left out of the URL: an empty value is refused like any other setting's."""
+    parts = raw.split(",")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
+        raise ValueError("not two whole steps")
+    t, s = (int(p) for p in parts)
+    if not 1 <= s <= t <= hi:
+        raise ValueError("out of range")
+    return f"{t},{s}"
+
+
+def cell_of(value: str) -> tuple[int, int] | None:
+    """The 1-indexed (t, s) a cell setting holds, or None for none."""
+    return None if not value else tuple(int(v) for v in value.split(","))
 
 
 def _num(v) -> str:
@@ -125,6 +146,18 @@ MODEL_SETTINGS: tuple[Setting, ...] = (
 # Settings only one kind of cell reads: greyed out for the others (their values stay, unused).
 CELL_ONLY = {"m_activation": ("rnn",), "m_forget_bias": ("lstm",), "m_layers": ("rnn", "lstm", "gru"),
              "m_r_min": ("lru",), "m_r_max": ("lru",)}  # fmt: skip
+# Compare mode: a second model B, its settings under A's keys with a b_ prefix (b_m_cell, b_m_hidden, ...).
+# Switching compare on copies A's values into B's; a B key missing from the URL means its default, as A's.
+COMPARE = Setting(
+    "compare",
+    "Compare mode: A against B",
+    "bool",
+    False,
+    help="A second model B beside this one (A): its own settings below, starting as a copy of A.",
+)
+B_PREFIX = "b_"
+B_SETTINGS: tuple[Setting, ...] = tuple(replace(s, key=B_PREFIX + s.key, label=f"B: {s.label}") for s in MODEL_SETTINGS)
+COMPARE_PAGES = ("Gradient flow",)  # the pages that show B so far
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
     Setting("controls", "Show controls", "bool", True, help="Off hides every control: the figures and their words."),
@@ -205,7 +238,7 @@ def refused(setting: Setting, raw: str) -> str:
     shown = shown.replace("`", "'") or "(empty)"
     return (
         f"URL parameter **{setting.key}** = `{shown}` is not valid for *{setting.label}* "
-        f"(it must be {setting.domain()}); it falls back to the default {_num(setting.default)}."
+        f"(it must be {setting.domain()}); it falls back to the default {_num(setting.default) or '(none)'}."
     )
 
 
@@ -226,6 +259,8 @@ def widget(setting: Setting, container=None, **kw):
         return c.selectbox(setting.label, setting.options, index=setting.options.index(setting.default), **common)
     if setting.kind == "bool":
         return c.toggle(setting.label, value=setting.default, **common)
+    if setting.kind == "cell":
+        return c.text_input(setting.label, value=setting.default, max_chars=13, **common)
     if setting.kind == "int":
         lo, hi, step = int(setting.lo), int(setting.hi), int(setting.step)
         if hi - lo <= 1000:
@@ -256,15 +291,48 @@ def shared_settings(disabled: tuple[str, ...] = ()) -> list[str]:
     for s in MODEL_SETTINGS:
         off = s.key in disabled or cell not in CELL_ONLY.get(s.key, (cell,))
         widget(s, **({"disabled": True} if off else {}))
+    warnings += compare_settings()
     st.markdown("### View")
     for s in VIEW_SETTINGS:
         widget(s)
     return warnings
 
 
-def model_config() -> tuple[ModelConfig | None, str | None]:
+def _copy_a_to_b() -> None:
+    """Compare switched on: B starts as a copy of A (every model setting)."""
+    if st.session_state.get(COMPARE.key):
+        for a, b in zip(MODEL_SETTINGS, B_SETTINGS, strict=True):
+            st.session_state[b.key] = st.session_state.get(a.key, a.default)
+
+
+def compare_settings() -> list[str]:
+    """The compare toggle and, while it is on, B's model settings; returns the warnings about refused
+    URL values (B's read like A's: outside the domain, removed and the default used)."""
+    warnings = [w for w in [check_url(COMPARE)] if w]
+    st.markdown("### Compare")
+    if not widget(COMPARE, on_change=_copy_a_to_b):
+        return warnings
+    warnings += [w for s in B_SETTINGS if (w := check_url(s))]
+    st.caption(f"Model B (shown on: {', '.join(COMPARE_PAGES)}); it always uses these settings, never an upload.")
+    cell = st.session_state.get(B_PREFIX + "m_cell", D.cell)
+    for s in B_SETTINGS:
+        off = cell not in CELL_ONLY.get(s.key.removeprefix(B_PREFIX), (cell,))
+        widget(s, **({"disabled": True} if off else {}))
+    return warnings
+
+
+def compare_on() -> bool:
+    return bool(st.session_state.get(COMPARE.key, False))
+
+
+def model_config_b() -> tuple[ModelConfig | None, str | None]:
+    """Model B of compare mode, as :func:`model_config` reads A."""
+    return model_config(B_SETTINGS)
+
+
+def model_config(settings: tuple[Setting, ...] = MODEL_SETTINGS) -> tuple[ModelConfig | None, str | None]:
     """The settings model the widgets describe, or (None, why) for a combination the config refuses."""
-    values = {s.attr: st.session_state.get(s.key, s.default) for s in MODEL_SETTINGS}
+    values = {s.attr: st.session_state.get(s.key, s.default) for s in settings}
     try:
         return ModelConfig(**values), None
     except ValueError as e:  # only reachable through a value the widgets' domain let through
@@ -288,7 +356,8 @@ def slide() -> str | None:
 def view_params(page_settings: tuple[Setting, ...] = ()) -> dict[str, str]:
     """Every setting that differs from its default, as the URL spells it (the link to this view)."""
     params = {}
-    for s in MODEL_SETTINGS + VIEW_SETTINGS + tuple(page_settings):
+    compare = (COMPARE, *B_SETTINGS) if compare_on() else ()
+    for s in MODEL_SETTINGS + compare + VIEW_SETTINGS + tuple(page_settings):
         if s.key in st.session_state and st.session_state[s.key] != s.default:
             params[s.key] = s.spell(st.session_state[s.key])
     return params

@@ -5,7 +5,7 @@ import streamlit as st
 from bptt_core import cost as K
 from bptt_core.figures import TWIN_LABELS
 from bptt_core.training import CLIPPING_STORY as D_TRAIN
-from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig
+from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, snapshot_count, state_bytes
 from dashboard import compute, layout
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
@@ -19,7 +19,10 @@ LR = Setting("cl_lr", "Learning rate", "float", D_TRAIN.lr, lo=0.0001, hi=MAX_LR
 OPT = Setting("cl_optimizer", "Optimizer", "select", D_TRAIN.optimizer, ("sgd", "adam"))
 BATCH = Setting("cl_batch", "Batch size", "int", D_TRAIN.batch_size, lo=1, hi=64, step=1)
 TWIN = Setting("cl_twin", "Heatmap of run", "select", "unclipped", ("unclipped", "norm", "value"))
-SETTINGS = (THRESH, STEPS, LR, OPT, BATCH, TWIN)
+PLAY = Setting("cl_play", "Play training", "bool", False,
+               help="The run's weight snapshots as an animation: heatmap, ‖∂L/∂h‖, eigenvalues, singular values, "
+               "Lyapunov exponents at each kept step (evenly spaced, every clip event, the divergence).")  # fmt: skip
+SETTINGS = (THRESH, STEPS, LR, OPT, BATCH, TWIN, PLAY)
 
 
 def outcome(run: dict) -> tuple[str, str]:
@@ -32,6 +35,34 @@ def outcome(run: dict) -> tuple[str, str]:
         f"first clip at step {run['first_clip']}, {int(h['clipped'].sum())} clips"
     )  # fmt: skip
     return state, clip
+
+
+def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: dict) -> None:
+    """The training player for the run chosen above: Plotly animation frames, played in the browser."""
+    st.subheader("Play training")
+    if not S.page_setting(PLAY):
+        st.caption(f"Switch on to step through the {TWIN_LABELS[twin]} run's weight snapshots.")
+        return
+    if not compute.can_unroll(ctx.cfg):
+        st.info(
+            f"The player shows a one-layer vanilla RNN, LSTM or GRU; this model is a {ctx.cfg.cell} with "
+            f"{ctx.cfg.num_layers} layer(s).",
+            icon=":material/info:",
+        )
+        return
+    result = run["run"]
+    if not result.snapshots:
+        st.caption("This run kept no snapshots (snapshots = 0).")
+        return
+    even = snapshot_count(tcfg, state_bytes(result.rnn, result.readout))
+    st.caption(
+        f"{len(result.snapshots)} snapshots kept of the {TWIN_LABELS[twin]} run ({len(run['history'])} steps): "
+        f"up to {even} evenly spaced, every clip event (thinned evenly beyond {even}), and the divergence step."
+    )
+    with st.spinner(f"Measuring {len(result.snapshots)} snapshots…"):
+        panels = compute.player_view(ctx, tcfg, twin, S.lecture())
+    for shown in panels:
+        layout.show_figure(PAGE, shown, ctx)
 
 
 @st.fragment
@@ -82,6 +113,7 @@ def body(ctx: compute.PageContext) -> None:
         layout.show_figure(PAGE, shown, ctx)
     twin = S.page_setting(TWIN)
     layout.show_figure(PAGE, compute.dh_view(ctx, tcfg, twin, S.lecture()), ctx)
+    play_section(ctx, tcfg, twin, runs[twin])
     layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(train_cfg=tcfg))
 
 

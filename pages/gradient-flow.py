@@ -5,6 +5,7 @@ import streamlit as st
 
 from bptt_core import figures as F
 from bptt_core.config import flow_block
+from bptt_core.unroll import selected_cell
 from dashboard import compute, layout
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
@@ -27,7 +28,95 @@ COMPARE = Setting(
     "gf_compare", "Compare cells", "bool", False,
     help="Overlay another cell with the same settings (LSTM for a vanilla RNN, the vanilla RNN for the others).",
 )  # fmt: skip
-SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE)
+CELL = Setting(
+    "gf_cell", "Unrolled cell t,s", "cell", "", hi=S.UI_MAX_SEQ_LEN,
+    help="Click a cell of the heatmap, or type t,s (1-indexed steps, s ≤ t): its chain J_t ⋯ J_(s+1) opens here.",
+)  # fmt: skip
+SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE, CELL)
+CLICK_SEEN = "gf_cell_clicked"  # the last click taken into gf_cell: a click's selection outlives its rerun
+
+
+def take_click(event, T: int, lag: bool) -> None:
+    """A new click on the heatmap becomes the unrolled cell (before its text box is drawn, so the box
+    and the URL show it); a typed cell stays until the next click."""
+    try:
+        cell = selected_cell(event, T, lag)
+    except ValueError as e:
+        st.warning(f"That point is not a cell with s ≤ t: {e}", icon=":material/warning:")
+        return
+    if cell is None:
+        return
+    spelled = f"{cell[0] + 1},{cell[1] + 1}"
+    if st.session_state.get(CLICK_SEEN) != (spelled, lag):
+        st.session_state[CLICK_SEEN] = (spelled, lag)
+        st.session_state[CELL.key] = spelled
+
+
+def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
+    """The chain J_t ⋯ J_(s+1) behind the cell in gf_cell (clicked or typed)."""
+    st.subheader("Click to unroll")
+    typed = S.page_setting(CELL)
+    try:
+        cell = S.cell_of(CELL.parse(typed) if typed else "")
+    except ValueError:
+        shown = typed[:20].replace("`", "'")
+        st.warning(f"Unrolled cell `{shown}` is not {CELL.domain()}.", icon=":material/warning:")
+        return
+    if cell is None:
+        st.caption("Click a cell of the heatmap (or type t,s above) to open its chain of step Jacobians.")
+        return
+    t1, s1 = cell
+    if t1 > T:
+        st.warning(
+            f"gf_cell = {t1},{s1} is outside this sequence (T = {T}); click a cell or type t,s with t ≤ {T}.",
+            icon=":material/warning:",
+        )
+        return
+    if not compute.can_unroll(ctx.cfg):
+        st.info(
+            f"Click to unroll opens the chain of a one-layer vanilla RNN, LSTM or GRU; this model is a "
+            f"{ctx.cfg.cell} with {ctx.cfg.num_layers} layer(s).",
+            icon=":material/info:",
+        )
+        return
+    try:
+        value, panels = compute.unroll_view(ctx, t1 - 1, s1 - 1, norm, block, S.lecture())
+    except ValueError as e:
+        st.error(f"This cell cannot be unrolled: {e}")
+        return
+    heat = float(compute.flow_matrix(ctx, norm, block)[t1 - 1, s1 - 1])
+    st.markdown(
+        f"**∂h({t1})/∂h({s1})**: log10 of its norm = {value:.9g}, the chain multiplied out in float64; the "
+        f"heatmap's value here, from the chain in the model's precision, is {heat:.9g} (they differ by {abs(value - heat):.1e})."
+    )
+    for shown in panels:
+        layout.show_figure(PAGE, shown, ctx)
+
+
+def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float) -> None:
+    """Compare mode (compare=true): model B's heatmap beside A's on one colour range, their log10 ratio,
+    and the headline numbers as A, B and B − A."""
+    if not S.compare_on():
+        return
+    st.subheader("Compare: A against B")
+    cfg_b, error = S.model_config_b()
+    if cfg_b is None:
+        st.error(f"Model B's settings cannot be used: {error}")
+        return
+    errors, _ = compute.problems(cfg_b)
+    for e in errors:
+        st.error(f"Model B: {e}")
+    if errors:
+        return
+    ctx_b = compute.PageContext(cfg_b)
+    if JU.flow_matrix(ctx_b, norm, flow_block(cfg_b.cell, block)) is None:
+        return
+    table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, norm, block, threshold, S.lecture())
+    st.dataframe(table, hide_index=True, key="gf_cmp_metrics")
+    for col, shown in zip(st.columns(2), (heat_a, heat_b), strict=True):
+        with col:
+            layout.show_figure(PAGE, shown, ctx)
+    layout.show_figure(PAGE, ratio, ctx)
 
 
 @st.fragment
@@ -77,13 +166,15 @@ def body(ctx: compute.PageContext) -> None:
     heat, lag_fig, *pair = view.panels
     if note := F.stride_note(T):
         st.caption(note)
-    layout.show_figure(PAGE, heat, ctx)
+    take_click(layout.show_figure(PAGE, heat, ctx, selectable=True), T, lag)
+    unroll_section(ctx, norm, block, T)
     layout.show_figure(PAGE, lag_fig, ctx)
     if cfg.num_layers > 1:  # a stack: the depth x time picture at the last step
         layout.show_figure(PAGE, compute.depth_view(ctx, norm, S.lecture()), ctx)
     for col, shown in zip(st.columns(2), pair, strict=False):
         with col:
             layout.show_figure(PAGE, shown, ctx)
+    compare_section(ctx, norm, block, threshold)
     layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold))
 
 

@@ -14,11 +14,15 @@ from dashboard import layout, page_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# the settings under which a figure is drawn at all (a stack's depth picture, the LRU's sensitivity)
+# the settings under which a figure is drawn at all (a stack's depth picture, the LRU's sensitivity,
+# a clicked cell's chain, compare mode)
 NEEDS = {
     "gf_depth": {"m_cell": "lstm", "m_layers": "2", "m_hidden": "8"},
     "sp_lambda": {"m_cell": "lru", "m_hidden": "8"},
-}
+    **{k: {"gf_cell": "6,2"} for k in ("gf_unroll", "gf_unroll_sv", "gf_unroll_sat", "gf_unroll_nonnormal",
+                                       "gf_unroll_contrib")},
+    **{k: {"compare": "true"} for k in ("gf_cmp_a", "gf_cmp_b", "gf_cmp_ratio")},
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(

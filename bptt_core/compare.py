@@ -1,0 +1,101 @@
+"""Compare mode: two configurations A and B, and the differences that mean something between them.
+
+Plain numpy on the numbers the analyses already produce (no torch): the log10 ratio of two
+gradient-flow matrices L_B - L_A = log10(||dh_t/dh_s||_B / ||dh_t/dh_s||_A) on the steps both have,
+one colour range for side-by-side heatmaps, the two gradient-norm histories on common steps, and
+metrics as A, B and B - A. Identical inputs give differences that are exactly zero (never a rounding
+residue, never NaN from inf - inf).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def _as_matrix(name: str, L) -> np.ndarray:
+    L = np.asarray(L, dtype=float)
+    if L.ndim != 2 or L.shape[0] != L.shape[1] or L.shape[0] < 1:
+        raise ValueError(f"{name} must be a square (T, T) matrix with T >= 1, got shape {L.shape}")
+    return L
+
+
+def common_steps(L_a, L_b) -> int:
+    """How many steps both matrices have: the comparison covers t, s < min(T_A, T_B)."""
+    return min(_as_matrix("L_a", L_a).shape[0], _as_matrix("L_b", L_b).shape[0])
+
+
+def difference(a, b) -> np.ndarray:
+    """b - a elementwise, exactly 0 where the two are identical (inf == inf included); NaN where either
+    is NaN (a cell that does not exist, s > t)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(invalid="ignore"):
+        d = b - a
+    d[a == b] = 0.0  # equal infinities: no change, where inf - inf would say NaN
+    d[np.isnan(a) | np.isnan(b)] = np.nan
+    return d
+
+
+def log_ratio(L_a, L_b) -> np.ndarray:
+    """(T, T) with T the common steps: L_B[t, s] - L_A[t, s], the log10 of the norm ratio B / A.
+
+    Positive where B carries more gradient from s to t than A. -inf or +inf where only one side's
+    product is exactly zero; NaN for s > t.
+    """
+    T = common_steps(L_a, L_b)
+    return difference(np.asarray(L_a, dtype=float)[:T, :T], np.asarray(L_b, dtype=float)[:T, :T])
+
+
+def shared_range(*matrices) -> tuple[float, float]:
+    """(zmin, zmax) covering every finite value of all the matrices: one colour scale for all of them.
+
+    Widened by 0.5 on each side when all values are equal (a flat colour bar says nothing), (-0.5, 0.5)
+    when there is no finite value at all.
+    """
+    if not matrices:
+        raise ValueError("shared_range needs at least one matrix")
+    vals = [np.asarray(m, dtype=float) for m in matrices]
+    finite = np.concatenate([v[np.isfinite(v)].ravel() for v in vals])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def symmetric_range(D) -> tuple[float, float]:
+    """(-m, m) covering every finite value of a difference, so that 0 (no change) is the middle."""
+    D = np.asarray(D, dtype=float)
+    finite = D[np.isfinite(D)]
+    m = float(np.abs(finite).max()) if finite.size else 0.0
+    m = m if m > 0 else 0.5
+    return -m, m
+
+
+def history_difference(hist_a: pd.DataFrame, hist_b: pd.DataFrame, column: str = "grad_norm") -> pd.DataFrame:
+    """Two training histories on the steps both ran: step, A, B and log10(B / A) of ``column``.
+
+    A step that only one run reached (the other stopped, e.g. diverged) is left out of the difference.
+    """
+    for name, h in (("hist_a", hist_a), ("hist_b", hist_b)):
+        if not isinstance(h, pd.DataFrame) or "step" not in h or column not in h:
+            raise ValueError(f"{name} must be a training history with columns 'step' and {column!r}")
+    m = pd.merge(hist_a[["step", column]], hist_b[["step", column]], on="step", suffixes=("_a", "_b"))
+    a, b = m[f"{column}_a"].to_numpy(float), m[f"{column}_b"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        la, lb = np.log10(a), np.log10(b)
+    return pd.DataFrame({"step": m["step"].to_numpy(), "A": a, "B": b, "log10 B/A": difference(la, lb)})
+
+
+def metrics_table(metrics_a: dict, metrics_b: dict) -> pd.DataFrame:
+    """One row per metric both sides have (A's order): metric, A, B, B − A (exactly 0 when equal).
+
+    None (a metric that does not exist for that model, e.g. no memory horizon) is NaN in the table.
+    """
+    if not isinstance(metrics_a, dict) or not isinstance(metrics_b, dict):
+        raise ValueError("metrics_a and metrics_b must be dicts of metric name -> number")
+    names = [k for k in metrics_a if k in metrics_b]
+    a = np.asarray([math.nan if metrics_a[k] is None else float(metrics_a[k]) for k in names], dtype=float)
+    b = np.asarray([math.nan if metrics_b[k] is None else float(metrics_b[k]) for k in names], dtype=float)
+    return pd.DataFrame({"metric": names, "A": a, "B": b, "B − A": difference(a, b)})

@@ -1,0 +1,298 @@
+"""Click to unroll: the chain J_t ... J_{s+1} behind one cell of the gradient-flow matrix, for every
+cell type: it ends at the heatmap's value, the factors' norms bound it, the slopes are the ones in
+the Jacobians, and the non-normality numbers are the matrix powers' own."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from cells import recurrent_cells
+
+from bptt_core import figures
+from bptt_core.jacobians import jacobian_log_norms, step_jacobians
+from bptt_core.models import ElmanRNN
+from bptt_core.truncation import contributions
+from bptt_core.unroll import MAX_SLOPE, SATURATION_THRESHOLD, heatmap_cell, selected_cell, unroll
+
+I, H, T = 3, 4, 7
+CELLS = recurrent_cells(I, H)
+NORMS = ["fro", 2]
+# (t, s), 0-indexed: the whole sequence, a middle stretch, one factor, no factor (t = s)
+CELL_PAIRS = [(6, 0), (5, 2), (3, 2), (4, 4)]
+
+
+def _model(name: str, gain: float = 1.5):
+    torch.manual_seed(0)
+    rnn = CELLS[name]().double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.mul_(gain)  # some growth and some saturation, not only decay
+    return rnn
+
+
+def _x(seed: int = 1, length: int = T):
+    return torch.randn(length, I, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def _same_log(a: float, b: float, tol: float = 1e-9) -> bool:
+    return (a == b) or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= tol)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("name", list(CELLS))
+def test_running_product_ends_at_the_heatmap_value_and_factor_norms_bound_it(name, norm):
+    rnn, x = _model(name), _x()
+    L = jacobian_log_norms(rnn, x, norm=norm)  # a float64 model: the heatmap in float64
+    for t, s in CELL_PAIRS:
+        u = unroll(rnn, x, t, s, norm=norm)
+        assert u.factor_steps.tolist() == list(range(s + 1, t + 1))
+        assert len(u.running_log10) == t - s + 1 and len(u.bound_log10) == len(u.factor_log10_norms) == t - s
+        assert _same_log(u.value, L[t, s]), (t, s, u.value, L[t, s])
+        assert _same_log(u.running_log10[0], L[s, s])  # nothing multiplied yet: the identity's norm
+        for k in range(1, t - s + 1):  # every partial product is a cell of the heatmap too
+            assert _same_log(u.running_log10[k], L[s + k, s])
+            assert u.running_log10[k] <= u.bound_log10[k - 1] + 1e-12  # submultiplicativity
+        if t > s:
+            assert u.value <= float(np.sum(u.factor_log10_norms)) + 1e-12
+
+
+@pytest.mark.parametrize("name", ["elman-tanh", "nn.LSTM", "nn.GRU"])
+def test_float32_model_matches_its_float32_heatmap_to_float32_accuracy(name):
+    """A float32 model's heatmap is computed in float32; the unrolled chain is float64 (exact)."""
+    rnn = CELLS[name]()
+    x = _x().float()
+    L32 = jacobian_log_norms(rnn, x)
+    L64 = jacobian_log_norms(rnn, x, dtype=torch.float64)
+    u = unroll(rnn, x, 6, 1)
+    assert abs(u.value - L64[6, 1]) <= 1e-9
+    assert abs(u.value - L32[6, 1]) <= 1e-5
+
+
+def test_lstm_c_block_ends_at_the_c_heatmap():
+    rnn, x = _model("nn.LSTM"), _x()
+    L = jacobian_log_norms(rnn, x, block="c")
+    u = unroll(rnn, x, 6, 1, block="c")
+    assert abs(u.value - L[6, 1]) <= 1e-9
+    assert u.factor_singular_values.shape == (5, 2 * H)  # the factors are full (h, c) Jacobians
+
+
+def test_tiny_and_huge_values_are_exact_in_log_space():
+    """Far below float64's range (1e-400) and far above it: the running product never under/overflows."""
+    for gain, sign in ((0.01, -1), (30.0, 1)):
+        rnn = ElmanRNN(I, H, "linear").double()
+        with torch.no_grad():
+            rnn.weight_hh_l0.copy_(gain * torch.eye(H, dtype=torch.float64))
+        x = _x(length=220)
+        u = unroll(rnn, x, 219, 0)
+        expected = 219 * math.log10(gain) + 0.5 * math.log10(H)  # ||(gI)^219||_F = g^219 sqrt(H)
+        assert abs(u.value - expected) < 1e-9 and sign * u.value > 300
+        L = jacobian_log_norms(rnn, x)
+        assert abs(u.value - L[219, 0]) <= 1e-9
+
+
+def test_relu_units_off_and_an_exactly_zero_chain():
+    rnn = ElmanRNN(I, H, "relu").double()
+    with torch.no_grad():
+        rnn.weight_ih_l0.fill_(1.0)
+        rnn.bias_ih_l0.fill_(-100.0)  # every pre-activation far below zero: every unit off
+        rnn.bias_hh_l0.zero_()
+    x = _x()
+    u = unroll(rnn, x, 5, 1)
+    assert u.saturated["phi'"].all() and u.saturated_counts["phi'"].tolist() == [H] * 4
+    assert u.running_log10[0] == 0.5 * math.log10(H) and np.isneginf(u.running_log10[1:]).all()
+    assert np.isneginf(jacobian_log_norms(rnn, x)[5, 1])
+
+
+@pytest.mark.parametrize("name", ["elman-tanh", "elman-sigmoid", "elman-relu", "nn.RNN-tanh"])
+def test_vanilla_slopes_are_the_diagonal_of_each_factor(name):
+    """J_i = diag(phi'(a_i)) W_hh: the reported slopes rebuild every factor; saturation is the stated threshold."""
+    rnn, x = _model(name), _x()
+    with torch.no_grad():
+        rnn.bias_ih_l0[0] = 30.0  # unit 0 deep in saturation (tanh, sigmoid) at every step
+    u = unroll(rnn, x, 6, 0)
+    d = u.derivatives["phi'"]  # (6, H)
+    J = step_jacobians(rnn, x)[1:7]  # J_1 .. J_6
+    W = rnn.weight_hh_l0.detach()
+    torch.testing.assert_close(torch.from_numpy(d)[:, :, None] * W, J, rtol=0, atol=1e-15)
+    fn = u.functions["phi'"]
+    np.testing.assert_array_equal(u.saturated["phi'"], d < SATURATION_THRESHOLD * MAX_SLOPE[fn])
+    assert u.note == ""
+    if name != "elman-relu":
+        assert u.saturated["phi'"][:, 0].all() and not u.saturated["phi'"].all()
+
+
+@pytest.mark.parametrize("name, gates", [("nn.LSTM", {"i", "f", "o", "g", "tanh(c)"}), ("nn.GRU", {"r", "z", "n"})])
+def test_gated_cells_report_each_gates_slope_and_say_what_saturation_means(name, gates):
+    rnn, x = _model(name), _x()
+    u = unroll(rnn, x, 6, 2)
+    assert set(u.derivatives) == gates and u.note
+    for k, d in u.derivatives.items():
+        assert d.shape == (4, H) and (d >= 0).all() and (d <= MAX_SLOPE[u.functions[k]] + 1e-15).all()
+    # the slopes are autograd's: sigmoid'(a) of the GRU's update gate at the first factor step
+    if name == "nn.GRU":
+        xs = x.detach()
+        h = torch.zeros(1, H, dtype=torch.float64)
+        for i in range(3):  # the state before step 3 (0-indexed), the first factor J_3
+            _, h = rnn(xs[i : i + 1], h)
+        a_z = (
+            (
+                xs[3] @ rnn.weight_ih_l0[H : 2 * H].T
+                + rnn.bias_ih_l0[H : 2 * H]
+                + h[0] @ rnn.weight_hh_l0[H : 2 * H].T
+                + rnn.bias_hh_l0[H : 2 * H]
+            )
+            .detach()
+            .requires_grad_()
+        )
+        (g,) = torch.autograd.grad(torch.sigmoid(a_z).sum(), a_z)
+        np.testing.assert_allclose(u.derivatives["z"][0], g.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_contribution_term_through_s_is_the_per_step_term(name):
+    rnn = CELLS[name]()
+    readout = torch.nn.Linear(H, 2)
+    x = _x().float()
+    y = torch.randn(T, 2, generator=torch.Generator().manual_seed(5))
+    u = unroll(rnn, x, 5, 2, readout=readout, y=y)
+    terms = contributions(rnn, readout, x, y, 5)
+    np.testing.assert_array_equal(u.contribution, terms[2].double().numpy())
+    np.testing.assert_allclose(u.contribution_norms, terms.reshape(6, -1).norm(dim=1).double().numpy())
+
+
+def test_non_normal_matrix_grows_transiently_although_rho_is_below_one():
+    """W = 0.9 I + 3 N (N nilpotent): rho = 0.9, yet ||W^k|| climbs far above 1 before it decays."""
+    n = 4
+    W = 0.9 * torch.eye(n, dtype=torch.float64) + 3.0 * torch.diag(torch.ones(n - 1, dtype=torch.float64), 1)
+    rnn = ElmanRNN(1, n, "linear").double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(W)
+    u = unroll(rnn, torch.zeros(40, 1, dtype=torch.float64), 39, 0)
+    ref = [math.log10(np.linalg.norm(np.linalg.matrix_power(W.numpy(), k), 2)) for k in range(40)]
+    np.testing.assert_allclose(u.power_log10, ref, rtol=0, atol=1e-10)
+    assert u.rho == pytest.approx(0.9) and u.power_log10.max() > 2  # transient growth beyond 100x
+    assert (u.transient_gap >= -1e-12).all() and u.transient_gap.max() > 2
+    assert u.departure > 0.9  # far from normal
+
+
+def test_normal_matrix_has_no_gap():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(H, H))
+    Q, _ = np.linalg.qr(A)
+    W = torch.from_numpy(Q @ np.diag([0.9, -0.5, 0.3, 0.7]) @ Q.T)  # symmetric: normal
+    rnn = ElmanRNN(I, H, "tanh").double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(W)
+    u = unroll(rnn, _x(), 6, 0)
+    np.testing.assert_allclose(u.transient_gap, 0.0, atol=1e-12)
+    assert u.departure < 1e-7
+
+
+def test_heatmap_cell_converts_the_clicked_1_indexed_point():
+    rnn, x = _model("elman-tanh"), _x()
+    L = jacobian_log_norms(rnn, x)
+    fig = figures.gradient_flow_heatmap(L)
+    hm = fig.data[0]
+    # a click reports the axis values: x = source step s (1-indexed), y = target step t (1-indexed)
+    row, col = 5, 2
+    t, s = heatmap_cell(hm.y[row], hm.x[col], T)
+    assert (t, s) == (row, col) and hm.z[row][col] == L[t, s]
+    assert abs(unroll(rnn, x, t, s).value - hm.z[row][col]) <= 1e-9
+    for bad in [(2, 3), (0, 1), (T + 1, 1), (3, 0), (2.5, 1)]:
+        with pytest.raises(ValueError, match="t|s"):
+            heatmap_cell(*bad, T)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(t=3, s=4), "s must not exceed t"),
+        (dict(t=T, s=0), r"t must be in \[0, 6\]"),
+        (dict(t=3, s=-1), r"s must be in \[0, 6\]"),
+        (dict(t=3, s=1, norm="nuc"), "norm must be"),
+        (dict(t=3, s=1, block="c"), "block='c' needs an LSTM"),
+        (dict(t=3, s=1, readout=torch.nn.Linear(H, 1)), "readout and y must be given together"),
+    ],
+)
+def test_bad_arguments_raise_naming_them(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        unroll(ElmanRNN(I, H), _x().float(), **kwargs)
+
+
+@pytest.mark.parametrize("name", ["elman-tanh", "nn.LSTM"])
+def test_unroll_figures_show_the_chain(name):
+    rnn = CELLS[name]()
+    readout = torch.nn.Linear(H, 1)
+    x = _x().float()
+    u = unroll(rnn, x, 6, 1, readout=readout, y=torch.zeros(T, 1))
+    chain = figures.unroll_chain_figure(u)
+    run, bound, bars = chain.data
+    assert run.y[-1] == u.value and list(run.x) == list(range(2, 8))  # steps s+1 .. t+1, 1-indexed
+    np.testing.assert_array_equal(bound.y, u.bound_log10)
+    assert len(bars.x) == 5 and "∂h(7)/∂h(2)" in chain.layout.title.text
+    sv = figures.unroll_singular_values_figure(u)
+    assert len(sv.data[0].x) == u.factor_singular_values.size
+    sat = figures.unroll_saturation_figure(u, SATURATION_THRESHOLD)
+    assert len(sat.data) == len(u.derivatives)
+    for k in u.derivatives:
+        hm = figures.unroll_slopes_heatmap(u, k)
+        assert np.asarray(hm.data[0].z).shape == (H, 5)
+    nn_fig = figures.nonnormality_figure(u)
+    np.testing.assert_array_equal(nn_fig.data[0].y, u.power_log10)
+    c = figures.contributions_figure(u.contribution_norms, u.t)
+    assert len(c.data[0].x) == u.t + 1
+    for f in (chain, sv, sat, nn_fig):
+        f.to_json()
+
+
+def _event(*points):
+    """What st.plotly_chart(on_select="rerun", selection_mode="points") returns (Streamlit 1.67's schema)."""
+    return {"selection": {"points": list(points), "point_indices": [], "box": [], "lasso": []}}
+
+
+def test_selected_cell_reads_streamlits_click_event():
+    T_ = 10
+    click = {"curve_number": 0, "point_number": [5, 2], "point_index": [5, 2], "x": 3, "y": 6, "z": -0.4}
+    assert selected_cell(_event(click), T_) == (5, 2)  # y = t + 1, x = s + 1
+    assert selected_cell(_event(click)["selection"], T_) == (5, 2)  # the selection alone
+    assert selected_cell(_event({"x": 1.0, "y": 2.0}, {"x": 4, "y": 9}), T_) == (8, 3)  # the last point counts
+    assert selected_cell(_event(), T_) is None and selected_cell(None, T_) is None
+    assert selected_cell({"selection": {"points": [], "point_indices": []}}, T_) is None
+    # the lag view: x is the lag k = t - s (0-indexed), y the 1-indexed t
+    assert selected_cell(_event({"x": 2, "y": 6}), T_, lag=True) == (5, 3)
+    with pytest.raises(ValueError, match="s must not exceed t"):
+        selected_cell(_event({"x": 7, "y": 3}), T_)  # the empty upper triangle
+    with pytest.raises(ValueError, match="k"):
+        selected_cell(_event({"x": 7, "y": 3}), T_, lag=True)  # a lag longer than t
+    with pytest.raises(ValueError, match="x and y"):
+        selected_cell(_event({"curve_number": 0}), T_)
+
+
+def test_a_click_on_the_rendered_heatmap_opens_the_clicked_value():
+    """The point Plotly reports for cell (row, col) of the heatmap: its x and y are the cell's axis values."""
+    rnn, x = _model("nn.GRU"), _x()
+    L = jacobian_log_norms(rnn, x)
+    hm = figures.gradient_flow_heatmap(L).data[0]
+    for row, col in [(6, 0), (3, 3), (5, 4)]:
+        t, s = selected_cell(_event({"x": hm.x[col], "y": hm.y[row], "z": hm.z[row][col]}), T)
+        assert abs(unroll(rnn, x, t, s).value - hm.z[row][col]) <= 1e-9
+    lag = figures.gradient_flow_heatmap(L, lag=True).data[0]
+    row, col = 6, 2  # t = 6, k = 2: s = 4
+    t, s = selected_cell(_event({"x": lag.x[col], "y": lag.y[row]}), T, lag=True)
+    assert (t, s) == (6, 4) and abs(unroll(rnn, x, t, s).value - L[6, 4]) <= 1e-9
+
+
+@pytest.mark.parametrize("name", ["elman-relu", "nn.LSTM"])
+def test_unroll_table_has_one_row_per_factor(name):
+    rnn, x = _model(name), _x()
+    u = unroll(rnn, x, 6, 2)
+    t = u.table()
+    assert t["factor_step"].tolist() == [4, 5, 6, 7]  # J_4 .. J_7 of the clicked cell (t, s) = (7, 3), 1-indexed
+    np.testing.assert_array_equal(t["running_log10"], u.running_log10[1:])
+    np.testing.assert_array_equal(t["bound_log10"], u.bound_log10)
+    np.testing.assert_array_equal(t["sigma_max"], u.factor_singular_values[:, 0])
+    for k in u.derivatives:
+        np.testing.assert_array_equal(t[f"saturated_{k}"], u.saturated_counts[k])
+    assert unroll(rnn, x, 3, 3).table().empty  # no factor: an empty table, not an error
