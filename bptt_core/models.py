@@ -273,15 +273,7 @@ class StackedView:
             u = s[:, : v.hidden_size]
         return torch.cat(new, 1)
 
-    def run(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-        """States for a sequence: x (T, I) -> (T + 1, S), row 0 the initial state."""
-        x = x.to(self.W_hh.dtype)
-        state = self.initial_state(h0)  # (1, S)
-        states = [state[0]]
-        for t in range(x.shape[0]):
-            state = self.step(x[t : t + 1], state)
-            states.append(state[0])
-        return torch.stack(states)
+    run = CellView.run  # the same loop over its own step and initial_state
 
     def step_jacobians(self, x: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """Full-state J_t for every t: x (T, I), prev (T, S) -> (T, S, S), block lower triangular."""
