@@ -36,13 +36,22 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def browser(server):
+def chromium():
+    """One headless Chromium for the whole session: Playwright's sync API allows one driver per thread,
+    so every browser test (with its own server or the shared one) takes its pages from this."""
+    if not os.access(H.CHROMIUM, os.X_OK):
+        pytest.skip(f"{H.CHROMIUM} not installed (bash scripts/setup.sh --test installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = H.launch_chromium(pw)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def browser(server, chromium):
+    return chromium
 
 
 @pytest.fixture()

@@ -55,16 +55,6 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-@pytest.fixture(scope="module")
-def chromium(cluster):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = H.launch_chromium(pw)
-        yield b
-        b.close()
-
-
 class Session:
     """One browser context through nginx, with every replica that answered it recorded."""
 
