@@ -159,7 +159,9 @@ def view_css(lecture: bool, controls: bool, slide: str | None) -> str:
         hidden = ", ".join(f'[data-testid="stMain"] [data-testid="stElementContainer"]:has([data-testid="{c}"])'
                            for c in CONTROLS)  # fmt: skip
         # blocks (expanders) are not element containers, and help icons sit inside metrics and labels
-        blocks = '[data-testid="stMain"] [data-testid="stExpander"], [data-testid="stMain"] [data-testid="stTooltipIcon"]'
+        blocks = (
+            '[data-testid="stMain"] [data-testid="stExpander"], [data-testid="stMain"] [data-testid="stTooltipIcon"]'
+        )
         css += [NO_SIDEBAR_CSS, f"{hidden}, {blocks}, .st-key-exports {{ display: none !important; }}"]
     if slide:
         keep = f":not(.st-key-{slide}):not(:has(.st-key-{slide})):not(.st-key-{SLIDE_NOTE}):not(:has(.st-key-{SLIDE_NOTE}))"
