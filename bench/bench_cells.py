@@ -19,9 +19,7 @@ Run: python bench/bench_cells.py  [--T 2000] [--H 256] [--dense-T 20 40] [--repe
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_jacobians import median_time  # noqa: E402
 from bptt_core import LRU, MinGRU, jacobian_log_norms  # noqa: E402
 from bptt_core.config import state_size  # noqa: E402
 from bptt_core.jacobians import default_method, flow_cost  # noqa: E402
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def model(cell: str, H: int) -> torch.nn.Module:

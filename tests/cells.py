@@ -1,5 +1,6 @@
 """Every recurrent module the library accepts, as factories: one grid for all the gradient tests."""
 
+import torch
 from torch import nn
 
 from bptt_core.models import ElmanRNN
@@ -44,3 +45,18 @@ def diagonal_cells(I: int, H: int) -> dict:
         "MinLSTM-parallel": lambda: MinLSTM(I, H, scan="parallel"),
         "SelectiveSSM": lambda: SelectiveSSM(I, H),
     }
+
+
+def jacobian_through(step, m, x, states, t, s, rows: slice, cols: slice) -> torch.Tensor:
+    """d state_t[rows] / d state_s[cols] by autograd through ``step(m, x_t, state)`` run from s to t, every other
+    entry of state_s held fixed (0-indexed: state_t is the state after x[t], i.e. states[t + 1])."""
+    base = states[s + 1].clone()
+
+    def f(part):
+        state = base.clone()
+        state[cols] = part
+        for u in range(s + 1, t + 1):
+            state = step(m, x[u], state)
+        return state[rows]
+
+    return torch.autograd.functional.jacobian(f, base[cols].clone())

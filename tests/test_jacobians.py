@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from cells import jacobian_through
 from torch import nn
 
 from bptt_core import (
@@ -92,16 +93,7 @@ def autograd_multi_step(m, x, states, t, s, rows: slice, cols: slice):
     0-indexed as in docs/design.md: state_t is the state after x[t] (states[t + 1]); the other entries
     of state_s (LSTM: c_s for block 'h') are held fixed.
     """
-    base = states[s + 1].clone()
-
-    def f(part):
-        state = base.clone()
-        state[cols] = part
-        for u in range(s + 1, t + 1):
-            state = module_step(m, x[u], state)
-        return state[rows]
-
-    return torch.autograd.functional.jacobian(f, base[cols].clone())
+    return jacobian_through(module_step, m, x, states, t, s, rows, cols)
 
 
 def reference_L(m, x, norm, block="h", h0=None):

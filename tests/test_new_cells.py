@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from cells import diagonal_cells, stacked_cells
+from cells import diagonal_cells, jacobian_through, stacked_cells
 from torch import nn
 
 from bptt_core import LRU, MinGRU, MinLSTM, SelectiveSSM, diagonal_log_norms, jacobian_log_norms, layer_reach
@@ -72,16 +72,7 @@ def module_states(m, x):
 
 
 def autograd_block(m, x, states, t, s, rows, cols):
-    base = states[s + 1].clone()
-
-    def f(part):
-        state = base.clone()
-        state[cols] = part
-        for u in range(s + 1, t + 1):
-            state = module_step(m, x[u], state)
-        return state[rows]
-
-    return torch.autograd.functional.jacobian(f, base[cols].clone())
+    return jacobian_through(module_step, m, x, states, t, s, rows, cols)
 
 
 def h_block(m, layer):
