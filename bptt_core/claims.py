@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -63,12 +64,30 @@ class Checked:
         return f"{label} = {shown}{(' ' + unit) if unit else ''}"
 
 
+def _library_flow(cfg: ModelConfig, norm="fro", block: str = "h"):
+    from .report import flow_matrix_of
+
+    return flow_matrix_of(cfg, norm, block)
+
+
+@functools.lru_cache(maxsize=4)
+def _library_twins(cfg: ModelConfig, tcfg) -> dict:
+    from .training import twin_runs
+
+    out = twin_runs(cfg, tcfg)
+    return {k: (r.first_clip, r.diverged_at) for k, r in out.items()}
+
+
 @dataclass(frozen=True)
 class Context:
-    """What a measure needs besides the model: the target page's own settings (e.g. the clipping run)."""
+    """What a measure needs besides the model: the target page's own settings (e.g. the clipping run), and
+    where the expensive numbers come from. The dashboard passes its own cached computations (the ones its
+    pages draw), so a preset's claim is measured on the page's numbers, not computed a second time."""
 
     cfg: ModelConfig
     page_settings: tuple = ()  # sorted (key, value) pairs
+    flow: Callable = _library_flow  # (cfg, norm, block) -> the gradient-flow matrix L
+    twins: Callable = _library_twins  # (cfg, TrainConfig) -> twin name -> (first clip, divergence step)
 
     def setting(self, key: str, default):
         return dict(self.page_settings).get(key, default)
@@ -85,9 +104,8 @@ def _lyapunov_top(ctx: Context) -> float:
 
 def _decay_rate(ctx: Context) -> float:
     from .jacobians import decay_rate
-    from .report import flow_matrix_of
 
-    return float(decay_rate(flow_matrix_of(ctx.cfg)))
+    return float(decay_rate(ctx.flow(ctx.cfg)))
 
 
 def _rho(ctx: Context) -> float:
@@ -112,9 +130,7 @@ def horizon_or_beyond(L: np.ndarray) -> int:
 
 def _end_to_end(ctx: Context) -> float:
     """log10 of ||dh_T/dh_1|| over its lag-0 value ||I||: how much of a change at the first step reaches the last."""
-    from .report import flow_matrix_of
-
-    L = flow_matrix_of(ctx.cfg)
+    L = ctx.flow(ctx.cfg)
     return float(L[-1, 0] - L[0, 0])
 
 
@@ -122,15 +138,13 @@ def _rnn_end_to_end(ctx: Context) -> float:
     """The same for a tanh RNN (orthogonal, gain 1) with this model's H, T, input and seed."""
     rnn = replace(ctx.cfg, cell="rnn", activation="tanh", init="orthogonal", gain=1.0, forget_bias=0.0,
                   r_min=0.0, r_max=1.0)  # fmt: skip
-    return _end_to_end(Context(rnn))
+    return _end_to_end(replace(ctx, cfg=rnn))
 
 
 def _lstm_c_over_rnn_horizon(ctx: Context) -> float:
     """The LSTM's cell-state (c -> c) memory horizon over a tanh RNN's (h -> h) at equal H, T, init and input."""
-    from .report import flow_matrix_of
-
     rnn = replace(ctx.cfg, cell="rnn", activation="tanh", forget_bias=0.0)
-    return horizon_or_beyond(flow_matrix_of(ctx.cfg, "fro", "c")) / horizon_or_beyond(flow_matrix_of(rnn))
+    return horizon_or_beyond(ctx.flow(ctx.cfg, "fro", "c")) / horizon_or_beyond(ctx.flow(rnn))
 
 
 def clipping_train_config(ctx: Context):
@@ -148,29 +162,23 @@ def clipping_train_config(ctx: Context):
     )
 
 
-@functools.lru_cache(maxsize=4)
-def _twins(cfg: ModelConfig, tcfg) -> dict:
-    from .training import twin_runs
-
-    out = twin_runs(cfg, tcfg)
-    return {k: (r.first_clip, r.diverged_at) for k, r in out.items()}
+def _twins(ctx: Context) -> dict:
+    return ctx.twins(ctx.cfg, clipping_train_config(ctx))
 
 
 def _first_clip(ctx: Context) -> float:
     """The earliest step at which either clipped twin clipped (NaN if neither did)."""
-    firsts = [f for k, (f, _) in _twins(ctx.cfg, clipping_train_config(ctx)).items() if k != "unclipped"]
+    firsts = [f for k, (f, _) in _twins(ctx).items() if k != "unclipped"]
     firsts = [f for f in firsts if f is not None]
     return float(min(firsts)) if firsts else math.nan
 
 
 def _unclipped_diverged(ctx: Context) -> float:
-    return float(_twins(ctx.cfg, clipping_train_config(ctx))["unclipped"][1] is not None)
+    return float(_twins(ctx)["unclipped"][1] is not None)
 
 
 def _clipped_finished(ctx: Context) -> float:
-    return float(
-        sum(d is None for k, (_, d) in _twins(ctx.cfg, clipping_train_config(ctx)).items() if k != "unclipped")
-    )
+    return float(sum(d is None for k, (_, d) in _twins(ctx).items() if k != "unclipped"))
 
 
 MEASURES = {  # name -> (label, unit, function of a Context)
@@ -191,7 +199,8 @@ def measure(name: str, ctx: Context) -> float:
     return MEASURES[name][2](ctx)
 
 
-def check(claims, cfg: ModelConfig, page_settings: dict | None = None) -> list[Checked]:
-    """Every claim measured on ``cfg`` (with the target page's ``page_settings``)."""
-    ctx = Context(cfg, tuple(sorted((page_settings or {}).items())))
+def check(claims, cfg: ModelConfig, page_settings: dict | None = None, **numbers) -> list[Checked]:
+    """Every claim measured on ``cfg`` (with the target page's ``page_settings``); ``numbers``: ``flow=``,
+    ``twins=`` providers replacing the library's own computations (see :class:`Context`)."""
+    ctx = Context(cfg, tuple(sorted((page_settings or {}).items())), **numbers)
     return [Checked(c, measure(c.measure, ctx)) for c in claims]

@@ -53,9 +53,9 @@ class Preset:
         """The model settings, with any found setting located (cached: the search is exact but not free)."""
         return _resolved(self.key) if self.find else ModelConfig(**self.model)
 
-    def check(self) -> list[Checked]:
-        """Every claim measured on the preset's own settings."""
-        return check(self.claims, self.config(), self.page_settings)
+    def check(self, **numbers) -> list[Checked]:
+        """Every claim measured on the preset's own settings (``numbers``: see bptt_core.claims.check)."""
+        return check(self.claims, self.config(), self.page_settings, **numbers)
 
 
 PRESETS: tuple[Preset, ...] = (

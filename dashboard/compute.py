@@ -205,11 +205,18 @@ def sensitivity_view(seq_len: int, seed: int, lecture: bool) -> Shown:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def preset_checks(key: str) -> list[tuple[str, str, bool]]:
-    """(claim, measured value, holds) for every claim of preset ``key``, on the preset's own settings."""
+    """(claim, measured value, holds) for every claim of preset ``key``, on the preset's own settings,
+    measured on the numbers the pages themselves compute and cache (nothing computed twice)."""
     from bptt_core import presets as P
 
-    with _computing("preset_checks"):
-        return [(c.claim.text, c.value_text(), c.holds) for c in P.get(key).check()]
+    def flow(cfg, norm="fro", block="h"):  # the pages' own cached matrices
+        return flow_matrix(PageContext(cfg), norm, block)
+
+    def twins(cfg, tcfg):  # the Clipping page's own (job runner's) twins
+        return {k: (r["first_clip"], r["diverged_at"]) for k, r in twin_runs(PageContext(cfg), tcfg).items()}
+
+    with compute_slot():
+        return [(c.claim.text, c.value_text(), c.holds) for c in P.get(key).check(flow=flow, twins=twins)]
 
 
 def comparison_key(ctx: PageContext, k1: int, k2: int) -> tuple:

@@ -536,3 +536,27 @@ def test_lru_spectrum_page_shows_the_sensitivity_curve():
     names = [tr.get("name", "") for tr in chart_spec(at, "sp_lambda")["data"]]
     assert names[0].endswith("measured") and any("∂h_T/∂h_1" in n for n in names), names
     assert "sp_lambda" not in chart_keys(open_page("spectrum", SMALL))  # only for the LRU
+
+
+def test_a_presets_claims_are_measured_on_the_pages_own_numbers(monkeypatch):
+    """The Clipping preset's claims need the three twins: they come from the page's own training, not a second one."""
+    import bptt_core.jobs as J
+    import bptt_core.training as T
+    from bptt_core import claims
+    from dashboard import compute
+
+    runner = J.JobRunner()  # nothing trained yet, whatever other tests left in the process-wide one
+    monkeypatch.setattr(J, "default_runner", lambda: runner)
+    compute.preset_checks.clear()
+    claims._library_twins.cache_clear()
+    calls = []
+    real = T.twin_runs
+    monkeypatch.setattr(T, "twin_runs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = open_page("overview")
+    try:
+        settle(at.button(key="preset_clipping").click().run())
+    finally:
+        runner.shutdown()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Claim:" in m.value for m in at.markdown)
+    assert len(calls) == 1, f"the twins were trained {len(calls)} times"
