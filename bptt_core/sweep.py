@@ -866,3 +866,28 @@ def read_sweep_csv(data: bytes, name: str = "sweep.csv") -> SweepFile:
     if table.duplicated(axes + ["seed"]).any():
         raise ValueError(f"{name}: a grid point and seed appears twice")
     return SweepFile(table, axes, measures)
+
+
+# -- what the Phase diagram page asks of a grid ----------------------------------------------------
+
+
+def whole_count(name: str, lo, hi, points: int) -> int:
+    """For hidden units and sequence length, the most points (up to ``points``) with whole-number steps."""
+    if name not in INT_AXES or lo == hi:
+        return points if lo != hi else 1
+    span = abs(int(hi) - int(lo))
+    return next(c for c in range(min(points, span + 1), 1, -1) if span % (c - 1) == 0)
+
+
+def selected_point(event, axes):
+    """The axis values of the clicked point, or None."""
+    points = (event or {}).get("selection", {}).get("points", []) if event is not None else []
+    if not points:
+        return None
+    p = points[0]
+    out = {axes[0]: p.get("x")}
+    if len(axes) > 1:
+        out[axes[1]] = p.get("y")
+    if any(v is None for v in out.values()):
+        return None
+    return {k: int(round(v)) if k in INT_AXES else float(v) for k, v in out.items()}

@@ -173,6 +173,19 @@ def view_css(lecture: bool, controls: bool, slide: str | None) -> str:
     return "\n".join(css)
 
 
+def shows_classic_cell(ctx: PageContext, what: str) -> bool:
+    """Whether ``ctx``'s model is a one-layer vanilla RNN, LSTM or GRU (what the unroll and the training
+    player read); otherwise the page says that ``what`` needs one, and this returns False."""
+    if compute.can_unroll(ctx.cfg):
+        return True
+    st.info(
+        f"{what} a one-layer vanilla RNN, LSTM or GRU; this model is a {ctx.cfg.cell} with "
+        f"{ctx.cfg.num_layers} layer(s).",
+        icon=":material/info:",
+    )
+    return False
+
+
 def apply_view_css() -> None:
     css = view_css(S.lecture(), S.show_controls(), S.slide())
     if css:

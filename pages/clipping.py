@@ -43,12 +43,7 @@ def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: di
     if not S.page_setting(PLAY):
         st.caption(f"Switch on to step through the {TWIN_LABELS[twin]} run's weight snapshots.")
         return
-    if not compute.can_unroll(ctx.cfg):
-        st.info(
-            f"The player shows a one-layer vanilla RNN, LSTM or GRU; this model is a {ctx.cfg.cell} with "
-            f"{ctx.cfg.num_layers} layer(s).",
-            icon=":material/info:",
-        )
+    if not layout.shows_classic_cell(ctx, "The player shows"):
         return
     result = run["run"]
     if not result.snapshots:

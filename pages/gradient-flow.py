@@ -72,12 +72,7 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
             icon=":material/warning:",
         )
         return
-    if not compute.can_unroll(ctx.cfg):
-        st.info(
-            f"Click to unroll opens the chain of a one-layer vanilla RNN, LSTM or GRU; this model is a "
-            f"{ctx.cfg.cell} with {ctx.cfg.num_layers} layer(s).",
-            icon=":material/info:",
-        )
+    if not layout.shows_classic_cell(ctx, "Click to unroll opens the chain of"):
         return
     try:
         value, panels = compute.unroll_view(ctx, t1 - 1, s1 - 1, norm, block, S.lecture())

@@ -40,14 +40,6 @@ def axis_controls(name: str, container) -> tuple[float, float]:
     return S.page_setting(LO[name], c1), S.page_setting(HI[name], c2)
 
 
-def whole_count(name: str, lo, hi, points: int) -> int:
-    """For hidden units and sequence length, the most points (up to ``points``) with whole-number steps."""
-    if name not in W.INT_AXES or lo == hi:
-        return points if lo != hi else 1
-    span = abs(int(hi) - int(lo))
-    return next(c for c in range(min(points, span + 1), 1, -1) if span % (c - 1) == 0)
-
-
 def make_spec(cfg):
     """The sweep the controls describe (ValueError naming a bad setting)."""
     c = st.columns(4)
@@ -66,8 +58,8 @@ def make_spec(cfg):
     xr = axis_controls(x, c[0])
     yr = axis_controls(y, c[1]) if y != NONE else None
     measures = tuple(dict.fromkeys((measure, "lyapunov")))  # lambda_1 always: it draws the boundary
-    nx = whole_count(x, *xr, points)
-    ny = whole_count(y, *yr, points) if yr else 0
+    nx = W.whole_count(x, *xr, points)
+    ny = W.whole_count(y, *yr, points) if yr else 0
     for name, n in ((x, nx), (y, ny)):
         if name in W.INT_AXES and n != points:
             st.caption(f"{name}: {n} points, so that every step is a whole number.")
@@ -99,20 +91,6 @@ def draw(table, axes, measure, stat, seeds, line=None, edge_gain=None):
     return st.plotly_chart(
         fig, key=CHART, on_select="rerun", selection_mode="points", config=layout.plotly_config(PAGE), theme=None
     )
-
-
-def selected_point(event, axes):
-    """The axis values of the clicked point, or None."""
-    points = (event or {}).get("selection", {}).get("points", []) if event is not None else []
-    if not points:
-        return None
-    p = points[0]
-    out = {axes[0]: p.get("x")}
-    if len(axes) > 1:
-        out[axes[1]] = p.get("y")
-    if any(v is None for v in out.values()):
-        return None
-    return {k: int(round(v)) if k in W.INT_AXES else float(v) for k, v in out.items()}
 
 
 def boundary_text(table, line, axes) -> None:
@@ -193,7 +171,7 @@ def body(ctx: compute.PageContext) -> None:
     st.caption(f"{len(table)} networks ({spec.grid_shape} grid × {spec.seeds} seed(s)): {ordered} ordered (λ₁ < 0), "
                f"{len(table) - ordered} at or beyond the edge (λ₁ ≥ 0).")  # fmt: skip
     target = S.page_setting(OPEN)
-    point = selected_point(event, axes)
+    point = W.selected_point(event, axes)
     if point is not None:
         values, why = sweeps.point_values(cfg, point)
         if values is None:

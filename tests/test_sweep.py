@@ -247,3 +247,21 @@ def test_summary_gives_mean_and_spread_over_seeds():
     s = S.summarise(t, ["gain"], "lyapunov")
     assert s["mean"].tolist() == [-2.0, 1.0] and s["std"].tolist() == [pytest.approx(math.sqrt(2)), 0.0]
     assert S.zero_crossings([1, 2], [-2.0, 1.0]) == [pytest.approx(1 + 2 / 3)]
+
+
+@pytest.mark.parametrize(
+    "name, lo, hi, points, count",
+    [("gain", 0.5, 3.0, 12, 12), ("gain", 1.0, 1.0, 12, 1), ("hidden_size", 8, 64, 12, 9), ("seq_len", 10, 20, 30, 11)],
+)
+def test_integer_axes_get_whole_number_steps(name, lo, hi, points, count):
+    n = S.whole_count(name, lo, hi, points)
+    assert n == count
+    if name in S.INT_AXES and n > 1:
+        assert (hi - lo) % (n - 1) == 0
+
+
+def test_a_clicked_point_is_read_back_in_the_axes_units():
+    event = {"selection": {"points": [{"x": 1.25, "y": 31.6}]}}
+    assert S.selected_point(event, ["gain", "hidden_size"]) == {"gain": 1.25, "hidden_size": 32}
+    assert S.selected_point({"selection": {"points": []}}, ["gain"]) is None
+    assert S.selected_point(None, ["gain"]) is None

@@ -119,3 +119,9 @@ def test_a_bad_typed_cell_is_said_so_in_the_page(typed):
     at.text_input(key="gf_cell").input(typed).run()
     assert not at.exception and not UNROLL_KEYS & chart_keys(at)
     assert any("is not two whole steps t,s" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_model_the_unroll_cannot_read_is_said_so():
+    at = open_page("gradient_flow", {"m_cell": "lru", "m_hidden": "8", "m_seq_len": "12", "gf_cell": "6,2"})
+    assert not at.exception
+    assert any("Click to unroll opens the chain of a one-layer vanilla RNN, LSTM or GRU" in i.value for i in at.info)
