@@ -409,8 +409,10 @@ def clipping_figures(histories: dict, diverged: dict, threshold: float, loss_on:
             "The global L2 norm of the gradient of all parameters at every training step, before clipping, for the "
             "three twins (log scale). The dashed line is the threshold c: above it, clipping by norm rescales the "
             "whole gradient to norm c (direction kept); clipping by value clamps each entry to [−c, c] (direction "
-            "changed). Ticks mark the steps where clipping changed the gradient. A vertical dotted line marks a "
-            "run that diverged (NaN or inf). The runs coincide exactly until the first clip.",
+            "changed). White black-edged markers (triangles: by norm, diamonds: by value) mark the steps where "
+            "clipping changed the gradient, and the dash-dotted line the first of them. A vertical dotted line "
+            "marks a run that diverged (NaN or inf). The runs coincide exactly until the first clip; where they "
+            "coincide, the thinner dashed and dotted lines lie on the thick solid one.",
         ),
         Panel(
             "cl_loss",
