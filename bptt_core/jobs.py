@@ -137,6 +137,35 @@ class Job:
         return JobStatus(self.key, self.state, self.fraction, self.message, elapsed, self.eta(), position, err)
 
 
+MAX_RESULT_BYTES = 512 * 2**20  # what the finished results may hold together (the newest is always kept)
+
+
+def result_bytes(obj, _seen: set | None = None, _depth: int = 0) -> int:
+    """About how many bytes of array data a job's result holds: numpy arrays, tensors and DataFrames,
+    found through dicts, lists, tuples, dataclasses and modules' parameters (each object counted once)."""
+    seen = set() if _seen is None else _seen
+    if obj is None or id(obj) in seen or _depth > 8 or isinstance(obj, (str, bytes, int, float, bool)):
+        return len(obj) if isinstance(obj, bytes) else 0
+    seen.add(id(obj))
+    if hasattr(obj, "element_size") and hasattr(obj, "numel"):  # a torch tensor (no torch import here)
+        return int(obj.element_size() * obj.numel())
+    if hasattr(obj, "nbytes") and hasattr(obj, "dtype"):  # a numpy array
+        return int(obj.nbytes)
+    if hasattr(obj, "memory_usage") and hasattr(obj, "columns"):  # a DataFrame
+        return int(obj.memory_usage(index=False).sum())
+    if isinstance(obj, dict):
+        items = obj.values()
+    elif isinstance(obj, (list, tuple, set)):
+        items = obj
+    elif callable(getattr(obj, "parameters", None)) and hasattr(obj, "state_dict"):  # a torch module
+        items = list(obj.state_dict().values())
+    elif hasattr(obj, "__dataclass_fields__"):
+        items = [getattr(obj, f) for f in obj.__dataclass_fields__]
+    else:
+        return 0
+    return sum(result_bytes(v, seen, _depth + 1) for v in items)
+
+
 class JobRunner:
     """Worker threads (one per core by default) over a bounded, owner-fair queue, with a result cache."""
 
@@ -147,11 +176,14 @@ class JobRunner:
         max_per_owner: int = 2,
         max_results: int = 32,
         light_slots: int | None = None,
+        max_result_bytes: int = MAX_RESULT_BYTES,
     ):
         self.workers = int(workers or os.cpu_count() or 2)
         self.max_queued = int(max_queued)
         self.max_per_owner = int(max_per_owner)
         self.max_results = int(max_results)
+        self.max_result_bytes = int(max_result_bytes)
+        self._result_bytes: dict[Hashable, int] = {}  # the kept results' sizes (result_bytes)
         self._cv = threading.Condition()
         self._queue: list[Job] = []  # waiting, oldest first
         self._active: dict[Hashable, Job] = {}  # queued or running, by key
@@ -357,8 +389,13 @@ class JobRunner:
         if state in (DONE, FAILED):
             self._results[job.key] = job
             self._results.move_to_end(job.key)
-            while len(self._results) > self.max_results:
-                self._results.popitem(last=False)
+            self._result_bytes[job.key] = result_bytes(job.result)
+            # bounded by count and by bytes (a training result keeps its weight snapshots); the newest stays
+            while len(self._results) > 1 and (
+                len(self._results) > self.max_results or sum(self._result_bytes.values()) > self.max_result_bytes
+            ):
+                old, _ = self._results.popitem(last=False)
+                self._result_bytes.pop(old, None)
         job._done.set()
 
 

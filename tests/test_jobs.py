@@ -294,3 +294,32 @@ def test_a_flow_matrix_job_reports_progress_and_stops_within_a_second(runner, cf
 
 def test_checkpoint_does_nothing_outside_a_job():
     J.checkpoint(0.5, "not in a job")  # a synchronous call: no job, no effect, no error
+
+
+def test_finished_results_are_bounded_by_bytes_too():
+    """A training result keeps its weight snapshots: the cache of finished jobs holds at most
+    max_result_bytes of them (the newest always kept), however few results that is."""
+    from bptt_core.jobs import result_bytes
+
+    runner = J.JobRunner(workers=1, max_results=32, max_result_bytes=3 * 2**20)
+    try:
+        for k in range(4):
+            runner.put(("big", k), {"history": [1, 2], "weights": np.zeros(2**20 // 8)})  # 1 MiB each
+        kept = [k for k in range(4) if runner.result(("big", k)) is not None]
+        assert kept == [1, 2, 3]
+        runner.put("huge", {"w": np.zeros(4 * 2**20 // 8)})  # alone over the budget: kept, the rest dropped
+        assert runner.result("huge") is not None and runner.result(("big", 3)) is None
+    finally:
+        runner.shutdown()
+    t = torch.zeros(10, dtype=torch.float64)
+    assert result_bytes({"a": [t, t], "b": (np.zeros(4),)}) == 80 + 32  # one tensor counted once
+    assert result_bytes(torch.nn.Linear(3, 2)) == 4 * (6 + 2)
+
+
+def test_a_twins_result_counts_its_snapshots():
+    from bptt_core.jobs import result_bytes
+
+    out = twin_runs(ModelConfig(hidden_size=8, seq_len=10), TrainConfig(steps=6, batch_size=2, snapshots=3))
+    w_hh = 8 * 8 * 4  # float32 bytes of W_hh alone, in every snapshot
+    assert result_bytes(out) >= sum(len(r.snapshots) for r in out.values()) * w_hh
+    assert result_bytes(out["norm"]) > result_bytes(out["norm"].history)
