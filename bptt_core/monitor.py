@@ -47,9 +47,11 @@ import json
 import logging
 import math
 import os
+import pickle
 import tempfile
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from .jacobians import decay_rate, jacobian_log_norms, memory_horizon, step_jacobians
 from .models import cell_kind, cell_view
+from .monitor_worker import Unreadable, WorkerProcess
 from .spectra import lyapunov_exponents, spectrum
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ HISTORY = "history.npz"
 STEPS_DIR = "steps"
 CLIP_EPS = 1e-6  # clip_grad_norm_'s own: clip_coef = max_norm / (total_norm + 1e-6)
 N_EXPONENTS = 16  # top Lyapunov exponents kept (the QR method's cost grows with the count)
+MAX_PENDING = 4  # logged steps waiting for the background at most: memory stays bounded, the loop rarely waits
 SCALAR_TAGS = (
     "grad_norm/global",
     "clip/fired",
@@ -251,6 +255,101 @@ def heatmap_rgb(L: np.ndarray) -> np.ndarray:
     return np.round(rgb).astype(np.uint8)
 
 
+# -- the heavy diagnostics: a pure function, run in the loop, a thread or the worker process -------
+
+
+@dataclass(frozen=True)
+class HeavySpec:
+    """What the heavy diagnostics need to know besides the weights and the sequence."""
+
+    kind: str  # cell kind: rnn, lstm, gru, lru, mingru, minlstm, ssm
+    hidden_size: int
+    num_layers: int
+    state_size: int  # every layer's state: (h, c) for an LSTM
+    norm: str | int  # of the flow matrix: "fro" or 2
+    n_exponents: int  # top Lyapunov exponents kept
+    memory_threshold: float  # memory horizon: first lag below this fraction of lag 0
+    strict: bool  # raise the first failure instead of reporting it
+
+
+def heavy_diagnostics(rnn: nn.Module, x, h0, grad, spec: HeavySpec) -> tuple[tuple[dict, dict], list]:
+    """((scalars, arrays), problems) of one logged step: the flow matrix with its decay rate and memory
+    horizon, ||dL/dh_t|| in total (``grad``: dL/d output, or None), the top Lyapunov exponents and
+    each layer's spectrum. A failed diagnostic is one (what, message) problem, or raised when strict.
+    Pure: the same numbers whether it runs in the loop, a thread or the worker process."""
+    problems: list[tuple[str, str]] = []
+
+    def attempt(what: str, fn):
+        try:
+            return fn()
+        except Exception as e:
+            if spec.strict:
+                raise
+            problems.append((what, str(e)))
+            return None
+
+    nan = math.nan
+    rec = {"decay_rate": nan, "memory_horizon": nan, "lyapunov_top": nan, "flow_min": nan, "flow_max": nan}
+    arrays: dict[str, np.ndarray] = {}
+    if x is None:
+        problems.append(("flow", "the recurrent module's input was not seen on this step: no flow matrix"))
+    else:
+        L = attempt("flow", lambda: jacobian_log_norms(rnn, x, h0, norm=spec.norm))
+        if L is not None:
+            arrays["flow"] = L
+            rec |= flow_summary(L, spec.memory_threshold)
+        if grad is not None:
+            tot = attempt("dl_dh_total", lambda: _total_grads(rnn, x, h0, grad, spec))
+            if tot is not None:
+                arrays["dl_dh_total"] = tot
+        n_exp = min(spec.state_size, spec.n_exponents)
+        lam = attempt("lyapunov", lambda: lyapunov_exponents(rnn, x, h0, n_exponents=n_exp) / math.log(10))
+        if lam is not None:
+            arrays["lyapunov"] = lam
+            rec["lyapunov_top"] = float(lam[0])
+    rec |= _spectra(rnn, spec, arrays, attempt)
+    return (rec, arrays), problems
+
+
+def flow_summary(L: np.ndarray, threshold: float) -> dict:
+    """The scalars read off one flow matrix: decay rate, memory horizon, finite range."""
+    fin = L[np.isfinite(L)]
+    hz = memory_horizon(L, threshold) if L.shape[0] > 1 else None
+    return {
+        "decay_rate": decay_rate(L),
+        "flow_min": float(fin.min()) if fin.size else math.nan,
+        "flow_max": float(fin.max()) if fin.size else math.nan,
+        "memory_horizon": float(hz) if hz is not None else math.nan,
+    }
+
+
+def _total_grads(rnn: nn.Module, x: torch.Tensor, h0, grad: torch.Tensor, spec: HeavySpec) -> np.ndarray | None:
+    """||dL/dh_t|| in total (through the recurrence) from the gradient at the watched output."""
+    if spec.kind == "lru":
+        return None  # the LRU's output is C h + D x, not h: the watched gradient is not dL/dh
+    view = cell_view(rnn)
+    top = view.layer_slice(view.num_layers - 1).start if hasattr(view, "layer_slice") else 0
+    J = step_jacobians(rnn, x, h0)  # (T, S, S) float64
+    return total_state_gradient_norms(J, grad.to(torch.float64), slice(top, top + spec.hidden_size))
+
+
+def _spectra(rnn: nn.Module, spec: HeavySpec, arrays: dict, attempt) -> dict:
+    out = {"rho": math.nan, "sigma1": math.nan}
+    classic = spec.kind in ("rnn", "lstm", "gru")
+    for layer in range(spec.num_layers):
+        one = (lambda layer=layer: layer_module(rnn, layer)) if classic else (lambda: rnn)
+        sp = attempt(f"spectrum (layer {layer})", lambda one=one: spectrum(one()))
+        if sp is None:
+            continue
+        arrays[f"eigenvalues_l{layer}"] = sp.eigenvalues
+        arrays[f"singular_values_l{layer}"] = sp.singular_values
+        out[f"rho_l{layer}"], out[f"sigma1_l{layer}"] = sp.rho, sp.sigma1
+        if layer == spec.num_layers - 1:  # the scalar tags describe the layer the matrix is of
+            out["rho"], out["sigma1"] = sp.rho, sp.sigma1
+            arrays["gamma"] = np.float64(sp.gamma)
+    return out
+
+
 # -- the monitor -----------------------------------------------------------------------------------
 
 
@@ -265,8 +364,11 @@ class GradientFlowMonitor:
     when a diagnostic fails. ``norm``: of the flow matrix, "fro" or 2. ``n_exponents``: Lyapunov
     exponents kept. ``auto_watch``: watch the recurrent module's output by a forward hook, so the
     loop needs only ``step()`` (what the Lightning callback uses). ``tensorboard``: write event
-    files. ``background``: compute the heavy diagnostics in a worker thread on a copy of the step's
-    weights (worth it only with a free core; ``close()`` waits for it).
+    files. ``background``: where the heavy diagnostics (flow matrix, Lyapunov exponents, spectra)
+    run, on a copy of the step's weights: True or "process" (the default) in a worker process at the
+    lowest CPU priority (:mod:`bptt_core.monitor_worker`), "thread" in a thread of this process,
+    False in the loop itself (step() then returns them; slower: the exact matrix costs about 15-20
+    training steps of the README's example). ``close()`` waits for the background.
     """
 
     def __init__(
@@ -281,7 +383,7 @@ class GradientFlowMonitor:
         n_exponents: int = N_EXPONENTS,
         auto_watch: bool = False,
         tensorboard: bool = True,
-        background: bool = False,
+        background: bool | str = True,
         overwrite: bool = False,
     ):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -294,6 +396,8 @@ class GradientFlowMonitor:
             raise ValueError(f"norm must be 'fro' or 2, got {norm!r}")
         if isinstance(n_exponents, bool) or not isinstance(n_exponents, int) or n_exponents < 1:
             raise ValueError(f"n_exponents must be a whole number >= 1, got {n_exponents!r}")
+        if not (isinstance(background, bool) or background in ("process", "thread")):
+            raise ValueError(f"background must be True, False, 'process' or 'thread', got {background!r}")
         self.model = model
         self.name, self.rnn = find_recurrent_module(model, module)
         check_supported(self.rnn)
@@ -321,7 +425,8 @@ class GradientFlowMonitor:
 
             self.writer = SummaryWriter(log_dir=str(self.log_dir))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradient-flow") if background else None
-        self._future = None
+        self._pending: deque[Future] = deque()  # logged steps in the background, oldest first
+        self._worker = self._start_worker() if background in (True, "process") else None
         self._hooks = [self.rnn.register_forward_pre_hook(self._on_forward_pre, with_kwargs=True)]
         if auto_watch:
             self._hooks.append(self.rnn.register_forward_hook(self._on_forward))
@@ -370,8 +475,8 @@ class GradientFlowMonitor:
             raise ValueError("step() after close(): the monitor is closed")
         n = self.steps_seen
         self.steps_seen += 1
-        if self._future is not None and self._future.done():
-            self._settle_worker(n)
+        while self._pending and self._pending[0].done():
+            self._settle_oldest(n)
         if n % self.cfg.every:
             self._capture = _Capture()
             return None
@@ -384,6 +489,12 @@ class GradientFlowMonitor:
             self._warn("logging", n, e)
             return None
 
+    def wait(self) -> None:
+        """Wait until the background has finished every logged step so far (``history`` and the run
+        folder are then complete up to now); what it raised is raised (strict) or warned about."""
+        while self._pending:
+            self._settle_oldest(self.steps_seen)
+
     def close(self) -> None:
         """Wait for the background work (if any), remove the hooks, close the event files."""
         if self._closed:
@@ -392,10 +503,12 @@ class GradientFlowMonitor:
         for h in self._hooks:
             h.remove()
         try:
-            if self._pool is not None:
-                self._settle_worker(self.steps_seen)
-                self._pool.shutdown(wait=True)
+            self.wait()
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            if self._worker is not None:
+                self._worker.close()
             if self.writer is not None:
                 self.writer.close()
 
@@ -476,51 +589,53 @@ class GradientFlowMonitor:
             self._warn("dl_dh", n, "watch(output) was not called on this logged step: ||dL/dh_t|| not recorded")
         if self._pool is None:
             return self._heavy(n, rec, names, pnorms, arrays, cap, self.rnn)
-        self._wait_for_worker()  # one logged step in flight at most: memory stays bounded
-        self._future = self._pool.submit(self._heavy, n, rec, names, pnorms, arrays, cap, self._snapshot())
+        while len(self._pending) >= MAX_PENDING:  # the background is behind: wait, memory stays bounded
+            self._settle_oldest(n)
+        self._pending.append(self._pool.submit(self._heavy, n, rec, names, pnorms, arrays, cap, self._snapshot()))
         return {**rec, "param_grad_norms": dict(zip(names, pnorms, strict=True)), **arrays}
 
     def _heavy(self, n: int, rec: dict, names, pnorms, arrays: dict, cap: _Capture, rnn: nn.Module) -> dict:
         """The diagnostics of the weights of step n (``rnn``: the live module, or a copy of it when the
         work runs in the background), then everything written."""
-        rec |= {"decay_rate": math.nan, "memory_horizon": math.nan, "lyapunov_top": math.nan}
-        rec |= {"flow_min": math.nan, "flow_max": math.nan}
-        if cap.x is None:
-            self._warn("flow", n, "the recurrent module's input was not seen on this step: no flow matrix")
-        else:
-            x, h0 = cap.x, cap.h0
-            L = self._diagnose("flow", n, lambda: jacobian_log_norms(rnn, x, h0, norm=self.cfg.norm))
-            if L is not None:
-                arrays["flow"] = L
-                rec["decay_rate"] = decay_rate(L)
-                fin = L[np.isfinite(L)]
-                rec["flow_min"], rec["flow_max"] = (float(fin.min()), float(fin.max())) if fin.size else (math.nan,) * 2
-                hz = memory_horizon(L, self.cfg.memory_threshold) if L.shape[0] > 1 else None
-                rec["memory_horizon"] = float(hz) if hz is not None else math.nan
-            if "dl_dh" in arrays:
-                tot = self._diagnose("dl_dh_total", n, lambda: self._total_grads(rnn, x, h0, cap.grad))
-                if tot is not None:
-                    arrays["dl_dh_total"] = tot
-            lam = self._diagnose("lyapunov", n, lambda: self._lyapunov(rnn, x, h0))
-            if lam is not None:
-                arrays["lyapunov"] = lam
-                rec["lyapunov_top"] = float(lam[0])
-        rec |= self._spectra(rnn, n, arrays)
+        job = self._job(cap, rnn, "dl_dh" in arrays)
+        answer = self._in_worker(n, job) if self._worker is not None else None
+        found, problems = answer or heavy_diagnostics(**job)
+        return self._finish(n, rec, names, pnorms, arrays, found, problems)
+
+    def _start_worker(self) -> WorkerProcess | None:
+        try:
+            return WorkerProcess(torch.get_num_threads())
+        except OSError as e:  # no process can be started here: the thread does the work
+            log.warning("GradientFlowMonitor: no worker process (%s); the diagnostics run in a thread", e)
+            return None
+
+    def _in_worker(self, n: int, job: dict):
+        """The worker process's answer, or None when this job (and, after a failure, every later one)
+        is computed in this process instead: a module the worker cannot unpickle, or a worker gone."""
+        try:
+            return self._worker.run(job)
+        except (Unreadable, pickle.PicklingError, AttributeError, TypeError, OSError, EOFError) as e:
+            worker, self._worker = self._worker, None
+            worker.close()
+            if isinstance(e, (OSError, EOFError)):  # a lost process is news; an unpicklable module is not
+                self._warn("background", n, f"the worker process stopped ({e}); the diagnostics now run in a thread")
+            else:
+                log.info("GradientFlowMonitor: the worker process cannot take this module (%s): a thread does", e)
+            return None
+
+    def _job(self, cap: _Capture, rnn: nn.Module, with_dl_dh: bool) -> dict:
+        spec = HeavySpec(self.kind, self.hidden_size, self.num_layers, self.state_size, self.cfg.norm,
+                         self.cfg.n_exponents, self.cfg.memory_threshold, self.strict)  # fmt: skip
+        return dict(rnn=rnn, x=cap.x, h0=cap.h0, grad=cap.grad if with_dl_dh else None, spec=spec)
+
+    def _finish(self, n: int, rec: dict, names, pnorms, arrays: dict, found: tuple, problems: list) -> dict:
+        scalars, heavy_arrays = found
+        for what, err in problems:
+            self._warn(what, n, err)
+        rec |= scalars
+        arrays |= heavy_arrays
         self._emit(n, rec, names, pnorms, arrays)
         return {**rec, "param_grad_norms": dict(zip(names, pnorms, strict=True)), **arrays}
-
-    def _total_grads(self, rnn: nn.Module, x: torch.Tensor, h0, grad: torch.Tensor) -> np.ndarray | None:
-        """||dL/dh_t|| in total (through the recurrence) from the gradient at the watched output."""
-        view = cell_view(rnn)
-        if self.kind == "lru":
-            return None  # the LRU's output is C h + D x, not h: the watched gradient is not dL/dh
-        top = view.layer_slice(view.num_layers - 1).start if hasattr(view, "layer_slice") else 0
-        J = step_jacobians(rnn, x, h0)  # (T, S, S) float64
-        return total_state_gradient_norms(J, grad.to(torch.float64), slice(top, top + self.hidden_size))
-
-    def _lyapunov(self, rnn: nn.Module, x: torch.Tensor, h0) -> np.ndarray:
-        S = self.state_size
-        return lyapunov_exponents(rnn, x, h0, n_exponents=min(S, self.cfg.n_exponents)) / math.log(10)
 
     def _snapshot(self) -> nn.Module:
         """A copy of the recurrent module with this step's weights, for the background worker (the loop
@@ -536,45 +651,15 @@ class GradientFlowMonitor:
             p.grad = None
         return snap
 
-    def _wait_for_worker(self) -> None:
-        if self._future is not None:
-            fut, self._future = self._future, None
-            fut.result()  # re-raises what the worker raised (strict=True only: otherwise it warned)
-
-    def _settle_worker(self, n: int) -> None:
-        """Collect the background work; what it raised is raised (strict) or warned about."""
+    def _settle_oldest(self, n: int) -> None:
+        """Wait for the oldest logged step in the background; what it raised is raised (strict) or
+        warned about."""
         try:
-            self._wait_for_worker()
+            self._pending.popleft().result()
         except Exception as e:
             if self.strict:
                 raise
             self._warn("background", n, e)
-
-    def _layer(self, rnn: nn.Module, layer: int) -> nn.Module:
-        return layer_module(rnn, layer) if self.kind in ("rnn", "lstm", "gru") else rnn
-
-    def _spectra(self, rnn: nn.Module, n: int, arrays: dict) -> dict:
-        out = {"rho": math.nan, "sigma1": math.nan}
-        for layer in range(self.num_layers):
-            sp = self._diagnose(f"spectrum (layer {layer})", n, lambda layer=layer: spectrum(self._layer(rnn, layer)))
-            if sp is None:
-                continue
-            arrays[f"eigenvalues_l{layer}"] = sp.eigenvalues
-            arrays[f"singular_values_l{layer}"] = sp.singular_values
-            out[f"rho_l{layer}"], out[f"sigma1_l{layer}"] = sp.rho, sp.sigma1
-            if layer == self.num_layers - 1:  # the scalar tags describe the layer the matrix is of
-                out["rho"], out["sigma1"] = sp.rho, sp.sigma1
-                arrays["gamma"] = np.float64(sp.gamma)
-        return out
-
-    def _diagnose(self, what: str, n: int, fn):
-        try:
-            return fn()
-        except Exception as e:
-            if self.strict:
-                raise
-            self._warn(what, n, e)
-            return None
 
     def _warn(self, what: str, n: int, err) -> None:
         msg = f"GradientFlowMonitor step {n}: {what}: {err}"

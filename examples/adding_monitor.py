@@ -44,21 +44,23 @@ class AddingModel(nn.Module):
 def train(model: nn.Module, steps: int, monitor: GradientFlowMonitor | None = None, seed: int = 0) -> list[float]:
     """SGD with gradient clipping by global norm; returns the losses."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    losses = []
-    for step in range(steps):
-        data = make_task("adding", T, BATCH, seed=seed * 1_000_003 + step)  # x (T, B, 2), y (T, B, 1)
-        out, pred = model(data.x)
-        if monitor is not None:
-            monitor.watch(out)  # monitor (1 of 2): the recurrent output, for ||dL/dh_t||
-        loss = ((pred - data.y[-1]) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        if monitor is not None:
-            monitor.step()  # monitor (2 of 2): after backward, before clipping
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        opt.step()
-        losses.append(loss.item())
-    return losses
+    return [train_step(model, opt, step, monitor, seed) for step in range(steps)]
+
+
+def train_step(model: nn.Module, opt, step: int, monitor: GradientFlowMonitor | None = None, seed: int = 0) -> float:
+    """One step on batch number ``step``: forward, backward, (monitor), clip, update; returns the loss."""
+    data = make_task("adding", T, BATCH, seed=seed * 1_000_003 + step)  # x (T, B, 2), y (T, B, 1)
+    out, pred = model(data.x)
+    if monitor is not None:
+        monitor.watch(out)  # monitor (1 of 2): the recurrent output, for ||dL/dh_t||
+    loss = ((pred - data.y[-1]) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    if monitor is not None:
+        monitor.step()  # monitor (2 of 2): after backward, before clipping
+    torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+    opt.step()
+    return loss.item()
 
 
 def main(argv=None) -> int:

@@ -102,7 +102,7 @@ def test_clip_fires_at_some_steps_and_not_others(tmp_path):
 def test_param_norms_are_each_parameters_gradient_norm(tmp_path):
     torch.manual_seed(2)
     net = Net("gru", 2)
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False, background=False)
     x, y = batch(0)
     out, pred = net(x)
     mon.watch(out)
@@ -139,7 +139,7 @@ def _stacked_autograd_log_norm(rnn64, x, t, s, hx=None):
 def test_stacked_flow_matrix_equals_autograd_through_torch_forward(tmp_path, cell, batch_first, with_h0):
     torch.manual_seed(3)
     net = Net(cell, 3, batch_first, hidden=5, dtype=torch.float64)
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False, background=False)
     x, y = batch(0, T=7, batch_first=batch_first, dtype=torch.float64)
     hx = None
     if with_h0:  # torch's (num_layers, batch, H) initial state, and c0 for the LSTM
@@ -262,19 +262,19 @@ def test_a_failing_diagnostic_warns_and_training_goes_on(tmp_path, monkeypatch):
 
     monkeypatch.setattr(M, "jacobian_log_norms", broken)
     net = Net("rnn")
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, clip=1.0, tensorboard=False)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, clip=1.0, tensorboard=False, background=False)
     with pytest.warns(MonitorWarning, match="flow: engine broke"):
         train(net, mon, 2, 1.0, False)
     assert len(mon.history) == 2 and all(math.isnan(r["decay_rate"]) for r in mon.history)
     assert all(math.isfinite(r["grad_norm"]) and math.isfinite(r["rho"]) for r in mon.history)  # the rest logged
-    strict = GradientFlowMonitor(net, tmp_path / "strict", every=1, strict=True, tensorboard=False)
+    strict = GradientFlowMonitor(net, tmp_path / "strict", every=1, strict=True, tensorboard=False, background=False)
     with pytest.raises(RuntimeError, match="engine broke"):
         train(net, strict, 1, 1.0, False)
 
 
 def test_missing_watch_is_reported_not_raised(tmp_path):
     net = Net("rnn")
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False, background=False)
     x, y = batch(0)
     _, pred = net(x)
     ((pred - y) ** 2).sum().backward()
@@ -288,7 +288,7 @@ def test_unlogged_steps_do_no_heavy_work(tmp_path, monkeypatch):
     real = M.jacobian_log_norms
     monkeypatch.setattr(M, "jacobian_log_norms", lambda *a, **k: calls.append(1) or real(*a, **k))
     net = Net("rnn")
-    with GradientFlowMonitor(net, tmp_path / "run", every=4, tensorboard=False) as mon:
+    with GradientFlowMonitor(net, tmp_path / "run", every=4, tensorboard=False, background="thread") as mon:
         with warnings.catch_warnings():
             warnings.simplefilter("error", MonitorWarning)
             train(net, mon, 9, 1.0, False)
@@ -302,7 +302,7 @@ def test_total_dl_dh_equals_autograd_through_an_unrolled_forward(tmp_path, cell,
     layer's h_t in a step-by-step run of the same torch module (float64)."""
     torch.manual_seed(5)
     net = Net(cell, num_layers, hidden=6, dtype=torch.float64)
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False, background=False)
     x, y = batch(0, T=8, dtype=torch.float64)
     out, pred = net(x)
     mon.watch(out)
@@ -325,37 +325,45 @@ def test_total_dl_dh_equals_autograd_through_an_unrolled_forward(tmp_path, cell,
     assert rec["dl_dh_total"][-1] == pytest.approx(rec["dl_dh"][-1])  # nothing comes after the last step
 
 
+def same(a: dict, b: dict) -> bool:
+    """Equal records, NaN equal to NaN (a record that crossed a process holds its own NaN objects)."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+
+
 def test_background_mode_logs_the_same_values(tmp_path):
-    """The heavy diagnostics in a worker thread, on a copy of the weights of the logged step: the
-    same numbers as the synchronous monitor, though the loop has moved on (and changed the weights)."""
+    """The heavy diagnostics in the worker process or a thread, on a copy of the weights of the logged
+    step: the same numbers as the synchronous monitor, though the loop has moved on (and changed the
+    weights)."""
     runs = {}
-    for background in (False, True):
+    for background in (False, "thread", "process"):
         torch.manual_seed(6)
         net = Net("lstm", 2)
         mon = GradientFlowMonitor(net, tmp_path / f"bg{background}", every=2, clip=1.0, background=background)
         train(net, mon, 5, 1.0, False)
         mon.close()
         runs[background] = mon
-    a, b = runs[False], runs[True]
-    assert [r["step"] for r in b.history] == [0, 2, 4]
-    for ra, rb in zip(a.history, b.history, strict=True):
-        assert ra == rb
-    for s in (0, 2, 4):
-        fa = np.load(tmp_path / "bgFalse" / "steps" / f"step_{s:08d}.npz")
-        fb = np.load(tmp_path / "bgTrue" / "steps" / f"step_{s:08d}.npz")
-        assert sorted(fa.files) == sorted(fb.files)
-        for k in fa.files:
-            np.testing.assert_array_equal(fa[k], fb[k])
+    a = runs[False]
+    for mode in ("thread", "process"):
+        b = runs[mode]
+        assert [r["step"] for r in b.history] == [0, 2, 4]
+        for ra, rb in zip(a.history, b.history, strict=True):
+            assert same(ra, rb), mode
+        for s in (0, 2, 4):
+            fa = np.load(tmp_path / "bgFalse" / "steps" / f"step_{s:08d}.npz")
+            fb = np.load(tmp_path / f"bg{mode}" / "steps" / f"step_{s:08d}.npz")
+            assert sorted(fa.files) == sorted(fb.files)
+            for k in fa.files:
+                np.testing.assert_array_equal(fa[k], fb[k])
 
 
 def test_background_failure_is_raised_when_strict(tmp_path, monkeypatch):
     monkeypatch.setattr(M, "jacobian_log_norms", lambda *a, **k: 1 / 0)
     net = Net("rnn")
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, strict=True, background=True, tensorboard=False)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, strict=True, background="thread", tensorboard=False)
     with pytest.raises(ZeroDivisionError):
         train(net, mon, 3, 1.0, False)
         mon.close()
-    lax = GradientFlowMonitor(net, tmp_path / "lax", every=1, background=True, tensorboard=False)
+    lax = GradientFlowMonitor(net, tmp_path / "lax", every=1, background="thread", tensorboard=False)
     with pytest.warns(MonitorWarning, match="flow"):
         train(net, lax, 2, 1.0, False)
         lax.close()
@@ -378,7 +386,8 @@ def test_bptt_core_cells_are_monitored(tmp_path, cell):
         loss.backward()
         with warnings.catch_warnings():
             warnings.simplefilter("error", MonitorWarning)
-            rec = mon.step()
+            mon.step()  # the heavy part in the worker process (the default): read back from the run folder
+    rec = {**mon.history[0], **np.load(tmp_path / "run" / "steps" / "step_00000000.npz")}
     np.testing.assert_array_equal(rec["flow"], jacobian_log_norms(rnn, x[:, 0]))
     assert rec["grad_norm"] == float(torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1))
     assert math.isfinite(rec["rho"]) and math.isfinite(rec["lyapunov_top"])
@@ -397,3 +406,53 @@ def test_a_folder_holding_a_run_is_refused_unless_overwrite(tmp_path):
         train(net, mon, 1, 1.0, False)
     run = load_run(tmp_path / "run")  # the old steps 1 and 2 are gone, not left unlisted
     assert run.steps == [0] and len(list((tmp_path / "run").glob("events.out.tfevents.*"))) == 1
+
+
+def test_background_process_is_niced_and_stopped_at_close(tmp_path):
+    net = Net("rnn")
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=2, tensorboard=False)  # background="process"
+    worker = mon._worker
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 19  # training always goes first
+    train(net, mon, 3, 1.0, False)
+    mon.close()
+    assert worker._proc.poll() == 0  # ended by the end of its input, not killed
+    assert [r["step"] for r in mon.history] == [0, 2] and all(math.isfinite(r["decay_rate"]) for r in mon.history)
+
+
+def test_a_lost_worker_process_is_reported_and_the_thread_takes_over(tmp_path):
+    net = Net("rnn")
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
+    train(net, mon, 1, 1.0, False)
+    mon._pending[0].result()
+    mon._worker._proc.kill()
+    mon._worker._proc.wait()
+    with pytest.warns(MonitorWarning, match="worker process stopped"):
+        train(net, mon, 2, 1.0, False)
+        mon.close()
+    assert [r["step"] for r in mon.history] == [0, 1, 2]
+    assert all(math.isfinite(r["decay_rate"]) for r in mon.history)  # nothing lost
+
+
+def test_a_module_the_worker_cannot_import_is_computed_in_a_thread(tmp_path):
+    class LocalRNN(nn.RNN):  # defined in a function: no process can import it
+        pass
+
+    torch.manual_seed(8)
+    model = nn.ModuleDict({"rnn": LocalRNN(3, 5), "head": nn.Linear(5, 1)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MonitorWarning)  # not news: no warning
+        with GradientFlowMonitor(model, tmp_path / "run", every=1, tensorboard=False) as mon:
+            x, y = batch(0)
+            out, _ = model["rnn"](x)
+            mon.watch(out)
+            ((model["head"](out).sum(-1) - y) ** 2).sum().backward()
+            mon.step()
+    assert mon._worker is None
+    flow = np.load(tmp_path / "run" / "steps" / "step_00000000.npz")["flow"]
+    np.testing.assert_array_equal(flow, jacobian_log_norms(model["rnn"], x[:, 0]))
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None, "processes"])
+def test_background_must_be_a_known_mode(tmp_path, bad):
+    with pytest.raises(ValueError, match="background must be"):
+        GradientFlowMonitor(nn.RNN(3, 4), tmp_path / "run", background=bad)
