@@ -532,3 +532,44 @@ def mean_field(ctx: PageContext) -> dict | None:
     from bptt_core.theory import page_prediction
 
     return page_prediction(ctx.cfg, ctx.upload is not None)
+
+
+# -- compare mode: Spectrum, Truncated BPTT, Clipping ---------------------------------------------------
+
+
+@st.cache_data(**VIEWS)
+def compare_spectrum_view(
+    ctx: PageContext, ctx_b: PageContext, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Spectrum page: (ρ, σ₁, γσ₁, λ₁ as A, B, B − A; eigenvalues in one plane,
+    singular values and Lyapunov spectra each on one axis)."""
+    from bptt_core import panels as P
+
+    table, panels = P.compare_spectrum_panels(spectrum(ctx), lyapunov(ctx), spectrum(ctx_b), lyapunov(ctx_b))
+    return table, tuple(ready(p, lecture) for p in panels)
+
+
+@st.cache_data(**VIEWS)
+def compare_truncation_view(
+    ctx: PageContext, ctx_b: PageContext, k1: int, k2: int, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Truncated BPTT page: (updates, dropped fraction, largest dropped as A, B, B − A;
+    the two truncation heatmaps on one colour range). Both matrices must be computed (or light)."""
+    from bptt_core import panels as P
+
+    L_a, L_b = flow_matrix(ctx, "fro", "h"), flow_matrix(ctx_b, "fro", "h")
+    table, panels = P.compare_truncation_panels(L_a, L_b, k1, k2)
+    return table, tuple(ready(p, lecture) for p in panels)
+
+
+@st.cache_data(**VIEWS)
+def compare_clipping_view(
+    ctx: PageContext, ctx_b: PageContext, tcfg, twin: str, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Clipping page: (each twin's divergence step, first clip, clip count and final
+    loss as A, B, B − A; the chosen twin's gradient-norm histories on one axis). Both sides' twins must
+    have been trained with the same TrainConfig (:func:`twin_runs`)."""
+    from bptt_core import panels as P
+
+    table, panels = P.compare_clipping_panels(twin_runs(ctx, tcfg), twin_runs(ctx_b, tcfg), twin)
+    return table, tuple(ready(p, lecture) for p in panels)

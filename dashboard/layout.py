@@ -28,7 +28,7 @@ def draw_sidebar() -> None:
     """The shared controls (the sidebar), and above the page the warnings about refused URL values."""
     with st.sidebar:
         uploads.upload_controls()
-        warnings = S.shared_settings(disabled=uploads.disabled_settings())
+        warnings = S.shared_settings(disabled=() if S.b_uses_upload() else uploads.disabled_settings())
         S.saved_view_controls()
         try:
             overview = page_table.page(page_table.DEFAULT).file
@@ -88,7 +88,8 @@ def page_start(page: str, title: str, intro: str) -> PageContext | None:
     if cfg is None:
         st.error(f"These settings cannot be used: {error}")
         return None
-    upload = uploads.current_upload() if info.uses_upload else None
+    # compare mode with b_upload on: the upload is B's (dashboard/compare_ui.py), A the settings model
+    upload = uploads.current_upload() if info.uses_upload and not S.b_uses_upload() else None
     if upload is not None:
         try:
             cfg, notes = uploads.analysed_model(cfg, upload)

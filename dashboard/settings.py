@@ -157,7 +157,12 @@ COMPARE = Setting(
 )
 B_PREFIX = "b_"
 B_SETTINGS: tuple[Setting, ...] = tuple(replace(s, key=B_PREFIX + s.key, label=f"B: {s.label}") for s in MODEL_SETTINGS)
-COMPARE_PAGES = ("Gradient flow",)  # the pages that show B so far
+COMPARE_PAGES = ("Gradient flow", "Spectrum", "Clipping", "Truncated BPTT")  # the pages that show B
+B_UPLOAD = Setting(
+    "b_upload", "B uses the uploaded model", "bool", False,
+    help="On: B is your uploaded model (sidebar, 'Your own model') and A the settings model above. "
+    "Off: an upload is A, and B these settings.",
+)  # fmt: skip
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
     Setting("controls", "Show controls", "bool", True, help="Off hides every control: the figures and their words."),
@@ -312,13 +317,30 @@ def compare_settings() -> list[str]:
     st.markdown("### Compare")
     if not widget(COMPARE, on_change=_copy_a_to_b):
         return warnings
-    warnings += [w for s in B_SETTINGS if (w := check_url(s))]
-    st.caption(f"Model B (shown on: {', '.join(COMPARE_PAGES)}); it always uses these settings, never an upload.")
+    warnings += [w for s in (B_UPLOAD, *B_SETTINGS) if (w := check_url(s))]
+    st.caption(f"Model B, shown on: {', '.join(COMPARE_PAGES)}.")
+    widget(B_UPLOAD)
+    replaced = b_upload_replaces()
+    if replaced:
+        st.caption("Greyed out: not used while B is your uploaded model.")
     cell = st.session_state.get(B_PREFIX + "m_cell", D.cell)
     for s in B_SETTINGS:
-        off = cell not in CELL_ONLY.get(s.key.removeprefix(B_PREFIX), (cell,))
+        a_key = s.key.removeprefix(B_PREFIX)
+        off = cell not in CELL_ONLY.get(a_key, (cell,)) or a_key in replaced
         widget(s, **({"disabled": True} if off else {}))
     return warnings
+
+
+def b_uses_upload() -> bool:
+    """Whether compare mode is on with B the uploaded model (A is then the settings model)."""
+    return compare_on() and bool(st.session_state.get(B_UPLOAD.key, False))
+
+
+def b_upload_replaces() -> tuple[str, ...]:
+    """The (A-named) model settings B's upload replaces: none unless B uses an upload that is there."""
+    from . import uploads
+
+    return uploads.disabled_settings() if b_uses_upload() else ()
 
 
 def compare_on() -> bool:
@@ -356,7 +378,7 @@ def slide() -> str | None:
 def view_params(page_settings: tuple[Setting, ...] = ()) -> dict[str, str]:
     """Every setting that differs from its default, as the URL spells it (the link to this view)."""
     params = {}
-    compare = (COMPARE, *B_SETTINGS) if compare_on() else ()
+    compare = (COMPARE, B_UPLOAD, *B_SETTINGS) if compare_on() else ()
     for s in MODEL_SETTINGS + compare + VIEW_SETTINGS + tuple(page_settings):
         if s.key in st.session_state and st.session_state[s.key] != s.default:
             params[s.key] = s.spell(st.session_state[s.key])

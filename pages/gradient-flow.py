@@ -6,6 +6,7 @@ import streamlit as st
 from bptt_core import figures as F
 from bptt_core.config import flow_block
 from bptt_core.unroll import selected_cell
+from dashboard import compare_ui as CU
 from dashboard import compute, layout
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
@@ -91,23 +92,11 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
 def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float) -> None:
     """Compare mode (compare=true): model B's heatmap beside A's on one colour range, their log10 ratio,
     and the headline numbers as A, B and B − A."""
-    if not S.compare_on():
-        return
-    st.subheader("Compare: A against B")
-    cfg_b, error = S.model_config_b()
-    if cfg_b is None:
-        st.error(f"Model B's settings cannot be used: {error}")
-        return
-    errors, _ = compute.problems(cfg_b)
-    for e in errors:
-        st.error(f"Model B: {e}")
-    if errors:
-        return
-    ctx_b = compute.PageContext(cfg_b)
-    if JU.flow_matrix(ctx_b, norm, flow_block(cfg_b.cell, block)) is None:
+    ctx_b = CU.context_b()
+    if ctx_b is None or JU.flow_matrix(ctx_b, norm, flow_block(ctx_b.cfg.cell, block)) is None:
         return
     table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, norm, block, threshold, S.lecture())
-    st.dataframe(table, hide_index=True, key="gf_cmp_metrics")
+    CU.metrics(PAGE, table, "gf_cmp_metrics")
     for col, shown in zip(st.columns(2), (heat_a, heat_b), strict=True):
         with col:
             layout.show_figure(PAGE, shown, ctx)
