@@ -332,8 +332,19 @@ def compare_settings() -> list[str]:
 
 
 def b_uses_upload() -> bool:
-    """Whether compare mode is on with B the uploaded model (A is then the settings model)."""
-    return compare_on() and bool(st.session_state.get(B_UPLOAD.key, False))
+    """Whether compare mode is on with B the uploaded model (A is then the settings model). Asked before
+    the widgets are drawn too (which of A's settings to grey out): then the URL's value, if valid, counts."""
+    return bool(_current(COMPARE)) and bool(_current(B_UPLOAD))
+
+
+def _current(setting: Setting):
+    """The setting's value: its widget's, else (not drawn yet in this session) the URL's when valid."""
+    if setting.key in st.session_state:
+        return st.session_state[setting.key]
+    try:
+        return setting.parse(st.query_params.get(setting.key))
+    except (ValueError, TypeError, OverflowError):
+        return setting.default
 
 
 def b_upload_replaces() -> tuple[str, ...]:
