@@ -134,8 +134,11 @@ def gradient_flow_figures(
     ]
     compare = compare or {}
     prof_df = profile_frame(s)
-    for name, p in compare.items():
-        prof_df[name] = p[: len(prof_df)]
+    for name, p in compare.items():  # another length (compare mode's B): NaN past the shorter one
+        col = np.full(len(prof_df), np.nan)
+        n = min(len(p), len(col))
+        col[:n] = np.asarray(p, dtype=float)[:n]
+        prof_df[name] = col
     horizon = s.horizon if s.horizon is not None else "beyond the sequence"
     panels.append(
         Panel(

@@ -374,26 +374,24 @@ def gradient_flow_view(
     lag: bool,
     block: str,
     threshold: float,
-    compare: bool,
+    compare: PageContext | None,
     lecture: bool,
     centre: str = "identity",
 ) -> FlowShown:
-    """The Gradient flow page's figures. ``compare``: overlay the other cell (LSTM for a vanilla RNN,
-    vanilla RNN for an LSTM; not for a GRU) with the same settings."""
+    """The Gradient flow page's figures. ``compare``: compare mode's model B, whose lag profile is drawn
+    beside A's (its matrix must be light or computed), or None."""
     from bptt_core import panels as P
 
     cfg = ctx.cfg
     L = flow_matrix(ctx, norm, block)
     t = P.contribution_step(L.shape[0])
     others = {}
-    if compare:
-        other = "lstm" if cfg.cell == "rnn" else "rnn"  # every other cell against the vanilla RNN
-        ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh", "forget_bias": 0.0})
-        if not problems(ocfg)[0]:
-            from bptt_core.jacobians import lag_profile
+    if compare is not None:
+        from bptt_core.jacobians import lag_profile
 
-            # A settings model of its own: an upload's architecture is what this compares against.
-            others[f"{other.upper()} with the same settings"] = lag_profile(flow_matrix(PageContext(ocfg), norm, "h"))
+        L_b = flow_matrix(compare, norm, flow_block(compare.cfg.cell, block))
+        what = "uploaded model" if compare.upload is not None else compare.cfg.cell.upper()
+        others[f"B: {what}"] = lag_profile(L_b)
     view = P.gradient_flow_figures(
         cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
         norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,

@@ -314,6 +314,7 @@ def compare_settings() -> list[str]:
     """The compare toggle and, while it is on, B's model settings; returns the warnings about refused
     URL values (B's read like A's: outside the domain, removed and the default used)."""
     warnings = [w for w in [check_url(COMPARE)] if w]
+    take_pending_compare_cells()
     st.markdown("### Compare")
     if not widget(COMPARE, on_change=_copy_a_to_b):
         return warnings
@@ -410,6 +411,8 @@ def _apply_preset(key: str) -> None:
         st.session_state[s.key] = values[s.attr]
     for k, v in p.page_settings.items():
         st.session_state[k] = v
+    if p.page_settings.get(COMPARE_CELLS):  # "Compare cells": a B preset (the other cell)
+        compare_other_cell()
     st.session_state[GOTO] = (p.page, {})
 
 
@@ -500,3 +503,61 @@ def follow_preset() -> None:
         # query_params given (never None): the default would clear the URL through the checked path, which
         # refuses while widgets are bound to it; the new page's widgets write their values back.
         st.switch_page(page_table.page(page).file, query_params=params)
+
+
+# -- compare mode: the Gradient flow page's "Compare cells" shortcut ----------------------------------------
+
+COMPARE_CELLS = "gf_compare"  # the Gradient flow page's toggle (pages/gradient-flow.py draws it)
+
+
+def other_cell(cell: str) -> str:
+    """The cell "Compare cells" puts in B: the LSTM against a vanilla RNN, the vanilla RNN against the others."""
+    return "lstm" if cell == "rnn" else "rnn"
+
+
+def compare_other_cell() -> None:
+    """Compare mode on, with B a copy of A but for the cell (:func:`other_cell`): what "Compare cells"
+    and the presets that use it set, shown in B's sidebar section and carried by the link like any B."""
+    st.session_state[COMPARE.key] = True
+    for a, b in zip(MODEL_SETTINGS, B_SETTINGS, strict=True):
+        st.session_state[b.key] = st.session_state.get(a.key, a.default)
+    st.session_state[B_PREFIX + "m_cell"] = other_cell(st.session_state.get("m_cell", D.cell))
+
+
+def compare_cells_changed() -> None:
+    """Callback of "Compare cells": on, B becomes the other cell (:func:`compare_other_cell`); off, compare
+    mode goes off. The sidebar is outside the page's fragment: the page reruns the whole app after it."""
+    if st.session_state.get(COMPARE_CELLS):
+        compare_other_cell()
+    else:
+        st.session_state[COMPARE.key] = False
+    st.session_state[RERUN_APP] = True
+
+
+RERUN_APP = "compare_rerun_app"
+
+
+def sync_compare_cells() -> bool:
+    """Before "Compare cells" is drawn: keep it consistent with compare mode. A link that asks for it
+    (gf_compare=true) without compare mode gets the B preset; a toggle left on after compare mode was
+    switched off in the sidebar goes off. Returns whether the whole app must rerun (the sidebar changed)."""
+    if st.session_state.pop(RERUN_APP, False):
+        return True
+    if not _current(Setting(COMPARE_CELLS, "", "bool", False)) or compare_on():
+        return False
+    if COMPARE_CELLS in st.session_state:  # switched off in the sidebar: the shortcut follows
+        st.session_state[COMPARE_CELLS] = False
+        return False
+    st.session_state[COMPARE_CELLS] = True
+    st.session_state[CELLS_PENDING] = True  # B is written before the sidebar's widgets, in the rerun
+    return True
+
+
+CELLS_PENDING = "compare_cells_pending"
+
+
+def take_pending_compare_cells() -> None:
+    """The B preset a link's gf_compare=true asked for (:func:`sync_compare_cells`), applied before the
+    sidebar's compare widgets are drawn (a widget's value cannot change after it is drawn)."""
+    if st.session_state.pop(CELLS_PENDING, False):
+        compare_other_cell()

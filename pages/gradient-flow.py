@@ -26,8 +26,9 @@ CENTRE = Setting(
 )  # fmt: skip
 HORIZON = Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
 COMPARE = Setting(
-    "gf_compare", "Compare cells", "bool", False,
-    help="Overlay another cell with the same settings (LSTM for a vanilla RNN, the vanilla RNN for the others).",
+    S.COMPARE_CELLS, "Compare cells", "bool", False,
+    help="Compare mode with B = A but for the cell (LSTM for a vanilla RNN, the vanilla RNN for the others): "
+    "B's sidebar section shows it, and B's lag profile is drawn beside A's.",
 )  # fmt: skip
 CELL = Setting(
     "gf_cell", "Unrolled cell t,s", "cell", "", hi=S.UI_MAX_SEQ_LEN,
@@ -115,7 +116,10 @@ def body(ctx: compute.PageContext) -> None:
     block = flow_block(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
     centre = S.page_setting(CENTRE, c[3])
     threshold = float(S.page_setting(HORIZON, c[4]))
-    compare = S.page_setting(COMPARE, c[5])
+    if S.sync_compare_cells():
+        st.rerun()  # the whole app: compare mode and B live in the sidebar, outside this fragment
+    S.page_setting(COMPARE, c[5], on_change=S.compare_cells_changed)
+    overlay = CU.quiet_context_b(norm, block)
     layout.export_format_toggle(PAGE)
 
     # Light (the defaults: milliseconds): computed in this rerun. Heavier: a background job with progress and
@@ -125,7 +129,7 @@ def body(ctx: compute.PageContext) -> None:
         return
 
     with st.spinner("Multiplying step Jacobians…"):
-        view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, compare, S.lecture(), centre)
+        view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, overlay, S.lecture(), centre)
     s, T = view.summary, len(view.summary.profile)
     m = st.columns(4)
     m[0].metric("Decay rate", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",
