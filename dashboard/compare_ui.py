@@ -88,3 +88,12 @@ def metrics(page: str, table: pd.DataFrame, key: str) -> None:
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+def report_kw() -> dict:
+    """What bptt_core.report.build_report adds for compare mode's B (nothing while compare mode is off or
+    B cannot be used): B's analysed settings and its upload."""
+    if not S.compare_on():
+        return {}
+    ctx_b, _ = _model_b()
+    return {} if ctx_b is None else {"compare_cfg": ctx_b.cfg, "compare_upload": ctx_b.upload}

@@ -327,10 +327,10 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
     """'Build the HTML report' (every page's sections; this page's settings for its own), then its
     download. Costed first: light, it is built in this rerun; heavier, a background job with progress
     and Cancel; over the budget, the page says what to lower (dashboard/jobs_ui.py)."""
-    from bptt_core import cost as K
+    from dashboard import compare_ui as CU
     from dashboard import jobs_ui as JU
 
-    kw = {**report_kw, "every_page": True}
+    kw = {**report_kw, "every_page": True, **CU.report_kw()}  # compare mode: B's sections too
     key = ("report", ctx, tuple(sorted((k, repr(v)) for k, v in kw.items())), S.lecture())
     clicked = f"{page}_report_for"  # which report this session asked for (it outlives the click's rerun)
     if container.button(
@@ -341,7 +341,8 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
         st.session_state[clicked] = key  # fmt: skip
     if st.session_state.get(clicked) != key:
         return
-    cost = K.report_cost(ctx.cfg, kw.get("norm", "fro"), *compute.report_sections(ctx.cfg, kw))
+    sections = compute.report_sections(ctx.cfg, kw)
+    cost = compute.numerics().report_total_cost(ctx.cfg, kw.get("norm", "fro"), *sections, kw.get("compare_cfg"))
     lecture = S.lecture()
 
     def build(progress, cancelled):

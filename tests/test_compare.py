@@ -248,3 +248,25 @@ def test_twin_metrics_and_axis_range_refuse_and_cover():
         compare.twins_metrics_table({"norm": {}}, {"value": {}})
     lo, hi = compare.axis_range([1.0, np.inf], [-3.0, np.nan], pad=0.1)
     assert (lo, hi) == pytest.approx((-3.4, 1.4))
+
+
+def test_report_compare_section_is_zero_for_a_copy_and_names_B():
+    from bptt_core import report
+
+    cfg = ModelConfig(**SMALL)
+    tcfg = TrainConfig(steps=4, batch_size=2, snapshots=0)
+    from bptt_core.training import twin_runs
+
+    runs_a = twin_runs(cfg, tcfg)
+    figs, tables = report.compare_sections_of(cfg, None, cfg, None, "fro", "h", 1e-3, (3, 2), tcfg, runs_a, False)
+    assert len(tables) == 4 and len(figs) == 3 + 3 + 2 + 3
+    for title, t in tables:
+        defined = t["A"].notna()
+        assert (t.loc[defined, "B − A"] == 0.0).all(), title
+        assert t.loc[~defined, "B"].isna().all(), title
+    html = report.build_report(cfg, compare_cfg=ModelConfig(**{**SMALL, "cell": "gru"}))
+    assert "Compare: A against B" in html and "&quot;B&quot;: {" in html
+    with pytest.raises(ValueError, match="model B"):
+        report.build_report(cfg, compare_cfg=ModelConfig(seq_len=5, task="temporal_order"))
+    with pytest.raises(ValueError, match="compare_cfg"):
+        report.build_report(cfg, compare_cfg={"cell": "rnn"})

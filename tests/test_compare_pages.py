@@ -9,7 +9,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from test_app import chart_keys, chart_spec, decode, navigation_mode, open_page  # noqa: F401 - the fixture
+from test_app import chart_keys, chart_spec, decode, navigation_mode, open_page, settle  # noqa: F401 - the fixture
 from test_compare_page import z_of
 
 SMALL = {"m_hidden": "6", "m_seq_len": "12"}
@@ -197,3 +197,25 @@ def test_b_upload_without_an_upload_says_so_and_b_is_its_settings_model():
     at = open_cmp("spectrum", {**SAME_B, "b_upload": "true"})
     assert any("no model is uploaded" in w.value for w in at.warning)
     assert_no_difference(metrics(at))
+
+
+def test_the_html_report_includes_B_when_compare_is_on(monkeypatch):
+    from bptt_core import report as R
+
+    built = []
+    real = R.build_report
+
+    def recording(cfg, **kw):
+        built.append((cfg, kw, real(cfg, **kw)))
+        return built[-1][2]
+
+    monkeypatch.setattr(R, "build_report", recording)
+    at = open_cmp("spectrum", OTHER_B)
+    settle(at.button(key="spectrum_report").click().run())
+    assert not at.exception, [e.value for e in at.exception]
+    (cfg, kw, html) = built[-1]
+    assert kw["compare_cfg"].hidden_size == 5 and kw["compare_cfg"].gain == 2.5 and cfg.hidden_size == 6
+    assert "Compare: A against B" in html and "Compare, spectrum: A, B and B − A" in html
+    assert "A and B in one plane" in html and "Gradient flow, B against A" in html
+    assert any("HTML" in b.proto.label for b in at.get("download_button"))
+    assert any(b.proto.label.startswith("Metrics CSV") for b in at.get("download_button"))
