@@ -77,7 +77,9 @@ def quiet_context_b(norm, block: str) -> PageContext | None:
 
 
 def metrics(page: str, table: pd.DataFrame, key: str) -> None:
-    """The A, B, B − A table and its CSV."""
+    """The A, B, B − A table and its CSV (not on a slide: it shows one figure alone)."""
+    if S.slide() is not None:
+        return
     st.dataframe(table, hide_index=True, key=key)
     st.download_button(
         "Metrics CSV (A, B, B − A)",
