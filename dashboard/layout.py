@@ -369,7 +369,7 @@ def view_json(page: str, ctx: PageContext, page_settings: tuple[S.Setting, ...] 
         record = {"model": up.model_name, "model_sha256": up.model_sha}
         if up.sequence_sha:
             record |= {"sequence": up.sequence_name, "sequence_sha256": up.sequence_sha}
-    return to_json(View(page, ctx.cfg, values, record))
+    return to_json(View(page, ctx.cfg, values, record, **S.saved_compare()))
 
 
 def view_link(page: str, page_settings: tuple[S.Setting, ...] = ()) -> str:

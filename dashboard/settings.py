@@ -437,18 +437,25 @@ def open_view(text: str | bytes) -> str:
     from bptt_core.views import parse_view
 
     view = parse_view(text, tuple(page_table.BY_KEY))
-    for s in MODEL_SETTINGS:
-        value = getattr(view.cfg, s.attr)
-        try:
-            s.parse(s.spell(value))
-        except (ValueError, TypeError, OverflowError):
-            raise ValueError(f"{s.attr} = {value!r} is outside what the dashboard offers ({s.domain()})") from None
+    models = [(MODEL_SETTINGS, view.cfg, "")] + (
+        [(B_SETTINGS, view.model_b, "compare.model_b.")] if view.model_b else []
+    )
+    for settings, cfg, where in models:
+        for s in settings:
+            value = getattr(cfg, s.attr)
+            try:
+                s.parse(s.spell(value))
+            except (ValueError, TypeError, OverflowError):
+                raise ValueError(
+                    f"{where}{s.attr} = {value!r} is outside what the dashboard offers ({s.domain()})"
+                ) from None
     prefixes = PAGE_PREFIXES.get(view.page, ())
     stray = [k for k in view.page_settings if not k.startswith(prefixes)]
     if stray:
         raise ValueError(f"page_settings: {', '.join(stray)} are not settings of the {view.page} page")
     for s in MODEL_SETTINGS:
         st.session_state[s.key] = getattr(view.cfg, s.attr)
+    open_compare(view)
     st.session_state[VIEW_PENDING] = {k: str(v).lower() if isinstance(v, bool) else str(v)
                                       for k, v in view.page_settings.items()}  # fmt: skip
     return view.page
@@ -561,3 +568,24 @@ def take_pending_compare_cells() -> None:
     sidebar's compare widgets are drawn (a widget's value cannot change after it is drawn)."""
     if st.session_state.pop(CELLS_PENDING, False):
         compare_other_cell()
+
+
+# -- compare mode: a saved view's B ---------------------------------------------------------------------------
+
+
+def open_compare(view) -> None:
+    """A saved view's compare mode (bptt_core.views.View.model_b): B's settings and b_upload written into
+    the widgets' state, compare mode on; a view without B switches compare mode off (it reopens as saved)."""
+    st.session_state[COMPARE.key] = view.model_b is not None
+    if view.model_b is not None:
+        for s in B_SETTINGS:
+            st.session_state[s.key] = getattr(view.model_b, s.attr)
+        st.session_state[B_UPLOAD.key] = view.b_upload
+
+
+def saved_compare() -> dict:
+    """What the settings JSON export adds for compare mode (View fields): B's settings and b_upload."""
+    if not compare_on():
+        return {}
+    cfg_b, _ = model_config_b()
+    return {} if cfg_b is None else {"model_b": cfg_b, "b_upload": bool(st.session_state.get(B_UPLOAD.key, False))}

@@ -79,6 +79,8 @@ def test_compare_switched_on_in_the_sidebar_copies_A_into_B():
     at.toggle(key="compare").set_value(True).run()
     assert not at.exception and CMP["spectrum"][0] <= chart_keys(at)
     assert at.session_state["b_m_gain"] == 1.5 and at.session_state["b_m_init"] == "gaussian"
+    shown_on = next(c.value for c in at.caption if c.value.startswith("Model B, shown on"))
+    assert all(p in shown_on for p in ("Gradient flow", "Spectrum", "Clipping", "Truncated BPTT")), shown_on
     assert_no_difference(metrics(at))
 
 
@@ -219,3 +221,26 @@ def test_the_html_report_includes_B_when_compare_is_on(monkeypatch):
     assert "A and B in one plane" in html and "Gradient flow, B against A" in html
     assert any("HTML" in b.proto.label for b in at.get("download_button"))
     assert any(b.proto.label.startswith("Metrics CSV") for b in at.get("download_button"))
+
+
+def test_the_settings_json_holds_B_and_opens_it_again(monkeypatch):
+    from bptt_core import views
+
+    written = []
+    real = views.view_json
+    monkeypatch.setattr(views, "view_json", lambda v: written.append(real(v)) or written[-1])
+    at = open_cmp("spectrum", {**OTHER_B, "b_m_seed": "3"})
+    text = written[-1]
+    assert '"compare"' in text and '"b_upload": false' in text
+    again = open_page("overview")
+    again.text_area(key="view_text").set_value(text).run()
+    again.button(key="view_open").click().run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert again.title[0].value == "Spectrum" and again.session_state["compare"] is True
+    for k in ("b_m_hidden", "b_m_seed", "b_m_gain", "b_m_init", "m_hidden"):
+        assert again.session_state[k] == at.session_state[k], k
+    assert CMP["spectrum"][0] <= chart_keys(again)
+    bad = text.replace('"b_upload": false', '"b_upload": "yes"')
+    again.text_area(key="view_text").set_value(bad).run()
+    again.button(key="view_open").click().run()
+    assert any("compare.b_upload" in e.value for e in again.error)
