@@ -68,6 +68,10 @@ def compare_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str) -> N
     ctx_b = CU.context_b()
     if ctx_b is None:
         return
+    if ctx_b.upload is not None:
+        from bptt_core import sources
+
+        st.info(f"B: {sources.training_start(ctx_b.cfg, ctx_b.upload)[1]}", icon=":material/info:")
     runs_b = JU.light_or_background(
         compute.twins_key(ctx_b, tcfg), compute.twins_job(ctx_b, tcfg), K.twins_cost(ctx_b.cfg, tcfg),
         "Training B's three twins",

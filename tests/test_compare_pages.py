@@ -244,3 +244,16 @@ def test_the_settings_json_holds_B_and_opens_it_again(monkeypatch):
     again.text_area(key="view_text").set_value(bad).run()
     again.button(key="view_open").click().run()
     assert any("compare.b_upload" in e.value for e in again.error)
+
+
+def test_clipping_trains_B_from_the_upload_and_A_from_the_settings():
+    from dashboard import uploads
+
+    _, up = _uploaded_gru()
+    at = open_page("clipping", {**SMALL, **SAME_B, "b_upload": "true"}, state={uploads.STATE: up})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(i.value.startswith("B: Training starts from your uploaded weights") for i in at.info)
+    assert not any(i.value.startswith("Training starts from your uploaded weights") for i in at.info)  # A
+    assert "cl_cmp_gradnorm" in chart_keys(at)
+    tr = traces(at, "cl_cmp_gradnorm")
+    assert not np.array_equal(ys(tr["A"]), ys(tr["B"]))  # a GRU from the file against the settings' RNN
