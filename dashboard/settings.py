@@ -160,8 +160,8 @@ B_SETTINGS: tuple[Setting, ...] = tuple(replace(s, key=B_PREFIX + s.key, label=f
 COMPARE_PAGES = ("Gradient flow", "Spectrum", "Clipping", "Truncated BPTT")  # the pages that show B
 B_UPLOAD = Setting(
     "b_upload", "B uses the uploaded model", "bool", False,
-    help="On: B is your uploaded model (sidebar, 'Your own model') and A the settings model above. "
-    "Off: an upload is A, and B these settings.",
+    help="On: B is your uploaded model (sidebar, 'Your own model') and A the settings model above, on every "
+    "page (the Calculator too). Off: an upload is A, and B these settings.",
 )  # fmt: skip
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
