@@ -99,3 +99,67 @@ def metrics_table(metrics_a: dict, metrics_b: dict) -> pd.DataFrame:
     a = np.asarray([math.nan if metrics_a[k] is None else float(metrics_a[k]) for k in names], dtype=float)
     b = np.asarray([math.nan if metrics_b[k] is None else float(metrics_b[k]) for k in names], dtype=float)
     return pd.DataFrame({"metric": names, "A": a, "B": b, "B − A": difference(a, b)})
+
+
+# -- compare mode: Spectrum, Truncated BPTT, Clipping (the pages' headline numbers) --------------------
+
+
+def spectrum_metrics(spec, lyapunov_log10) -> dict:
+    """The Spectrum page's headline numbers, by name: ρ, σ₁, γσ₁ (Pascanu et al. 2013) and the top
+    Lyapunov exponent λ₁ in log10 per step (None when there is none; -inf stays -inf: a collapsed
+    direction, equal on both sides gives a difference of exactly 0)."""
+    lam = np.asarray(lyapunov_log10, dtype=float)
+    return {
+        "spectral radius ρ": float(spec.rho),
+        "largest singular value σ₁": float(spec.sigma1),
+        "γσ₁ (Pascanu)": float(spec.gamma * spec.sigma1),
+        "top Lyapunov λ₁ (log10 per step)": float(lam[0]) if lam.size else None,
+    }
+
+
+def truncation_metrics(view) -> dict:
+    """The Truncated BPTT page's numbers for one TBPTT(k1, k2) view (bptt_core.panels.TruncationView):
+    the updates per sequence, the dropped fraction of the pairs s ≤ t, and log10 of the largest dropped
+    norm (None when nothing is dropped)."""
+    return {
+        "updates per sequence": view.updates,
+        "pairs (t, s) dropped (fraction)": view.dropped_fraction,
+        "largest dropped log10 ‖∂h(t)/∂h(s)‖": view.largest_dropped,
+    }
+
+
+def twin_metrics(history: pd.DataFrame, diverged_at, first_clip) -> dict:
+    """One training run's numbers (a Clipping twin): the divergence step, the first clip, how many
+    steps clipping changed the gradient, the final loss (None where one does not exist: a run that
+    never diverged has no divergence step)."""
+    if not isinstance(history, pd.DataFrame) or not {"loss", "clipped"} <= set(history.columns):
+        raise ValueError("history must be a training history with columns 'loss' and 'clipped'")
+    return {
+        "divergence step": diverged_at,
+        "first clip (step)": first_clip,
+        "clip count": int(history["clipped"].sum()),
+        "final loss": float(history["loss"].iloc[-1]) if len(history) else None,
+    }
+
+
+def twins_metrics_table(runs_a: dict, runs_b: dict) -> pd.DataFrame:
+    """Every twin both sides trained (``runs``: twin -> dict with history, diverged_at, first_clip, as
+    the dashboard keeps them): one row per twin and metric, with A, B and B − A."""
+    tables = []
+    for twin in [k for k in runs_a if k in runs_b]:
+        a, b = runs_a[twin], runs_b[twin]
+        m_a = twin_metrics(a["history"], a["diverged_at"], a["first_clip"])
+        m_b = twin_metrics(b["history"], b["diverged_at"], b["first_clip"])
+        tables.append(metrics_table(m_a, m_b).assign(run=twin))
+    if not tables:
+        raise ValueError("runs_a and runs_b share no twin")
+    out = pd.concat(tables, ignore_index=True)
+    return out[["run", "metric", "A", "B", "B − A"]]
+
+
+def axis_range(*arrays, pad: float = 0.05) -> tuple[float, float]:
+    """(lo, hi) covering every finite value of all the arrays, padded by ``pad`` of the span on each
+    side: one axis range for two pictures drawn side by side (or two series on one axis)."""
+    lo, hi = shared_range(*[np.atleast_1d(np.asarray(a, dtype=float)) for a in arrays])
+    span = hi - lo
+    return lo - pad * span, hi + pad * span

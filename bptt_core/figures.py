@@ -1736,3 +1736,69 @@ def compare_history_figure(hist_a, hist_b, column: str = "grad_norm", labels=("A
     )
     decade_axis(fig, allv or [0.0], "y", title=f"{what} (log scale)")
     return style(fig)
+
+
+def compare_singular_values_figure(sv_a, sv_b, gammas=(1.0, 1.0), labels=("A", "B"), matrix: str = "W_hh") -> go.Figure:
+    """A's and B's singular values (largest first) on one axis, with Pascanu et al.'s 1/γ line of each
+    (one line when both γ agree); the y range covers both series and both lines."""
+    from .compare import axis_range
+
+    fig = go.Figure()
+    all_v = []
+    for sv, lab, sym in zip((sv_a, sv_b), labels, ("circle", "x"), strict=True):
+        sv = np.asarray(sv, dtype=float)
+        all_v.append(sv)
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(1, len(sv) + 1), y=sv, mode="lines+markers", name=f"{lab}: σ<sub>i</sub>",
+                marker=dict(size=7, symbol=sym), line=dict(color=COMPARE_COLORS.get(lab)),
+                hovertemplate=f"{lab}<br>i = %{{x}}<br>σ<sub>i</sub> = %{{y:.5g}}<extra></extra>",
+            )
+        )  # fmt: skip
+    bounds = sorted({1.0 / float(g) for g in gammas})
+    for b in bounds:
+        who = " and ".join(lab for lab, g in zip(labels, gammas, strict=True) if 1.0 / float(g) == b)
+        fig.add_hline(y=b, line=dict(color="#555", dash="dash", width=2), annotation_text=f"1/γ = {b:.3g} ({who})",
+                      annotation_position="top right",
+                      annotation=dict(bgcolor="rgba(255,255,255,0.85)", xanchor="right", yanchor="bottom", yshift=14))  # fmt: skip
+    _, hi = axis_range(0.0, *all_v, *bounds, pad=0.0)
+    fig.update_layout(
+        title=f"Singular values of {matrix}: {labels[0]} and {labels[1]} on one axis",
+        xaxis_title="index i (descending)",
+        yaxis_title="singular value σ<sub>i</sub> (unitless)",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
+    fig.update_yaxes(range=[0, 1.25 * hi])  # headroom for the 1/γ labels
+    return style(fig)
+
+
+def compare_lyapunov_figure(lam_a, lam_b, labels=("A", "B")) -> go.Figure:
+    """A's and B's Lyapunov spectra (log10 per step) on one axis, grouped bars, zero marked; a collapsed
+    direction (−∞) is left out of the bars and said in the hover."""
+    from .compare import axis_range
+
+    fig = go.Figure()
+    shown_all = []
+    for lam, lab in zip((lam_a, lam_b), labels, strict=True):
+        lam = np.asarray(lam, dtype=float)
+        shown = np.where(np.isfinite(lam), lam, np.nan)
+        shown_all.append(shown)
+        fig.add_trace(
+            go.Bar(
+                x=np.arange(1, len(lam) + 1), y=shown, name=f"{lab}: λ<sub>i</sub>",
+                marker_color=COMPARE_COLORS.get(lab),
+                customdata=[f"{v:.4g} (×{raw_label(v)} per step)" if np.isfinite(v) else "−∞ (collapsed)" for v in lam],
+                hovertemplate=f"{lab}<br>i = %{{x}}<br>λ<sub>i</sub> = %{{customdata}}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.add_hline(y=0, line=dict(color="#333", width=1))
+    lo, hi = axis_range(0.0, *shown_all)
+    fig.update_layout(
+        title=f"Lyapunov spectra: {labels[0]} and {labels[1]} on one axis",
+        barmode="group",
+        xaxis_title="exponent index i",
+        yaxis_title="λ<sub>i</sub> (log10 growth per step)",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
+    fig.update_yaxes(range=[lo, hi])
+    return style(fig)

@@ -134,8 +134,11 @@ def gradient_flow_figures(
     ]
     compare = compare or {}
     prof_df = profile_frame(s)
-    for name, p in compare.items():
-        prof_df[name] = p[: len(prof_df)]
+    for name, p in compare.items():  # another length (compare mode's B): NaN past the shorter one
+        col = np.full(len(prof_df), np.nan)
+        n = min(len(p), len(col))
+        col[:n] = np.asarray(p, dtype=float)[:n]
+        prof_df[name] = col
     horizon = s.horizon if s.horizon is not None else "beyond the sequence"
     panels.append(
         Panel(
@@ -702,3 +705,110 @@ def compare_flow_panels(
     )
     table = C.metrics_table(flow_metrics(summaries[0]), flow_metrics(summaries[1]))
     return table, [*heats, ratio]
+
+
+# -- compare mode: Spectrum, Truncated BPTT, Clipping ----------------------------------------------------
+
+
+def compare_spectrum_panels(spec_a, lam_a, spec_b, lam_b) -> tuple[pd.DataFrame, list[Panel]]:
+    """(ρ, σ₁, γσ₁, λ₁ as A, B and B − A; A's and B's eigenvalues in one complex plane, their singular
+    values on one axis, their Lyapunov spectra on one axis)."""
+    from . import compare as C
+
+    table = C.metrics_table(C.spectrum_metrics(spec_a, lam_a), C.spectrum_metrics(spec_b, lam_b))
+    (eig_a, sv_a), (eig_b, sv_b) = spectrum_frames(spec_a), spectrum_frames(spec_b)
+    matrix = spec_a.matrix if spec_a.matrix == spec_b.matrix else f"{spec_a.matrix} (A), {spec_b.matrix} (B)"
+    la, lb = np.asarray(lam_a, dtype=float), np.asarray(lam_b, dtype=float)
+    lyap = pd.concat(
+        [pd.DataFrame({"model": side, "i": np.arange(1, len(v) + 1), "lyapunov_log10_per_step": v})
+         for side, v in (("A", la), ("B", lb))], ignore_index=True,
+    )  # fmt: skip
+    n = min(len(la), len(lb))
+    both = "both sides' exponents agree" if n and np.array_equal(la[:n], lb[:n]) else "they differ"
+    panels = [
+        Panel(
+            "sp_cmp_eig", "Eigenvalues of A and B",
+            F.compare_eigenvalue_figure(spec_a.eigenvalues, spec_b.eigenvalues, matrix=matrix),
+            pd.concat([eig_a.assign(model="A"), eig_b.assign(model="B")], ignore_index=True),
+            "eigenvalues-A-B.csv",
+            f"A's eigenvalues (circles) and B's (crosses) in one complex plane, with the unit circle: ρ = "
+            f"{spec_a.rho:.4g} for A and {spec_b.rho:.4g} for B. Inside the circle a component decays at every "
+            "step of a linear RNN, outside it grows.",
+        ),
+        Panel(
+            "sp_cmp_sv", "Singular values of A and B",
+            F.compare_singular_values_figure(spec_a.singular_values, spec_b.singular_values,
+                                             (spec_a.gamma, spec_b.gamma), matrix=matrix),
+            pd.concat([sv_a.assign(model="A"), sv_b.assign(model="B")], ignore_index=True),
+            "singular-values-A-B.csv",
+            f"Both models' singular values on one axis, with 1/γ dashed: σ₁ = {spec_a.sigma1:.4g} for A and "
+            f"{spec_b.sigma1:.4g} for B, so γσ₁ = {spec_a.gamma * spec_a.sigma1:.4g} and "
+            f"{spec_b.gamma * spec_b.sigma1:.4g} (below 1: gradients must vanish; Pascanu et al. 2013).",
+        ),
+        Panel(
+            "sp_cmp_lyap", "Lyapunov spectra of A and B", F.compare_lyapunov_figure(la, lb), lyap,
+            "lyapunov-A-B.csv",
+            f"Both driven networks' Lyapunov exponents (log10 growth per step) as grouped bars on one axis; on the "
+            f"first {n} exponents both have, {both}.",
+        ),
+    ]  # fmt: skip
+    return table, panels
+
+
+def compare_truncation_panels(
+    L_a: np.ndarray, L_b: np.ndarray, k1: int, k2: int, norm="fro", blocks: tuple[str, str] = ("h", "h")
+) -> tuple[pd.DataFrame, list[Panel]]:
+    """(updates, dropped fraction and largest dropped as A, B and B − A; A's and B's truncation
+    heatmaps on one colour range). k1, k2 above a side's T are taken as that T."""
+    from . import compare as C
+
+    zr = C.shared_range(L_a, L_b)
+    views, panels = [], []
+    for side, L, block in (("A", L_a, blocks[0]), ("B", L_b, blocks[1])):
+        T = L.shape[0]
+        v = truncation_figure(L, k1, k2, norm, block)
+        drop = ~_kept(T, v.k1, v.k2) & ~np.isnan(L)  # as truncation_figure paints it
+        fig = F.gradient_flow_heatmap(L, norm_of(norm), block, mask=drop, zrange=zr)
+        fig.update_layout(title=f"{side}: TBPTT({v.k1}, {v.k2}), the dropped paths in grey")
+        views.append(v)
+        panels.append(
+            Panel(
+                f"tb_cmp_{side.lower()}", f"Truncation mask of {side}", fig, v.panel.data,
+                f"tbptt-mask-{side}.csv",
+                f"{side}'s gradient-flow heatmap with the pairs TBPTT({v.k1}, {v.k2}) drops in grey, on the colour "
+                f"range both sides share ({F.raw_label(zr[0])} to {F.raw_label(zr[1])}), so one colour is one "
+                f"norm on both sides. {100 * v.dropped_fraction:.1f} % of {side}'s pairs s ≤ t are dropped.",
+            )
+        )  # fmt: skip
+    table = C.metrics_table(C.truncation_metrics(views[0]), C.truncation_metrics(views[1]))
+    return table, panels
+
+
+def _kept(T: int, k1: int, k2: int) -> np.ndarray:
+    from .truncation import tbptt_kept_mask
+
+    return tbptt_kept_mask(T, k1, k2)
+
+
+def compare_clipping_panels(runs_a: dict, runs_b: dict, twin: str) -> tuple[pd.DataFrame, list[Panel]]:
+    """(every twin's divergence step, first clip, clip count and final loss as A, B and B − A; the
+    ``twin`` run's gradient-norm histories of A and B on one axis, its CSV the two and log10 B / A on
+    the steps both ran)."""
+    from . import compare as C
+
+    table = C.twins_metrics_table(runs_a, runs_b)
+    ha, hb = runs_a[twin]["history"], runs_b[twin]["history"]
+    diff = C.history_difference(ha, hb)
+    finite = diff["log10 B/A"].to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    spread = f"from {finite.min():+.3g} to {finite.max():+.3g} decades" if finite.size else "nowhere finite"
+    label = F.TWIN_LABELS[twin]
+    fig = F.compare_history_figure(ha, hb)
+    fig.update_layout(title=f"{label}: global gradient norm (before clipping), A and B")
+    panel = Panel(
+        "cl_cmp_gradnorm", f"Gradient norms of A and B ({label})", fig, diff, f"gradient-norms-{twin}-A-B.csv",
+        f"The global gradient norm before clipping at every training step of the {label} run, A (blue) and B "
+        f"(red) on one axis (log scale), both trained with the same training settings. On the {len(diff)} steps "
+        f"both ran, log10 B / A ranges {spread} (the CSV holds it step by step).",
+    )  # fmt: skip
+    return table, [panel]

@@ -261,6 +261,8 @@ def build_report(
     calculator: dict | None = None,
     every_page: bool = False,
     budget=None,
+    compare_cfg: ModelConfig | None = None,
+    compare_upload=None,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
@@ -271,6 +273,9 @@ def build_report(
     output_size, truncation, optimizer, checkpointing, dataset_size, lr, measure_time). ``every_page``: every page's section, each page's own settings taken from
     the arguments given and the page's defaults otherwise (what the dashboard's report button builds).
     ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
+    ``compare_cfg``: compare mode's model B (``compare_upload``: B is that upload, with compare_cfg's
+    settings for the rest): adds B's settings, the A/B figures (one colour range, the log10 ratio, the
+    spectra in one plane) and the metrics as A, B and B − A of every page included.
     ``budget``: a :class:`bptt_core.cost.Budget` (default: the per-request budget); a report estimated
     over it raises :class:`bptt_core.cost.OverBudget` (a ValueError saying what to lower) before any work.
     """
@@ -292,10 +297,11 @@ def build_report(
         k1k2 = k1k2 or (DEFAULT_K, DEFAULT_K)
         train_cfg = train_cfg or CLIPPING_STORY
         calculator = calculator or {}
-    from .cost import REQUEST_BUDGET, report_cost
+    from .cost import REQUEST_BUDGET
 
     kk = None if k1k2 is None else tuple(min(int(k), cfg.seq_len) for k in k1k2)
-    report_cost(cfg, norm, kk, train_cfg).check(budget or REQUEST_BUDGET)
+    cfg_b = None if compare_cfg is None else model_b_of(compare_cfg, compare_upload)
+    report_total_cost(cfg, norm, kk, train_cfg, cfg_b).check(budget or REQUEST_BUDGET)
     sections: list[tuple[str, list]] = [
         ("Gradient flow", _section(flow_view_of(cfg, norm, block, threshold, upload).panels, lecture)),
         ("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)),
@@ -325,7 +331,15 @@ def build_report(
         table, panel = calculator_of(cfg, calculator, upload)
         sections.append(("Calculator", _section([panel], lecture)))
         tables.append(("Calculator (each number says how it was obtained)", table))
-    return _render(cfg, sections, tables, notes, dict(norm=str(norm), block=block, threshold=threshold))
+    extra = dict(norm=str(norm), block=block, threshold=threshold)
+    if cfg_b is not None:
+        runs_a = runs if train_cfg is not None else None
+        figs, b_tables = compare_sections_of(cfg, upload, cfg_b, compare_upload, norm, block, threshold, k1k2,
+                                             train_cfg, runs_a, lecture)  # fmt: skip
+        sections.append(("Compare: A against B", figs))
+        tables += b_tables
+        extra["B"] = {**cfg_b.to_dict(), **({"model": compare_upload.model_name} if compare_upload else {})}
+    return _render(cfg, sections, tables, notes, extra)
 
 
 def _render(cfg: ModelConfig, sections, tables, notes, extra: dict) -> str:
@@ -359,3 +373,71 @@ td, th {{ border: 1px solid #ddd; padding: 4px 8px; text-align: right; }}
 {"".join(parts)}
 </body></html>
 """
+
+
+# -- compare mode: the report's A/B section -------------------------------------------------------------------
+
+
+def model_b_of(cfg_b: ModelConfig, upload_b=None) -> ModelConfig:
+    """Compare mode's model B as the report analyses it (an upload's architecture applied); ValueError
+    naming B for a combination that cannot be analysed."""
+    if not isinstance(cfg_b, ModelConfig):
+        raise ValueError(f"compare_cfg must be a ModelConfig, got {type(cfg_b).__name__}")
+    if upload_b is not None:
+        from .sources import effective_config
+
+        cfg_b = effective_config(cfg_b, upload_b)
+    errors = problems(cfg_b)[0]
+    if errors:
+        raise ValueError("model B: " + "; ".join(errors))
+    return cfg_b
+
+
+def report_total_cost(cfg: ModelConfig, norm="fro", k1k2=None, train_cfg=None, cfg_b: ModelConfig | None = None):
+    """The report's cost (:func:`bptt_core.cost.report_cost`) plus, with a model B, B's own analyses and
+    A's gradient-flow matrix once more (the compare section recomputes it)."""
+    from .cost import flow_cost, report_cost
+
+    c = report_cost(cfg, norm, k1k2, train_cfg)
+    if cfg_b is not None:
+        c = c + report_cost(cfg_b, norm, None, train_cfg) + flow_cost(cfg, norm)
+    return c
+
+
+def _twins(runs) -> dict:
+    return {k: dict(history=r.history, diverged_at=r.diverged_at, first_clip=r.first_clip) for k, r in runs.items()}
+
+
+def compare_sections_of(cfg, upload, cfg_b, upload_b, norm, block, threshold, k1k2, train_cfg, runs_a, lecture):
+    """(figures, tables) of the report's compare section: the pages' A/B figures and A, B, B − A tables."""
+    blocks = flow_block(cfg.cell, block), flow_block(cfg_b.cell, block)
+    L_a, L_b = flow_matrix_of(cfg, norm, blocks[0], upload), flow_matrix_of(cfg_b, norm, blocks[1], upload_b)
+    spec_a, spec_b = spectrum_of(cfg, upload), spectrum_of(cfg_b, upload_b)
+    summaries = P.flow_summary(L_a, spec_a, cfg.cell, threshold), P.flow_summary(L_b, spec_b, cfg_b.cell, threshold)
+    table, panels = P.compare_flow_panels(L_a, L_b, summaries, norm, blocks)
+    tables = [("Compare, gradient flow: A, B and B − A", table)]
+    lam_a, lam_b = lyapunov_of(cfg, upload=upload), lyapunov_of(cfg_b, upload=upload_b)
+    table, more = P.compare_spectrum_panels(spec_a, lam_a, spec_b, lam_b)
+    panels += more
+    tables.append(("Compare, spectrum: A, B and B − A", table))
+    if k1k2 is not None:
+        L_af = L_a if norm_of(norm) == "fro" and blocks[0] == "h" else flow_matrix_of(cfg, "fro", "h", upload)
+        L_bf = L_b if norm_of(norm) == "fro" and blocks[1] == "h" else flow_matrix_of(cfg_b, "fro", "h", upload_b)
+        table, more = P.compare_truncation_panels(L_af, L_bf, *k1k2)
+        panels += more
+        tables.append((f"Compare, TBPTT{tuple(k1k2)}: A, B and B − A", table))
+    if train_cfg is not None:
+        from .training import twin_runs
+
+        initial = None
+        if upload_b is not None:
+            from .sources import training_start
+
+            initial = training_start(cfg_b, upload_b)[0]
+        runs_b = _twins(twin_runs(cfg_b, train_cfg, initial=initial))
+        runs_a = _twins(runs_a)
+        for twin in runs_a:
+            table, more = P.compare_clipping_panels(runs_a, runs_b, twin)
+            panels += more
+        tables.append(("Compare, clipping twins: A, B and B − A", table))
+    return _section(panels, lecture), tables

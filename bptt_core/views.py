@@ -27,6 +27,8 @@ class View:
     cfg: ModelConfig
     page_settings: dict = field(default_factory=dict)  # widget key -> plain value (str, int, float, bool)
     upload: dict = field(default_factory=dict)  # uploaded file names and SHA-256s, for the record only
+    model_b: ModelConfig | None = None  # compare mode's model B (None: compare mode off)
+    b_upload: bool = False  # compare mode: B is the uploaded model (A the settings model)
 
 
 def view_dict(view: View) -> dict:
@@ -37,6 +39,7 @@ def view_dict(view: View) -> dict:
         "model": view.cfg.to_dict(),
         "page_settings": dict(view.page_settings),
         **({"uploaded": dict(view.upload)} if view.upload else {}),
+        **({"compare": {"model_b": view.model_b.to_dict(), "b_upload": view.b_upload}} if view.model_b else {}),
     }
 
 
@@ -81,7 +84,24 @@ def parse_view(text: str | bytes, pages: tuple[str, ...]) -> View:
         if isinstance(v, str) and len(v) > 200:
             raise ValueError(f"page_settings: {k} is longer than 200 characters")
     up = d.get("uploaded", {})
-    return View(page, cfg, dict(ps), dict(up) if isinstance(up, dict) else {})
+    model_b, b_upload = _compare_of(d.get("compare"))
+    return View(page, cfg, dict(ps), dict(up) if isinstance(up, dict) else {}, model_b, b_upload)
+
+
+def _compare_of(c) -> tuple[ModelConfig | None, bool]:
+    """Compare mode's part of a view: (model B, whether B is the upload); (None, False) when absent."""
+    if c is None:
+        return None, False
+    if not isinstance(c, dict) or not isinstance(c.get("model_b"), dict):
+        raise ValueError('compare must be an object with "model_b", an object of model settings')
+    try:
+        model_b = ModelConfig.from_dict(c["model_b"])
+    except ValueError as e:
+        raise ValueError(f"compare.model_b: {e}") from None
+    b_upload = c.get("b_upload", False)
+    if not isinstance(b_upload, bool):
+        raise ValueError(f"compare.b_upload must be true or false; got {b_upload!r}")
+    return model_b, b_upload
 
 
 def _refuse_constant(name: str):

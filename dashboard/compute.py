@@ -374,26 +374,24 @@ def gradient_flow_view(
     lag: bool,
     block: str,
     threshold: float,
-    compare: bool,
+    compare: PageContext | None,
     lecture: bool,
     centre: str = "identity",
 ) -> FlowShown:
-    """The Gradient flow page's figures. ``compare``: overlay the other cell (LSTM for a vanilla RNN,
-    vanilla RNN for an LSTM; not for a GRU) with the same settings."""
+    """The Gradient flow page's figures. ``compare``: compare mode's model B, whose lag profile is drawn
+    beside A's (its matrix must be light or computed), or None."""
     from bptt_core import panels as P
 
     cfg = ctx.cfg
     L = flow_matrix(ctx, norm, block)
     t = P.contribution_step(L.shape[0])
     others = {}
-    if compare:
-        other = "lstm" if cfg.cell == "rnn" else "rnn"  # every other cell against the vanilla RNN
-        ocfg = type(cfg)(**{**cfg.to_dict(), "cell": other, "activation": "tanh", "forget_bias": 0.0})
-        if not problems(ocfg)[0]:
-            from bptt_core.jacobians import lag_profile
+    if compare is not None:
+        from bptt_core.jacobians import lag_profile
 
-            # A settings model of its own: an upload's architecture is what this compares against.
-            others[f"{other.upper()} with the same settings"] = lag_profile(flow_matrix(PageContext(ocfg), norm, "h"))
+        L_b = flow_matrix(compare, norm, flow_block(compare.cfg.cell, block))
+        what = "uploaded model" if compare.upload is not None else compare.cfg.cell.upper()
+        others[f"B: {what}"] = lag_profile(L_b)
     view = P.gradient_flow_figures(
         cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
         norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
@@ -532,3 +530,44 @@ def mean_field(ctx: PageContext) -> dict | None:
     from bptt_core.theory import page_prediction
 
     return page_prediction(ctx.cfg, ctx.upload is not None)
+
+
+# -- compare mode: Spectrum, Truncated BPTT, Clipping ---------------------------------------------------
+
+
+@st.cache_data(**VIEWS)
+def compare_spectrum_view(
+    ctx: PageContext, ctx_b: PageContext, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Spectrum page: (ρ, σ₁, γσ₁, λ₁ as A, B, B − A; eigenvalues in one plane,
+    singular values and Lyapunov spectra each on one axis)."""
+    from bptt_core import panels as P
+
+    table, panels = P.compare_spectrum_panels(spectrum(ctx), lyapunov(ctx), spectrum(ctx_b), lyapunov(ctx_b))
+    return table, tuple(ready(p, lecture) for p in panels)
+
+
+@st.cache_data(**VIEWS)
+def compare_truncation_view(
+    ctx: PageContext, ctx_b: PageContext, k1: int, k2: int, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Truncated BPTT page: (updates, dropped fraction, largest dropped as A, B, B − A;
+    the two truncation heatmaps on one colour range). Both matrices must be computed (or light)."""
+    from bptt_core import panels as P
+
+    L_a, L_b = flow_matrix(ctx, "fro", "h"), flow_matrix(ctx_b, "fro", "h")
+    table, panels = P.compare_truncation_panels(L_a, L_b, k1, k2)
+    return table, tuple(ready(p, lecture) for p in panels)
+
+
+@st.cache_data(**VIEWS)
+def compare_clipping_view(
+    ctx: PageContext, ctx_b: PageContext, tcfg, twin: str, lecture: bool
+) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
+    """Compare mode on the Clipping page: (each twin's divergence step, first clip, clip count and final
+    loss as A, B, B − A; the chosen twin's gradient-norm histories on one axis). Both sides' twins must
+    have been trained with the same TrainConfig (:func:`twin_runs`)."""
+    from bptt_core import panels as P
+
+    table, panels = P.compare_clipping_panels(twin_runs(ctx, tcfg), twin_runs(ctx_b, tcfg), twin)
+    return table, tuple(ready(p, lecture) for p in panels)

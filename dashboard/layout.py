@@ -28,7 +28,7 @@ def draw_sidebar() -> None:
     """The shared controls (the sidebar), and above the page the warnings about refused URL values."""
     with st.sidebar:
         uploads.upload_controls()
-        warnings = S.shared_settings(disabled=uploads.disabled_settings())
+        warnings = S.shared_settings(disabled=() if S.b_uses_upload() else uploads.disabled_settings())
         S.saved_view_controls()
         try:
             overview = page_table.page(page_table.DEFAULT).file
@@ -88,7 +88,8 @@ def page_start(page: str, title: str, intro: str) -> PageContext | None:
     if cfg is None:
         st.error(f"These settings cannot be used: {error}")
         return None
-    upload = uploads.current_upload() if info.uses_upload else None
+    # compare mode with b_upload on: the upload is B's (dashboard/compare_ui.py), A the settings model
+    upload = uploads.current_upload() if info.uses_upload and not S.b_uses_upload() else None
     if upload is not None:
         try:
             cfg, notes = uploads.analysed_model(cfg, upload)
@@ -326,10 +327,10 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
     """'Build the HTML report' (every page's sections; this page's settings for its own), then its
     download. Costed first: light, it is built in this rerun; heavier, a background job with progress
     and Cancel; over the budget, the page says what to lower (dashboard/jobs_ui.py)."""
-    from bptt_core import cost as K
+    from dashboard import compare_ui as CU
     from dashboard import jobs_ui as JU
 
-    kw = {**report_kw, "every_page": True}
+    kw = {**report_kw, "every_page": True, **CU.report_kw()}  # compare mode: B's sections too
     key = ("report", ctx, tuple(sorted((k, repr(v)) for k, v in kw.items())), S.lecture())
     clicked = f"{page}_report_for"  # which report this session asked for (it outlives the click's rerun)
     if container.button(
@@ -340,7 +341,8 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
         st.session_state[clicked] = key  # fmt: skip
     if st.session_state.get(clicked) != key:
         return
-    cost = K.report_cost(ctx.cfg, kw.get("norm", "fro"), *compute.report_sections(ctx.cfg, kw))
+    sections = compute.report_sections(ctx.cfg, kw)
+    cost = compute.numerics().report_total_cost(ctx.cfg, kw.get("norm", "fro"), *sections, kw.get("compare_cfg"))
     lecture = S.lecture()
 
     def build(progress, cancelled):
@@ -367,7 +369,7 @@ def view_json(page: str, ctx: PageContext, page_settings: tuple[S.Setting, ...] 
         record = {"model": up.model_name, "model_sha256": up.model_sha}
         if up.sequence_sha:
             record |= {"sequence": up.sequence_name, "sequence_sha256": up.sequence_sha}
-    return to_json(View(page, ctx.cfg, values, record))
+    return to_json(View(page, ctx.cfg, values, record, **S.saved_compare()))
 
 
 def view_link(page: str, page_settings: tuple[S.Setting, ...] = ()) -> str:

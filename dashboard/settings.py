@@ -157,7 +157,12 @@ COMPARE = Setting(
 )
 B_PREFIX = "b_"
 B_SETTINGS: tuple[Setting, ...] = tuple(replace(s, key=B_PREFIX + s.key, label=f"B: {s.label}") for s in MODEL_SETTINGS)
-COMPARE_PAGES = ("Gradient flow",)  # the pages that show B so far
+COMPARE_PAGES = ("Gradient flow", "Spectrum", "Clipping", "Truncated BPTT")  # the pages that show B
+B_UPLOAD = Setting(
+    "b_upload", "B uses the uploaded model", "bool", False,
+    help="On: B is your uploaded model (sidebar, 'Your own model') and A the settings model above, on every "
+    "page (the Calculator too). Off: an upload is A, and B these settings.",
+)  # fmt: skip
 VIEW_SETTINGS: tuple[Setting, ...] = (
     Setting("lecture", "Lecture mode (large type)", "bool", False),
     Setting("controls", "Show controls", "bool", True, help="Off hides every control: the figures and their words."),
@@ -309,16 +314,45 @@ def compare_settings() -> list[str]:
     """The compare toggle and, while it is on, B's model settings; returns the warnings about refused
     URL values (B's read like A's: outside the domain, removed and the default used)."""
     warnings = [w for w in [check_url(COMPARE)] if w]
+    take_pending_compare_cells()
     st.markdown("### Compare")
     if not widget(COMPARE, on_change=_copy_a_to_b):
         return warnings
-    warnings += [w for s in B_SETTINGS if (w := check_url(s))]
-    st.caption(f"Model B (shown on: {', '.join(COMPARE_PAGES)}); it always uses these settings, never an upload.")
+    warnings += [w for s in (B_UPLOAD, *B_SETTINGS) if (w := check_url(s))]
+    st.caption(f"Model B, shown on: {', '.join(COMPARE_PAGES)}.")
+    widget(B_UPLOAD)
+    replaced = b_upload_replaces()
+    if replaced:
+        st.caption("Greyed out: not used while B is your uploaded model.")
     cell = st.session_state.get(B_PREFIX + "m_cell", D.cell)
     for s in B_SETTINGS:
-        off = cell not in CELL_ONLY.get(s.key.removeprefix(B_PREFIX), (cell,))
+        a_key = s.key.removeprefix(B_PREFIX)
+        off = cell not in CELL_ONLY.get(a_key, (cell,)) or a_key in replaced
         widget(s, **({"disabled": True} if off else {}))
     return warnings
+
+
+def b_uses_upload() -> bool:
+    """Whether compare mode is on with B the uploaded model (A is then the settings model). Asked before
+    the widgets are drawn too (which of A's settings to grey out): then the URL's value, if valid, counts."""
+    return bool(_current(COMPARE)) and bool(_current(B_UPLOAD))
+
+
+def _current(setting: Setting):
+    """The setting's value: its widget's, else (not drawn yet in this session) the URL's when valid."""
+    if setting.key in st.session_state:
+        return st.session_state[setting.key]
+    try:
+        return setting.parse(st.query_params.get(setting.key))
+    except (ValueError, TypeError, OverflowError):
+        return setting.default
+
+
+def b_upload_replaces() -> tuple[str, ...]:
+    """The (A-named) model settings B's upload replaces: none unless B uses an upload that is there."""
+    from . import uploads
+
+    return uploads.disabled_settings() if b_uses_upload() else ()
 
 
 def compare_on() -> bool:
@@ -356,7 +390,7 @@ def slide() -> str | None:
 def view_params(page_settings: tuple[Setting, ...] = ()) -> dict[str, str]:
     """Every setting that differs from its default, as the URL spells it (the link to this view)."""
     params = {}
-    compare = (COMPARE, *B_SETTINGS) if compare_on() else ()
+    compare = (COMPARE, B_UPLOAD, *B_SETTINGS) if compare_on() else ()
     for s in MODEL_SETTINGS + compare + VIEW_SETTINGS + tuple(page_settings):
         if s.key in st.session_state and st.session_state[s.key] != s.default:
             params[s.key] = s.spell(st.session_state[s.key])
@@ -377,6 +411,8 @@ def _apply_preset(key: str) -> None:
         st.session_state[s.key] = values[s.attr]
     for k, v in p.page_settings.items():
         st.session_state[k] = v
+    if p.page_settings.get(COMPARE_CELLS):  # "Compare cells": a B preset (the other cell)
+        compare_other_cell()
     st.session_state[GOTO] = (p.page, {})
 
 
@@ -401,18 +437,25 @@ def open_view(text: str | bytes) -> str:
     from bptt_core.views import parse_view
 
     view = parse_view(text, tuple(page_table.BY_KEY))
-    for s in MODEL_SETTINGS:
-        value = getattr(view.cfg, s.attr)
-        try:
-            s.parse(s.spell(value))
-        except (ValueError, TypeError, OverflowError):
-            raise ValueError(f"{s.attr} = {value!r} is outside what the dashboard offers ({s.domain()})") from None
+    models = [(MODEL_SETTINGS, view.cfg, "")] + (
+        [(B_SETTINGS, view.model_b, "compare.model_b.")] if view.model_b else []
+    )
+    for settings, cfg, where in models:
+        for s in settings:
+            value = getattr(cfg, s.attr)
+            try:
+                s.parse(s.spell(value))
+            except (ValueError, TypeError, OverflowError):
+                raise ValueError(
+                    f"{where}{s.attr} = {value!r} is outside what the dashboard offers ({s.domain()})"
+                ) from None
     prefixes = PAGE_PREFIXES.get(view.page, ())
     stray = [k for k in view.page_settings if not k.startswith(prefixes)]
     if stray:
         raise ValueError(f"page_settings: {', '.join(stray)} are not settings of the {view.page} page")
     for s in MODEL_SETTINGS:
         st.session_state[s.key] = getattr(view.cfg, s.attr)
+    open_compare(view)
     st.session_state[VIEW_PENDING] = {k: str(v).lower() if isinstance(v, bool) else str(v)
                                       for k, v in view.page_settings.items()}  # fmt: skip
     return view.page
@@ -467,3 +510,82 @@ def follow_preset() -> None:
         # query_params given (never None): the default would clear the URL through the checked path, which
         # refuses while widgets are bound to it; the new page's widgets write their values back.
         st.switch_page(page_table.page(page).file, query_params=params)
+
+
+# -- compare mode: the Gradient flow page's "Compare cells" shortcut ----------------------------------------
+
+COMPARE_CELLS = "gf_compare"  # the Gradient flow page's toggle (pages/gradient-flow.py draws it)
+
+
+def other_cell(cell: str) -> str:
+    """The cell "Compare cells" puts in B: the LSTM against a vanilla RNN, the vanilla RNN against the others."""
+    return "lstm" if cell == "rnn" else "rnn"
+
+
+def compare_other_cell() -> None:
+    """Compare mode on, with B a copy of A but for the cell (:func:`other_cell`): what "Compare cells"
+    and the presets that use it set, shown in B's sidebar section and carried by the link like any B."""
+    st.session_state[COMPARE.key] = True
+    for a, b in zip(MODEL_SETTINGS, B_SETTINGS, strict=True):
+        st.session_state[b.key] = st.session_state.get(a.key, a.default)
+    st.session_state[B_PREFIX + "m_cell"] = other_cell(st.session_state.get("m_cell", D.cell))
+
+
+def compare_cells_changed() -> None:
+    """Callback of "Compare cells": on, B becomes the other cell (:func:`compare_other_cell`); off, compare
+    mode goes off. The sidebar is outside the page's fragment: the page reruns the whole app after it."""
+    if st.session_state.get(COMPARE_CELLS):
+        compare_other_cell()
+    else:
+        st.session_state[COMPARE.key] = False
+    st.session_state[RERUN_APP] = True
+
+
+RERUN_APP = "compare_rerun_app"
+
+
+def sync_compare_cells() -> bool:
+    """Before "Compare cells" is drawn: keep it consistent with compare mode. A link that asks for it
+    (gf_compare=true) without compare mode gets the B preset; a toggle left on after compare mode was
+    switched off in the sidebar goes off. Returns whether the whole app must rerun (the sidebar changed)."""
+    if st.session_state.pop(RERUN_APP, False):
+        return True
+    if not _current(Setting(COMPARE_CELLS, "", "bool", False)) or compare_on():
+        return False
+    if COMPARE_CELLS in st.session_state:  # switched off in the sidebar: the shortcut follows
+        st.session_state[COMPARE_CELLS] = False
+        return False
+    st.session_state[COMPARE_CELLS] = True
+    st.session_state[CELLS_PENDING] = True  # B is written before the sidebar's widgets, in the rerun
+    return True
+
+
+CELLS_PENDING = "compare_cells_pending"
+
+
+def take_pending_compare_cells() -> None:
+    """The B preset a link's gf_compare=true asked for (:func:`sync_compare_cells`), applied before the
+    sidebar's compare widgets are drawn (a widget's value cannot change after it is drawn)."""
+    if st.session_state.pop(CELLS_PENDING, False):
+        compare_other_cell()
+
+
+# -- compare mode: a saved view's B ---------------------------------------------------------------------------
+
+
+def open_compare(view) -> None:
+    """A saved view's compare mode (bptt_core.views.View.model_b): B's settings and b_upload written into
+    the widgets' state, compare mode on; a view without B switches compare mode off (it reopens as saved)."""
+    st.session_state[COMPARE.key] = view.model_b is not None
+    if view.model_b is not None:
+        for s in B_SETTINGS:
+            st.session_state[s.key] = getattr(view.model_b, s.attr)
+        st.session_state[B_UPLOAD.key] = view.b_upload
+
+
+def saved_compare() -> dict:
+    """What the settings JSON export adds for compare mode (View fields): B's settings and b_upload."""
+    if not compare_on():
+        return {}
+    cfg_b, _ = model_config_b()
+    return {} if cfg_b is None else {"model_b": cfg_b, "b_upload": bool(st.session_state.get(B_UPLOAD.key, False))}

@@ -6,6 +6,7 @@ from bptt_core import cost as K
 from bptt_core.figures import TWIN_LABELS
 from bptt_core.training import CLIPPING_STORY as D_TRAIN
 from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, snapshot_count, state_bytes
+from dashboard import compare_ui as CU
 from dashboard import compute, layout
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
@@ -60,6 +61,28 @@ def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: di
         layout.show_figure(PAGE, shown, ctx)
 
 
+def compare_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str) -> None:
+    """Compare mode: B's three twins, trained with the same training settings as A's (light in this rerun
+    or a background job, as A's), the chosen twin's gradient norms of A and B on one axis, and every twin's
+    numbers as A, B, B − A."""
+    ctx_b = CU.context_b()
+    if ctx_b is None:
+        return
+    if ctx_b.upload is not None:
+        from bptt_core import sources
+
+        st.info(f"B: {sources.training_start(ctx_b.cfg, ctx_b.upload)[1]}", icon=":material/info:")
+    runs_b = JU.light_or_background(
+        compute.twins_key(ctx_b, tcfg), compute.twins_job(ctx_b, tcfg), K.twins_cost(ctx_b.cfg, tcfg),
+        "Training B's three twins",
+    )  # fmt: skip
+    if runs_b is None:
+        return
+    table, (hist,) = compute.compare_clipping_view(ctx, ctx_b, tcfg, twin, S.lecture())
+    CU.metrics(PAGE, table, "cl_cmp_metrics")
+    layout.show_figure(PAGE, hist, ctx)
+
+
 @st.fragment
 def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
@@ -109,6 +132,7 @@ def body(ctx: compute.PageContext) -> None:
     twin = S.page_setting(TWIN)
     layout.show_figure(PAGE, compute.dh_view(ctx, tcfg, twin, S.lecture()), ctx)
     play_section(ctx, tcfg, twin, runs[twin])
+    compare_section(ctx, tcfg, twin)
     layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(train_cfg=tcfg))
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 from bptt_core import figures as F
 from bptt_core.config import flow_block
 from bptt_core.unroll import selected_cell
+from dashboard import compare_ui as CU
 from dashboard import compute, layout
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
@@ -25,8 +26,9 @@ CENTRE = Setting(
 )  # fmt: skip
 HORIZON = Setting("gf_horizon", "Memory horizon threshold", "select", "1e-3", ("1e-2", "1e-3", "1e-6"))
 COMPARE = Setting(
-    "gf_compare", "Compare cells", "bool", False,
-    help="Overlay another cell with the same settings (LSTM for a vanilla RNN, the vanilla RNN for the others).",
+    S.COMPARE_CELLS, "Compare cells", "bool", False,
+    help="Compare mode with B = A but for the cell (LSTM for a vanilla RNN, the vanilla RNN for the others): "
+    "B's sidebar section shows it, and B's lag profile is drawn beside A's.",
 )  # fmt: skip
 CELL = Setting(
     "gf_cell", "Unrolled cell t,s", "cell", "", hi=S.UI_MAX_SEQ_LEN,
@@ -91,23 +93,11 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
 def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float) -> None:
     """Compare mode (compare=true): model B's heatmap beside A's on one colour range, their log10 ratio,
     and the headline numbers as A, B and B − A."""
-    if not S.compare_on():
-        return
-    st.subheader("Compare: A against B")
-    cfg_b, error = S.model_config_b()
-    if cfg_b is None:
-        st.error(f"Model B's settings cannot be used: {error}")
-        return
-    errors, _ = compute.problems(cfg_b)
-    for e in errors:
-        st.error(f"Model B: {e}")
-    if errors:
-        return
-    ctx_b = compute.PageContext(cfg_b)
-    if JU.flow_matrix(ctx_b, norm, flow_block(cfg_b.cell, block)) is None:
+    ctx_b = CU.context_b()
+    if ctx_b is None or JU.flow_matrix(ctx_b, norm, flow_block(ctx_b.cfg.cell, block)) is None:
         return
     table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, norm, block, threshold, S.lecture())
-    st.dataframe(table, hide_index=True, key="gf_cmp_metrics")
+    CU.metrics(PAGE, table, "gf_cmp_metrics")
     for col, shown in zip(st.columns(2), (heat_a, heat_b), strict=True):
         with col:
             layout.show_figure(PAGE, shown, ctx)
@@ -126,7 +116,10 @@ def body(ctx: compute.PageContext) -> None:
     block = flow_block(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
     centre = S.page_setting(CENTRE, c[3])
     threshold = float(S.page_setting(HORIZON, c[4]))
-    compare = S.page_setting(COMPARE, c[5])
+    if S.sync_compare_cells():
+        st.rerun()  # the whole app: compare mode and B live in the sidebar, outside this fragment
+    S.page_setting(COMPARE, c[5], on_change=S.compare_cells_changed)
+    overlay = CU.quiet_context_b(norm, block)
     layout.export_format_toggle(PAGE)
 
     # Light (the defaults: milliseconds): computed in this rerun. Heavier: a background job with progress and
@@ -136,7 +129,7 @@ def body(ctx: compute.PageContext) -> None:
         return
 
     with st.spinner("Multiplying step Jacobians…"):
-        view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, compare, S.lecture(), centre)
+        view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, overlay, S.lecture(), centre)
     s, T = view.summary, len(view.summary.profile)
     m = st.columns(4)
     m[0].metric("Decay rate", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",

@@ -5,10 +5,27 @@ import streamlit as st
 
 from bptt_core import figures as F
 from bptt_core.verdicts import gradient_verdict
+from dashboard import compare_ui as CU
 from dashboard import compute, layout
 from dashboard import settings as S
 
 PAGE = "spectrum"
+
+
+def compare_section(ctx: compute.PageContext) -> None:
+    """Compare mode: A's and B's spectra in one plane and on one axis, and ρ, σ₁, γσ₁, λ₁ as A, B, B − A."""
+    ctx_b = CU.context_b()
+    if ctx_b is None:
+        return
+    with st.spinner("Spectra of B…"):
+        table, (eig, sv, lyap) = compute.compare_spectrum_view(ctx, ctx_b, S.lecture())
+    CU.metrics(PAGE, table, "sp_cmp_metrics")
+    c1, c2 = st.columns(2)
+    with c1:
+        layout.show_figure(PAGE, eig, ctx)
+    with c2:
+        layout.show_figure(PAGE, sv, ctx)
+    layout.show_figure(PAGE, lyap, ctx)
 
 
 @st.fragment
@@ -42,6 +59,7 @@ def body(ctx: compute.PageContext) -> None:
     if cfg.cell == "lru":  # Zucchet & Orvieto (2024): the other side of |λ| -> 1
         with st.spinner("Sensitivity to λ…"):
             layout.show_figure(PAGE, compute.sensitivity_view(min(cfg.seq_len, 500), cfg.seed, S.lecture()), ctx)
+    compare_section(ctx)
     layout.exports(PAGE, ctx)
 
 

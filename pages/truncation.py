@@ -6,6 +6,7 @@ import streamlit as st
 
 from bptt_core import cost as K
 from bptt_core.figures import short_label, stride_note
+from dashboard import compare_ui as CU
 from dashboard import compute, layout
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
@@ -15,6 +16,18 @@ PAGE = "truncation"
 K1 = Setting("tb_k1", "k1: update every k1 steps", "int", 10, lo=1, hi=UI_MAX_SEQ_LEN, step=1)
 K2 = Setting("tb_k2", "k2: backpropagate k2 steps", "int", 10, lo=1, hi=UI_MAX_SEQ_LEN, step=1)
 SETTINGS = (K1, K2)
+
+
+def compare_section(ctx: compute.PageContext, k1: int, k2: int) -> None:
+    """Compare mode: B's truncation heatmap beside A's on one colour range, and the numbers as A, B, B − A."""
+    ctx_b = CU.context_b()
+    if ctx_b is None or JU.flow_matrix(ctx_b, "fro", "h") is None:
+        return
+    table, shown = compute.compare_truncation_view(ctx, ctx_b, k1, k2, S.lecture())
+    CU.metrics(PAGE, table, "tb_cmp_metrics")
+    for col, heat in zip(st.columns(2), shown, strict=True):
+        with col:
+            layout.show_figure(PAGE, heat, ctx)
 
 
 @st.fragment
@@ -43,6 +56,7 @@ def body(ctx: compute.PageContext) -> None:
         if note := stride_note(T):
             st.caption(note)
         layout.show_figure(PAGE, heat, ctx)
+        compare_section(ctx, k1, k2)
 
     with st.spinner("Timing full BPTT, TBPTT and RTRL on this model…"):
         df = JU.light_or_background(

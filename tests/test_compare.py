@@ -160,3 +160,113 @@ def test_compare_figures_serialise():
         figures.compare_eigenvalue_figure(ev_a, ev_b),
     ):
         f.to_json()
+
+
+# -- compare mode on Spectrum, Truncated BPTT and Clipping ------------------------------------------------
+
+
+def _spectra(cfg: ModelConfig):
+    from bptt_core.report import lyapunov_of, spectrum_of
+
+    return spectrum_of(cfg), lyapunov_of(cfg)
+
+
+@pytest.mark.parametrize("a, b", PAIRS, ids=["tanh-relu", "orthogonal-gaussian", "rnn-lstm"])
+def test_spectrum_compare_is_zero_for_a_copy_and_b_minus_a_otherwise(a, b):
+    from bptt_core import panels
+
+    spec_a, lam_a = _spectra(a)
+    table, figs = panels.compare_spectrum_panels(spec_a, lam_a, *_spectra(a))
+    assert (table["B − A"] == 0.0).all() and len(table) == 4
+    for p in figs:
+        named = [tr for tr in p.figure.data if (tr.name or "")[:2] in ("A:", "B:")]
+        assert len(named) == 2
+        np.testing.assert_array_equal(named[0].y, named[1].y)
+    spec_b, lam_b = _spectra(b)
+    table, (eig, sv, lyap) = panels.compare_spectrum_panels(spec_a, lam_a, spec_b, lam_b)
+    m = table.set_index("metric")
+    assert m.loc["spectral radius ρ", "B"] == spec_b.rho and m.loc["γσ₁ (Pascanu)", "A"] == spec_a.gamma * spec_a.sigma1
+    np.testing.assert_array_equal(table["B − A"], table["B"] - table["A"])
+    assert (table["B − A"] != 0).any()
+    r = eig.figure.layout.xaxis.range[1]  # one plane: its range covers both models' eigenvalues
+    assert r >= max(np.abs(spec_a.eigenvalues).max(), np.abs(spec_b.eigenvalues).max())
+    lo, hi = lyap.figure.layout.yaxis.range
+    both = np.concatenate([lam_a, lam_b])
+    both = both[np.isfinite(both)]
+    assert lo <= min(both.min(), 0) and hi >= max(both.max(), 0)
+    assert sv.figure.layout.yaxis.range[1] >= max(spec_a.sigma1, spec_b.sigma1, 1 / spec_a.gamma, 1 / spec_b.gamma)
+
+
+def test_truncation_compare_shares_one_colour_range_and_is_zero_for_a_copy():
+    from bptt_core import panels
+
+    L_a, _, _ = _analysis(PAIRS[1][0])
+    L_b, _, _ = _analysis(PAIRS[1][1])
+    table, (ha, hb) = panels.compare_truncation_panels(L_a, L_a.copy(), 3, 2)
+    assert (table["B − A"] == 0.0).all()
+    np.testing.assert_array_equal(ha.figure.data[0].z, hb.figure.data[0].z)
+    table, (ha, hb) = panels.compare_truncation_panels(L_a, L_b, 3, 2)
+    za, zb = ha.figure.data[0], hb.figure.data[0]
+    assert (za.zmin, za.zmax) == (zb.zmin, zb.zmax) == compare.shared_range(L_a, L_b)
+    one = panels.truncation_figure(L_b, 3, 2)
+    m = table.set_index("metric")
+    assert m.loc["largest dropped log10 ‖∂h(t)/∂h(s)‖", "B"] == one.largest_dropped
+    assert m.loc["pairs (t, s) dropped (fraction)", "B − A"] == 0.0  # the same T, k1, k2: the same pairs
+
+
+def _twins(cfg: ModelConfig, tcfg):
+    from bptt_core.training import twin_runs
+
+    return {k: dict(history=r.history, diverged_at=r.diverged_at, first_clip=r.first_clip)
+            for k, r in twin_runs(cfg, tcfg).items()}  # fmt: skip
+
+
+def test_clipping_compare_is_zero_for_a_copy_and_counts_the_clips():
+    from bptt_core import panels
+
+    tcfg = TrainConfig(steps=6, batch_size=2, clip_threshold=0.05, snapshots=0)
+    runs_a = _twins(PAIRS[0][0], tcfg)
+    table, (hist,) = panels.compare_clipping_panels(runs_a, _twins(PAIRS[0][0], tcfg), "norm")
+    defined = table["A"].notna()
+    assert (table.loc[defined, "B − A"] == 0.0).all() and table.loc[~defined, "B"].isna().all()
+    assert set(table["run"]) == {"unclipped", "norm", "value"}
+    assert (hist.data["log10 B/A"] == 0.0).all() and len(hist.data) == 6
+    runs_b = _twins(PAIRS[0][1], tcfg)
+    table = panels.compare_clipping_panels(runs_a, runs_b, "norm")[0]
+    row = table[(table["run"] == "norm") & (table["metric"] == "clip count")].iloc[0]
+    assert row["A"] == runs_a["norm"]["history"]["clipped"].sum() > 0  # c = 0.05 clips
+    assert row["B"] == runs_b["norm"]["history"]["clipped"].sum()
+
+
+def test_twin_metrics_and_axis_range_refuse_and_cover():
+    h = pd.DataFrame({"step": [0, 1], "loss": [2.0, 1.5], "clipped": [True, False]})
+    assert compare.twin_metrics(h, None, 0) == {"divergence step": None, "first clip (step)": 0, "clip count": 1,
+                                                "final loss": 1.5}  # fmt: skip
+    with pytest.raises(ValueError, match="history"):
+        compare.twin_metrics(h.drop(columns="clipped"), None, None)
+    with pytest.raises(ValueError, match="share no twin"):
+        compare.twins_metrics_table({"norm": {}}, {"value": {}})
+    lo, hi = compare.axis_range([1.0, np.inf], [-3.0, np.nan], pad=0.1)
+    assert (lo, hi) == pytest.approx((-3.4, 1.4))
+
+
+def test_report_compare_section_is_zero_for_a_copy_and_names_B():
+    from bptt_core import report
+
+    cfg = ModelConfig(**SMALL)
+    tcfg = TrainConfig(steps=4, batch_size=2, snapshots=0)
+    from bptt_core.training import twin_runs
+
+    runs_a = twin_runs(cfg, tcfg)
+    figs, tables = report.compare_sections_of(cfg, None, cfg, None, "fro", "h", 1e-3, (3, 2), tcfg, runs_a, False)
+    assert len(tables) == 4 and len(figs) == 3 + 3 + 2 + 3
+    for title, t in tables:
+        defined = t["A"].notna()
+        assert (t.loc[defined, "B − A"] == 0.0).all(), title
+        assert t.loc[~defined, "B"].isna().all(), title
+    html = report.build_report(cfg, compare_cfg=ModelConfig(**{**SMALL, "cell": "gru"}))
+    assert "Compare: A against B" in html and "&quot;B&quot;: {" in html
+    with pytest.raises(ValueError, match="model B"):
+        report.build_report(cfg, compare_cfg=ModelConfig(seq_len=5, task="temporal_order"))
+    with pytest.raises(ValueError, match="compare_cfg"):
+        report.build_report(cfg, compare_cfg={"cell": "rnn"})

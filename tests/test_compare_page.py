@@ -81,3 +81,28 @@ def test_bad_B_values_in_the_url_fall_back_with_a_warning_like_As():
         assert f"URL parameter **{key}**" in shown and "falls back to the default" in shown, key
     assert at.session_state["b_m_hidden"] == 64 and at.session_state["b_m_cell"] == "rnn"
     assert CMP_KEYS <= chart_keys(at)
+
+
+def test_compare_cells_is_a_shortcut_for_a_B_preset():
+    at = open_page("gradient_flow", {**SMALL, "m_gain": "1.5"})
+    at.toggle(key="gf_compare").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["compare"] is True and at.session_state["b_m_cell"] == "lstm"
+    assert at.session_state["b_m_hidden"] == 6 and at.session_state["b_m_gain"] == 1.5  # the rest is A's
+    assert at.selectbox(key="b_m_cell").value == "lstm"  # B's sidebar section shows it
+    assert CMP_KEYS <= chart_keys(at)
+    names = [tr.get("name", "") for tr in chart_spec(at, "gf_lag")["data"]]
+    assert any("B: LSTM" in n for n in names) and any("(RNN)" in n for n in names), names
+    link = next(c.value for c in at.code if c.value.startswith("http"))
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
+    assert params["compare"] == "true" and params["b_m_cell"] == "lstm"
+    at.toggle(key="gf_compare").set_value(False).run()
+    assert not at.exception and at.session_state["compare"] is False
+    assert not CMP_KEYS & chart_keys(at)
+
+
+def test_a_link_with_compare_cells_alone_opens_the_B_preset():
+    at = open_page("gradient_flow", {**SMALL, "m_cell": "lstm", "gf_compare": "true"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["compare"] is True and at.session_state["b_m_cell"] == "rnn"
+    assert CMP_KEYS <= chart_keys(at)

@@ -21,7 +21,8 @@ NEEDS = {
     "sp_lambda": {"m_cell": "lru", "m_hidden": "8"},
     **{k: {"gf_cell": "6,2"} for k in ("gf_unroll", "gf_unroll_sv", "gf_unroll_sat", "gf_unroll_nonnormal",
                                        "gf_unroll_contrib")},
-    **{k: {"compare": "true"} for k in ("gf_cmp_a", "gf_cmp_b", "gf_cmp_ratio")},
+    **{k: {"compare": "true"} for k in ("gf_cmp_a", "gf_cmp_b", "gf_cmp_ratio", "sp_cmp_eig", "sp_cmp_sv",
+                                         "sp_cmp_lyap")},
 }  # fmt: skip
 
 
