@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bptt_core.allocator import tune_for_server
+from bptt_core.allocator import freeze_new_imports, tune_for_server
 from dashboard.page_table import make_pages
 
 tune_for_server()  # once per process: memory stays flat while many sessions compute (see the module)
@@ -19,3 +19,4 @@ follow_preset()
 draw_sidebar()
 forget_idle_cache_locks()  # st.cache_data would keep one lock per setting ever computed
 nav.run()
+freeze_new_imports()  # Streamlit collects garbage after every rerun: keep the libraries out of that pass

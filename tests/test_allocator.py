@@ -108,3 +108,21 @@ def test_freezing_happens_once_and_the_pages_do_it_after_their_imports():
     assert frozen == allocator.freeze_loaded_libraries() > 100_000  # cached: once, with the libraries loaded
     # Frozen objects still die by reference count (the count can fall), but nothing unfroze them.
     assert gc.get_freeze_count() > 0.9 * frozen
+
+
+def test_new_imports_are_frozen_once_and_nothing_else_is(monkeypatch):
+    """Streamlit collects garbage after every rerun: what a page's first import loaded is frozen out
+    of that pass at the end of the rerun, and a rerun that imported nothing freezes nothing."""
+    import gc
+    import sys
+    import types
+
+    monkeypatch.setattr(allocator, "_modules_when_frozen", [0])
+    assert allocator.freeze_new_imports() is True  # the libraries of this process
+    assert allocator.freeze_new_imports() is False  # nothing imported since
+    frozen = gc.get_freeze_count()
+    monkeypatch.setitem(sys.modules, "a_page_s_first_import", types.ModuleType("a_page_s_first_import"))
+    library = [[i] for i in range(5000)]  # what the import made, alive (tracked containers)
+    assert allocator.freeze_new_imports() is True
+    assert gc.get_freeze_count() >= frozen + 5000
+    assert len(library) == 5000
