@@ -216,6 +216,14 @@ def svg_key(page: str) -> str:
     return f"{page}_svg"
 
 
+def row(n: int) -> list:
+    """``n`` places side by side, for a row of controls or metrics: one horizontal container given ``n``
+    times (indexed like ``st.columns(n)``). One block instead of st.columns' n + 1: every element is a
+    message the server sends at every rerun, and they are most of a rerun's cost (bench/bench_ui.py)."""
+    box = st.container(horizontal=True, gap="medium")
+    return [box] * n
+
+
 def export_format_toggle(page: str, container=None) -> None:
     (container or st).toggle(
         "Export figures as SVG (camera button)", key=svg_key(page), help="Off: PNG at 3x scale. On: SVG (vector)."
@@ -267,8 +275,8 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None, selecta
             return chart(spec, shown.key, page, stem, selectable)
         return None
     event = chart(shown.spec, shown.key, page, stem, selectable)
-    c1, c2 = st.columns([1, 4], vertical_alignment="top")
-    c1.download_button(
+    under = st.container(horizontal=True, vertical_alignment="top")  # one block: see row()
+    under.download_button(
         "CSV",
         partial(_csv, shown.data),
         file_name=f"{stem}-{shown.csv_name}",
@@ -278,7 +286,7 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None, selecta
         icon=":material/download:",
         help="The numbers behind this figure, as CSV",
     )
-    with c2.expander("What am I looking at?"):
+    with under.expander("What am I looking at?"):
         st.markdown(shown.explain)
     return event
 

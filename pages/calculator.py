@@ -47,13 +47,13 @@ def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
     cfg, upload = ctx.cfg, ctx.upload
     fixed_depth = upload is not None or cfg.cell in DIAGONAL_CELLS  # the model's own (diagonal cells: 1)
-    c = st.columns(5)
+    c = layout.row(5)
     batch = S.page_setting(BATCH, c[0])
     layers = S.page_setting(LAYERS, c[1], disabled=fixed_depth)
     in_size = S.page_setting(INPUT, c[2], disabled=upload is not None)
     out_size = S.page_setting(OUTPUT, c[3])
     trunc = S.page_setting(TRUNC, c[4])
-    c = st.columns(5)
+    c = layout.row(5)
     optimizer = S.page_setting(OPTIMIZER, c[0])
     checkpointing = S.page_setting(CHECKPOINT, c[1])
     dataset = S.page_setting(DATASET, c[2])

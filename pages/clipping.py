@@ -86,7 +86,7 @@ def compare_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str) -> N
 @st.fragment
 def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
-    c = st.columns(5)
+    c = layout.row(5)
     threshold = S.page_setting(THRESH, c[0])
     steps = S.page_setting(STEPS, c[1])
     lr = S.page_setting(LR, c[2], format="%.4f")

@@ -110,7 +110,7 @@ def body(ctx: compute.PageContext) -> None:
     cfg = ctx.cfg
     if cfg.cell != "lstm":
         S.forget(BLOCK, "c")  # only an LSTM has a c block: a stale c leaves the session and the URL
-    c = st.columns(6)
+    c = layout.row(6)
     norm = S.page_setting(NORM, c[0])
     lag = S.page_setting(VIEW, c[1]) == "t,k"
     block = flow_block(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
@@ -131,7 +131,7 @@ def body(ctx: compute.PageContext) -> None:
     with st.spinner("Multiplying step Jacobians…"):
         view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, overlay, S.lecture(), centre)
     s, T = view.summary, len(view.summary.profile)
-    m = st.columns(4)
+    m = layout.row(4)
     m[0].metric("Decay rate", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",
                 help="log10 per step: the least-squares slope of the mean log10 norm against lag k ≥ 1.")  # fmt: skip
     m[1].metric("Per step factor", f"{10**s.rate:.3g}×" if np.isfinite(s.rate) else "n/a",

@@ -42,14 +42,14 @@ def axis_controls(name: str, container) -> tuple[float, float]:
 
 def make_spec(cfg):
     """The sweep the controls describe (ValueError naming a bad setting)."""
-    c = st.columns(4)
+    c = layout.row(4)
     x = S.page_setting(X, c[0])
     y = S.page_setting(Y, c[1])
     if x == y:
         raise ValueError(f"x axis and y axis are both {x}: choose two different settings")
     measure = S.page_setting(MEASURE, c[2])
     stat = S.page_setting(STAT, c[3])
-    c = st.columns(4)
+    c = layout.row(4)
     points = S.page_setting(POINTS, c[0])
     seeds = S.page_setting(SEEDS, c[1])
     input_scale = S.page_setting(INPUT, c[2])

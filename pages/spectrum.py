@@ -36,7 +36,7 @@ def body(ctx: compute.PageContext) -> None:
     with st.spinner("Spectra…"):
         spec, lam, rate, (eig, sv, lyap) = compute.spectrum_view(ctx, S.lecture())
 
-    m = st.columns(5)
+    m = layout.row(5)
     m[0].metric("Spectral radius ρ", f"{spec.rho:.4g}")
     m[1].metric("Largest singular value σ₁", f"{spec.sigma1:.4g}")
     m[2].metric("γ (bound on |φ′|)", f"{spec.gamma:g}")

@@ -34,7 +34,7 @@ def compare_section(ctx: compute.PageContext, k1: int, k2: int) -> None:
 def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
     T = ctx.cfg.seq_len
-    c = st.columns(3)
+    c = layout.row(3)
     # The sliders end at T: a window longer than the sequence means nothing. A k left above T by a
     # shorter sequence is brought down to T, and the page says so.
     k1s, k2s = (replace(k, hi=T, default=min(k.default, T)) for k in (K1, K2))
@@ -48,7 +48,7 @@ def body(ctx: compute.PageContext) -> None:
 
     if JU.flow_matrix(ctx, "fro", "h") is not None:  # None: a background job, or refused with the reason
         view, heat = compute.truncation_view(ctx, k1, k2, S.lecture())
-        m = st.columns(3)
+        m = layout.row(3)
         m[0].metric("Updates per sequence", view.updates)
         m[1].metric("Pairs (t, s) dropped", f"{100 * view.dropped_fraction:.1f} %")
         largest = "none" if view.largest_dropped is None else short_label(view.largest_dropped)
