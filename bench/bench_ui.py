@@ -68,19 +68,24 @@ def first_page_ready(pw, path: str, runs: int, script: str = "app.py") -> list[d
 
 
 def first_chart(page, t_start: float, timeout: float = 60.0) -> tuple[float, int]:
-    """Seconds from ``t_start`` until the first Plotly chart on the page holds its SVG (polled
-    every 5 ms). Returns (seconds, charts drawn by then). Fails on an exception box."""
+    """Seconds from ``t_start`` until the page's first figure is drawn: a Plotly chart holding its
+    SVG, or a static SVG figure loaded (polled every 5 ms). Returns (seconds, Plotly charts drawn by
+    then). Fails on an exception box."""
     drawn = f"{H.PLOT} svg.main-svg"
     while time.perf_counter() - t_start < timeout:
-        if page.locator(drawn).count():
-            return time.perf_counter() - t_start, page.locator(H.PLOT).count()
+        if page.locator(drawn).count() or H.drawn_static_figures(page):
+            return time.perf_counter() - t_start, page.locator(drawn).count()
         if page.locator(H.EXCEPTION).count():
             raise H.PageError(page.locator(H.EXCEPTION).first.inner_text())
         page.wait_for_timeout(5)
     raise TimeoutError(f"no chart drawn {timeout:.0f} s after the server started")
 
 
-NO_CHART_AT_DEFAULTS = ("runs",)  # the Runs page draws once a run folder exists
+PLOTLY_FIRST = "gradient-flow"  # a cold start straight onto a page of Plotly charts
+NO_CHART_AT_DEFAULTS = (
+    "overview",
+    "runs",
+)  # Overview: its one figure is static SVG, not a Plotly chart  # the Runs page draws once a run folder exists
 
 
 class Tab:
@@ -130,7 +135,7 @@ def every_page_step(pw, app: H.StreamlitServer, bare: H.StreamlitServer, steps: 
     try:
         base = Tab(browser, bare.url)
         out = {}
-        root = Tab(browser, app.url, charts=1)  # the root first: the router registers the pages
+        root = Tab(browser, app.url)  # the root first: the router registers the pages
         root.close()
         for info in PAGES:
             charts = 0 if info.key in NO_CHART_AT_DEFAULTS else 1
@@ -167,6 +172,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with sync_playwright() as pw:
         cold = first_page_ready(pw, args.first_path, args.cold)
+        cold_plotly = first_page_ready(pw, PLOTLY_FIRST, args.cold)  # the first Plotly chart a visitor meets
         with H.StreamlitServer(script=BARE) as bare, H.StreamlitServer() as app:
             times = every_page_step(pw, app, bare, args.steps)
         chromium = H.launch_chromium(pw)
@@ -177,6 +183,7 @@ def main() -> None:
     import streamlit
 
     chart_s = [c["ready"] for c in cold]
+    plotly_s = [c["ready"] for c in cold_plotly]
     every_bare = [t for _, b, _, _ in times.values() for t in b]
     bare_server = [t for *_, b in times.values() for t in b]
     med_bare = statistics.median(every_bare)
@@ -211,7 +218,9 @@ the rerun ({args.steps} steps per page, interleaved with as many on the bare pag
 {chr(10).join(rows)}
 
 First chart after a cold server start ({len(chart_s)} starts, "/{args.first_path}"): median
-{statistics.median(chart_s):.2f} s, max {max(chart_s):.2f} s (goal ≤ 3 s).
+{statistics.median(chart_s):.2f} s, max {max(chart_s):.2f} s (goal ≤ 3 s). The first Plotly chart, on a
+cold server opened at "/{PLOTLY_FIRST}" (the browser loads Plotly's script first): median
+{statistics.median(plotly_s):.2f} s, max {max(plotly_s):.2f} s.
 """
     )
 

@@ -945,54 +945,7 @@ def comparison_figure(df) -> go.Figure:
 # -- overview ------------------------------------------------------------------------------------------------
 
 
-def unrolled_diagram(n: int = 4) -> go.Figure:
-    """The unrolled network: inputs x_t feed states h_t that feed outputs y_t; the forward pass runs
-    left to right, BPTT's gradient runs right to left through the same W_hh edges."""
-    fig = go.Figure()
-    xs = np.arange(1, n + 1) * 2.0
-    rows = {"x": 0.0, "h": 1.5, "y": 3.0}
-    ann = []
-    for i, x in enumerate(xs):
-        t = f"{i + 1}" if i < n - 1 else "n"
-        for r, y in rows.items():
-            ann.append(dict(x=x, y=y, text=f"<b>{r}<sub>{t}</sub></b>", showarrow=False, font=dict(size=16)))
-        ann.append(dict(x=x, y=rows["h"] + 0.45, ax=x, ay=rows["x"] + 0.45, xref="x", yref="y", axref="x", ayref="y",
-                        showarrow=True, arrowhead=2, arrowwidth=1.5, arrowcolor="#555", text=""))  # fmt: skip
-        ann.append(dict(x=x, y=rows["y"] - 0.45, ax=x, ay=rows["h"] + 0.45, xref="x", yref="y", axref="x", ayref="y",
-                        showarrow=True, arrowhead=2, arrowwidth=1.5, arrowcolor="#555", text=""))  # fmt: skip
-        fig.add_shape(type="circle", x0=x - 0.45, x1=x + 0.45, y0=rows["h"] - 0.45, y1=rows["h"] + 0.45,
-                      line=dict(color="#1f77b4", width=2), fillcolor="rgba(31,119,180,0.12)")  # fmt: skip
-        for r in ("x", "y"):
-            fig.add_shape(type="rect", x0=x - 0.4, x1=x + 0.4, y0=rows[r] - 0.35, y1=rows[r] + 0.35,
-                          line=dict(color="#888"), fillcolor="rgba(0,0,0,0.03)")  # fmt: skip
-    for i in range(n):
-        x0 = xs[i - 1] if i else 0.4
-        label = "h<sub>0</sub>" if i == 0 else ""
-        ann.append(dict(x=xs[i] - 0.47, y=rows["h"] + 0.1, ax=x0 + (0.47 if i else 0.0), ay=rows["h"] + 0.1,
-                        xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowwidth=2,
-                        arrowcolor="#1f77b4", text=""))  # fmt: skip
-        ann.append(dict(x=x0 + (0.47 if i else 0.0), y=rows["h"] - 0.15, ax=xs[i] - 0.47, ay=rows["h"] - 0.15,
-                        xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowwidth=2,
-                        arrowcolor="#d62728", text=""))  # fmt: skip
-        if i:
-            ann.append(dict(x=(xs[i - 1] + xs[i]) / 2, y=rows["h"] + 0.38, text="W<sub>hh</sub>", showarrow=False,
-                            font=dict(color="#1f77b4")))  # fmt: skip
-            ann.append(dict(x=(xs[i - 1] + xs[i]) / 2, y=rows["h"] - 0.42, text=f"J<sub>{i + 1 if i < n - 1 else 'n'}</sub>",
-                            showarrow=False, font=dict(color="#d62728")))  # fmt: skip
-        if label:
-            ann.append(dict(x=0.25, y=rows["h"] + 0.35, text=label, showarrow=False))
-    ann.append(dict(x=xs[-2] + 1.0, y=rows["h"], text="⋯", showarrow=False, font=dict(size=22)))
-    ann.append(dict(x=xs[-1] + 0.7, y=rows["y"], text="ℓ<sub>t</sub> = ‖ŷ<sub>t</sub> − y<sub>t</sub>‖²",
-                    showarrow=False, xanchor="left"))  # fmt: skip
-    fig.update_layout(
-        annotations=ann,
-        title="The unrolled network: forward pass (blue) left to right, BPTT's gradient (red) right to left",
-        xaxis=dict(visible=False, range=[-0.2, xs[-1] + 2.6]),
-        yaxis=dict(visible=False, range=[-0.6, 3.6]),
-        height=330,
-        showlegend=False,
-    )
-    return style(fig)
+# The unrolled network (the Overview's diagram) is static SVG: bptt_core.diagram.
 
 
 # -- phase diagram (sweeps) ---------------------------------------------------------------------------

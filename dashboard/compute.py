@@ -517,11 +517,12 @@ def memory_view(
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
-def diagram_view(lecture: bool) -> dict:
-    """The Overview's unrolled network, styled, as a plain dict."""
-    from bptt_core import figures as F
+@functools.cache
+def diagram_view(lecture: bool) -> str:
+    """The Overview's unrolled network, as SVG text."""
+    from bptt_core.diagram import unrolled_network_svg
 
-    return F.style(F.unrolled_diagram(), lecture=lecture).to_dict()
+    return unrolled_network_svg(lecture=lecture)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

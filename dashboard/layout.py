@@ -10,6 +10,8 @@ the page passes that context and its own controls' values to the cached function
 
 from __future__ import annotations
 
+import base64
+import html
 import urllib.parse
 from functools import partial
 from pathlib import Path
@@ -254,6 +256,19 @@ def chart(spec: dict, key: str, page: str, stem: str | None = None, selectable: 
         _Drawn(spec), key=key, config={**config, "toImageButtonOptions": image}, width="stretch", theme=None, **select
     )
     return event if selectable else None
+
+
+def diagram(svg: str, key: str, alt: str) -> None:
+    """A static SVG figure (the Overview's diagram), in the page itself: shown the moment the rerun
+    arrives, with no plotting library to load in the browser; in slide mode alone, like the charts."""
+    slide = S.slide()
+    if slide is not None and slide != key:
+        return
+    # An <img> of a data URI: the page's HTML sanitiser keeps it (it strips inline <svg>), and it needs
+    # no request of its own.
+    data = base64.b64encode(svg.encode()).decode()
+    st.html(f'<div class="bptt-figure" data-key="{key}"><img src="data:image/svg+xml;base64,{data}" '
+            f'alt="{html.escape(alt)}" style="width:100%"></div>')  # fmt: skip
 
 
 def _csv(data) -> bytes:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bptt_core import presets as P
+from bptt_core.diagram import TITLE as DIAGRAM_TITLE
 from dashboard import compute, layout
 from dashboard import settings as S
 from dashboard.page_table import BY_KEY
@@ -19,7 +20,7 @@ st.markdown(
 )
 
 st.header("The unrolled network")
-layout.chart(compute.diagram_view(S.lecture()), "ov_diagram", PAGE)
+layout.diagram(compute.diagram_view(S.lecture()), "ov_diagram", DIAGRAM_TITLE)
 st.markdown(
     "A recurrent network applies the same cell at every step. Unrolled over a sequence x₁ … xₙ it is a "
     "deep feed-forward network with shared weights, and BPTT is ordinary backpropagation through it: the "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,9 @@ def open_through_router(page: str) -> AppTest:
 
 
 def chart_keys(at: AppTest) -> set[str]:
-    return {c.proto.id.rsplit("-", 1)[-1] if c.key is None else c.key for c in at.get("plotly_chart")}
+    """The figures drawn: Plotly charts by key, and static SVG figures (layout.diagram) by data-key."""
+    plotly = {c.proto.id.rsplit("-", 1)[-1] if c.key is None else c.key for c in at.get("plotly_chart")}
+    return plotly | {m for h in at.get("html") for m in re.findall(r'data-key="(\w+)"', h.proto.body)}
 
 
 def chart_spec(at: AppTest, key: str) -> dict:

@@ -71,7 +71,6 @@ def _every_figure():
         "loss": F.loss_history_figure({"unclipped": hist}),
         "dh heatmap": F.dh_heatmap_figure(np.array([[1.0, 1e-3], [np.inf, 0.0]])),
         "comparison": F.comparison_figure(df),
-        "diagram": F.unrolled_diagram(),
     }
 
 
@@ -246,6 +245,6 @@ def test_clip_events_contrast_with_the_curves_and_identical_twins_stay_visible()
 def test_lecture_mode_enlarges_subplot_titles_and_labels_too():
     df = pd.DataFrame(dict(variant=["full BPTT", "RTRL"], memory_bytes=[100, 900], time_per_update_s=[1e-3, 1e-2],
                            cosine=[1.0, 1.0]))  # fmt: skip
-    for fig in (F.comparison_figure(df), F.unrolled_diagram()):
+    for fig in (F.comparison_figure(df),):
         F.style(fig, lecture=True)
         assert fig.layout.annotations and all(a.font.size >= 20 for a in fig.layout.annotations)

@@ -209,6 +209,13 @@ SIGNATURES_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map(g => 
 })"""
 
 
+def drawn_static_figures(page) -> int:
+    """Static SVG figures (dashboard.layout.diagram) whose image has loaded."""
+    return page.evaluate(
+        "() => Array.from(document.querySelectorAll('.bptt-figure img')).filter(i => i.complete && i.naturalWidth > 0).length"
+    )
+
+
 def drawn_charts(page) -> int:
     return page.evaluate(DRAWN_JS, PLOT)
 
