@@ -31,29 +31,36 @@ st.header("Presets: the classic experiments")
 st.caption("One click sets the sidebar and opens the page where the effect shows.")
 cols = st.columns(4)
 for i, p in enumerate(P.PRESETS):
-    with cols[i % 4].container(border=True):
-        st.markdown(f"**{p.title}** · *{TITLES[p.page]}*")
-        st.caption(f"{p.summary} ({p.reference})")
+    with cols[i % 4].container(border=True):  # one paragraph and the button: each element costs every rerun
+        st.markdown(f"**{p.title}** · *{TITLES[p.page]}*  \n:small[:gray[{p.summary} ({p.reference})]]")
         S.preset_button(p)
 
 st.header("Key equations")
 c1, c2 = st.columns(2)
-with c1:
-    st.markdown("**Forward** (vanilla RNN) and **loss**")
-    st.latex(r"h_t = \phi(W_{hh} h_{t-1} + W_{ih} x_t + b), \qquad \hat y_t = W_y h_t + b_y")
-    st.latex(r"L = \sum_t \ell_t, \qquad \ell_t = \sum_j (\hat y_{t,j} - y_{t,j})^2")
-    st.markdown("**Step Jacobian** and the **gradient-flow matrix**")
-    st.latex(r"J_t = \frac{\partial h_t}{\partial h_{t-1}} = \operatorname{diag}(\phi'(a_t))\, W_{hh}")
-    st.latex(r"\frac{\partial h_t}{\partial h_s} = J_t J_{t-1} \cdots J_{s+1}")
-with c2:
-    st.markdown("**BPTT**: the gradient is a sum over time of per-step contributions")
-    st.latex(
-        r"\frac{\partial L}{\partial W} = \sum_t \sum_{i \le t} "
-        r"\frac{\partial \ell_t}{\partial h_t} \frac{\partial h_t}{\partial h_i} \frac{\partial^+ h_i}{\partial W}"
-    )
-    st.markdown("**Vanishing and exploding** (Pascanu, Mikolov & Bengio 2013), with γ ≥ |φ'|")
-    st.latex(r"\Big\|\frac{\partial h_t}{\partial h_s}\Big\| \le (\gamma\, \sigma_1(W_{hh}))^{t-s}")
-    st.markdown("σ₁ < 1/γ makes gradients vanish; σ₁ > 1/γ is needed for them to explode.")
+c1.markdown(  # one element per column: every element is a message at every rerun
+    r"""**Forward** (vanilla RNN) and **loss**
+
+$$\displaystyle h_t = \phi(W_{hh} h_{t-1} + W_{ih} x_t + b), \qquad \hat y_t = W_y h_t + b_y$$
+
+$$\displaystyle L = \sum_t \ell_t, \qquad \ell_t = \sum_j (\hat y_{t,j} - y_{t,j})^2$$
+
+**Step Jacobian** and the **gradient-flow matrix**
+
+$$\displaystyle J_t = \frac{\partial h_t}{\partial h_{t-1}} = \operatorname{diag}(\phi'(a_t))\, W_{hh}$$
+
+$$\displaystyle \frac{\partial h_t}{\partial h_s} = J_t J_{t-1} \cdots J_{s+1}$$"""
+)
+c2.markdown(
+    r"""**BPTT**: the gradient is a sum over time of per-step contributions
+
+$$\displaystyle \frac{\partial L}{\partial W} = \sum_t \sum_{i \le t} \frac{\partial \ell_t}{\partial h_t} \frac{\partial h_t}{\partial h_i} \frac{\partial^+ h_i}{\partial W}$$
+
+**Vanishing and exploding** (Pascanu, Mikolov & Bengio 2013), with γ ≥ |φ'|
+
+$$\displaystyle \Big\|\frac{\partial h_t}{\partial h_s}\Big\| \le (\gamma\, \sigma_1(W_{hh}))^{t-s}$$
+
+σ₁ < 1/γ makes gradients vanish; σ₁ > 1/γ is needed for them to explode."""
+)
 
 st.header("How to read the dashboard")
 st.markdown(
