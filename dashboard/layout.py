@@ -301,8 +301,11 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None, selecta
         icon=":material/download:",
         help="The numbers behind this figure, as CSV",
     )
-    with under.expander("What am I looking at?"):
-        st.markdown(shown.explain)
+    # Lazy: the paragraph is sent only while its expander is open (opening it reruns this fragment),
+    # since every element costs a message at every rerun.
+    explain = under.expander("What am I looking at?", key=f"{shown.key}_explain", on_change="rerun")
+    if explain.open:
+        explain.markdown(shown.explain)
     return event
 
 

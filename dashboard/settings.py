@@ -488,7 +488,10 @@ def _open_view_clicked() -> None:
 
 def saved_view_controls() -> None:
     """The sidebar's "Open a saved view": the settings JSON of any page's export, uploaded or pasted."""
-    with st.expander("Open a saved view"):
+    saved = st.expander("Open a saved view", key="view_expander", on_change="rerun")
+    if not saved.open:  # lazy: its three controls are sent only while it is open
+        return
+    with saved:
         st.file_uploader("Settings file (.json)", type=["json"], key=VIEW_FILE)
         st.text_area("… or paste its text", key=VIEW_TEXT, height=80)
         st.button("Open this view", key="view_open", on_click=_open_view_clicked, width="stretch")

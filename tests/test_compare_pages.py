@@ -23,6 +23,12 @@ CMP = {
 }
 
 
+def open_saved_view(at):
+    """Open the sidebar's lazy 'Open a saved view' expander (its controls exist only while it is open)."""
+    at.session_state["view_expander"] = True
+    return at.run()
+
+
 def metrics(at):
     (df,) = [d.value for d in at.dataframe if "B − A" in d.value.columns]
     return df
@@ -233,7 +239,7 @@ def test_the_settings_json_holds_B_and_opens_it_again(monkeypatch):
     text = written[-1]
     assert '"compare"' in text and '"b_upload": false' in text
     again = open_page("overview")
-    again.text_area(key="view_text").set_value(text).run()
+    open_saved_view(again).text_area(key="view_text").set_value(text).run()
     again.button(key="view_open").click().run()
     assert not again.exception, [e.value for e in again.exception]
     assert again.title[0].value == "Spectrum" and again.session_state["compare"] is True
@@ -241,7 +247,7 @@ def test_the_settings_json_holds_B_and_opens_it_again(monkeypatch):
         assert again.session_state[k] == at.session_state[k], k
     assert CMP["spectrum"][0] <= chart_keys(again)
     bad = text.replace('"b_upload": false', '"b_upload": "yes"')
-    again.text_area(key="view_text").set_value(bad).run()
+    open_saved_view(again).text_area(key="view_text").set_value(bad).run()
     again.button(key="view_open").click().run()
     assert any("compare.b_upload" in e.value for e in again.error)
 

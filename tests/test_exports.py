@@ -34,11 +34,17 @@ def test_the_report_from_every_page_holds_every_page_and_figure(page):
     assert html.count('class="plotly-graph-div"') == sum(SECTIONS.values())
 
 
+def open_saved_view(at):
+    """Open the sidebar's lazy 'Open a saved view' expander (its controls exist only while it is open)."""
+    at.session_state["view_expander"] = True
+    return at.run()
+
+
 def test_settings_json_of_a_page_opens_the_same_view():
     """The sidebar's 'Open a saved view' takes a page's export and reopens it: page, model, page settings."""
     saved = View("gradient_flow", ModelConfig(hidden_size=16, seq_len=20, seed=3), {"gf_norm": "2", "gf_view": "t,k"})
     at = open_page("overview")
-    at.text_area(key="view_text").set_value(view_json(saved)).run()
+    open_saved_view(at).text_area(key="view_text").set_value(view_json(saved)).run()
     at.button(key="view_open").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Gradient flow"
@@ -60,7 +66,7 @@ def test_settings_json_of_a_page_opens_the_same_view():
 )  # fmt: skip
 def test_a_bad_saved_view_is_refused_in_the_page_and_changes_nothing(text, message):
     at = open_page("overview")
-    at.text_area(key="view_text").set_value(text).run()
+    open_saved_view(at).text_area(key="view_text").set_value(text).run()
     at.button(key="view_open").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
