@@ -1218,6 +1218,24 @@ def animate(fig: go.Figure, frames: list[go.Frame], steps: list[int]) -> go.Figu
     return fig
 
 
+def show_frame(fig: go.Figure, index: int) -> go.Figure:
+    """Open an animated figure (:func:`animate`) at frame ``index`` (0-based) instead of the first: that
+    frame's data in the traces it animates, its title, and the slider's active step (what a copied link's
+    chosen frame and the HTML report show). Play then runs from the start in the browser, as before."""
+    from .config import check_int
+
+    if not fig.frames or not fig.layout.sliders:
+        raise ValueError("fig must be an animated figure (bptt_core.figures.animate): it has no frames")
+    index = check_int("index (frame)", index, 0, len(fig.frames) - 1)
+    fr = fig.frames[index]
+    for i, trace in zip(fr.traces, fr.data, strict=True):
+        fig.data[i].update({k: v for k, v in trace.to_plotly_json().items() if k != "type"})
+    if fr.layout.title.text is not None:
+        fig.update_layout(title_text=fr.layout.title.text)
+    fig.layout.sliders[0].active = index
+    return fig
+
+
 def _check_frames(frames) -> list:
     frames = list(frames)
     if not frames:

@@ -94,9 +94,14 @@ def model_and_sequence(cfg: ModelConfig, upload=None):
 
 
 def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None) -> np.ndarray:
-    """L[t, s] = log10 ||dh_t/dh_s|| (T, T) for the first sequence."""
+    """L[t, s] = log10 ||dh_t/dh_s|| (T, T) for the first sequence, the chain multiplied in float64.
+
+    float64 whatever the model's precision: the click-to-unroll (bptt_core.unroll, float64) then ends at
+    the heatmap's own value to 1e-9 in log10, where a float32 chain differs by ~1e-7 to 1e-6. It costs
+    1.2-1.8x the float32 chain (+6 ms at the defaults; the split method and the diagonal fast path
+    already work in float64); bptt_core.cost's flow constants are measured on this function."""
     rnn, _, x, _, _ = model_and_sequence(cfg, upload)
-    return jacobian_log_norms(rnn, x, norm=norm_of(norm), block=flow_block(cfg.cell, block))
+    return jacobian_log_norms(rnn, x, norm=norm_of(norm), block=flow_block(cfg.cell, block), dtype=torch.float64)
 
 
 def layer_reach_of(cfg: ModelConfig, norm="fro", upload=None) -> np.ndarray:
@@ -261,6 +266,7 @@ def build_report(
     calculator: dict | None = None,
     every_page: bool = False,
     budget=None,
+    player: dict | None = None,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
@@ -273,6 +279,7 @@ def build_report(
     ``upload``: a :class:`bptt_core.sources.Upload` to report on instead.
     ``budget``: a :class:`bptt_core.cost.Budget` (default: the per-request budget); a report estimated
     over it raises :class:`bptt_core.cost.OverBudget` (a ValueError saying what to lower) before any work.
+    ``player``: add a page's training player opened at its chosen frame (:func:`player_section_of`).
     """
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -295,7 +302,10 @@ def build_report(
     from .cost import REQUEST_BUDGET, report_cost
 
     kk = None if k1k2 is None else tuple(min(int(k), cfg.seq_len) for k in k1k2)
-    report_cost(cfg, norm, kk, train_cfg).check(budget or REQUEST_BUDGET)
+    cost = report_cost(cfg, norm, kk, train_cfg)
+    if player is not None:
+        cost = cost + player_cost_of(cfg, player)
+    cost.check(budget or REQUEST_BUDGET)
     sections: list[tuple[str, list]] = [
         ("Gradient flow", _section(flow_view_of(cfg, norm, block, threshold, upload).panels, lecture)),
         ("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)),
@@ -321,11 +331,71 @@ def build_report(
         div = {k: r.diverged_at for k, r in runs.items()}
         panels = P.clipping_figures(hist, div, train_cfg.clip_threshold, runs["unclipped"].loss_on)
         sections.append(("Clipping", _section(panels, lecture)))
+    if player is not None:
+        same = train_cfg is not None and player.get("train_cfg") == train_cfg and player.get("source") in runs
+        sections.append(player_section_of(cfg, player, upload, lecture, runs if same else None))
     if calculator is not None:
         table, panel = calculator_of(cfg, calculator, upload)
         sections.append(("Calculator", _section([panel], lecture)))
         tables.append(("Calculator (each number says how it was obtained)", table))
     return _render(cfg, sections, tables, notes, dict(norm=str(norm), block=block, threshold=threshold))
+
+
+# -- the training player's chosen frame ------------------------------------------------------------
+
+
+PLAYER_SOURCES = ("run", "unclipped", "norm", "value")  # a page's own run (training.train), or a Clipping twin
+
+
+def _check_player(player) -> dict:
+    from .training import TrainConfig
+
+    if not isinstance(player, dict) or not isinstance(player.get("train_cfg"), TrainConfig):
+        raise ValueError(f"player must be a dict with a TrainConfig under 'train_cfg', got {player!r:.80}")
+    if player.get("source", "run") not in PLAYER_SOURCES:
+        raise ValueError(f"player['source'] must be one of {', '.join(PLAYER_SOURCES)}, got {player['source']!r:.40}")
+    return player
+
+
+def player_cost_of(cfg: ModelConfig, player: dict):
+    """What :func:`player_section_of` costs: the run's training (a twin's is counted with the Clipping
+    section) and its frames."""
+    from .cost import played_training_cost, player_cost
+
+    player = _check_player(player)
+    tcfg = player["train_cfg"]
+    if player.get("source", "run") == "run":
+        return played_training_cost(cfg, tcfg)
+    return player_cost(cfg, 2 * tcfg.snapshots + 1)
+
+
+def player_section_of(cfg: ModelConfig, player: dict, upload=None, lecture: bool = False, twins=None):
+    """("Play training: …", figures): the training player's five animated figures, opened at the kept
+    snapshot nearest to ``player["step"]`` (the page's chosen frame; Play and the slider still work in
+    the report). ``player``: {"train_cfg": TrainConfig, "source": "run" (train one run) or a Clipping
+    twin's name, "step": training step, "label": the run's name, "prefix": the figures' keys};
+    ``twins``: the Clipping twins already trained with that TrainConfig (else they are trained here)."""
+    from .player import frame_at, frames
+    from .training import train, twin_runs
+
+    player = _check_player(player)
+    tcfg, source = player["train_cfg"], player.get("source", "run")
+    initial = None
+    if upload is not None:
+        from .sources import training_start
+
+        initial = training_start(cfg, upload)[0]
+    if source == "run":
+        run = train(cfg, tcfg, initial=initial)
+    else:
+        run = (twins or twin_runs(cfg, tcfg, initial=initial))[source]
+    fr = frames(run)
+    label = str(player.get("label") or source)
+    if not fr:
+        return (f"Play training: {label}", [])
+    i = frame_at([f.step for f in fr], int(player.get("step", 0)))
+    panels = P.player_panels(fr, label, str(player.get("prefix", "play")), i)
+    return (f"Play training: {label}, training step {fr[i].step}", _section(panels, lecture))
 
 
 def _render(cfg: ModelConfig, sections, tables, notes, extra: dict) -> str:

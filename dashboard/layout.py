@@ -341,6 +341,8 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
     if st.session_state.get(clicked) != key:
         return
     cost = K.report_cost(ctx.cfg, kw.get("norm", "fro"), *compute.report_sections(ctx.cfg, kw))
+    if kw.get("player"):  # the page's training player, opened at its chosen frame
+        cost = cost + compute.numerics().player_cost_of(ctx.cfg, kw["player"])
     lecture = S.lecture()
 
     def build(progress, cancelled):

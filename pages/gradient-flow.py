@@ -5,8 +5,9 @@ import streamlit as st
 
 from bptt_core import figures as F
 from bptt_core.config import flow_block
+from bptt_core.training import TrainConfig
 from bptt_core.unroll import selected_cell
-from dashboard import compute, layout
+from dashboard import compute, layout, player_ui
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
 from dashboard.settings import Setting
@@ -32,7 +33,8 @@ CELL = Setting(
     "gf_cell", "Unrolled cell t,s", "cell", "", hi=S.UI_MAX_SEQ_LEN,
     help="Click a cell of the heatmap, or type t,s (1-indexed steps, s ≤ t): its chain J_t ⋯ J_(s+1) opens here.",
 )  # fmt: skip
-SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE, CELL)
+PLAYED = player_ui.played_run_settings("gf", "the model with full BPTT (no clipping)")
+SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE, CELL, *PLAYED.all)
 CLICK_SEEN = "gf_cell_clicked"  # the last click taken into gf_cell: a click's selection outlives its rerun
 
 
@@ -82,7 +84,7 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
     heat = float(compute.flow_matrix(ctx, norm, block)[t1 - 1, s1 - 1])
     st.markdown(
         f"**∂h({t1})/∂h({s1})**: log10 of its norm = {value:.9g}, the chain multiplied out in float64; the "
-        f"heatmap's value here, from the chain in the model's precision, is {heat:.9g} (they differ by {abs(value - heat):.1e})."
+        f"heatmap's value here (its chain in float64 too) is {heat:.9g} (they differ by {abs(value - heat):.1e})."
     )
     for shown in panels:
         layout.show_figure(PAGE, shown, ctx)
@@ -169,8 +171,13 @@ def body(ctx: compute.PageContext) -> None:
     for col, shown in zip(st.columns(2), pair, strict=False):
         with col:
             layout.show_figure(PAGE, shown, ctx)
+    played = player_ui.played_run_section(
+        PAGE, ctx, PLAYED, lambda steps, lr: TrainConfig(steps=steps, lr=lr),
+        "the model with full BPTT (no clipping)", "Full-BPTT training",
+    )  # fmt: skip
     compare_section(ctx, norm, block, threshold)
-    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold))
+    player = {"player": played} if played else {}
+    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold, **player))
 
 
 ctx = layout.page_start(

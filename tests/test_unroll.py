@@ -296,3 +296,45 @@ def test_unroll_table_has_one_row_per_factor(name):
     for k in u.derivatives:
         np.testing.assert_array_equal(t[f"saturated_{k}"], u.saturated_counts[k])
     assert unroll(rnn, x, 3, 3).table().empty  # no factor: an empty table, not an error
+
+
+# Every cell type the dashboard offers (bptt_core.config.CELLS): the page's heatmap is report.flow_matrix_of
+# (float64 chain), and the unroll of any clicked cell must end at exactly that value (within 1e-9 in log10).
+PAGE_MODELS = [
+    *(dict(cell="rnn", activation=a) for a in ("tanh", "relu", "sigmoid", "linear")),
+    dict(cell="rnn", activation="tanh", gain=1.6),  # growing: values above 0
+    dict(cell="lstm"),
+    dict(cell="lstm", forget_bias=1.0),
+    dict(cell="gru"),
+]
+PAGE_CELLS = [(11, 0), (11, 10), (8, 3), (5, 5), (1, 0)]  # 0-indexed (t, s)
+
+
+@pytest.mark.parametrize("norm", ["fro", 2])
+@pytest.mark.parametrize("kw", PAGE_MODELS, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_unroll_ends_at_the_dashboards_heatmap_value_for_every_cell_type(kw, norm):
+    from bptt_core.config import ModelConfig
+    from bptt_core.report import flow_matrix_of, model_and_sequence
+
+    cfg = ModelConfig(hidden_size=6, seq_len=12, **kw)
+    blocks = ("h", "c") if cfg.cell == "lstm" else ("h",)
+    rnn, _, x, _, _ = model_and_sequence(cfg)
+    assert next(rnn.parameters()).dtype == torch.float32  # the page's model is float32; its heatmap is not
+    for block in blocks:
+        L = flow_matrix_of(cfg, norm, block)  # what the page's heatmap draws
+        for t, s in PAGE_CELLS:
+            u = unroll(rnn, x, t, s, block=block, norm=norm)
+            assert abs(u.running_log10[-1] - L[t, s]) <= 1e-9, (kw, block, t, s, u.running_log10[-1], L[t, s])
+
+
+@pytest.mark.parametrize("kw", [*(dict(cell=c) for c in ("lru", "mingru", "minlstm", "ssm")),
+                                dict(cell="rnn", num_layers=2), dict(cell="gru", num_layers=3)])  # fmt: skip
+def test_unroll_refuses_the_models_it_cannot_read_naming_them(kw):
+    """The unroll reads W_hh and the slopes of one vanilla/LSTM/GRU layer: other models are a clear
+    ValueError (the page says so before asking: layout.shows_classic_cell)."""
+    from bptt_core.config import ModelConfig
+    from bptt_core.report import model_and_sequence
+
+    rnn, _, x, _, _ = model_and_sequence(ModelConfig(hidden_size=4, seq_len=8, **kw))
+    with pytest.raises(ValueError, match=f"one-layer vanilla RNN, LSTM or GRU.*{kw['cell']}"):
+        unroll(rnn, x, 5, 2)
