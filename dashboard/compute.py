@@ -398,6 +398,9 @@ def gradient_flow_view(
         cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
         norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
     )  # fmt: skip
+    from bptt_core.figures import clickable_cells
+
+    clickable_cells(view.panels[0].figure)  # the heatmap: a click in the browser opens that cell's chain
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
 

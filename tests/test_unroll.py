@@ -338,3 +338,29 @@ def test_unroll_refuses_the_models_it_cannot_read_naming_them(kw):
     rnn, _, x, _, _ = model_and_sequence(ModelConfig(hidden_size=4, seq_len=8, **kw))
     with pytest.raises(ValueError, match=f"one-layer vanilla RNN, LSTM or GRU.*{kw['cell']}"):
         unroll(rnn, x, 5, 2)
+
+
+@pytest.mark.parametrize("lag", [False, True])
+def test_clickable_cells_put_one_selectable_marker_on_every_cell_with_its_hover(lag):
+    """A heatmap has no selectable points in Plotly.js (a click on it never reaches Streamlit's on_select):
+    the page's heatmap carries one invisible marker per cell with a value, at that cell's x and y."""
+    rnn, x = _model("elman-tanh"), _x()
+    L = jacobian_log_norms(rnn, x)
+    fig = figures.clickable_cells(figures.gradient_flow_heatmap(L, lag=lag))
+    hm, dots = fig.data
+    assert dots.type == "scatter" and dots.mode == "markers" and dots.marker.opacity == 0
+    assert hm.hoverinfo == "skip" and dots.hovertemplate == hm.hovertemplate
+    assert fig.layout.hoverdistance == -1
+    z = np.asarray(hm.z, dtype=float)
+    rows, cols = np.nonzero(np.isfinite(z))
+    assert len(dots.x) == len(rows) == T * (T + 1) // 2  # the lower triangle, every cell once
+    hover = np.asarray(hm.customdata, dtype=object)
+    for xv, yv, text in zip(dots.x, dots.y, dots.customdata, strict=True):
+        i, j = list(hm.y).index(yv), list(hm.x).index(xv)
+        assert np.isfinite(z[i, j]) and text == hover[i, j]
+        t, s = selected_cell(_event({"x": xv, "y": yv}), T, lag=lag)  # what a click on the marker opens
+        assert t + 1 == yv and (s + 1 == xv if not lag else t - s == xv)
+    small = figures.gradient_flow_heatmap(L)
+    assert len(figures.clickable_cells(small, max_targets=10).data) == 1  # too many cells: left as it is
+    with pytest.raises(ValueError, match="heatmap"):
+        figures.clickable_cells(figures.go.Figure())
