@@ -1201,12 +1201,13 @@ def animate(fig: go.Figure, frames: list[go.Frame], steps: list[int]) -> go.Figu
         sliders=[
             dict(
                 active=0,
-                x=0.18,
-                len=0.82,
+                x=0.22,  # right of the Play and Pause buttons
+                len=0.78,
                 y=-0.22,
                 yanchor="top",
                 pad=dict(t=0),
-                currentvalue=dict(prefix="training step ", visible=True),
+                # at the slider's right end: at its left the label ran into the Pause button
+                currentvalue=dict(prefix="training step ", visible=True, xanchor="right"),
                 steps=[
                     dict(label=str(st), method="animate", args=[[fr.name], still])
                     for fr, st in zip(frames, steps, strict=True)
@@ -1371,11 +1372,12 @@ def player_eigenvalue_figure(frames, paths: np.ndarray | None = None, matrix: st
         title_text=out[0].layout.title.text,
         xaxis_title="Re λ",
         yaxis_title="Im λ",
-        legend=dict(orientation="h", yanchor="top", y=-0.35, x=0),
+        legend=dict(orientation="h", yanchor="top", y=-0.5, x=0),  # below the Play button and the slider
     )
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
-    return animate(style(fig), out, [f.step for f in frames])
+    fig = animate(style(fig), out, [f.step for f in frames])
+    return fig.update_layout(height=600, margin=dict(b=220))
 
 
 def player_singular_values_figure(frames, matrix: str | None = None) -> go.Figure:
