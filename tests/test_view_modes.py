@@ -22,6 +22,8 @@ NEEDS = {
     **{k: {"gf_cell": "6,2"} for k in ("gf_unroll", "gf_unroll_sv", "gf_unroll_sat", "gf_unroll_nonnormal",
                                        "gf_unroll_contrib")},
     **{k: {"compare": "true"} for k in ("gf_cmp_a", "gf_cmp_b", "gf_cmp_ratio")},
+    **{f"gf_play_{k}": {"gf_play": "true", "gf_play_steps": "10", "m_hidden": "6", "m_seq_len": "12"}
+       for k in ("heatmap", "dh", "eig", "sv", "lyap")},
 }  # fmt: skip
 
 
