@@ -98,7 +98,7 @@ def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None) 
 
     float64 whatever the model's precision: the click-to-unroll (bptt_core.unroll, float64) then ends at
     the heatmap's own value to 1e-9 in log10, where a float32 chain differs by ~1e-7 to 1e-6. It costs
-    1.2-1.8x the float32 chain (+6 ms at the defaults; the split method and the diagonal fast path
+    1.1-1.6x the float32 chain (17.7 -> 26.6 ms at the defaults, bench/bench_flow_dtype.py; the split method and the diagonal fast path
     already work in float64); bptt_core.cost's flow constants are measured on this function."""
     rnn, _, x, _, _ = model_and_sequence(cfg, upload)
     return jacobian_log_norms(rnn, x, norm=norm_of(norm), block=flow_block(cfg.cell, block), dtype=torch.float64)
