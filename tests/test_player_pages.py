@@ -157,3 +157,23 @@ def test_bad_player_values_in_the_url_fall_back_with_a_warning(page, bad):
         if key.endswith("_lr") and bad == "2.5":  # a learning rate of 2.5 is in range
             continue
         assert any(f"**{key}**" in w and "falls back to the default" in w for w in warnings), (key, warnings)
+
+
+@pytest.mark.parametrize("page", [*PLAYERS, "clipping"])
+def test_choosing_another_frame_retrains_and_remeasures_nothing(page):
+    """The frame is a view of the run: the page reopens the figures there from the frames it has."""
+    from dashboard import compute
+
+    if page == "clipping":
+        query, prefix, frame_key = {"cl_play": "true"}, "cl_play", "cl_frame"
+    else:
+        (query, prefix), frame_key = PLAYERS[page], PLAYERS[page][1].replace("_play", "_frame")
+    at = open_page(page, query)
+    assert not at.exception, [e.value for e in at.exception]
+    steps = [int(s["label"]) for s in chart_spec(at, f"{prefix}_heatmap")["layout"]["sliders"][0]["steps"]]
+    before = dict(compute.COMPUTED)
+    at.session_state[frame_key] = steps[-1]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert dict(compute.COMPUTED) == before  # no run trained, no frame measured again
+    assert _active_and_title(at, f"{prefix}_heatmap")[0] == len(steps) - 1
