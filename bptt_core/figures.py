@@ -1266,7 +1266,8 @@ def player_heatmap_figure(frames, norm="fro", block: str = "h", max_cells: int =
         for f, Z in zip(frames, Ls, strict=True)
     ]
     fig.update_layout(title_text=out[0].layout.title.text)
-    return animate(fig, out, [f.step for f in frames])
+    # taller than a still heatmap: the Play button and the slider take 150 px below it
+    return animate(fig, out, [f.step for f in frames]).update_layout(height=580)
 
 
 def _finite_range(arrays, pad: float = 0.0) -> tuple[float, float]:
