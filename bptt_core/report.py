@@ -267,6 +267,7 @@ def build_report(
     every_page: bool = False,
     budget=None,
     player: dict | None = None,
+    unroll: tuple[int, int] | None = None,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
@@ -280,6 +281,8 @@ def build_report(
     ``budget``: a :class:`bptt_core.cost.Budget` (default: the per-request budget); a report estimated
     over it raises :class:`bptt_core.cost.OverBudget` (a ValueError saying what to lower) before any work.
     ``player``: add a page's training player opened at its chosen frame (:func:`player_section_of`).
+    ``unroll``: (t, s), 0-indexed: add that cell's chain (the Gradient flow page's open cell,
+    :func:`unroll_section_of`, in ``norm`` and ``block``).
     """
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -308,8 +311,10 @@ def build_report(
     cost.check(budget or REQUEST_BUDGET)
     sections: list[tuple[str, list]] = [
         ("Gradient flow", _section(flow_view_of(cfg, norm, block, threshold, upload).panels, lecture)),
-        ("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)),
     ]
+    if unroll is not None:
+        sections.append(unroll_section_of(cfg, unroll, norm, block, upload, lecture))
+    sections.append(("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)))
     tables: list[tuple[str, pd.DataFrame]] = []
     if k1k2 is not None:
         k1, k2 = (min(int(k), cfg.seq_len) for k in k1k2)
@@ -339,6 +344,24 @@ def build_report(
         sections.append(("Calculator", _section([panel], lecture)))
         tables.append(("Calculator (each number says how it was obtained)", table))
     return _render(cfg, sections, tables, notes, dict(norm=str(norm), block=block, threshold=threshold))
+
+
+# -- click to unroll: the open cell's chain ---------------------------------------------------------
+
+
+def unroll_section_of(cfg: ModelConfig, cell, norm="fro", block: str = "h", upload=None, lecture: bool = False):
+    """("Click to unroll: ∂h(t)/∂h(s)", figures): the chain behind cell ``cell`` = (t, s), 0-indexed, of the
+    gradient-flow matrix (:func:`bptt_core.unroll.unroll`, the page's panels); ValueError for a cell outside
+    the sequence or a model the unroll cannot read."""
+    from .unroll import unroll
+
+    if not (isinstance(cell, tuple | list) and len(cell) == 2):
+        raise ValueError(f"unroll must be a cell (t, s), 0-indexed, got {cell!r:.40}")
+    t, s = cell
+    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
+    terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}  # as the page asks
+    u = unroll(rnn, x, t, s, block=flow_block(cfg.cell, block), norm=norm_of(norm), **terms)
+    return (f"Click to unroll: ∂h({u.t + 1})/∂h({u.s + 1})", _section(P.unroll_panels(u), lecture))
 
 
 # -- the training player's chosen frame ------------------------------------------------------------

@@ -54,8 +54,9 @@ def take_click(event, T: int, lag: bool) -> None:
         st.session_state[CELL.key] = spelled
 
 
-def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
-    """The chain J_t ⋯ J_(s+1) behind the cell in gf_cell (clicked or typed)."""
+def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> tuple[int, int] | None:
+    """The chain J_t ⋯ J_(s+1) behind the cell in gf_cell (clicked or typed); returns that cell, 0-indexed,
+    when its chain is shown (the HTML report then includes it)."""
     st.subheader("Click to unroll")
     typed = S.page_setting(CELL)
     try:
@@ -63,24 +64,24 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
     except ValueError:
         shown = typed[:20].replace("`", "'")
         st.warning(f"Unrolled cell `{shown}` is not {CELL.domain()}.", icon=":material/warning:")
-        return
+        return None
     if cell is None:
         st.caption("Click a cell of the heatmap (or type t,s above) to open its chain of step Jacobians.")
-        return
+        return None
     t1, s1 = cell
     if t1 > T:
         st.warning(
             f"gf_cell = {t1},{s1} is outside this sequence (T = {T}); click a cell or type t,s with t ≤ {T}.",
             icon=":material/warning:",
         )
-        return
+        return None
     if not layout.shows_classic_cell(ctx, "Click to unroll opens the chain of"):
-        return
+        return None
     try:
         value, panels = compute.unroll_view(ctx, t1 - 1, s1 - 1, norm, block, S.lecture())
     except ValueError as e:
         st.error(f"This cell cannot be unrolled: {e}")
-        return
+        return None
     heat = float(compute.flow_matrix(ctx, norm, block)[t1 - 1, s1 - 1])
     st.markdown(
         f"**∂h({t1})/∂h({s1})**: log10 of its norm = {value:.9g}, the chain multiplied out in float64; the "
@@ -88,6 +89,7 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
     )
     for shown in panels:
         layout.show_figure(PAGE, shown, ctx)
+    return t1 - 1, s1 - 1
 
 
 def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float) -> None:
@@ -174,7 +176,7 @@ def body(ctx: compute.PageContext) -> None:
     if note := F.stride_note(T):
         st.caption(note)
     take_click(layout.show_figure(PAGE, heat, ctx, selectable=True), T, lag)
-    unroll_section(ctx, norm, block, T)
+    opened = unroll_section(ctx, norm, block, T)
     layout.show_figure(PAGE, lag_fig, ctx)
     if cfg.num_layers > 1:  # a stack: the depth x time picture at the last step
         layout.show_figure(PAGE, compute.depth_view(ctx, norm, S.lecture()), ctx)
@@ -186,8 +188,8 @@ def body(ctx: compute.PageContext) -> None:
         "the model with full BPTT (no clipping)", "Full-BPTT training",
     )  # fmt: skip
     compare_section(ctx, norm, block, threshold)
-    player = {"player": played} if played else {}
-    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold, **player))
+    extra = ({"player": played} if played else {}) | ({"unroll": opened} if opened else {})
+    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold, **extra))
 
 
 ctx = layout.page_start(
