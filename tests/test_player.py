@@ -425,3 +425,19 @@ def test_report_shows_the_players_chosen_frame():
     for bad, match in [("nope", "player must be a dict"), (dict(train_cfg=tcfg, source="x"), "player\\['source'\\]")]:
         with pytest.raises(ValueError, match=match):
             build_report(m, player=bad)
+
+
+@pytest.mark.parametrize("k", [(0, 0), (2, 3)], ids=["full", "tbptt"])
+def test_a_played_run_from_a_users_model_starts_at_its_weights(k):
+    """train(initial=...) (the Truncated BPTT and Gradient flow players on an uploaded model): the first
+    snapshot is the user's weights, the run equals one from a model built with them, the model is unchanged."""
+    m = ModelConfig(task="gaussian", **SMALL)
+    user_rnn, user_readout = build_model(replace(m, seed=7))
+    kept = {k_: v.clone() for k_, v in user_rnn.state_dict().items()}
+    tcfg = TrainConfig(steps=4, batch_size=2, lr=0.05, k1=k[0], k2=k[1], snapshots=2)
+    r = train(m, tcfg, initial=(user_rnn, user_readout))
+    _assert_state_equal(r.snapshots[0].rnn_state, kept)
+    same = train(replace(m, seed=7), tcfg)  # the same weights built from the seed: the same run
+    np.testing.assert_array_equal(r.history["loss"].to_numpy(), same.history["loss"].to_numpy())
+    _assert_state_equal(user_rnn.state_dict(), kept)
+    assert not np.array_equal(r.history["loss"].to_numpy(), train(m, tcfg).history["loss"].to_numpy())
