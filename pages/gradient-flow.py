@@ -111,17 +111,7 @@ def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float
     if JU.flow_matrix(ctx_b, norm, flow_block(cfg_b.cell, block)) is None:
         return
     table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, norm, block, threshold, S.lecture())
-    # A missing metric is NaN in the numbers (and the CSV); shown as n/a with why, not as "None".
-    shown = table.copy()
-    for col in ("A", "B", "B − A"):
-        shown[col] = [f"{v:.4g}" if np.isfinite(v) else "n/a" for v in table[col]]
-    st.dataframe(shown, hide_index=True, key="gf_cmp_metrics")
-    if table[["A", "B"]].isna().any(axis=None):
-        st.caption(
-            f"n/a: a memory horizon beyond the sequence (more than {ctx.cfg.seq_len - 1} steps for A, "
-            f"{cfg_b.seq_len - 1} for B), or γσ₁ of a gated cell (no single bound γ on its slopes); "
-            "B − A is n/a where either is."
-        )
+    st.dataframe(table, hide_index=True, key="gf_cmp_metrics")
     for col, shown in zip(st.columns(2), (heat_a, heat_b), strict=True):
         with col:
             layout.show_figure(PAGE, shown, ctx)

@@ -21,11 +21,7 @@ def z_of(at, key: str) -> np.ndarray:
 
 
 def metrics(at):
-    """The metrics table as numbers (the page shows each to 4 significant digits, a missing one as n/a)."""
     (df,) = [d.value for d in at.dataframe if "B − A" in d.value.columns]
-    df = df.copy()
-    for col in ("A", "B", "B − A"):
-        df[col] = [np.nan if v == "n/a" else float(v) for v in df[col]]
     return df
 
 
