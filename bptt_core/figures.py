@@ -1430,6 +1430,49 @@ def player_lyapunov_figure(frames) -> go.Figure:
     return animate(fig, out, [f.step for f in frames])
 
 
+# -- clicking a heatmap cell (Click to unroll) -----------------------------------------------------------
+
+MAX_CLICK_TARGETS = 25_000  # invisible markers a clickable heatmap may carry (T = 400 shows 200 x 200 / 2)
+
+
+def clickable_cells(fig: go.Figure, max_targets: int = MAX_CLICK_TARGETS) -> go.Figure:
+    """Let a click on a cell of the figure's first heatmap select that cell in the browser.
+
+    Plotly selects points of scatter-like traces only: a heatmap has none, so a click on one never becomes
+    a selection (and Streamlit's ``on_select`` never hears it). This adds one invisible marker at the centre
+    of every cell with a value (NaN cells, s > t, get none), carrying the cell's hover text; the heatmap's own
+    hover is switched off so the marker's label is the one shown, and the nearest marker to the pointer is
+    hovered and clicked wherever it is (``hoverdistance=-1``): a click anywhere in a cell selects it, with
+    the cell's x and y (what :func:`bptt_core.unroll.selected_cell` reads). Above ``max_targets`` cells the
+    figure is left as it is (the page's typed cell still opens any cell)."""
+    hm = next((t for t in fig.data if t.type == "heatmap"), None)
+    if hm is None:
+        raise ValueError("fig must hold a heatmap (bptt_core.figures.gradient_flow_heatmap)")
+    z = np.asarray(hm.z, dtype=float)
+    rows, cols = np.nonzero(np.isfinite(z))
+    if len(rows) > max_targets:
+        return fig
+    x, y = np.asarray(hm.x), np.asarray(hm.y)
+    hover = np.asarray(hm.customdata, dtype=object)
+    fig.add_trace(
+        go.Scatter(
+            x=x[cols],
+            y=y[rows],
+            mode="markers",
+            marker=dict(size=6, opacity=0, color="#000"),
+            customdata=hover[rows, cols],
+            hovertemplate=hm.hovertemplate,
+            showlegend=False,
+            name="cells (click to unroll)",
+            selected=dict(marker=dict(opacity=0)),
+            unselected=dict(marker=dict(opacity=0)),
+        )
+    )
+    hm.hoverinfo = "skip"
+    fig.update_layout(hovermode="closest", hoverdistance=-1)
+    return fig
+
+
 # -- click to unroll ----------------------------------------------------------------------------------------
 
 
@@ -1757,46 +1800,3 @@ def compare_history_figure(hist_a, hist_b, column: str = "grad_norm", labels=("A
     )
     decade_axis(fig, allv or [0.0], "y", title=f"{what} (log scale)")
     return style(fig)
-
-
-# -- clicking a heatmap cell (Click to unroll) -----------------------------------------------------------
-
-MAX_CLICK_TARGETS = 25_000  # invisible markers a clickable heatmap may carry (T = 400 shows 200 x 200 / 2)
-
-
-def clickable_cells(fig: go.Figure, max_targets: int = MAX_CLICK_TARGETS) -> go.Figure:
-    """Let a click on a cell of the figure's first heatmap select that cell in the browser.
-
-    Plotly selects points of scatter-like traces only: a heatmap has none, so a click on one never becomes
-    a selection (and Streamlit's ``on_select`` never hears it). This adds one invisible marker at the centre
-    of every cell with a value (NaN cells, s > t, get none), carrying the cell's hover text; the heatmap's own
-    hover is switched off so the marker's label is the one shown, and the nearest marker to the pointer is
-    hovered and clicked wherever it is (``hoverdistance=-1``): a click anywhere in a cell selects it, with
-    the cell's x and y (what :func:`bptt_core.unroll.selected_cell` reads). Above ``max_targets`` cells the
-    figure is left as it is (the page's typed cell still opens any cell)."""
-    hm = next((t for t in fig.data if t.type == "heatmap"), None)
-    if hm is None:
-        raise ValueError("fig must hold a heatmap (bptt_core.figures.gradient_flow_heatmap)")
-    z = np.asarray(hm.z, dtype=float)
-    rows, cols = np.nonzero(np.isfinite(z))
-    if len(rows) > max_targets:
-        return fig
-    x, y = np.asarray(hm.x), np.asarray(hm.y)
-    hover = np.asarray(hm.customdata, dtype=object)
-    fig.add_trace(
-        go.Scatter(
-            x=x[cols],
-            y=y[rows],
-            mode="markers",
-            marker=dict(size=6, opacity=0, color="#000"),
-            customdata=hover[rows, cols],
-            hovertemplate=hm.hovertemplate,
-            showlegend=False,
-            name="cells (click to unroll)",
-            selected=dict(marker=dict(opacity=0)),
-            unselected=dict(marker=dict(opacity=0)),
-        )
-    )
-    hm.hoverinfo = "skip"
-    fig.update_layout(hovermode="closest", hoverdistance=-1)
-    return fig

@@ -525,31 +525,6 @@ def twin_frames(ctx: PageContext, tcfg, twin: str) -> list:
         return player.frames(run)
 
 
-@st.cache_data(**VIEWS)
-def memory_view(
-    cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int, lecture: bool
-):
-    from bptt_core import panels as P
-
-    return ready(P.activation_memory_figure(cfg, input_size, output_size, batch, layers, trunc), lecture)
-
-
-@st.cache_data(max_entries=2, show_spinner=False)
-def diagram_view(lecture: bool) -> dict:
-    """The Overview's unrolled network, styled, as a plain dict."""
-    from bptt_core import figures as F
-
-    return F.style(F.unrolled_diagram(), lecture=lecture).to_dict()
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def mean_field(ctx: PageContext) -> dict | None:
-    """The mean-field theory's numbers for the page's network, or None where it does not apply."""
-    from bptt_core.theory import page_prediction
-
-    return page_prediction(ctx.cfg, ctx.upload is not None)
-
-
 # -- a page's own training run for its player (Truncated BPTT: TBPTT(k1, k2); Gradient flow: full BPTT) ------
 
 
@@ -581,3 +556,28 @@ def played_run(page: str, ctx: PageContext, tcfg) -> dict:
     """{"run": TrainResult, "frames": [player.Frame]}: the job's result (the page runs it light or in the
     background), computed here if nothing has."""
     return _result_or_run(played_run_key(page, ctx, tcfg), played_run_job(ctx, tcfg))
+
+
+@st.cache_data(**VIEWS)
+def memory_view(
+    cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int, lecture: bool
+):
+    from bptt_core import panels as P
+
+    return ready(P.activation_memory_figure(cfg, input_size, output_size, batch, layers, trunc), lecture)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def diagram_view(lecture: bool) -> dict:
+    """The Overview's unrolled network, styled, as a plain dict."""
+    from bptt_core import figures as F
+
+    return F.style(F.unrolled_diagram(), lecture=lecture).to_dict()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def mean_field(ctx: PageContext) -> dict | None:
+    """The mean-field theory's numbers for the page's network, or None where it does not apply."""
+    from bptt_core.theory import page_prediction
+
+    return page_prediction(ctx.cfg, ctx.upload is not None)
