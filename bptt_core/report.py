@@ -259,6 +259,8 @@ def build_report(
     norm="fro",
     block: str = "h",
     threshold: float = 1e-3,
+    unroll: tuple[int, int] | None = None,
+    player: dict | None = None,
     k1k2: tuple[int, int] | None = None,
     train_cfg=None,
     lecture: bool = False,
@@ -266,8 +268,6 @@ def build_report(
     calculator: dict | None = None,
     every_page: bool = False,
     budget=None,
-    player: dict | None = None,
-    unroll: tuple[int, int] | None = None,
 ) -> str:
     """One self-contained HTML page (plotly.js inlined once) with every figure for these settings.
 
