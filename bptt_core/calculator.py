@@ -551,13 +551,14 @@ def flow_window(
 
 def _gradient_flow(rnn: nn.Module, x: torch.Tensor, s: dict) -> dict:
     """Spectrum, decay rate and memory horizon exactly as the Gradient flow page computes them
-    (bptt_core.panels.flow_summary of jacobian_log_norms on the same module and input, Frobenius
-    norm, the top layer's h, threshold 1e-3), over the first ``flow_window`` steps."""
+    (bptt_core.panels.flow_summary of jacobian_log_norms on the same module and input, the chain in
+    float64 as report.flow_matrix_of multiplies it, Frobenius norm, the top layer's h, threshold 1e-3),
+    over the first ``flow_window`` steps."""
     window = flow_window(s["cell"], s["hidden_size"], s["seq_len"], s["num_layers"], s["flow_flop_budget"])
     spec = spectrum(rnn)
     if window < 2:  # no lag to measure (and a 1-step Jacobian of a huge state costs seconds for nothing)
         return dict(spec=spec, rate=float("nan"), horizon=None, window=window)
-    L = jacobian_log_norms(rnn, x[:window])  # (T, T)
+    L = jacobian_log_norms(rnn, x[:window], dtype=torch.float64)  # (T, T), the chain in float64 as the page's
     summary = flow_summary(L, spec, s["cell"], HORIZON_THRESHOLD)
     return dict(spec=spec, rate=summary.rate, horizon=summary.horizon, window=window)
 

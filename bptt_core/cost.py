@@ -382,3 +382,29 @@ def report_cost(cfg: ModelConfig, norm="fro", k1k2=None, train_cfg=None) -> Cost
     if train_cfg is not None:
         c = c + twins_cost(cfg, train_cfg)
     return Cost("The HTML report", c.seconds, c.bytes, c.lower, c.alternative)
+
+
+# -- the training player (bptt_core.player) ---------------------------------------------------------
+
+PLAYER_KNOBS = ("the snapshots kept", "the sequence length T", "the hidden units H")
+PLAYER_LYAPUNOV = 5  # bptt_core.player.DEFAULT_LYAPUNOV (not imported: that imports torch; a test checks they agree)
+
+
+def player_cost(cfg: ModelConfig, n_snapshots: int) -> Cost:
+    """:func:`bptt_core.player.frames` for ``n_snapshots`` snapshots: per snapshot one gradient-flow
+    matrix, the top Lyapunov exponents and one backward pass (one snapshot at a time in memory)."""
+    one = flow_cost(cfg) + lyapunov_cost(cfg, PLAYER_LYAPUNOV) + loss_gradients_cost(cfg) + spectrum_cost(cfg)
+    return Cost(f"The player's {n_snapshots} frames", one.seconds * n_snapshots, one.bytes, PLAYER_KNOBS)
+
+
+def played_training_cost(cfg: ModelConfig, train_cfg) -> Cost:
+    """One training run (:func:`training_cost`) and the player's frames of the snapshots it can keep
+    (``train_cfg.snapshots`` evenly spaced, as many clip events when it clips, and the divergence step)."""
+    clips = train_cfg.snapshots if train_cfg.clip != "none" else 0
+    run, frames = training_cost(cfg, train_cfg), player_cost(cfg, train_cfg.snapshots + clips + 1)
+    return Cost(
+        f"Training ({train_cfg.steps} steps) and measuring its snapshots",
+        run.seconds + frames.seconds,
+        max(run.bytes, frames.bytes),
+        TRAIN_KNOBS + ("the snapshots kept",),
+    )

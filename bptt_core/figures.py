@@ -1154,12 +1154,13 @@ def animate(fig: go.Figure, frames: list[go.Frame], steps: list[int]) -> go.Figu
         sliders=[
             dict(
                 active=0,
-                x=0.18,
-                len=0.82,
+                x=0.22,  # right of the Play and Pause buttons
+                len=0.78,
                 y=-0.22,
                 yanchor="top",
                 pad=dict(t=0),
-                currentvalue=dict(prefix="training step ", visible=True),
+                # at the slider's right end: at its left the label ran into the Pause button
+                currentvalue=dict(prefix="training step ", visible=True, xanchor="right"),
                 steps=[
                     dict(label=str(st), method="animate", args=[[fr.name], still])
                     for fr, st in zip(frames, steps, strict=True)
@@ -1168,6 +1169,24 @@ def animate(fig: go.Figure, frames: list[go.Frame], steps: list[int]) -> go.Figu
         ],
         margin=dict(b=150),
     )
+    return fig
+
+
+def show_frame(fig: go.Figure, index: int) -> go.Figure:
+    """Open an animated figure (:func:`animate`) at frame ``index`` (0-based) instead of the first: that
+    frame's data in the traces it animates, its title, and the slider's active step (what a copied link's
+    chosen frame and the HTML report show). Play then runs from the start in the browser, as before."""
+    from .config import check_int
+
+    if not fig.frames or not fig.layout.sliders:
+        raise ValueError("fig must be an animated figure (bptt_core.figures.animate): it has no frames")
+    index = check_int("index (frame)", index, 0, len(fig.frames) - 1)
+    fr = fig.frames[index]
+    for i, trace in zip(fr.traces, fr.data, strict=True):
+        fig.data[i].update({k: v for k, v in trace.to_plotly_json().items() if k != "type"})
+    if fr.layout.title.text is not None:
+        fig.update_layout(title_text=fr.layout.title.text)
+    fig.layout.sliders[0].active = index
     return fig
 
 
@@ -1200,7 +1219,8 @@ def player_heatmap_figure(frames, norm="fro", block: str = "h", max_cells: int =
         for f, Z in zip(frames, Ls, strict=True)
     ]
     fig.update_layout(title_text=out[0].layout.title.text)
-    return animate(fig, out, [f.step for f in frames])
+    # taller than a still heatmap: the Play button and the slider take 150 px below it
+    return animate(fig, out, [f.step for f in frames]).update_layout(height=580)
 
 
 def _finite_range(arrays, pad: float = 0.0) -> tuple[float, float]:
@@ -1306,11 +1326,12 @@ def player_eigenvalue_figure(frames, paths: np.ndarray | None = None, matrix: st
         title_text=out[0].layout.title.text,
         xaxis_title="Re λ",
         yaxis_title="Im λ",
-        legend=dict(orientation="h", yanchor="top", y=-0.35, x=0),
+        legend=dict(orientation="h", yanchor="top", y=-0.5, x=0),  # below the Play button and the slider
     )
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
-    return animate(style(fig), out, [f.step for f in frames])
+    fig = animate(style(fig), out, [f.step for f in frames])
+    return fig.update_layout(height=600, margin=dict(b=220))
 
 
 def player_singular_values_figure(frames, matrix: str | None = None) -> go.Figure:
@@ -1360,6 +1381,49 @@ def player_lyapunov_figure(frames) -> go.Figure:
     ]
     fig.update_layout(title_text=out[0].layout.title.text)
     return animate(fig, out, [f.step for f in frames])
+
+
+# -- clicking a heatmap cell (Click to unroll) -----------------------------------------------------------
+
+MAX_CLICK_TARGETS = 25_000  # invisible markers a clickable heatmap may carry (T = 400 shows 200 x 200 / 2)
+
+
+def clickable_cells(fig: go.Figure, max_targets: int = MAX_CLICK_TARGETS) -> go.Figure:
+    """Let a click on a cell of the figure's first heatmap select that cell in the browser.
+
+    Plotly selects points of scatter-like traces only: a heatmap has none, so a click on one never becomes
+    a selection (and Streamlit's ``on_select`` never hears it). This adds one invisible marker at the centre
+    of every cell with a value (NaN cells, s > t, get none), carrying the cell's hover text; the heatmap's own
+    hover is switched off so the marker's label is the one shown, and the nearest marker to the pointer is
+    hovered and clicked wherever it is (``hoverdistance=-1``): a click anywhere in a cell selects it, with
+    the cell's x and y (what :func:`bptt_core.unroll.selected_cell` reads). Above ``max_targets`` cells the
+    figure is left as it is (the page's typed cell still opens any cell)."""
+    hm = next((t for t in fig.data if t.type == "heatmap"), None)
+    if hm is None:
+        raise ValueError("fig must hold a heatmap (bptt_core.figures.gradient_flow_heatmap)")
+    z = np.asarray(hm.z, dtype=float)
+    rows, cols = np.nonzero(np.isfinite(z))
+    if len(rows) > max_targets:
+        return fig
+    x, y = np.asarray(hm.x), np.asarray(hm.y)
+    hover = np.asarray(hm.customdata, dtype=object)
+    fig.add_trace(
+        go.Scatter(
+            x=x[cols],
+            y=y[rows],
+            mode="markers",
+            marker=dict(size=6, opacity=0, color="#000"),
+            customdata=hover[rows, cols],
+            hovertemplate=hm.hovertemplate,
+            showlegend=False,
+            name="cells (click to unroll)",
+            selected=dict(marker=dict(opacity=0)),
+            unselected=dict(marker=dict(opacity=0)),
+        )
+    )
+    hm.hoverinfo = "skip"
+    fig.update_layout(hovermode="closest", hoverdistance=-1)
+    return fig
 
 
 # -- click to unroll ----------------------------------------------------------------------------------------

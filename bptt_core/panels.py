@@ -614,10 +614,12 @@ def unroll_panels(u) -> list[Panel]:
 # -- training player (a run's weight snapshots, one animation frame each) -----------------------------
 
 
-def player_panels(frames, twin_label: str) -> list[Panel]:
+def player_panels(frames, twin_label: str, prefix: str = "cl_play", active: int = 0) -> list[Panel]:
     """The player's animated figures for one run's frames (:func:`bptt_core.player.frames`): the
     gradient-flow heatmap, ‖∂L/∂h_t‖, the eigenvalues with their paths, the singular values and the top
-    Lyapunov exponents at every snapshot. Plotly's own frames: play and the slider need no server."""
+    Lyapunov exponents at every snapshot. Plotly's own frames: play and the slider need no server.
+    ``prefix``: the figures' keys (``{prefix}_heatmap``, ...; one player per page); ``active``: the frame
+    (0-based) each figure opens at (:func:`bptt_core.figures.show_frame`)."""
     from .player import eigen_paths, frames_table
 
     table = frames_table(frames)
@@ -633,18 +635,21 @@ def player_panels(frames, twin_label: str) -> list[Panel]:
     )
     paths = eigen_paths([f.eigenvalues for f in frames])
     specs = [
-        ("cl_play_heatmap", "Gradient flow over training", F.player_heatmap_figure(frames),
+        (f"{prefix}_heatmap", "Gradient flow over training", F.player_heatmap_figure(frames),
          "The gradient-flow heatmap log10 ‖∂h(t)/∂h(s)‖ at each snapshot, on one colour scale for all of them. "),
-        ("cl_play_dh", "‖∂L/∂h(t)‖ over training", F.player_dh_figure(frames),
+        (f"{prefix}_dh", "‖∂L/∂h(t)‖ over training", F.player_dh_figure(frames),
          "How much gradient each hidden state receives from the probe's last-step loss, at each snapshot. "),
-        ("cl_play_eig", "Eigenvalues over training", F.player_eigenvalue_figure(frames, paths),
+        (f"{prefix}_eig", "Eigenvalues over training", F.player_eigenvalue_figure(frames, paths),
          f"The eigenvalues of {first.matrix} at each snapshot, with the path each has taken so far; outside "
          "the unit circle a direction grows step after step. "),
-        ("cl_play_sv", "Singular values over training", F.player_singular_values_figure(frames),
+        (f"{prefix}_sv", "Singular values over training", F.player_singular_values_figure(frames),
          f"The singular values of {first.matrix} at each snapshot (while σ₁ < 1/γ gradients cannot explode: Pascanu et al. 2013). "),
-        ("cl_play_lyap", "Lyapunov exponents over training", F.player_lyapunov_figure(frames),
+        (f"{prefix}_lyap", "Lyapunov exponents over training", F.player_lyapunov_figure(frames),
          "The top Lyapunov exponents (log10 per step) at each snapshot: above 0, nearby trajectories separate. "),
     ]  # fmt: skip
+    if active:
+        for _, _, fig, _ in specs:
+            F.show_frame(fig, active)
     return [Panel(k, title, fig, table, "player-frames.csv", words + common) for k, title, fig, words in specs]
 
 

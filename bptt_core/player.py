@@ -82,6 +82,7 @@ def frames(
     norm="fro",
     block: str = "h",
     n_lyapunov: int = DEFAULT_LYAPUNOV,
+    progress=None,
 ) -> list[Frame]:
     """One :class:`Frame` per snapshot of ``result``, in step order.
 
@@ -93,7 +94,9 @@ def frames(
     Cost: one gradient-flow matrix, one Lyapunov run and one backward pass per snapshot, about 2.3 times
     one heatmap (~30 ms of CPU a frame at the default H = 64, T = 50 on one thread; bench/bench_player.py),
     so 41 frames of three twins are seconds: a page runs it as a background job. Inside one, every frame
-    reports its progress and stops when the job is cancelled (:func:`bptt_core.jobs.checkpoint`).
+    reports its progress and stops when the job is cancelled (:func:`bptt_core.jobs.checkpoint`);
+    ``progress(fraction, message)``, when given, receives the progress instead (a job that trained first
+    maps it onto its own second half).
     """
     if not isinstance(result, TrainResult):
         raise ValueError(f"result must be a TrainResult, got {type(result).__name__}")
@@ -104,7 +107,12 @@ def frames(
         x, y = (px if x is None else x), (py if y is None else y)
     out, n = [], len(result.snapshots)
     for i, snap in enumerate(result.snapshots):
-        checkpoint(i / n, f"snapshot {i + 1} of {n} (training step {snap.step})")
+        message = f"snapshot {i + 1} of {n} (training step {snap.step})"
+        if progress is None:
+            checkpoint(i / n, message)
+        else:
+            checkpoint()  # a cancelled job stops here
+            progress(i / n, message)
         out.append(_frame(result, snap, x, y, norm, block, n_lyapunov))
     return out
 
@@ -149,6 +157,16 @@ def _frame(result: TrainResult, snap: Snapshot, x, y, norm, block, n_lyapunov: i
         gamma=gamma,
         matrix=matrix,
     )
+
+
+def frame_at(steps, step: int) -> int:
+    """The index of the kept snapshot nearest to training ``step`` (the earlier one on a tie), among
+    ``steps`` (the kept steps, ascending): a link's chosen frame, which a run's settings may have moved."""
+    steps = [int(s) for s in steps]
+    if not steps:
+        raise ValueError("steps must hold at least one kept snapshot step, got none")
+    step = check_int("step", step, 0, 10**9)
+    return min(range(len(steps)), key=lambda i: (abs(steps[i] - step), steps[i]))
 
 
 def frames_table(frames: list[Frame]) -> pd.DataFrame:

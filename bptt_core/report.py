@@ -94,9 +94,14 @@ def model_and_sequence(cfg: ModelConfig, upload=None):
 
 
 def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None) -> np.ndarray:
-    """L[t, s] = log10 ||dh_t/dh_s|| (T, T) for the first sequence."""
+    """L[t, s] = log10 ||dh_t/dh_s|| (T, T) for the first sequence, the chain multiplied in float64.
+
+    float64 whatever the model's precision: the click-to-unroll (bptt_core.unroll, float64) then ends at
+    the heatmap's own value to 1e-9 in log10, where a float32 chain differs by ~1e-7 to 1e-6. It costs
+    1.1-1.6x the float32 chain (17.7 -> 26.6 ms at the defaults, bench/bench_flow_dtype.py; the split method and the diagonal fast path
+    already work in float64); bptt_core.cost's flow constants are measured on this function."""
     rnn, _, x, _, _ = model_and_sequence(cfg, upload)
-    return jacobian_log_norms(rnn, x, norm=norm_of(norm), block=flow_block(cfg.cell, block))
+    return jacobian_log_norms(rnn, x, norm=norm_of(norm), block=flow_block(cfg.cell, block), dtype=torch.float64)
 
 
 def layer_reach_of(cfg: ModelConfig, norm="fro", upload=None) -> np.ndarray:
@@ -254,6 +259,8 @@ def build_report(
     norm="fro",
     block: str = "h",
     threshold: float = 1e-3,
+    unroll: tuple[int, int] | None = None,
+    player: dict | None = None,
     k1k2: tuple[int, int] | None = None,
     train_cfg=None,
     lecture: bool = False,
@@ -278,6 +285,9 @@ def build_report(
     spectra in one plane) and the metrics as A, B and B − A of every page included.
     ``budget``: a :class:`bptt_core.cost.Budget` (default: the per-request budget); a report estimated
     over it raises :class:`bptt_core.cost.OverBudget` (a ValueError saying what to lower) before any work.
+    ``player``: add a page's training player opened at its chosen frame (:func:`player_section_of`).
+    ``unroll``: (t, s), 0-indexed: add that cell's chain (the Gradient flow page's open cell,
+    :func:`unroll_section_of`, in ``norm`` and ``block``).
     """
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -301,11 +311,16 @@ def build_report(
 
     kk = None if k1k2 is None else tuple(min(int(k), cfg.seq_len) for k in k1k2)
     cfg_b = None if compare_cfg is None else model_b_of(compare_cfg, compare_upload)
-    report_total_cost(cfg, norm, kk, train_cfg, cfg_b).check(budget or REQUEST_BUDGET)
+    cost = report_total_cost(cfg, norm, kk, train_cfg, cfg_b)
+    if player is not None:
+        cost = cost + player_cost_of(cfg, player)
+    cost.check(budget or REQUEST_BUDGET)
     sections: list[tuple[str, list]] = [
         ("Gradient flow", _section(flow_view_of(cfg, norm, block, threshold, upload).panels, lecture)),
-        ("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)),
     ]
+    if unroll is not None:
+        sections.append(unroll_section_of(cfg, unroll, norm, block, upload, lecture))
+    sections.append(("Spectrum", _section(spectrum_panels_of(cfg, upload), lecture)))
     tables: list[tuple[str, pd.DataFrame]] = []
     if k1k2 is not None:
         k1, k2 = (min(int(k), cfg.seq_len) for k in k1k2)
@@ -327,6 +342,9 @@ def build_report(
         div = {k: r.diverged_at for k, r in runs.items()}
         panels = P.clipping_figures(hist, div, train_cfg.clip_threshold, runs["unclipped"].loss_on)
         sections.append(("Clipping", _section(panels, lecture)))
+    if player is not None:
+        same = train_cfg is not None and player.get("train_cfg") == train_cfg and player.get("source") in runs
+        sections.append(player_section_of(cfg, player, upload, lecture, runs if same else None))
     if calculator is not None:
         table, panel = calculator_of(cfg, calculator, upload)
         sections.append(("Calculator", _section([panel], lecture)))
@@ -340,6 +358,81 @@ def build_report(
         tables += b_tables
         extra["B"] = {**cfg_b.to_dict(), **({"model": compare_upload.model_name} if compare_upload else {})}
     return _render(cfg, sections, tables, notes, extra)
+
+
+# -- click to unroll: the open cell's chain ---------------------------------------------------------
+
+
+def unroll_section_of(cfg: ModelConfig, cell, norm="fro", block: str = "h", upload=None, lecture: bool = False):
+    """("Click to unroll: ∂h(t)/∂h(s)", figures): the chain behind cell ``cell`` = (t, s), 0-indexed, of the
+    gradient-flow matrix (:func:`bptt_core.unroll.unroll`, the page's panels); ValueError for a cell outside
+    the sequence or a model the unroll cannot read."""
+    from .unroll import unroll
+
+    if not (isinstance(cell, tuple | list) and len(cell) == 2):
+        raise ValueError(f"unroll must be a cell (t, s), 0-indexed, got {cell!r:.40}")
+    t, s = cell
+    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
+    terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}  # as the page asks
+    u = unroll(rnn, x, t, s, block=flow_block(cfg.cell, block), norm=norm_of(norm), **terms)
+    return (f"Click to unroll: ∂h({u.t + 1})/∂h({u.s + 1})", _section(P.unroll_panels(u), lecture))
+
+
+# -- the training player's chosen frame ------------------------------------------------------------
+
+
+PLAYER_SOURCES = ("run", "unclipped", "norm", "value")  # a page's own run (training.train), or a Clipping twin
+
+
+def _check_player(player) -> dict:
+    from .training import TrainConfig
+
+    if not isinstance(player, dict) or not isinstance(player.get("train_cfg"), TrainConfig):
+        raise ValueError(f"player must be a dict with a TrainConfig under 'train_cfg', got {player!r:.80}")
+    if player.get("source", "run") not in PLAYER_SOURCES:
+        raise ValueError(f"player['source'] must be one of {', '.join(PLAYER_SOURCES)}, got {player['source']!r:.40}")
+    return player
+
+
+def player_cost_of(cfg: ModelConfig, player: dict):
+    """What :func:`player_section_of` costs: the run's training (a twin's is counted with the Clipping
+    section) and its frames."""
+    from .cost import played_training_cost, player_cost
+
+    player = _check_player(player)
+    tcfg = player["train_cfg"]
+    if player.get("source", "run") == "run":
+        return played_training_cost(cfg, tcfg)
+    return player_cost(cfg, 2 * tcfg.snapshots + 1)
+
+
+def player_section_of(cfg: ModelConfig, player: dict, upload=None, lecture: bool = False, twins=None):
+    """("Play training: …", figures): the training player's five animated figures, opened at the kept
+    snapshot nearest to ``player["step"]`` (the page's chosen frame; Play and the slider still work in
+    the report). ``player``: {"train_cfg": TrainConfig, "source": "run" (train one run) or a Clipping
+    twin's name, "step": training step, "label": the run's name, "prefix": the figures' keys};
+    ``twins``: the Clipping twins already trained with that TrainConfig (else they are trained here)."""
+    from .player import frame_at, frames
+    from .training import train, twin_runs
+
+    player = _check_player(player)
+    tcfg, source = player["train_cfg"], player.get("source", "run")
+    initial = None
+    if upload is not None:
+        from .sources import training_start
+
+        initial = training_start(cfg, upload)[0]
+    if source == "run":
+        run = train(cfg, tcfg, initial=initial)
+    else:
+        run = (twins or twin_runs(cfg, tcfg, initial=initial))[source]
+    fr = frames(run)
+    label = str(player.get("label") or source)
+    if not fr:
+        return (f"Play training: {label}", [])
+    i = frame_at([f.step for f in fr], int(player.get("step", 0)))
+    panels = P.player_panels(fr, label, str(player.get("prefix", "play")), i)
+    return (f"Play training: {label}, training step {fr[i].step}", _section(panels, lecture))
 
 
 def _render(cfg: ModelConfig, sections, tables, notes, extra: dict) -> str:

@@ -484,6 +484,7 @@ def train(
     train_cfg: TrainConfig,
     progress: Progress | None = None,
     cancel: CancelCheck | None = None,
+    initial: tuple[nn.Module, nn.Linear] | None = None,
 ) -> TrainResult:
     """Train the model of ``model_cfg`` on its task; full BPTT, or TBPTT(k1, k2) when set.
 
@@ -495,9 +496,11 @@ def train(
     ``diverged_at``) and stops the run without an update; nothing is raised.
     ``progress(fraction, message)`` is called after every step; ``cancel()`` returning True stops the
     run within one step by raising :class:`Cancelled`. Batches are streamed (:func:`stream_batches`).
+    ``initial``: (rnn, readout) to start from instead (a user's trained model; copied, never changed),
+    as in :func:`twin_runs`.
     """
     _check_configs(model_cfg, train_cfg)
-    rnn, readout = build_model(model_cfg)
+    rnn, readout = build_model(model_cfg) if initial is None else (copy.deepcopy(initial[0]), copy.deepcopy(initial[1]))
     return _run(rnn, readout, stream_batches(model_cfg, train_cfg), model_cfg, train_cfg, progress, cancel)
 
 

@@ -181,6 +181,12 @@ def unroll(
     """
     check_norm(norm)
     view = cell_view(rnn)
+    if view.kind not in MATRIX_LABEL or getattr(view, "num_layers", 1) != 1:
+        layers = getattr(view, "num_layers", 1)
+        raise ValueError(
+            f"rnn must be a one-layer vanilla RNN, LSTM or GRU to unroll (its slopes and W_hh are read); "
+            f"got a {view.kind} with {layers} layer(s)"
+        )
     sl = _block_slice(view, block)
     x = check_sequence(x, view.input_size).to(torch.float64)
     T = x.shape[0]

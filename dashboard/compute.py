@@ -396,6 +396,9 @@ def gradient_flow_view(
         cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
         norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
     )  # fmt: skip
+    from bptt_core.figures import clickable_cells
+
+    clickable_cells(view.panels[0].figure)  # the heatmap: a click in the browser opens that cell's chain
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
 
@@ -495,16 +498,62 @@ def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
 
 
 @st.cache_data(**VIEWS)
-def player_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> tuple[Shown, ...]:
-    """The training player's animated figures for one twin (the twins must have been trained)."""
+def player_view(
+    ctx: PageContext, tcfg, twin: str, lecture: bool, active: int = 0, prefix: str = "cl_play", label: str = ""
+) -> tuple[Shown, ...]:
+    """The training player's animated figures for one run, opened at frame ``active``: a Clipping twin
+    (``twin`` = unclipped | norm | value; the twins must have been trained) or a page's own played run
+    (``twin`` = that page's name: :func:`played_run`). ``prefix``: the figures' keys; ``label``: the run's
+    name in the words (a twin's label by default)."""
     from bptt_core import panels as P
-    from bptt_core import player
     from bptt_core.figures import TWIN_LABELS
+
+    frames = twin_frames(ctx, tcfg, twin) if twin in TWIN_LABELS else played_run(twin, ctx, tcfg)["frames"]
+    label = label or TWIN_LABELS[twin]
+    return tuple(ready(p, lecture) for p in P.player_panels(frames, label, prefix, active))
+
+
+@st.cache_data(**CACHE)
+def twin_frames(ctx: PageContext, tcfg, twin: str) -> list:
+    """The player's frames of one Clipping twin (computed once, whichever frame the page opens at)."""
+    from bptt_core import player
 
     run = twin_runs(ctx, tcfg)[twin]["run"]
     with _computing("player_frames"):
-        frames = player.frames(run)
-    return tuple(ready(p, lecture) for p in P.player_panels(frames, TWIN_LABELS[twin]))
+        return player.frames(run)
+
+
+# -- a page's own training run for its player (Truncated BPTT: TBPTT(k1, k2); Gradient flow: full BPTT) ------
+
+
+def played_run_key(page: str, ctx: PageContext, tcfg) -> tuple:
+    """One played run per page: keyed by the page (the job slot, jobs_ui._supersede) and what it depends on."""
+    return (f"{page}_played_run", ctx.cfg, tcfg, ctx.upload)
+
+
+def played_run_job(ctx: PageContext, tcfg):
+    """Train one run (bptt_core.training.train) and measure its snapshots (bptt_core.player.frames) as one
+    job: the first half of the progress is the training, the second the frames."""
+
+    def run(progress, cancelled):
+        numerics()
+        from bptt_core import player, sources
+        from bptt_core.training import train
+
+        COMPUTED["played_run"] += 1
+        initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
+        r = train(ctx.cfg, tcfg, progress=lambda f, m: progress(0.5 * f, f"training: {m}"), cancel=cancelled,
+                  initial=initial)  # fmt: skip
+        frames = player.frames(r, progress=lambda f, m: progress(0.5 + 0.5 * f, m)) if r.snapshots else []
+        return dict(run=r, frames=frames)
+
+    return run
+
+
+def played_run(page: str, ctx: PageContext, tcfg) -> dict:
+    """{"run": TrainResult, "frames": [player.Frame]}: the job's result (the page runs it light or in the
+    background), computed here if nothing has."""
+    return _result_or_run(played_run_key(page, ctx, tcfg), played_run_job(ctx, tcfg))
 
 
 @st.cache_data(**VIEWS)

@@ -369,6 +369,8 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
         return
     sections = compute.report_sections(ctx.cfg, kw)
     cost = compute.numerics().report_total_cost(ctx.cfg, kw.get("norm", "fro"), *sections, kw.get("compare_cfg"))
+    if kw.get("player"):  # the page's training player, opened at its chosen frame
+        cost = cost + compute.numerics().player_cost_of(ctx.cfg, kw["player"])
     lecture = S.lecture()
 
     def build(progress, cancelled):

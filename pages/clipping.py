@@ -7,7 +7,7 @@ from bptt_core.figures import TWIN_LABELS
 from bptt_core.training import CLIPPING_STORY as D_TRAIN
 from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, snapshot_count, state_bytes
 from dashboard import compare_ui as CU
-from dashboard import compute, layout
+from dashboard import compute, layout, player_ui
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
 from dashboard.settings import Setting
@@ -23,7 +23,8 @@ TWIN = Setting("cl_twin", "Heatmap of run", "select", "unclipped", ("unclipped",
 PLAY = Setting("cl_play", "Play training", "bool", False,
                help="The run's weight snapshots as an animation: heatmap, ‖∂L/∂h‖, eigenvalues, singular values, "
                "Lyapunov exponents at each kept step (evenly spaced, every clip event, the divergence).")  # fmt: skip
-SETTINGS = (THRESH, STEPS, LR, OPT, BATCH, TWIN, PLAY)
+FRAME = player_ui.frame_setting("cl")
+SETTINGS = (THRESH, STEPS, LR, OPT, BATCH, TWIN, PLAY, FRAME)
 
 
 def outcome(run: dict) -> tuple[str, str]:
@@ -38,27 +39,28 @@ def outcome(run: dict) -> tuple[str, str]:
     return state, clip
 
 
-def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: dict) -> None:
-    """The training player for the run chosen above: Plotly animation frames, played in the browser."""
+def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: dict) -> dict | None:
+    """The training player for the run chosen above: Plotly animation frames, played in the browser.
+    Returns what the HTML report needs to show the chosen frame (None while the player is off)."""
     st.subheader("Play training")
     if not S.page_setting(PLAY):
         st.caption(f"Switch on to step through the {TWIN_LABELS[twin]} run's weight snapshots.")
-        return
+        return None
     if not layout.shows_classic_cell(ctx, "The player shows"):
-        return
+        return None
     result = run["run"]
     if not result.snapshots:
         st.caption("This run kept no snapshots (snapshots = 0).")
-        return
+        return None
     even = snapshot_count(tcfg, state_bytes(result.rnn, result.readout))
     st.caption(
         f"{len(result.snapshots)} snapshots kept of the {TWIN_LABELS[twin]} run ({len(run['history'])} steps): "
         f"up to {even} evenly spaced, every clip event (thinned evenly beyond {even}), and the divergence step."
     )
-    with st.spinner(f"Measuring {len(result.snapshots)} snapshots…"):
-        panels = compute.player_view(ctx, tcfg, twin, S.lecture())
-    for shown in panels:
-        layout.show_figure(PAGE, shown, ctx)
+    label = f"{TWIN_LABELS[twin]} run"
+    steps = [s.step for s in result.snapshots]
+    shown = player_ui.show_frames(PAGE, ctx, tcfg, twin, steps, FRAME, "cl_play", TWIN_LABELS[twin])
+    return dict(train_cfg=tcfg, source=twin, step=shown, label=label, prefix="cl_play")
 
 
 def compare_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str) -> None:
@@ -131,9 +133,10 @@ def body(ctx: compute.PageContext) -> None:
         layout.show_figure(PAGE, shown, ctx)
     twin = S.page_setting(TWIN)
     layout.show_figure(PAGE, compute.dh_view(ctx, tcfg, twin, S.lecture()), ctx)
-    play_section(ctx, tcfg, twin, runs[twin])
+    played = play_section(ctx, tcfg, twin, runs[twin])
     compare_section(ctx, tcfg, twin)
-    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(train_cfg=tcfg))
+    player = {"player": played} if played else {}
+    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(train_cfg=tcfg, **player))
 
 
 ctx = layout.page_start(

@@ -5,9 +5,10 @@ import streamlit as st
 
 from bptt_core import figures as F
 from bptt_core.config import flow_block
+from bptt_core.training import TrainConfig
 from bptt_core.unroll import selected_cell
 from dashboard import compare_ui as CU
-from dashboard import compute, layout
+from dashboard import compute, layout, player_ui
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
 from dashboard.settings import Setting
@@ -34,7 +35,8 @@ CELL = Setting(
     "gf_cell", "Unrolled cell t,s", "cell", "", hi=S.UI_MAX_SEQ_LEN,
     help="Click a cell of the heatmap, or type t,s (1-indexed steps, s ≤ t): its chain J_t ⋯ J_(s+1) opens here.",
 )  # fmt: skip
-SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE, CELL)
+PLAYED = player_ui.played_run_settings("gf", "the model with full BPTT (no clipping)")
+SETTINGS = (NORM, VIEW, BLOCK, CENTRE, HORIZON, COMPARE, CELL, *PLAYED.all)
 CLICK_SEEN = "gf_cell_clicked"  # the last click taken into gf_cell: a click's selection outlives its rerun
 
 
@@ -54,8 +56,9 @@ def take_click(event, T: int, lag: bool) -> None:
         st.session_state[CELL.key] = spelled
 
 
-def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
-    """The chain J_t ⋯ J_(s+1) behind the cell in gf_cell (clicked or typed)."""
+def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> tuple[int, int] | None:
+    """The chain J_t ⋯ J_(s+1) behind the cell in gf_cell (clicked or typed); returns that cell, 0-indexed,
+    when its chain is shown (the HTML report then includes it)."""
     st.subheader("Click to unroll")
     typed = S.page_setting(CELL)
     try:
@@ -63,31 +66,32 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> None:
     except ValueError:
         shown = typed[:20].replace("`", "'")
         st.warning(f"Unrolled cell `{shown}` is not {CELL.domain()}.", icon=":material/warning:")
-        return
+        return None
     if cell is None:
         st.caption("Click a cell of the heatmap (or type t,s above) to open its chain of step Jacobians.")
-        return
+        return None
     t1, s1 = cell
     if t1 > T:
         st.warning(
             f"gf_cell = {t1},{s1} is outside this sequence (T = {T}); click a cell or type t,s with t ≤ {T}.",
             icon=":material/warning:",
         )
-        return
+        return None
     if not layout.shows_classic_cell(ctx, "Click to unroll opens the chain of"):
-        return
+        return None
     try:
         value, panels = compute.unroll_view(ctx, t1 - 1, s1 - 1, norm, block, S.lecture())
     except ValueError as e:
         st.error(f"This cell cannot be unrolled: {e}")
-        return
+        return None
     heat = float(compute.flow_matrix(ctx, norm, block)[t1 - 1, s1 - 1])
     st.markdown(
         f"**∂h({t1})/∂h({s1})**: log10 of its norm = {value:.9g}, the chain multiplied out in float64; the "
-        f"heatmap's value here, from the chain in the model's precision, is {heat:.9g} (they differ by {abs(value - heat):.1e})."
+        f"heatmap's value here (its chain in float64 too) is {heat:.9g} (they differ by {abs(value - heat):.1e})."
     )
     for shown in panels:
         layout.show_figure(PAGE, shown, ctx)
+    return t1 - 1, s1 - 1
 
 
 def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float) -> None:
@@ -155,15 +159,20 @@ def body(ctx: compute.PageContext) -> None:
     if note := F.stride_note(T):
         st.caption(note)
     take_click(layout.show_figure(PAGE, heat, ctx, selectable=True), T, lag)
-    unroll_section(ctx, norm, block, T)
+    opened = unroll_section(ctx, norm, block, T)
     layout.show_figure(PAGE, lag_fig, ctx)
     if cfg.num_layers > 1:  # a stack: the depth x time picture at the last step
         layout.show_figure(PAGE, compute.depth_view(ctx, norm, S.lecture()), ctx)
     for col, shown in zip(st.columns(2), pair, strict=False):
         with col:
             layout.show_figure(PAGE, shown, ctx)
+    played = player_ui.played_run_section(
+        PAGE, ctx, PLAYED, lambda steps, lr: TrainConfig(steps=steps, lr=lr),
+        "the model with full BPTT (no clipping)", "Full-BPTT training",
+    )  # fmt: skip
     compare_section(ctx, norm, block, threshold)
-    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold))
+    extra = ({"player": played} if played else {}) | ({"unroll": opened} if opened else {})
+    layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold, **extra))
 
 
 ctx = layout.page_start(

@@ -6,8 +6,9 @@ import streamlit as st
 
 from bptt_core import cost as K
 from bptt_core.figures import short_label, stride_note
+from bptt_core.training import TrainConfig
 from dashboard import compare_ui as CU
-from dashboard import compute, layout
+from dashboard import compute, layout, player_ui
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
 from dashboard.settings import UI_MAX_SEQ_LEN, Setting
@@ -15,7 +16,8 @@ from dashboard.settings import UI_MAX_SEQ_LEN, Setting
 PAGE = "truncation"
 K1 = Setting("tb_k1", "k1: update every k1 steps", "int", 10, lo=1, hi=UI_MAX_SEQ_LEN, step=1)
 K2 = Setting("tb_k2", "k2: backpropagate k2 steps", "int", 10, lo=1, hi=UI_MAX_SEQ_LEN, step=1)
-SETTINGS = (K1, K2)
+PLAYED = player_ui.played_run_settings("tb", "the model with TBPTT(k1, k2)")
+SETTINGS = (K1, K2, *PLAYED.all)
 
 
 def compare_section(ctx: compute.PageContext, k1: int, k2: int) -> None:
@@ -70,7 +72,12 @@ def body(ctx: compute.PageContext) -> None:
         layout.show_figure(PAGE, shown, ctx)
         # A static table wraps its cells, so the notes are read whole (a data grid would cut them off).
         st.table(table, hide_index=True)
-    layout.exports(PAGE, ctx, SETTINGS, extra={"tb_k1": k1, "tb_k2": k2}, report_kw=dict(k1k2=(k1, k2)))
+    played = player_ui.played_run_section(
+        PAGE, ctx, PLAYED, lambda steps, lr: TrainConfig(steps=steps, lr=lr, k1=k1, k2=k2),
+        f"the model with TBPTT({k1}, {k2})", f"TBPTT({k1}, {k2}) training",
+    )  # fmt: skip
+    player = {"player": played} if played else {}
+    layout.exports(PAGE, ctx, SETTINGS, extra={"tb_k1": k1, "tb_k2": k2}, report_kw=dict(k1k2=(k1, k2), **player))
 
 
 ctx = layout.page_start(

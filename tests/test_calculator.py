@@ -355,7 +355,9 @@ def test_risk_follows_the_sign_of_the_measured_decay_rate(cell, init, gain, rho,
                  seed=seed, measure_time=False)  # fmt: skip
     rnn = make_rnn(cell, I, H, act, layers)  # measured here independently of the calculator
     initialise(rnn, init, gain, rho, seed)
-    rate = decay_rate(jacobian_log_norms(rnn, make_task("gaussian", T, 1, seed + 2, I).x[:, 0]))
+    x = make_task("gaussian", T, 1, seed + 2, I).x[:, 0]
+    rate = decay_rate(jacobian_log_norms(rnn, x, dtype=torch.float64))  # the chain in float64, as the pages'
+
     assert e.decay_rate == pytest.approx(rate, abs=1e-9)
     if rho and layers == 1:
         assert e.rho == pytest.approx(rho, rel=1e-5)  # the spectral radius is used
@@ -412,7 +414,7 @@ def test_uploaded_model_architecture_and_timing_leave_it_untouched():
     before = [p.detach().clone() for p in lstm.parameters()]
     e = estimate("lstm", 3, 16, 1, 25, 4, model=lstm, x=x, optimizer="adam", dataset_size=8)
     assert e.total_params == sum(p.numel() for p in lstm.parameters()) + 16 + 1  # not the sidebar's model
-    s = flow_summary(jacobian_log_norms(lstm, x), None, "lstm")
+    s = flow_summary(jacobian_log_norms(lstm, x, dtype=torch.float64), None, "lstm")  # the pages' float64 chain
     assert (e.decay_rate, e.memory_horizon) == (s.rate, s.horizon)
     assert e.step_seconds > 0 and all(torch.equal(a, b) for a, b in zip(before, lstm.parameters(), strict=True))
     assert "the given model" in e.table().set_index("quantity").loc["decay rate", "how"]

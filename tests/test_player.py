@@ -334,3 +334,110 @@ def test_gated_frames_name_the_block_their_spectra_describe():
     assert fr[0].matrix.startswith("W_hg")
     assert "W_hg" in figures.player_eigenvalue_figure(fr).layout.title.text
     assert "W_hg" in figures.player_singular_values_figure(fr).layout.title.text
+
+
+# -- the chosen frame (a link's <prefix>_frame, the HTML report) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "steps, step, index",
+    [([0, 5, 10], 0, 0), ([0, 5, 10], 5, 1), ([0, 5, 10], 7, 1), ([0, 5, 10], 8, 2), ([0, 5, 10], 999, 2),
+     ([3, 7], 5, 0), ([4], 0, 0)],  # a tie goes to the earlier step
+)  # fmt: skip
+def test_frame_at_picks_the_kept_snapshot_nearest_to_the_asked_step(steps, step, index):
+    from bptt_core.player import frame_at
+
+    assert frame_at(steps, step) == index
+
+
+@pytest.mark.parametrize("steps, step", [([], 0), ([1, 2], -1), ([1, 2], 1.5), ([1, 2], "3")])
+def test_frame_at_refuses_bad_input_naming_it(steps, step):
+    from bptt_core.player import frame_at
+
+    with pytest.raises(ValueError, match="step"):
+        frame_at(steps, step)
+
+
+def _json(v) -> str:
+    import json
+
+    import plotly.utils
+
+    return json.dumps(v, cls=plotly.utils.PlotlyJSONEncoder)
+
+
+@pytest.mark.parametrize("build", PLAYER_FIGURES, ids=lambda f: f.__name__)
+def test_show_frame_opens_the_animation_at_that_frame(build, clipped_run):
+    fr = frames(clipped_run, n_lyapunov=2)
+    i = len(fr) - 2
+    fig = figures.show_frame(build(fr), i)
+    assert fig.layout.sliders[0].active == i
+    assert fig.layout.title.text == fig.frames[i].layout.title.text
+    assert f"training step {fr[i].step}" in fig.layout.title.text
+    frame = fig.frames[i]
+    for idx, trace in zip(frame.traces, frame.data, strict=True):  # what the figure draws is frame i's data
+        for k, v in trace.to_plotly_json().items():
+            if k != "type":
+                assert _json(fig.data[idx][k]) == _json(v), (idx, k)
+    assert figures.show_frame(build(fr), 0).layout.title.text == fig.frames[0].layout.title.text
+    with pytest.raises(ValueError, match="index"):
+        figures.show_frame(build(fr), len(fr))
+    with pytest.raises(ValueError, match="no frames"):
+        figures.show_frame(figures.go.Figure(), 0)
+
+
+def test_player_panels_take_a_prefix_and_open_at_the_active_frame(clipped_run):
+    from bptt_core.panels import player_panels
+
+    fr = frames(clipped_run, n_lyapunov=2)
+    panels = player_panels(fr, "test run", "tb_play", active=2)
+    assert [p.key for p in panels] == [f"tb_play_{k}" for k in ("heatmap", "dh", "eig", "sv", "lyap")]
+    for p in panels:
+        assert p.figure.layout.sliders[0].active == 2
+        assert f"training step {fr[2].step}" in p.figure.layout.title.text
+    assert [p.key for p in player_panels(fr, "x")][0] == "cl_play_heatmap"  # the Clipping page's keys by default
+
+
+def test_the_cost_model_measures_as_many_lyapunov_exponents_as_the_player():
+    from bptt_core import cost, player
+
+    assert cost.PLAYER_LYAPUNOV == player.DEFAULT_LYAPUNOV
+
+
+def test_report_shows_the_players_chosen_frame():
+    from bptt_core.report import build_report, player_section_of
+
+    m = ModelConfig(task="gaussian", **SMALL)
+    tcfg = TrainConfig(steps=6, batch_size=2, lr=0.01, k1=2, k2=3, snapshots=3)
+    run = train(m, tcfg)
+    step = run.snapshots[1].step
+    title, figs = player_section_of(m, dict(train_cfg=tcfg, source="run", step=step, label="TBPTT run"))
+    assert title == f"Play training: TBPTT run, training step {step}"
+    assert len(figs) == 5
+    for _, fig, _ in figs:
+        assert fig.layout.sliders[0].active == 1 and f"training step {step}" in fig.layout.title.text
+    html = build_report(m, player=dict(train_cfg=tcfg, source="run", step=step, label="TBPTT run", prefix="tb_play"))
+    assert f"Play training: TBPTT run, training step {step}" in html
+    assert f"training step {step}, loss" in html
+    # a Clipping twin, reusing the report's own twins
+    html = build_report(m, train_cfg=tcfg, player=dict(train_cfg=tcfg, source="norm", step=0, label="norm twin"))
+    assert "Play training: norm twin, training step 0" in html
+    for bad, match in [("nope", "player must be a dict"), (dict(train_cfg=tcfg, source="x"), "player\\['source'\\]")]:
+        with pytest.raises(ValueError, match=match):
+            build_report(m, player=bad)
+
+
+@pytest.mark.parametrize("k", [(0, 0), (2, 3)], ids=["full", "tbptt"])
+def test_a_played_run_from_a_users_model_starts_at_its_weights(k):
+    """train(initial=...) (the Truncated BPTT and Gradient flow players on an uploaded model): the first
+    snapshot is the user's weights, the run equals one from a model built with them, the model is unchanged."""
+    m = ModelConfig(task="gaussian", **SMALL)
+    user_rnn, user_readout = build_model(replace(m, seed=7))
+    kept = {k_: v.clone() for k_, v in user_rnn.state_dict().items()}
+    tcfg = TrainConfig(steps=4, batch_size=2, lr=0.05, k1=k[0], k2=k[1], snapshots=2)
+    r = train(m, tcfg, initial=(user_rnn, user_readout))
+    _assert_state_equal(r.snapshots[0].rnn_state, kept)
+    same = train(replace(m, seed=7), tcfg)  # the same weights built from the seed: the same run
+    np.testing.assert_array_equal(r.history["loss"].to_numpy(), same.history["loss"].to_numpy())
+    _assert_state_equal(user_rnn.state_dict(), kept)
+    assert not np.array_equal(r.history["loss"].to_numpy(), train(m, tcfg).history["loss"].to_numpy())

@@ -296,3 +296,71 @@ def test_unroll_table_has_one_row_per_factor(name):
     for k in u.derivatives:
         np.testing.assert_array_equal(t[f"saturated_{k}"], u.saturated_counts[k])
     assert unroll(rnn, x, 3, 3).table().empty  # no factor: an empty table, not an error
+
+
+# Every cell type the dashboard offers (bptt_core.config.CELLS): the page's heatmap is report.flow_matrix_of
+# (float64 chain), and the unroll of any clicked cell must end at exactly that value (within 1e-9 in log10).
+PAGE_MODELS = [
+    *(dict(cell="rnn", activation=a) for a in ("tanh", "relu", "sigmoid", "linear")),
+    dict(cell="rnn", activation="tanh", gain=1.6),  # growing: values above 0
+    dict(cell="lstm"),
+    dict(cell="lstm", forget_bias=1.0),
+    dict(cell="gru"),
+]
+PAGE_CELLS = [(11, 0), (11, 10), (8, 3), (5, 5), (1, 0)]  # 0-indexed (t, s)
+
+
+@pytest.mark.parametrize("norm", ["fro", 2])
+@pytest.mark.parametrize("kw", PAGE_MODELS, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_unroll_ends_at_the_dashboards_heatmap_value_for_every_cell_type(kw, norm):
+    from bptt_core.config import ModelConfig
+    from bptt_core.report import flow_matrix_of, model_and_sequence
+
+    cfg = ModelConfig(hidden_size=6, seq_len=12, **kw)
+    blocks = ("h", "c") if cfg.cell == "lstm" else ("h",)
+    rnn, _, x, _, _ = model_and_sequence(cfg)
+    assert next(rnn.parameters()).dtype == torch.float32  # the page's model is float32; its heatmap is not
+    for block in blocks:
+        L = flow_matrix_of(cfg, norm, block)  # what the page's heatmap draws
+        for t, s in PAGE_CELLS:
+            u = unroll(rnn, x, t, s, block=block, norm=norm)
+            assert abs(u.running_log10[-1] - L[t, s]) <= 1e-9, (kw, block, t, s, u.running_log10[-1], L[t, s])
+
+
+@pytest.mark.parametrize("kw", [*(dict(cell=c) for c in ("lru", "mingru", "minlstm", "ssm")),
+                                dict(cell="rnn", num_layers=2), dict(cell="gru", num_layers=3)])  # fmt: skip
+def test_unroll_refuses_the_models_it_cannot_read_naming_them(kw):
+    """The unroll reads W_hh and the slopes of one vanilla/LSTM/GRU layer: other models are a clear
+    ValueError (the page says so before asking: layout.shows_classic_cell)."""
+    from bptt_core.config import ModelConfig
+    from bptt_core.report import model_and_sequence
+
+    rnn, _, x, _, _ = model_and_sequence(ModelConfig(hidden_size=4, seq_len=8, **kw))
+    with pytest.raises(ValueError, match=f"one-layer vanilla RNN, LSTM or GRU.*{kw['cell']}"):
+        unroll(rnn, x, 5, 2)
+
+
+@pytest.mark.parametrize("lag", [False, True])
+def test_clickable_cells_put_one_selectable_marker_on_every_cell_with_its_hover(lag):
+    """A heatmap has no selectable points in Plotly.js (a click on it never reaches Streamlit's on_select):
+    the page's heatmap carries one invisible marker per cell with a value, at that cell's x and y."""
+    rnn, x = _model("elman-tanh"), _x()
+    L = jacobian_log_norms(rnn, x)
+    fig = figures.clickable_cells(figures.gradient_flow_heatmap(L, lag=lag))
+    hm, dots = fig.data
+    assert dots.type == "scatter" and dots.mode == "markers" and dots.marker.opacity == 0
+    assert hm.hoverinfo == "skip" and dots.hovertemplate == hm.hovertemplate
+    assert fig.layout.hoverdistance == -1
+    z = np.asarray(hm.z, dtype=float)
+    rows, cols = np.nonzero(np.isfinite(z))
+    assert len(dots.x) == len(rows) == T * (T + 1) // 2  # the lower triangle, every cell once
+    hover = np.asarray(hm.customdata, dtype=object)
+    for xv, yv, text in zip(dots.x, dots.y, dots.customdata, strict=True):
+        i, j = list(hm.y).index(yv), list(hm.x).index(xv)
+        assert np.isfinite(z[i, j]) and text == hover[i, j]
+        t, s = selected_cell(_event({"x": xv, "y": yv}), T, lag=lag)  # what a click on the marker opens
+        assert t + 1 == yv and (s + 1 == xv if not lag else t - s == xv)
+    small = figures.gradient_flow_heatmap(L)
+    assert len(figures.clickable_cells(small, max_targets=10).data) == 1  # too many cells: left as it is
+    with pytest.raises(ValueError, match="heatmap"):
+        figures.clickable_cells(figures.go.Figure())

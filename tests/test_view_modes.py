@@ -23,6 +23,8 @@ NEEDS = {
                                        "gf_unroll_contrib")},
     **{k: {"compare": "true"} for k in ("gf_cmp_a", "gf_cmp_b", "gf_cmp_ratio", "sp_cmp_eig", "sp_cmp_sv",
                                          "sp_cmp_lyap")},
+    **{f"gf_play_{k}": {"gf_play": "true", "gf_play_steps": "10", "m_hidden": "6", "m_seq_len": "12"}
+       for k in ("heatmap", "dh", "eig", "sv", "lyap")},
 }  # fmt: skip
 
 
