@@ -80,7 +80,12 @@ def metrics(page: str, table: pd.DataFrame, key: str) -> None:
     """The A, B, B − A table and its CSV (not on a slide: it shows one figure alone)."""
     if S.slide() is not None:
         return
-    st.dataframe(table, hide_index=True, key=key)
+    numbers = [c for c in ("A", "B", "B − A") if c in table.columns]
+    shown = table.style.format("{:.6g}", subset=numbers, na_rep="n/a")  # a missing number is n/a, not "None"
+    st.dataframe(shown, hide_index=True, key=key)
+    if table[numbers].isna().to_numpy().any():
+        st.caption("n/a: the number does not exist for that model (no memory horizon within the sequence, "
+                   "γσ₁ for a gated cell, no divergence or no clip in a run), so neither does its difference.")  # fmt: skip
     st.download_button(
         "Metrics CSV (A, B, B − A)",
         table.to_csv(index=False).encode(),

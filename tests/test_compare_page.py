@@ -106,3 +106,16 @@ def test_a_link_with_compare_cells_alone_opens_the_B_preset():
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["compare"] is True and at.session_state["b_m_cell"] == "rnn"
     assert CMP_KEYS <= chart_keys(at)
+
+
+def test_a_metric_one_model_lacks_is_n_a_with_the_reason():
+    """γσ₁ has no meaning for a gated cell: B = LSTM shows n/a (not "None") and says why; B = A does not."""
+    same = open_page("gradient_flow", {**SMALL, "compare": "true"})
+    missing = metrics(same)[["A", "B"]].isna().to_numpy().any()
+    assert any("n/a:" in c.value for c in same.caption) == missing  # the caption only where something is n/a
+    lstm = open_page("gradient_flow", {**SMALL, "compare": "true", "b_m_cell": "lstm"})
+    assert not lstm.exception, [e.value for e in lstm.exception]
+    df = metrics(lstm)
+    row = df[df["metric"].str.startswith("γσ₁")]
+    assert len(row) == 1 and np.isnan(float(row["B"].iloc[0])) and np.isnan(float(row["B − A"].iloc[0]))
+    assert any("n/a: the number does not exist for that model" in c.value for c in lstm.caption)
