@@ -5,8 +5,9 @@ The README's example (examples/adding_monitor.py): the adding problem, T = 100, 
 torch's nn.RNN (tanh) by default, SGD with momentum, clipping at 1.0. Three arms train copies of the
 same model on the same batches, in lockstep: blocks of ``every`` steps, one block per arm in turn
 (the order rotating), so that every arm sees the same machine load. Arms: bare (no monitor); the
-monitor with its heavy diagnostics in the loop (``background=False``); the monitor as shipped
-(``background=True``: a worker process at the lowest CPU priority). A monitored block starts with a
+monitor with its heavy diagnostics in the loop (``background=False``); the monitor with them in its
+worker process at the lowest CPU priority (``background=True``, what the default "auto" picks when the
+loop leaves a core free, as the example's one torch thread does on a machine with two or more). A monitored block starts with a
 logged step and ends by waiting for that step's diagnostics (``monitor.wait()``), so an arm's time
 holds all of its own work. Reported: the overhead (monitored / bare - 1) over all blocks and the
 median over blocks, and the cost of one logged step in the loop. Starting the worker process (about
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
-from adding_monitor import CLIP, AddingModel, train_step  # noqa: E402
+from adding_monitor import CLIP, THREADS, AddingModel, train_step  # noqa: E402
 
 from bptt_core import GradientFlowMonitor  # noqa: E402
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--blocks", type=int, default=8, help="blocks of `every` steps per arm")
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--cell", default="rnn", choices=["rnn", "lstm", "gru"])
-    p.add_argument("--threads", type=int, default=1, help="torch threads of the training loop")
+    p.add_argument("--threads", type=int, default=THREADS, help="torch threads of the training loop (the example's)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -350,6 +350,18 @@ def _spectra(rnn: nn.Module, spec: HeavySpec, arrays: dict, attempt) -> dict:
     return out
 
 
+def background_mode(model: nn.Module) -> str | bool:
+    """What background="auto" means for this model here: "process" when the training loop leaves the
+    worker a core (a model on a GPU, or torch's intra-op threads fewer than this process's cores),
+    else False (the loop itself)."""
+    on_accelerator = any(p.device.type != "cpu" for p in model.parameters())
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return "process" if on_accelerator or torch.get_num_threads() < cores else False
+
+
 # -- the monitor -----------------------------------------------------------------------------------
 
 
@@ -365,10 +377,14 @@ class GradientFlowMonitor:
     exponents kept. ``auto_watch``: watch the recurrent module's output by a forward hook, so the
     loop needs only ``step()`` (what the Lightning callback uses). ``tensorboard``: write event
     files. ``background``: where the heavy diagnostics (flow matrix, Lyapunov exponents, spectra)
-    run, on a copy of the step's weights: True or "process" (the default) in a worker process at the
-    lowest CPU priority (:mod:`bptt_core.monitor_worker`), "thread" in a thread of this process,
-    False in the loop itself (step() then returns them; slower: the exact matrix costs about 15-20
-    training steps of the README's example). ``close()`` waits for the background.
+    run, on a copy of the step's weights: True or "process" in a worker process at the lowest CPU
+    priority (:mod:`bptt_core.monitor_worker`), "thread" in a thread of this process, False in the
+    loop itself (step() then returns them). "auto" (the default): the worker process when the loop
+    leaves it something to run on (the model on a GPU, or torch using fewer threads than there are
+    cores), else the loop, where torch's threads are its own (a worker beside a loop that keeps every
+    core busy only waits, and the loop waits for it; :func:`background_mode`). The exact matrix costs
+    about 15-20 training steps of the README's example: +30 % at every=50 in the loop, ~0 % in the
+    worker (``python bench/bench_monitor.py``). ``close()`` waits for the background.
     """
 
     def __init__(
@@ -383,7 +399,7 @@ class GradientFlowMonitor:
         n_exponents: int = N_EXPONENTS,
         auto_watch: bool = False,
         tensorboard: bool = True,
-        background: bool | str = True,
+        background: bool | str = "auto",
         overwrite: bool = False,
     ):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -396,8 +412,8 @@ class GradientFlowMonitor:
             raise ValueError(f"norm must be 'fro' or 2, got {norm!r}")
         if isinstance(n_exponents, bool) or not isinstance(n_exponents, int) or n_exponents < 1:
             raise ValueError(f"n_exponents must be a whole number >= 1, got {n_exponents!r}")
-        if not (isinstance(background, bool) or background in ("process", "thread")):
-            raise ValueError(f"background must be True, False, 'process' or 'thread', got {background!r}")
+        if not (isinstance(background, bool) or background in ("auto", "process", "thread")):
+            raise ValueError(f"background must be 'auto', True, False, 'process' or 'thread', got {background!r}")
         self.model = model
         self.name, self.rnn = find_recurrent_module(model, module)
         check_supported(self.rnn)
@@ -424,9 +440,12 @@ class GradientFlowMonitor:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        background = background_mode(model) if background == "auto" else background
+        self.background = {True: "process", False: None}.get(background, background)  # type: ignore[arg-type]
+        background = self.background
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradient-flow") if background else None
         self._pending: deque[Future] = deque()  # logged steps in the background, oldest first
-        self._worker = self._start_worker() if background in (True, "process") else None
+        self._worker = self._start_worker() if background == "process" else None
         self._hooks = [self.rnn.register_forward_pre_hook(self._on_forward_pre, with_kwargs=True)]
         if auto_watch:
             self._hooks.append(self.rnn.register_forward_hook(self._on_forward))

@@ -386,7 +386,7 @@ def test_bptt_core_cells_are_monitored(tmp_path, cell):
         loss.backward()
         with warnings.catch_warnings():
             warnings.simplefilter("error", MonitorWarning)
-            mon.step()  # the heavy part in the worker process (the default): read back from the run folder
+            mon.step()  # the heavy part wherever "auto" put it: read back from the run folder
     rec = {**mon.history[0], **np.load(tmp_path / "run" / "steps" / "step_00000000.npz")}
     np.testing.assert_array_equal(rec["flow"], jacobian_log_norms(rnn, x[:, 0]))
     assert rec["grad_norm"] == float(torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1))
@@ -410,7 +410,7 @@ def test_a_folder_holding_a_run_is_refused_unless_overwrite(tmp_path):
 
 def test_background_process_is_niced_and_stopped_at_close(tmp_path):
     net = Net("rnn")
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=2, tensorboard=False)  # background="process"
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=2, tensorboard=False, background="process")
     worker = mon._worker
     assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 19  # training always goes first
     train(net, mon, 3, 1.0, False)
@@ -421,7 +421,7 @@ def test_background_process_is_niced_and_stopped_at_close(tmp_path):
 
 def test_a_lost_worker_process_is_reported_and_the_thread_takes_over(tmp_path):
     net = Net("rnn")
-    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False)
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, tensorboard=False, background="process")
     train(net, mon, 1, 1.0, False)
     mon._pending[0].result()
     mon._worker._proc.kill()
@@ -441,7 +441,7 @@ def test_a_module_the_worker_cannot_import_is_computed_in_a_thread(tmp_path):
     model = nn.ModuleDict({"rnn": LocalRNN(3, 5), "head": nn.Linear(5, 1)})
     with warnings.catch_warnings():
         warnings.simplefilter("error", MonitorWarning)  # not news: no warning
-        with GradientFlowMonitor(model, tmp_path / "run", every=1, tensorboard=False) as mon:
+        with GradientFlowMonitor(model, tmp_path / "run", every=1, tensorboard=False, background="process") as mon:
             x, y = batch(0)
             out, _ = model["rnn"](x)
             mon.watch(out)
@@ -456,3 +456,15 @@ def test_a_module_the_worker_cannot_import_is_computed_in_a_thread(tmp_path):
 def test_background_must_be_a_known_mode(tmp_path, bad):
     with pytest.raises(ValueError, match="background must be"):
         GradientFlowMonitor(nn.RNN(3, 4), tmp_path / "run", background=bad)
+
+
+def test_auto_background_uses_the_worker_only_where_the_loop_leaves_it_a_core(tmp_path, monkeypatch):
+    cores = 4
+    monkeypatch.setattr(M.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    for threads, want in ((cores, False), (cores + 2, False), (1, "process"), (cores - 1, "process")):
+        monkeypatch.setattr(M.torch, "get_num_threads", lambda threads=threads: threads)
+        assert M.background_mode(nn.RNN(3, 4)) == want, threads
+    monkeypatch.setattr(M.torch, "get_num_threads", lambda: cores)
+    mon = GradientFlowMonitor(nn.RNN(3, 4), tmp_path / "busy", tensorboard=False)  # every core taken: the loop
+    assert mon.background is None and mon._worker is None and mon._pool is None
+    mon.close()
