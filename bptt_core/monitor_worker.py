@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     import torch
 
-    from bptt_core.monitor import heavy_diagnostics
+    from bptt_core.monitor_diagnostics import heavy_diagnostics
 
     torch.set_num_threads(max(1, int(argv[0]) if argv else 1))
     jobs, results = sys.stdin.buffer, sys.stdout.buffer

@@ -13,6 +13,7 @@ from torch import nn
 
 from bptt_core import GradientFlowMonitor, MonitorWarning, jacobian_log_norms
 from bptt_core import monitor as M
+from bptt_core import monitor_diagnostics as MD
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # (cell, num_layers, batch_first): every combination the monitor reads differently
@@ -260,7 +261,7 @@ def test_a_failing_diagnostic_warns_and_training_goes_on(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("engine broke")
 
-    monkeypatch.setattr(M, "jacobian_log_norms", broken)
+    monkeypatch.setattr(MD, "jacobian_log_norms", broken)
     net = Net("rnn")
     mon = GradientFlowMonitor(net, tmp_path / "run", every=1, clip=1.0, tensorboard=False, background=False)
     with pytest.warns(MonitorWarning, match="flow: engine broke"):
@@ -285,8 +286,8 @@ def test_missing_watch_is_reported_not_raised(tmp_path):
 
 def test_unlogged_steps_do_no_heavy_work(tmp_path, monkeypatch):
     calls = []
-    real = M.jacobian_log_norms
-    monkeypatch.setattr(M, "jacobian_log_norms", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = MD.jacobian_log_norms
+    monkeypatch.setattr(MD, "jacobian_log_norms", lambda *a, **k: calls.append(1) or real(*a, **k))
     net = Net("rnn")
     with GradientFlowMonitor(net, tmp_path / "run", every=4, tensorboard=False, background="thread") as mon:
         with warnings.catch_warnings():
@@ -357,7 +358,7 @@ def test_background_mode_logs_the_same_values(tmp_path):
 
 
 def test_background_failure_is_raised_when_strict(tmp_path, monkeypatch):
-    monkeypatch.setattr(M, "jacobian_log_norms", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(MD, "jacobian_log_norms", lambda *a, **k: 1 / 0)
     net = Net("rnn")
     mon = GradientFlowMonitor(net, tmp_path / "run", every=1, strict=True, background="thread", tensorboard=False)
     with pytest.raises(ZeroDivisionError):
