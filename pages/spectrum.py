@@ -20,6 +20,11 @@ def compare_section(ctx: compute.PageContext) -> None:
     with st.spinner("Spectra of B…"):
         table, (eig, sv, lyap) = compute.compare_spectrum_view(ctx, ctx_b, S.lecture())
     CU.metrics(PAGE, table, "sp_cmp_metrics")
+    show_spectra(ctx, eig, sv, lyap)
+
+
+def show_spectra(ctx: compute.PageContext, eig, sv, lyap) -> None:
+    """Eigenvalues and singular values side by side, the Lyapunov spectrum below (A's, or A's and B's)."""
     c1, c2 = st.columns(2)
     with c1:
         layout.show_figure(PAGE, eig, ctx)
@@ -50,12 +55,7 @@ def body(ctx: compute.PageContext) -> None:
         st.caption(f"The matrix shown for the {cfg.cell.upper()} is {spec.matrix}.")
     if np.isfinite(lam[0]):
         st.markdown(f"The top Lyapunov exponent predicts **{F.short_label(lam[0])}× per step** at long lags.")
-    c1, c2 = st.columns(2)
-    with c1:
-        layout.show_figure(PAGE, eig, ctx)
-    with c2:
-        layout.show_figure(PAGE, sv, ctx)
-    layout.show_figure(PAGE, lyap, ctx)
+    show_spectra(ctx, eig, sv, lyap)
     if cfg.cell == "lru":  # Zucchet & Orvieto (2024): the other side of |λ| -> 1
         with st.spinner("Sensitivity to λ…"):
             layout.show_figure(PAGE, compute.sensitivity_view(min(cfg.seq_len, 500), cfg.seed, S.lecture()), ctx)

@@ -161,6 +161,7 @@ class RerunWatcher:
 
         self._ForwardMsg = ForwardMsg
         self.finished = 0
+        self.started = 0  # script runs the server said it started
         self.running = False
         self.statuses: list[int] = []
         self.last_finished_at = 0.0
@@ -181,10 +182,13 @@ class RerunWatcher:
             return
         kind = msg.WhichOneof("type")
         if kind == "session_status_changed":
-            if msg.session_status_changed.script_is_running and not self.running:
-                self.last_started_at = time.perf_counter()
+            if msg.session_status_changed.script_is_running:
+                self.started += 1
+                if not self.running:
+                    self.last_started_at = time.perf_counter()
             self.running = msg.session_status_changed.script_is_running
         elif kind == "new_session":
+            self.started += 1
             if not self.running:
                 self.last_started_at = time.perf_counter()
             self.running = True

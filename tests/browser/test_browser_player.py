@@ -45,29 +45,6 @@ class BackMsgWatcher:
         self.sent.append(msg.WhichOneof("type") or "")
 
 
-class RunningWatcher:
-    """Every time the server says a script started running (ForwardMsg session_status_changed)."""
-
-    def __init__(self, page):
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        self._ForwardMsg = ForwardMsg
-        self.started = 0
-        page.on("websocket", lambda ws: ws.on("framereceived", self._on_frame) if "/_stcore/stream" in ws.url else None)
-
-    def _on_frame(self, payload) -> None:
-        if isinstance(payload, str):
-            return
-        msg = self._ForwardMsg()
-        try:
-            msg.ParseFromString(payload)
-        except Exception:  # noqa: BLE001
-            return
-        kind = msg.WhichOneof("type")
-        if kind == "new_session" or (kind == "session_status_changed" and msg.session_status_changed.script_is_running):
-            self.started += 1
-
-
 _ROUTED: set[str] = set()
 
 
@@ -114,7 +91,7 @@ def section_shot(page, name: str, first: str, last: str, pad: int = 12):
 
 def test_play_advances_the_frames_without_a_server_rerun(page, server):
     through_the_router(page, server)
-    sent, running = BackMsgWatcher(page), RunningWatcher(page)
+    sent = BackMsgWatcher(page)
     query = {**SMALL, "cl_steps": "30", "cl_batch": "2", "cl_play": "true"}
     H.open_page(page, f"{server.url}/clipping?{urlencode(query)}", page.watcher, charts=8, timeout=180)
     assert H.problems(page) == {"exceptions": [], "errors": []}
@@ -125,7 +102,7 @@ def test_play_advances_the_frames_without_a_server_rerun(page, server):
     assert n_frames >= 3, n_frames
     active0, shown0, title0 = player_state(page)
     assert active0 == 0 and "training step 0," in title0, (active0, title0)
-    finished, started, n_sent = page.watcher.finished, running.started, len(sent.sent)
+    finished, started, n_sent = page.watcher.finished, page.watcher.started, len(sent.sent)
 
     graph.locator(".updatemenu-button").first.click()  # Plotly's own ▶ Play
     page.wait_for_function(
@@ -137,7 +114,7 @@ def test_play_advances_the_frames_without_a_server_rerun(page, server):
     assert f"training step {step}," in title1 and step in shown1, (step, shown1, title1)
     page.wait_for_timeout(1500)  # let it play on: still no rerun
     assert page.watcher.finished == finished, "a rerun finished while the player played"
-    assert running.started == started, "the server started a script run while the player played"
+    assert page.watcher.started == started, "the server started a script run while the player played"
     assert sent.sent[n_sent:] == [], f"the browser sent {sent.sent[n_sent:]} while the player played"
     graph.locator(".updatemenu-button").nth(1).click()  # ‖ Pause
     section_shot(page, "player", 'h3:has-text("Play training")', ".st-key-cl_play_lyap")
