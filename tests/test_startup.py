@@ -29,7 +29,7 @@ CASES = {
         "from streamlit.testing.v1 import AppTest\n"
         "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
         "assert not at.exception, at.exception\n"
-        "assert [c.proto.id for c in at.get('plotly_chart')], 'the diagram was not drawn'",
+        "assert any('data-key=\"ov_diagram\"' in h.proto.body for h in at.get('html')), 'the diagram was not drawn'",
         False,
     ),
     "a public name of the library": ("from bptt_core import jacobian_log_norms", True),
