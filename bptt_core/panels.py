@@ -577,10 +577,12 @@ def unroll_panels(u) -> list[Panel]:
             sat,
             f"unroll-saturation-t{t1}-s{s1}.csv",
             f"At each step of the chain, how many units have a slope below {SATURATION_THRESHOLD:g} of its "
-            "largest possible value (tanh saturated, ReLU off): such a unit passes almost no gradient back "
-            "through that step.",
+            "largest possible value (tanh saturated, ReLU off; a diagonal cell's unit with |a_t| that small "
+            "is shut): such a unit passes almost no gradient back through that step.",
         ),
-        Panel(
+    ]
+    if len(u.power_log10):  # the cells whose step Jacobians come from a fixed recurrent matrix
+        out.append(Panel(
             "gf_unroll_nonnormal",
             "Non-normality of W",
             F.nonnormality_figure(u),
@@ -590,8 +592,7 @@ def unroll_panels(u) -> list[Panel]:
             f"For a normal matrix the two are equal; here the largest gap is {peak:.3g} decades and Henrici's "
             f"departure from normality is {u.departure:.3g} (0 = normal). A gap means powers of W can grow for "
             "a while even when ρ < 1 (Trefethen & Embree 2005).",
-        ),
-    ]
+        ))  # fmt: skip
     if u.contribution_norms is not None:
         terms = u.contribution_norms
         share = float(terms[u.s] / terms.sum()) if terms.sum() > 0 else float("nan")

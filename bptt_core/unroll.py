@@ -38,8 +38,14 @@ MATRIX_LABEL = {"rnn": "W_hh", "lstm": "W_hg (LSTM cell-candidate block)", "gru"
 # |a| > 4.6; ReLU: a <= 0; the linear unit never).
 SATURATION_THRESHOLD = 0.01
 
-# The largest slope of each function whose derivative is reported.
-MAX_SLOPE = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "linear": 1.0}
+# The largest slope of each function whose derivative is reported ("decay": a diagonal cell's |a_t|,
+# at most 1 for every stable diagonal recurrence here).
+MAX_SLOPE = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "linear": 1.0, "decay": 1.0}
+DIAGONAL_NOTE = (
+    "Diagonal cell: J_t = diag(a_t) (for the LRU a rotation and scaling of each complex unit), so the chain "
+    "is a product per unit and its norm the units' products combined. A unit with |a_t| near 0 is shut at "
+    "that step: it forgets its state, and no gradient passes back through it."
+)
 
 GATED_NOTE = {
     "lstm": (
@@ -63,20 +69,20 @@ class Unroll:
     s: int  # 0-indexed source step (column of L); the heatmap shows s + 1
     norm: str | int  # "fro" or 2
     block: str  # "h" (or "c" for an LSTM)
-    kind: str  # rnn | lstm | gru
+    kind: str  # rnn | lstm | gru | lru | mingru | minlstm | ssm
     factor_steps: np.ndarray  # (n,) 0-indexed i = s+1 .. t of the factors J_i, n = t - s
     factor_log10_norms: np.ndarray  # (n,) log10 ||J_i|| of the full state Jacobian (S x S), in ``norm``
     factor_singular_values: np.ndarray  # (n, S) singular values of each J_i, descending
     running_log10: np.ndarray  # (n + 1,) log10 ||(J_{s+k} ... J_{s+1})[block, block]||, k = 0 .. n
     bound_log10: np.ndarray  # (n,) sum of the first k factors' log10 norms, k = 1 .. n: >= running_log10[k]
-    derivatives: dict[str, np.ndarray]  # name -> (n, H) slopes at the factor steps (phi', or each gate's)
+    derivatives: dict[str, np.ndarray]  # name -> (n, H) slopes at the factor steps (phi', each gate's, |a_t|)
     saturated: dict[str, np.ndarray]  # name -> (n, H) bool: slope < SATURATION_THRESHOLD * MAX_SLOPE[function]
     functions: dict[str, str]  # name -> the function whose slope it is (tanh, sigmoid, relu, linear)
     note: str  # what saturation means for this cell (gated cells), or ""
-    power_log10: np.ndarray  # (n + 1,) log10 ||W^k||_2 of the recurrent matrix, k = 0 .. n
-    rho: float  # spectral radius of the recurrent matrix
+    power_log10: np.ndarray  # (n + 1,) log10 ||W^k||_2 of the recurrent matrix, k = 0 .. n; (0,): none
+    rho: float  # spectral radius of the recurrent matrix (NaN: the cell has no fixed one)
     departure: float  # Henrici's departure from normality sqrt(||W||_F^2 - sum |lambda|^2) / ||W||_F
-    matrix: str  # which matrix W is (W_hh, or a gated cell's candidate block)
+    matrix: str  # which matrix W is (W_hh, a gated cell's candidate block, the LRU's diag(lambda)), or ""
     contribution: np.ndarray | None = None  # the term of dl_t/dW_hh through h_s (W_hh's shape), if asked
     contribution_norms: np.ndarray | None = field(default=None)  # (t + 1,) ||term i||_F for every i <= t
 
@@ -181,12 +187,6 @@ def unroll(
     """
     check_norm(norm)
     view = cell_view(rnn)
-    if view.kind not in MATRIX_LABEL or getattr(view, "num_layers", 1) != 1:
-        layers = getattr(view, "num_layers", 1)
-        raise ValueError(
-            f"rnn must be a one-layer vanilla RNN, LSTM or GRU to unroll (its slopes and W_hh are read); "
-            f"got a {view.kind} with {layers} layer(s)"
-        )
     sl = _block_slice(view, block)
     x = check_sequence(x, view.input_size).to(torch.float64)
     T = x.shape[0]
@@ -201,12 +201,15 @@ def unroll(
     J = view.step_jacobians(x[s + 1 : t + 1], states[s + 1 : t + 1])  # (n, S, S): J_i = d state_i / d state_{i-1}
     running = running_log10_norms(J, norm, sl)
     f_norms = _log10(_norms(J, norm))  # (n,)
-    derivs, funcs = slopes(view, x[s + 1 : t + 1], states[s + 1 : t + 1])
-    W = recurrent_matrix(view)  # (H, H)
-    eig = torch.linalg.eigvals(W)
-    rho = float(eig.abs().max())
-    fro2 = float(torch.linalg.matrix_norm(W) ** 2)
-    departure = math.sqrt(max(0.0, fro2 - float((eig.abs() ** 2).sum()))) / math.sqrt(fro2) if fro2 > 0 else 0.0
+    derivs, funcs = unit_slopes(view, x[s + 1 : t + 1], states[: t + 2], s)
+    W, matrix = fixed_recurrent_matrix(view, x)  # (H, H) or (2H, 2H) for the LRU; None: input-dependent
+    rho, departure, power = math.nan, 0.0, np.zeros(0)
+    if W is not None:
+        eig = torch.linalg.eigvals(W)
+        rho = float(eig.abs().max())
+        fro2 = float(torch.linalg.matrix_norm(W) ** 2)
+        departure = math.sqrt(max(0.0, fro2 - float((eig.abs() ** 2).sum()))) / math.sqrt(fro2) if fro2 > 0 else 0.0
+        power = power_log10_norms(W, t - s)
     out = Unroll(
         t=t,
         s=s,
@@ -221,13 +224,13 @@ def unroll(
         derivatives=derivs,
         saturated={k: v < SATURATION_THRESHOLD * MAX_SLOPE[funcs[k]] for k, v in derivs.items()},
         functions=funcs,
-        note=GATED_NOTE.get(view.kind, ""),
-        power_log10=power_log10_norms(W, t - s),
+        note=DIAGONAL_NOTE if hasattr(view, "diagonal") else GATED_NOTE.get(view.kind, ""),
+        power_log10=power,
         rho=rho,
         departure=departure,
-        matrix=MATRIX_LABEL[view.kind],
+        matrix=matrix,
     )
-    if readout is not None:
+    if readout is not None and view.kind in MATRIX_LABEL and getattr(view, "num_layers", 1) == 1:
         from .truncation import contributions  # the per-step terms live with the other gradient engines
 
         if h0 is not None:
@@ -300,6 +303,39 @@ def power_log10_norms(W: torch.Tensor, k_max: int) -> np.ndarray:
         acc += math.log10(full)
         out.append(math.log10(float(torch.linalg.matrix_norm(P, ord=2))) + acc)
     return np.asarray(out)
+
+
+def unit_slopes(view, x: torch.Tensor, states: torch.Tensor, s: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The slopes of every unit at the factor steps i = s+1 .. t, whatever the model: x (n, I) the inputs
+    of those steps, states (t + 2, S) the run's states (row i: before step i). A one-layer vanilla,
+    LSTM or GRU cell: :func:`slopes`. A stack: each layer's, named "L<l> <name>" (layer l reads layer
+    l-1's new h). A diagonal cell: |a_t| of each unit ("decay")."""
+    prev = states[s + 1 : s + 1 + len(x)]  # (n, S)
+    if hasattr(view, "diagonal"):
+        a = view.diagonal(x).abs() if len(x) else torch.zeros(0, view.hidden_size, dtype=torch.float64)
+        return {"|a|": a.numpy()}, {"|a|": "decay"}
+    if getattr(view, "num_layers", 1) == 1:
+        return slopes(view, x, prev)
+    derivs, funcs, below = {}, {}, x
+    for layer, one in enumerate(view.layers):
+        part = view.layer_slice(layer)
+        d, f = slopes(one, below, prev[:, part])
+        derivs |= {f"L{layer} {k}": v for k, v in d.items()}
+        funcs |= {f"L{layer} {k}": v for k, v in f.items()}
+        below = states[s + 2 : s + 2 + len(x), part][:, : one.hidden_size]  # this layer's new h: the next one's input
+    return derivs, funcs
+
+
+def fixed_recurrent_matrix(view, x: torch.Tensor) -> tuple[torch.Tensor | None, str]:
+    """(W, its name) for the non-normality panel: W_hh or a gated cell's candidate block (a stack's top
+    layer's), the LRU's diag(lambda) in the real form; (None, "") for the diagonal cells whose a_t
+    depends on the input (MinGRU, MinLSTM, the selective SSM): no fixed matrix whose powers to take."""
+    if hasattr(view, "diagonal"):
+        if view.kind != "lru" or len(x) == 0:
+            return None, ""
+        return view.step_jacobians(x[:1])[0], "diag(λ) of the LRU (real form)"
+    top = " of the top layer" if getattr(view, "num_layers", 1) > 1 else ""
+    return recurrent_matrix(view), MATRIX_LABEL[view.kind] + top
 
 
 def slopes(view, x: torch.Tensor, prev: torch.Tensor) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -402,11 +402,11 @@ def gradient_flow_view(
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
 
 
-UNROLL_CELLS = ("rnn", "lstm", "gru")  # the cells whose chain bptt_core.unroll opens (one layer)
+PLAYER_CELLS = ("rnn", "lstm", "gru")  # the cells the training player measures (one layer)
 
 
-def can_unroll(cfg: ModelConfig) -> bool:
-    return cfg.cell in UNROLL_CELLS and cfg.num_layers == 1
+def classic_one_layer(cfg: ModelConfig) -> bool:
+    return cfg.cell in PLAYER_CELLS and cfg.num_layers == 1
 
 
 @st.cache_data(**VIEWS)

@@ -177,9 +177,9 @@ def view_css(lecture: bool, controls: bool, slide: str | None) -> str:
 
 
 def shows_classic_cell(ctx: PageContext, what: str) -> bool:
-    """Whether ``ctx``'s model is a one-layer vanilla RNN, LSTM or GRU (what the unroll and the training
-    player read); otherwise the page says that ``what`` needs one, and this returns False."""
-    if compute.can_unroll(ctx.cfg):
+    """Whether ``ctx``'s model is a one-layer vanilla RNN, LSTM or GRU (what the training player reads);
+    otherwise the page says that ``what`` needs one, and this returns False."""
+    if compute.classic_one_layer(ctx.cfg):
         return True
     st.info(
         f"{what} a one-layer vanilla RNN, LSTM or GRU; this model is a {ctx.cfg.cell} with "

@@ -77,8 +77,6 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> tuple[
             icon=":material/warning:",
         )
         return None
-    if not layout.shows_classic_cell(ctx, "Click to unroll opens the chain of"):
-        return None
     try:
         value, panels = compute.unroll_view(ctx, t1 - 1, s1 - 1, norm, block, S.lecture())
     except ValueError as e:

@@ -14,6 +14,7 @@ from cells import recurrent_cells
 from bptt_core import figures
 from bptt_core.jacobians import jacobian_log_norms, step_jacobians
 from bptt_core.models import ElmanRNN
+from bptt_core.panels import unroll_panels
 from bptt_core.truncation import contributions
 from bptt_core.unroll import MAX_SLOPE, SATURATION_THRESHOLD, heatmap_cell, selected_cell, unroll
 
@@ -327,17 +328,60 @@ def test_unroll_ends_at_the_dashboards_heatmap_value_for_every_cell_type(kw, nor
             assert abs(u.running_log10[-1] - L[t, s]) <= 1e-9, (kw, block, t, s, u.running_log10[-1], L[t, s])
 
 
-@pytest.mark.parametrize("kw", [*(dict(cell=c) for c in ("lru", "mingru", "minlstm", "ssm")),
-                                dict(cell="rnn", num_layers=2), dict(cell="gru", num_layers=3)])  # fmt: skip
-def test_unroll_refuses_the_models_it_cannot_read_naming_them(kw):
-    """The unroll reads W_hh and the slopes of one vanilla/LSTM/GRU layer: other models are a clear
-    ValueError (the page says so before asking: layout.shows_classic_cell)."""
+OTHER_MODELS = [*(dict(cell=c) for c in ("lru", "mingru", "minlstm", "ssm")),
+                dict(cell="rnn", num_layers=2), dict(cell="lstm", num_layers=2), dict(cell="gru", num_layers=3)]  # fmt: skip
+
+
+@pytest.mark.parametrize("norm", ["fro", 2])
+@pytest.mark.parametrize("kw", OTHER_MODELS, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_diagonal_cells_and_stacks_unroll_to_the_heatmap_value_too(kw, norm):
+    """The diagonal cells (their heatmap from the diagonal fast path) and stacks (the top layer's block of
+    the full-state product) unroll to the page's value as well, and the factors' norms bound the chain."""
+    from bptt_core.config import ModelConfig
+    from bptt_core.report import flow_matrix_of, model_and_sequence
+
+    cfg = ModelConfig(hidden_size=5, seq_len=12, **kw)
+    rnn, _, x, _, _ = model_and_sequence(cfg)
+    L = flow_matrix_of(cfg, norm, "h")
+    for t, s in PAGE_CELLS:
+        u = unroll(rnn, x, t, s, norm=norm)
+        assert abs(u.value - L[t, s]) <= 1e-9, (kw, t, s, u.value, L[t, s])
+        assert (u.running_log10[1:] <= u.bound_log10 + 1e-9).all()
+        assert all(v.shape == (t - s, cfg.hidden_size) for v in u.derivatives.values())
+
+
+@pytest.mark.parametrize("cell", ["lru", "mingru", "minlstm", "ssm"])
+def test_a_diagonal_cells_units_are_its_decays_and_shut_ones_are_counted(cell):
+    """J_t = diag(a_t): the reported |a_t| are the factors' singular values, and a unit counts as shut
+    where |a_t| < the threshold. Only the LRU has a fixed recurrent matrix (diag(lambda), normal)."""
+    from bptt_core.config import ModelConfig
+    from bptt_core.models import cell_view
+    from bptt_core.report import model_and_sequence
+    from bptt_core.unroll import SATURATION_THRESHOLD
+
+    rnn, _, x, _, _ = model_and_sequence(ModelConfig(cell=cell, hidden_size=4, seq_len=10))
+    u = unroll(rnn, x, 8, 2)
+    (name,) = u.derivatives
+    a = cell_view(rnn).diagonal(x.double())[3:9].abs().numpy()  # the factor steps 3 .. 8
+    np.testing.assert_allclose(u.derivatives[name], a, rtol=1e-12)
+    np.testing.assert_array_equal(u.saturated[name], a < SATURATION_THRESHOLD)
+    if cell == "lru":  # |lambda| twice in the real form
+        np.testing.assert_allclose(np.sort(u.factor_singular_values, 1), np.sort(np.concatenate([a, a], 1), 1))
+        assert u.matrix and u.departure < 1e-12 and np.abs(u.transient_gap).max() < 1e-9  # normal: no gap
+    else:
+        np.testing.assert_allclose(np.sort(u.factor_singular_values, 1), np.sort(a, 1), rtol=1e-12)
+        assert len(u.power_log10) == 0 and not u.matrix  # a_t depends on the input: no fixed W
+        assert "gf_unroll_nonnormal" not in {p.key for p in unroll_panels(u)}
+
+
+def test_a_stacks_slopes_are_every_layers():
     from bptt_core.config import ModelConfig
     from bptt_core.report import model_and_sequence
 
-    rnn, _, x, _, _ = model_and_sequence(ModelConfig(hidden_size=4, seq_len=8, **kw))
-    with pytest.raises(ValueError, match=f"one-layer vanilla RNN, LSTM or GRU.*{kw['cell']}"):
-        unroll(rnn, x, 5, 2)
+    rnn, _, x, _, _ = model_and_sequence(ModelConfig(cell="gru", num_layers=3, hidden_size=4, seq_len=9))
+    u = unroll(rnn, x, 7, 1)
+    assert set(u.derivatives) == {f"L{l} {g}" for l in range(3) for g in ("r", "z", "n")}
+    assert u.matrix.endswith("of the top layer") and u.contribution is None
 
 
 @pytest.mark.parametrize("lag", [False, True])

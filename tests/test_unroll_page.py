@@ -7,6 +7,7 @@ with a warning."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -121,10 +122,16 @@ def test_a_bad_typed_cell_is_said_so_in_the_page(typed):
     assert any("is not two whole steps t,s" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
-def test_a_model_the_unroll_cannot_read_is_said_so():
-    at = open_page("gradient_flow", {"m_cell": "lru", "m_hidden": "8", "m_seq_len": "12", "gf_cell": "6,2"})
-    assert not at.exception
-    assert any("Click to unroll opens the chain of a one-layer vanilla RNN, LSTM or GRU" in i.value for i in at.info)
+@pytest.mark.parametrize("kw", [{"m_cell": "lru"}, {"m_cell": "minlstm"}, {"m_cell": "gru", "m_layers": "2"}])
+def test_diagonal_cells_and_stacks_open_their_chain_in_the_page(kw):
+    """Every cell type unrolls: the chain's figures are drawn and the page states the value it ends at,
+    the heatmap's own (the input-dependent diagonal cells have no fixed W: no non-normality figure)."""
+    at = open_page("gradient_flow", {**kw, "m_hidden": "8", "m_seq_len": "12", "gf_cell": "6,2"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert {"gf_unroll", "gf_unroll_sv", "gf_unroll_sat"} <= chart_keys(at)
+    assert ("gf_unroll_nonnormal" in chart_keys(at)) == (kw["m_cell"] != "minlstm")
+    said = next(m.value for m in at.markdown if m.value.startswith("**∂h(6)/∂h(2)**"))
+    assert "they differ by 0.0e+00" in said or re.search(r"differ by [0-9.]+e-(1[0-9]|[2-9][0-9])", said), said
 
 
 def test_the_html_report_holds_the_open_cells_chain():
