@@ -120,12 +120,10 @@ def loss_gradients_of(cfg: ModelConfig, upload=None) -> np.ndarray:
 
 def contributions_of(cfg: ModelConfig, t: int, upload=None) -> np.ndarray:
     """Frobenius norms (t + 1,) of the per-step terms of dl_t/dW_hh (t 0-indexed)."""
-    from .truncation import contribution_norms
+    from .truncation import contribution_norms, contribution_param
 
     rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
-    # W_hh (layer 0 of a stack); a diagonal cell's first parameter (the LRU's nu_log, minGRU's W_z, ...)
-    param = "weight_hh_l0" if hasattr(rnn, "weight_hh_l0") else next(n for n, _ in rnn.named_parameters())
-    return contribution_norms(rnn, readout, x, y, t, param)
+    return contribution_norms(rnn, readout, x, y, t, contribution_param(rnn))
 
 
 def spectrum_of(cfg: ModelConfig, upload=None) -> Spectrum:

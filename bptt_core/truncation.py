@@ -469,6 +469,12 @@ def _rtrl_diagonal(rnn: nn.Module, v, xs, ys, mask, Wy, by):
 
 
 # -- per-step contributions --------------------------------------------------------------------
+def contribution_param(rnn: nn.Module) -> str:
+    """The parameter whose per-step terms the pages show: W_hh (layer 0 of a stack), or a diagonal
+    cell's first parameter (the LRU's nu_log, minGRU's W_z, ...)."""
+    return "weight_hh_l0" if hasattr(rnn, "weight_hh_l0") else next(n for n, _ in rnn.named_parameters())
+
+
 def contributions(rnn: nn.Module, readout: nn.Linear, x, y, t: int, param: str = "weight_hh_l0") -> torch.Tensor:
     """The terms of dl_t/dW through each earlier state: (t + 1, *W.shape), summing to dl_t/dW.
 

@@ -230,12 +230,14 @@ def unroll(
         departure=departure,
         matrix=matrix,
     )
-    if readout is not None and view.kind in MATRIX_LABEL and getattr(view, "num_layers", 1) == 1:
-        from .truncation import contributions  # the per-step terms live with the other gradient engines
+    if readout is not None:
+        from .truncation import contribution_param, contributions  # the gradient engines live there
 
         if h0 is not None:
             raise ValueError("the contribution term starts from h0 = 0: pass h0=None with readout and y")
-        terms = contributions(rnn, readout, x.to(next(rnn.parameters()).dtype), y, t)  # (t + 1, *W_hh)
+        terms = contributions(
+            rnn, readout, x.to(next(rnn.parameters()).dtype), y, t, contribution_param(rnn)
+        )  # (t + 1, *W_hh)
         out.contribution = terms[s].double().numpy()
         out.contribution_norms = terms.reshape(t + 1, -1).norm(dim=1).double().numpy()
     return out

@@ -338,16 +338,19 @@ def test_diagonal_cells_and_stacks_unroll_to_the_heatmap_value_too(kw, norm):
     """The diagonal cells (their heatmap from the diagonal fast path) and stacks (the top layer's block of
     the full-state product) unroll to the page's value as well, and the factors' norms bound the chain."""
     from bptt_core.config import ModelConfig
-    from bptt_core.report import flow_matrix_of, model_and_sequence
+    from bptt_core.report import contributions_of, flow_matrix_of, model_and_sequence
 
     cfg = ModelConfig(hidden_size=5, seq_len=12, **kw)
-    rnn, _, x, _, _ = model_and_sequence(cfg)
+    rnn, readout, x, y, _ = model_and_sequence(cfg)
     L = flow_matrix_of(cfg, norm, "h")
     for t, s in PAGE_CELLS:
         u = unroll(rnn, x, t, s, norm=norm)
         assert abs(u.value - L[t, s]) <= 1e-9, (kw, t, s, u.value, L[t, s])
         assert (u.running_log10[1:] <= u.bound_log10 + 1e-9).all()
         assert all(v.shape == (t - s, cfg.hidden_size) for v in u.derivatives.values())
+    # the term through s is the page's per-step term (its contributions panel), for these models too
+    u = unroll(rnn, x, 11, 4, readout=readout, y=y)
+    np.testing.assert_allclose(u.contribution_norms, contributions_of(cfg, 11), rtol=1e-6)
 
 
 @pytest.mark.parametrize("cell", ["lru", "mingru", "minlstm", "ssm"])
@@ -381,7 +384,7 @@ def test_a_stacks_slopes_are_every_layers():
     rnn, _, x, _, _ = model_and_sequence(ModelConfig(cell="gru", num_layers=3, hidden_size=4, seq_len=9))
     u = unroll(rnn, x, 7, 1)
     assert set(u.derivatives) == {f"L{l} {g}" for l in range(3) for g in ("r", "z", "n")}
-    assert u.matrix.endswith("of the top layer") and u.contribution is None
+    assert u.matrix.endswith("of the top layer")
 
 
 @pytest.mark.parametrize("lag", [False, True])
