@@ -89,7 +89,7 @@ def played_run_section(
     Returns what the HTML report needs to show the chosen frame (None while the player is off or waiting)."""
     prefix = settings.play.key  # the figures: <prefix>_heatmap, ... (gf_play_heatmap beside gf_heatmap)
     st.subheader("Play training")
-    c = st.columns(3)
+    c = layout.row(3)
     on = S.page_setting(settings.play, c[0])
     if not on:
         st.caption(f"Switch on to train {what} and step through its weight snapshots.")
