@@ -47,7 +47,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import tempfile
 import warnings
 from collections import deque
@@ -496,7 +495,7 @@ class GradientFlowMonitor:
         is computed in this process instead: a module the worker cannot unpickle, or a worker gone."""
         try:
             return self._worker.run(job)
-        except (Unreadable, pickle.PicklingError, AttributeError, TypeError, OSError, EOFError) as e:
+        except (Unreadable, OSError, EOFError) as e:  # what the job itself raised (strict) passes through
             worker, self._worker = self._worker, None
             worker.close()
             if isinstance(e, (OSError, EOFError)):  # a lost process is news; an unpicklable module is not

@@ -61,7 +61,10 @@ class WorkerProcess:
         """The worker's answer to ``job`` (heavy_diagnostics's return value); what the job raised is
         raised here. Unreadable: the worker could not unpickle the job (a module whose class it cannot
         import, as one defined in the training script). OSError / EOFError: the worker is gone."""
-        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # a module that cannot be pickled here (a class defined inside a function)
+            raise Unreadable(f"{type(e).__name__}: {e}") from e
         with self._lock:
             try:
                 _send(self._proc.stdin, data)

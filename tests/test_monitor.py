@@ -469,3 +469,20 @@ def test_auto_background_uses_the_worker_only_where_the_loop_leaves_it_a_core(tm
     mon = GradientFlowMonitor(nn.RNN(3, 4), tmp_path / "busy", tensorboard=False)  # every core taken: the loop
     assert mon.background is None and mon._worker is None and mon._pool is None
     mon.close()
+
+
+def test_a_strict_failure_in_the_worker_process_is_raised_as_itself_and_keeps_the_worker(tmp_path):
+    """What the diagnostics raise in the worker (strict) reaches the loop as that error; it is not taken
+    for a worker that cannot read the module (which would hand the work to a thread)."""
+    net = Net("rnn")
+    mon = GradientFlowMonitor(net, tmp_path / "run", every=1, strict=True, tensorboard=False, background="process")
+    x, y = batch(0)
+    x[3, 0, 0] = float("nan")  # the first sequence holds a NaN: the flow matrix refuses it by name
+    out, pred = net(x)
+    mon.watch(out)
+    ((pred - y) ** 2).sum().backward()
+    mon.step()
+    with pytest.raises(ValueError, match="NaN"):
+        mon.wait()
+    assert mon._worker is not None and mon._worker.alive
+    mon.close()
