@@ -637,25 +637,24 @@ def run_local(spec: SweepSpec, progress: Progress | None = None, on_chunk=None, 
     workers = workers or max(1, min(os.cpu_count() or 1, 4))
     frames: dict[int, pd.DataFrame] = {}
     done = n - len(todo)
+
+    def finished(i: int, frame) -> None:
+        nonlocal done
+        frames[i] = frame
+        done += 1
+        if on_chunk:
+            on_chunk(i, frame)
+        if progress:
+            progress(done, n)
+
     if workers == 1 or len(todo) <= 1:
         for i in todo:
-            frames[i] = compute_chunk(spec, i)
-            done += 1
-            if on_chunk:
-                on_chunk(i, frames[i])
-            if progress:
-                progress(done, n)
+            finished(i, compute_chunk(spec, i))
         return frames
     with ThreadPoolExecutor(workers) as pool:
         futs = {pool.submit(compute_chunk, spec, i): i for i in todo}
         for fut in as_completed(futs):
-            i = futs[fut]
-            frames[i] = fut.result()
-            done += 1
-            if on_chunk:
-                on_chunk(i, frames[i])
-            if progress:
-                progress(done, n)
+            finished(futs[fut], fut.result())
     return frames
 
 
