@@ -17,12 +17,12 @@ matrices), and only a full collection frees them. CPython runs one when the obje
 since the last grow past a quarter of the long-lived ones: with torch, Plotly and Streamlit loaded
 that is some 250 000 objects, so dozens of reruns' garbage waited (up to 73 pages' worth measured
 on the Truncated BPTT page; 35 once frozen), and each full pass took ~110 ms.
-``freeze_loaded_libraries`` moves what is alive after the imports out of the collector's sight
+``freeze_new_imports`` moves what is alive after the imports out of the collector's sight
 (``gc.freeze``): full collections then cover only what the sessions made, run often and cost ~nothing.
 Streamlit itself runs a full collection after every rerun (``runner.postScriptGC``), so what is
-imported after that first freeze (a page's first visit, Plotly's lazily loaded validators) is frozen
-too, at the end of the rerun that imported it (``freeze_new_imports``, called by app.py): measured on
-the Overview page's slider step, the collection had been ~75 % of the server's rerun.
+imported later (a page's first visit, Plotly's lazily loaded validators) is frozen too, at the end of
+the rerun that imported it (app.py calls it after every rerun, the numerics when torch is first
+loaded): measured on the Overview page's slider step, the collection had been ~75 % of the server's rerun.
 """
 
 from __future__ import annotations
@@ -53,15 +53,6 @@ def tune_for_server() -> bool:
     ok = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
     threading.Thread(target=_trim_forever, args=(libc,), name="malloc-trim", daemon=True).start()
     return ok
-
-
-@functools.cache
-def freeze_loaded_libraries() -> int:
-    """Once per process, after the heavy imports: collect, then freeze everything alive. How many
-    objects were frozen."""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 _modules_when_frozen = [0]

@@ -52,10 +52,10 @@ def numerics():
     import torch
 
     from bptt_core import report
-    from bptt_core.allocator import freeze_loaded_libraries
+    from bptt_core.allocator import freeze_new_imports
 
     torch.set_num_threads(1)
-    freeze_loaded_libraries()  # the libraries are loaded now: full collections need not scan them again
+    freeze_new_imports()  # torch and the library are loaded now: full collections need not scan them again
     return report
 
 
