@@ -154,7 +154,7 @@ async def choose_preset(page, watcher: H.RerunWatcher, label: str) -> None:
         .first.click(timeout=OPEN_TIMEOUT * 1000)
     )
     await _wait_finished(watcher, n, ACTION_TIMEOUT)
-    button = page.get_by_role("button", name=label, exact=True)
+    button = page.get_by_role("radio", name=label, exact=True)  # a preset is one of the row of pills
     await button.wait_for(timeout=ACTION_TIMEOUT * 1000)
     n = watcher.finished
     await button.click(timeout=OPEN_TIMEOUT * 1000)

@@ -128,7 +128,9 @@ class Tab:
         self.ctx.close()
 
 
-def every_page_step(pw, app: H.StreamlitServer, bare: H.StreamlitServer, steps: int, warmup: int = 2) -> dict:
+def every_page_step(
+    pw, app: H.StreamlitServer, bare: H.StreamlitServer, steps: int, warmup: int = 2, only: tuple[str, ...] = ()
+) -> dict:
     """page key -> (its step times, the bare page's step times taken between them, the server's part
     of its steps, the server's part of the bare page's)."""
     browser = H.launch_chromium(pw)
@@ -138,6 +140,8 @@ def every_page_step(pw, app: H.StreamlitServer, bare: H.StreamlitServer, steps: 
         root = Tab(browser, app.url)  # the root first: the router registers the pages
         root.close()
         for info in PAGES:
+            if only and info.key not in only:
+                continue
             charts = 0 if info.key in NO_CHART_AT_DEFAULTS else 1
             tab = Tab(browser, f"{app.url}/{info.url_path if info.key != 'overview' else ''}", charts=charts)
             mine, theirs = [], []
@@ -164,8 +168,11 @@ def main() -> None:
     ap.add_argument("--cold", type=int, default=3, help="cold server starts for (a)")
     ap.add_argument("--steps", type=int, default=12, help="slider steps per page (and as many on the bare page)")
     ap.add_argument("--first-path", default="", help="URL path of the first page for (a) ('' = the default page)")
+    ap.add_argument("--pages", default="", help="comma-separated page keys to step (default: every page)")
     args = ap.parse_args()
-    assert 1 <= args.cold <= 10 and 2 <= args.steps <= 200, "--cold in [1, 10], --steps in [2, 200]"
+    only = tuple(k for k in args.pages.split(",") if k)
+    assert not set(only) - {p.key for p in PAGES}, f"--pages: known keys are {[p.key for p in PAGES]}"
+    assert 0 <= args.cold <= 10 and 2 <= args.steps <= 200, "--cold in [1, 10], --steps in [2, 200]"
 
     from playwright.sync_api import sync_playwright
 
@@ -174,7 +181,7 @@ def main() -> None:
         cold = first_page_ready(pw, args.first_path, args.cold)
         cold_plotly = first_page_ready(pw, PLOTLY_FIRST, args.cold)  # the first Plotly chart a visitor meets
         with H.StreamlitServer(script=BARE) as bare, H.StreamlitServer() as app:
-            times = every_page_step(pw, app, bare, args.steps)
+            times = every_page_step(pw, app, bare, args.steps, only=only)
         chromium = H.launch_chromium(pw)
         version = chromium.version
         chromium.close()
@@ -217,12 +224,16 @@ the rerun ({args.steps} steps per page, interleaved with as many on the bare pag
 |---|---|---|---|---|
 {chr(10).join(rows)}
 
-First chart after a cold server start ({len(chart_s)} starts, "/{args.first_path}"): median
+"""
+    )
+    if cold:
+        print(
+            f"""First chart after a cold server start ({len(chart_s)} starts, "/{args.first_path}"): median
 {statistics.median(chart_s):.2f} s, max {max(chart_s):.2f} s (goal ≤ 3 s). The first Plotly chart, on a
 cold server opened at "/{PLOTLY_FIRST}" (the browser loads Plotly's script first): median
 {statistics.median(plotly_s):.2f} s, max {max(plotly_s):.2f} s.
 """
-    )
+        )
 
 
 if __name__ == "__main__":

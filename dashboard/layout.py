@@ -271,6 +271,23 @@ def diagram(svg: str, key: str, alt: str) -> None:
             f'alt="{html.escape(alt)}" style="width:100%"></div>')  # fmt: skip
 
 
+CARDS_CSS = """<style>
+.bptt-cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(17rem,1fr));gap:.75rem;margin:.25rem 0 1rem}
+.bptt-card{border:1px solid rgba(31,36,48,.15);border-radius:.5rem;padding:.6rem .8rem;line-height:1.4}
+.bptt-card b{display:block}.bptt-card i{color:#4b5563}.bptt-card small{display:block;color:#6b7280;margin-top:.3rem}
+</style>"""
+
+
+def cards(presets, page_titles: dict[str, str]) -> None:
+    """The presets as cards (title, the page it opens, what to look for and who showed it), in one element."""
+    body = "".join(
+        f'<div class="bptt-card"><b>{html.escape(p.title)}</b><i>{html.escape(page_titles[p.page])}</i>'
+        f"<small>{html.escape(p.summary)} ({html.escape(p.reference)})</small></div>"
+        for p in presets
+    )
+    st.html(f'{CARDS_CSS}<div class="bptt-cards">{body}</div>')
+
+
 def _csv(data) -> bytes:
     return data.to_csv(index=False).encode()
 
@@ -290,23 +307,27 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None, selecta
             return chart(spec, shown.key, page, stem, selectable)
         return None
     event = chart(shown.spec, shown.key, page, stem, selectable)
-    under = st.container(horizontal=True, vertical_alignment="top")  # one block: see row()
-    under.download_button(
-        "CSV",
-        partial(_csv, shown.data),
-        file_name=f"{stem}-{shown.csv_name}",
-        mime="text/csv",
-        key=f"{shown.key}_csv",
-        on_click="ignore",
-        icon=":material/download:",
-        help="The numbers behind this figure, as CSV",
-    )
-    # Lazy: the paragraph is sent only while its expander is open (opening it reruns this fragment),
-    # since every element costs a message at every rerun.
-    explain = under.expander("What am I looking at?", key=f"{shown.key}_explain", on_change="rerun")
-    if explain.open:
-        explain.markdown(shown.explain)
+    # Lazy: the CSV button and the paragraph are sent only while their expander is open (opening it reruns
+    # this fragment), since every element costs a message and a browser redraw at every rerun.
+    more = st.expander("What am I looking at? · CSV", key=details_key(shown.key), on_change="rerun")
+    if more.open:
+        more.markdown(shown.explain)
+        more.download_button(
+            "CSV",
+            partial(_csv, shown.data),
+            file_name=f"{stem}-{shown.csv_name}",
+            mime="text/csv",
+            key=f"{shown.key}_csv",
+            on_click="ignore",
+            icon=":material/download:",
+            help="The numbers behind this figure, as CSV",
+        )
     return event
+
+
+def details_key(figure_key: str) -> str:
+    """The key of a figure's expander (its explanation and CSV)."""
+    return f"{figure_key}_explain"
 
 
 # -- exports ----------------------------------------------------------------------------------------
@@ -323,13 +344,21 @@ def exports(
     bptt_core.report.build_report adds for this page)."""
     if S.slide() is not None:
         return
-    with st.container(key="exports"):
-        _exports(page, ctx, page_settings, extra, report_kw)
+    # Lazy, like the explanations: the nine elements inside are sent only while it is open (opening it
+    # reruns the page), since every element costs a message and a browser redraw at every rerun.
+    shelf = st.expander(
+        "Share and export: settings (JSON), a link to this view, the HTML report",
+        key=EXPORTS_OPEN, on_change="rerun", icon=":material/ios_share:",
+    )  # fmt: skip
+    if shelf.open:
+        with shelf.container(key="exports"):
+            _exports(page, ctx, page_settings, extra, report_kw)
+
+
+EXPORTS_OPEN = "exports_open"  # the exports' expander, one key on every page: open stays open across pages
 
 
 def _exports(page, ctx, page_settings, extra, report_kw) -> None:
-    st.divider()
-    st.subheader("Share and export")
     c1, c2 = st.columns([1, 2])
     stem = file_stem(page, ctx)
     c1.download_button(

@@ -315,7 +315,6 @@ def compare_settings() -> list[str]:
     URL values (B's read like A's: outside the domain, removed and the default used)."""
     warnings = [w for w in [check_url(COMPARE)] if w]
     take_pending_compare_cells()
-    st.markdown("### Compare")
     if not widget(COMPARE, on_change=_copy_a_to_b):
         return warnings
     warnings += [w for s in (B_UPLOAD, *B_SETTINGS) if (w := check_url(s))]
@@ -416,10 +415,24 @@ def _apply_preset(key: str) -> None:
     st.session_state[GOTO] = (p.page, {})
 
 
-def preset_button(p: P.Preset, container=None) -> None:
-    (container or st).button(
-        p.title, key=f"preset_{p.key}", on_click=_apply_preset, args=(p.key,), help=p.summary, width="stretch"
-    )
+PRESET_PICK = "preset_pick"  # the presets' one row of buttons (st.pills): one element, not one per preset
+
+
+def _picked_preset() -> None:
+    """Callback: apply the preset just picked; the row forgets the pick, so the same preset can be picked again."""
+    key = st.session_state.get(PRESET_PICK)
+    st.session_state[PRESET_PICK] = None
+    if key is not None:
+        _apply_preset(key)
+
+
+def preset_picker() -> None:
+    """Every preset as one button of one row (one element at every rerun, where a button each was nine)."""
+    titles = {p.key: p.title for p in P.PRESETS}
+    st.pills(
+        "Open a preset", tuple(titles), format_func=titles.__getitem__, key=PRESET_PICK,
+        on_change=_picked_preset, label_visibility="collapsed",
+    )  # fmt: skip
 
 
 # -- a saved view (the "Settings (JSON)" export) opened again -----------------------------------------

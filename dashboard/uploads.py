@@ -20,6 +20,7 @@ STATE = "upload"  # the accepted Upload
 FILES = "upload_files"  # (model file id, sequence file id, nonlinearity) last checked
 MESSAGE = "upload_message"  # (ok, text) about the last check
 GENERATION = "upload_generation"  # bumped to give fresh, empty uploaders
+OPEN = "upload_open"  # the "Your own model" expander (lazy: its inputs are drawn only while it is open)
 UNUSED = ("m_cell", "m_activation", "m_hidden", "m_init", "m_gain", "m_radius", "m_layers", "m_r_min", "m_r_max",
           "m_forget_bias")  # settings an upload replaces  # fmt: skip
 SEQUENCE_UNUSED = ("m_seq_len", "m_task")  # with an uploaded sequence
@@ -73,7 +74,14 @@ def upload_controls() -> None:
     """The sidebar's "Your own model" expander: upload, check, and switch back."""
     gen = st.session_state.get(GENERATION, 0)
     mb = MAX_UPLOAD_BYTES // 2**20
-    with st.expander("Your own model", expanded=current_upload() is not None):
+    # Lazy: closed, its five elements are not sent at every rerun. The upload itself lives in the session, not
+    # in the file inputs (which forget their file when not drawn), so closing the expander keeps it.
+    # (``expanded`` is constant: a default that changes gives the expander a new identity, which reopens it.)
+    shelf = st.expander("Your own model", key=OPEN, on_change="rerun")
+    if not shelf.open:
+        st.session_state.pop(FILES, None)  # the inputs come back empty: that is not the user removing the file
+        return
+    with shelf:
         st.caption(
             "A trained single-layer torch.nn.RNN / LSTM / GRU state_dict (torch.save(model.state_dict(), path) "
             f"or safetensors), up to {mb} MB. Optional: an input sequence, one row per step."

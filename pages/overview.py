@@ -28,12 +28,10 @@ st.markdown(
 )
 
 st.header("Presets: the classic experiments")
-st.caption("One click sets the sidebar and opens the page where the effect shows.")
-cols = st.columns(4)
-for i, p in enumerate(P.PRESETS):
-    with cols[i % 4].container(border=True):  # one paragraph and the button: each element costs every rerun
-        st.markdown(f"**{p.title}** · *{TITLES[p.page]}*  \n:small[:gray[{p.summary} ({p.reference})]]")
-        S.preset_button(p)
+st.caption("One click on a preset's name sets the sidebar and opens the page where the effect shows.")
+S.preset_picker()
+# The cards are one element: every element is a message at every rerun, and the browser redraws for each.
+layout.cards(P.PRESETS, TITLES)
 
 st.header("Key equations")
 c1, c2 = st.columns(2)

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from bptt_core import presets as P
 from bptt_core.config import CELLS, INITS, TASKS
+from dashboard.layout import EXPORTS_OPEN, details_key
 from dashboard.settings import MODEL_SETTINGS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -58,9 +59,15 @@ def open_page(page: str, query: dict | None = None, state: dict | None = None, w
     at = AppTest.from_file(script, default_timeout=TIMEOUT)
     for k, v in {**(FAST_CLIP if page == "clipping" else {}), **(query or {})}.items():
         at.query_params[k] = v
-    for k, v in (state or {}).items():
+    # The exports' expander open (closed, its elements are not drawn: tested on its own below).
+    for k, v in {EXPORTS_OPEN: True, **(state or {})}.items():
         at.session_state[k] = v
     return settle(at.run()) if wait_jobs else at.run()
+
+
+def pick_preset(at: AppTest, key: str) -> AppTest:
+    """Click the preset's button in the Overview's row of presets (one st.pills)."""
+    return at.button_group(key="preset_pick").set_value(key)
 
 
 def settle(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
@@ -86,6 +93,13 @@ def open_through_router(page: str) -> AppTest:
         at.query_params[k] = v
     at.run()
     return settle(at.switch_page(PAGES[page][0]).run()) if page != "overview" else at
+
+
+def open_details(at: AppTest, figure_keys) -> AppTest:
+    """Open the figures' expanders (each holds its explanation and CSV, drawn only while it is open)."""
+    for key in figure_keys:
+        at.session_state[details_key(key)] = True
+    return settle(at.run())
 
 
 def chart_keys(at: AppTest) -> set[str]:
@@ -124,7 +138,9 @@ def test_page_defaults(page):
     assert at.title[0].value == PAGES[page][2]
     if page != "overview":
         assert not at.warning or page in ("spectrum", "clipping"), [w.value for w in at.warning]
-        # every figure comes with its CSV download
+        # every figure comes with its CSV download, inside its expander (drawn once that is open)
+        assert not any(b.proto.id.endswith(f"{k}_csv") for b in at.get("download_button") for k in PAGES[page][1])
+        open_details(at, PAGES[page][1])
         for key in PAGES[page][1]:
             assert any(b.proto.id.endswith(f"{key}_csv") or key in b.proto.id for b in at.get("download_button")), key
 
@@ -144,7 +160,7 @@ def test_sidebar_has_every_shared_setting_bound_and_valid():
 @pytest.mark.parametrize("preset", P.PRESETS, ids=lambda p: p.key)
 def test_preset_opens_its_page_with_its_settings(preset):
     at = open_page("overview", state={"cl_steps": 10, "cl_batch": 2})
-    settle(at.button(key=f"preset_{preset.key}").click().run())
+    settle(pick_preset(at, preset.key).run())
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == PAGES[preset.page][2]
     values = P.settings(preset)
@@ -159,9 +175,21 @@ def test_preset_opens_its_page_with_its_settings(preset):
     assert all(c.claim.text in " ".join(claims) for c in preset.check())
 
 
+def test_the_row_of_presets_forgets_its_pick():
+    """A pick applies the preset and clears the row, so the same preset can be picked again later."""
+    at = open_page("overview")
+    pick_preset(at, "vanishing").run()
+    assert at.title[0].value == "Gradient flow" and at.session_state["m_gain"] == 0.5
+    at.session_state["m_gain"] = 2.0
+    at.switch_page(PAGES["overview"][0]).run()
+    assert at.button_group(key="preset_pick").value is None
+    pick_preset(at, "vanishing").run()
+    assert at.title[0].value == "Gradient flow" and at.session_state["m_gain"] == 0.5
+
+
 def test_a_changed_setting_ends_the_preset_claims():
     at = open_page("overview")
-    at.button(key="preset_vanishing").click().run()
+    pick_preset(at, "vanishing").run()
     assert any("Claim:" in m.value for m in at.markdown)
     at.session_state["m_seed"] = 5
     at.run()
@@ -170,7 +198,7 @@ def test_a_changed_setting_ends_the_preset_claims():
 
 def test_lstm_vs_rnn_preset_draws_both_profiles():
     at = open_page("overview")
-    at.button(key="preset_lstm_vs_rnn").click().run()
+    pick_preset(at, "lstm_vs_rnn").run()
     names = [tr.get("name", "") for tr in chart_spec(at, "gf_lag")["data"]]
     assert any("LSTM" in n for n in names) and any("RNN" in n for n in names), names
 
@@ -345,6 +373,22 @@ def test_link_to_this_view_holds_the_settings():
     assert "m_hidden=12" in link and "m_cell=gru" in link and "spectrum" in link
 
 
+@pytest.mark.parametrize("page", ["spectrum", "gradient_flow"])
+def test_the_exports_are_drawn_only_while_their_expander_is_open(page):
+    """Closed (the default), the exports send none of their elements; open, the JSON, the link and the
+    report's button are there; the page's own elements are the same either way."""
+    at = open_page(page, state={EXPORTS_OPEN: False})
+    closed = len(list(at.main))
+    assert not at.code and not any(b.proto.label == "Settings (JSON)" for b in at.get("download_button"))
+    assert f"{page}_report" not in [b.key for b in at.button]
+    at.session_state[EXPORTS_OPEN] = True
+    at.run()
+    assert any("http" in c.value for c in at.code)
+    assert any(b.proto.label == "Settings (JSON)" for b in at.get("download_button"))
+    assert f"{page}_report" in [b.key for b in at.button]
+    assert len(list(at.main)) > closed
+
+
 def test_html_report_button():
     at = open_page("spectrum", {"m_hidden": "8", "m_seq_len": "12"})
     at.button(key="spectrum_report").click().run()
@@ -355,7 +399,7 @@ def test_html_report_button():
 def test_preset_from_a_page_whose_url_holds_bound_settings():
     """A preset clicked while the URL already carries bound values (a shared link) still switches."""
     at = open_page("overview", {"m_seq_len": "40", "m_hidden": "16"})
-    at.button(key="preset_vanishing").click().run()
+    pick_preset(at, "vanishing").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Gradient flow" and at.session_state["m_gain"] == 0.5
 
@@ -511,7 +555,7 @@ def test_every_page_takes_the_newer_cells(page, cell):
 
 def test_lru_ring_preset_draws_the_lru_against_the_rnn():
     at = open_page("overview")
-    at.button(key="preset_lru_ring").click().run()
+    pick_preset(at, "lru_ring").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["m_r_min"] == 0.9 and at.session_state["m_r_max"] == 0.999
     names = [tr.get("name", "") for tr in chart_spec(at, "gf_lag")["data"]]
@@ -560,7 +604,7 @@ def test_a_presets_claims_are_measured_on_the_pages_own_numbers(monkeypatch):
     monkeypatch.setattr(T, "twin_runs", lambda *a, **k: calls.append(1) or real(*a, **k))
     at = open_page("overview")
     try:
-        settle(at.button(key="preset_clipping").click().run())
+        settle(pick_preset(at, "clipping").run())
     finally:
         runner.shutdown()
     assert not at.exception, [e.value for e in at.exception]

@@ -776,6 +776,7 @@ def test_crafted_uploads_on_the_page():
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "pages" / "spectrum.py"), default_timeout=120)
+    at.session_state["upload_open"] = True  # dashboard.uploads.OPEN: the expander that draws the inputs
     at.run()
     overflow = {k: v.double() for k, v in rnn_sd().items()}
     overflow["weight_hh_l0"][0, 0] = 1e39

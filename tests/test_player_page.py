@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_app import FAST_CLIP, chart_keys, chart_spec, navigation_mode, open_page  # noqa: F401 - the fixture
+from test_app import FAST_CLIP, chart_keys, chart_spec, navigation_mode, open_details, open_page  # noqa: F401 - the fixture
 
 from bptt_core.config import ModelConfig
 from bptt_core.training import CLIPPING_STORY, TrainConfig, twin_runs
@@ -50,5 +50,6 @@ def test_the_player_has_one_frame_per_snapshot_with_its_step_and_loss(twin):
         assert play["method"] == "animate" and play["args"][0] is None and "Play" in play["label"]
         assert pause["method"] == "animate"
     # every player figure has its CSV: the frames table
+    open_details(at, PLAYER_KEYS)
     for key in PLAYER_KEYS:
         assert any(b.proto.id.endswith(f"{key}_csv") for b in at.get("download_button")), key

@@ -11,7 +11,7 @@ import math
 import re
 
 import pytest
-from test_app import FAST_CLIP, chart_keys, chart_spec, navigation_mode, open_page  # noqa: F401 - the fixture
+from test_app import FAST_CLIP, chart_keys, chart_spec, navigation_mode, open_details, open_page  # noqa: F401 - the fixture
 
 from bptt_core.config import ModelConfig
 from bptt_core.training import CLIPPING_STORY, TrainConfig, train, twin_runs
@@ -67,6 +67,7 @@ def test_the_pages_run_is_played_frame_by_frame_with_its_step_and_loss(page):
         assert slider.get("active", 0) == 0  # no frame chosen: the first
         play = spec["layout"]["updatemenus"][0]["buttons"][0]
         assert play["method"] == "animate" and play["args"][0] is None
+        open_details(at, [f"{prefix}_{f}"])
         assert any(b.proto.id.endswith(f"{prefix}_{f}_csv") for b in at.get("download_button"))
     h = run.history
     assert any(f"final loss {h['loss'].iloc[-1]:.4g}" in c.value for c in at.caption)

@@ -25,6 +25,7 @@ from bptt_core.model_io import SequenceFileError, UploadError, model_bytes
 from bptt_core.models import ElmanRNN
 from bptt_core.spectra import spectrum
 from bptt_core.tasks import make_task
+from dashboard.uploads import OPEN
 
 ROOT = Path(__file__).resolve().parents[1]
 I, H, T = 3, 6, 20
@@ -127,7 +128,9 @@ def test_registry_is_bounded_and_evicted_uploads_say_so():
 def _page(name: str):
     from streamlit.testing.v1 import AppTest
 
-    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120)
+    at.session_state[OPEN] = True  # the "Your own model" expander: its inputs are drawn only while open
+    return at
 
 
 def test_gradient_flow_page_analyses_the_uploaded_file():
@@ -150,6 +153,24 @@ def test_gradient_flow_page_analyses_the_uploaded_file():
     assert not at.exception
     assert not any("Model: uploaded" in m.value for m in at.markdown)
     assert not at.selectbox(key="m_cell").disabled
+
+
+def test_closing_the_expander_keeps_the_upload():
+    """The expander is lazy (closed, its inputs are not drawn and forget their file): the upload lives in the
+    session, so closing and opening it again neither drops the model nor takes the empty inputs for a removal."""
+    at = _page("spectrum.py")
+    at.run()
+    at.file_uploader(key="up_model_0").upload("mine.pt", model_bytes(module("rnn", "tanh", seed=1), "mine.pt")).run()
+    assert any("Model: uploaded mine.pt" in m.value for m in at.markdown)
+    at.session_state[OPEN] = False
+    at.run()
+    assert not at.get("file_uploader") and any("Model: uploaded mine.pt" in m.value for m in at.markdown)
+    at.session_state[OPEN] = True
+    at.run()
+    assert at.file_uploader(key="up_model_0").value is None  # drawn again, empty
+    assert any("Model: uploaded mine.pt" in m.value for m in at.markdown) and not at.exception
+    at.button(key="up_clear").click().run()
+    assert not any("Model: uploaded" in m.value for m in at.markdown)
 
 
 def test_a_hostile_upload_is_refused_on_the_page_and_the_settings_model_stays(tmp_path):

@@ -26,6 +26,7 @@ from bptt_core.config import ModelConfig
 from bptt_core.figures import TEMPLATE
 
 DEFAULTS = ModelConfig()
+DETAILS = "What am I looking at? · CSV"  # the label of each figure's expander (dashboard.layout.show_figure)
 PRESET = P.get("exploding")  # the preset the browser clicks (AppTest sweeps all of them)
 PRESET_KEYS = {"activation": "m_activation", "init": "m_init", "gain": "m_gain", "spectral_radius": "m_radius"}
 
@@ -128,9 +129,9 @@ def test_page_renders_its_charts(tour, name, path, link, title, charts, strict):
         if strict:
             unlabelled = [k for k, t in f["axes"] if not t.strip()]
             assert not unlabelled, f"{name}: figure {f['title']!r} has unlabelled axes {unlabelled}"
-    if strict:
-        csv_buttons = tour.locator('[data-testid="stDownloadButton"]').filter(has_text="CSV").count()
-        assert csv_buttons >= drawn, f"{name}: {csv_buttons} CSV downloads for {drawn} figures"
+    if strict:  # each figure's CSV is in its expander (drawn once opened: test_csv_download_holds_the_numbers)
+        details = tour.locator('[data-testid="stExpander"]').filter(has_text=DETAILS).count()
+        assert details >= drawn, f"{name}: {details} CSV expanders for {drawn} figures"
 
 
 def test_slider_step_updates_chart_and_url(tour):
@@ -170,6 +171,9 @@ def test_modebar_exports_png_at_3x(tour):
 def test_csv_download_holds_the_numbers(tour):
     _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
     T = int(H.slider(tour, SEQ_SLIDER).get_attribute("value"))
+    n = tour.watcher.finished
+    tour.locator('[data-testid="stExpander"] summary').filter(has_text=DETAILS).first.click()  # reruns: drawn now
+    H.wait_idle(tour, tour.watcher, n, timeout=60)
     button = tour.locator('[data-testid="stDownloadButton"]').filter(has_text="CSV").first
     with tour.expect_download(timeout=60_000) as dl:
         button.click()
@@ -186,7 +190,7 @@ def test_preset_button_opens_its_page(tour):
     """Last on the tour: the preset changes the session's settings."""
     _goto_via_sidebar(tour, "Overview", 0)  # its diagram is static SVG
     n = tour.watcher.finished
-    tour.get_by_role("button", name=PRESET.title, exact=True).click()
+    tour.get_by_role("radio", name=PRESET.title, exact=True).click()  # the presets are one row of pills
     assert PRESET.page == "gradient_flow"
     tour.wait_for_function(
         f"() => location.pathname.endsWith('/{GF}') || document.querySelector('{H.EXCEPTION}')", timeout=60_000
