@@ -147,7 +147,9 @@ def flow_job(ctx: PageContext, norm, block: str):
     return run
 
 
-@st.cache_data(**CACHE)
+# The cache's own spinner shows on a miss only: a `with st.spinner` around the call would start a timer thread
+# and send its clearing message at every rerun, hit or miss.
+@st.cache_data(**{**CACHE, "show_spinner": "Multiplying step Jacobians…"})
 def flow_matrix(ctx: PageContext, norm, block: str):
     """L[t, s] (T, T) for the page's model; ``norm`` in any spelling (config.norm_of). A matrix a
     background job has computed is taken from it."""
@@ -192,7 +194,7 @@ def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
     return ready(P.depth_panel(reach), lecture)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(max_entries=8, show_spinner="Sensitivity to λ…")
 def sensitivity_view(seq_len: int, seed: int, lecture: bool) -> Shown:
     """Zucchet & Orvieto's measured curve, small enough for a page (16 sequences, 4 units)."""
     from bptt_core import panels as P
@@ -260,7 +262,7 @@ def report_sections(cfg: ModelConfig, kw: dict) -> tuple:
     return k1k2, kw.get("train_cfg") or CLIPPING_STORY
 
 
-@st.cache_data(**VIEWS)
+@st.cache_data(**{**VIEWS, "show_spinner": "Measuring…"})
 def calculator_view(ctx: PageContext, **settings) -> tuple[pd.DataFrame, bytes, dict]:
     """(the calculator's table as the page shows it, the CSV of the numbers, what it analysed:
     input_size, output_size, num_layers, truncation, same_as_flow) for the page's model or upload and
@@ -367,7 +369,7 @@ class FlowShown:
     panels: tuple[Shown, ...] = field(default_factory=tuple)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_data(**{**VIEWS, "show_spinner": "Multiplying step Jacobians…"})
 def gradient_flow_view(
     ctx: PageContext,
     norm,
@@ -442,7 +444,7 @@ def compare_view(
     return table, tuple(ready(p, lecture) for p in panels)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_data(**{**VIEWS, "show_spinner": "Spectra…"})
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
     from bptt_core import panels as P
@@ -585,7 +587,7 @@ def mean_field(ctx: PageContext) -> dict | None:
 # -- compare mode: Spectrum, Truncated BPTT, Clipping ---------------------------------------------------
 
 
-@st.cache_data(**VIEWS)
+@st.cache_data(**{**VIEWS, "show_spinner": "Spectra of B…"})
 def compare_spectrum_view(
     ctx: PageContext, ctx_b: PageContext, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:

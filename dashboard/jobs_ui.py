@@ -185,7 +185,6 @@ def flow_matrix(ctx, norm, block: str):
 
     cost = K.flow_cost(ctx.cfg, norm)
     if cost.light:
-        with st.spinner("Multiplying step Jacobians…"):
-            return compute.flow_matrix(ctx, norm, block)
+        return compute.flow_matrix(ctx, norm, block)  # its spinner shows on a cache miss only
     return background(compute.flow_key(ctx, norm, block), compute.flow_job(ctx, norm, block), cost,
                       "The gradient-flow matrix")  # fmt: skip

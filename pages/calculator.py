@@ -71,12 +71,11 @@ def body(ctx: compute.PageContext) -> None:
         batch_size=batch, num_layers=layers, input_size=in_size, output_size=out_size, truncation=trunc or None,
         optimizer=optimizer, checkpointing=checkpointing, dataset_size=dataset, lr=lr, measure_time=measure,
     )  # fmt: skip
-    with st.spinner("Measuring…"):
-        try:
-            table, csv, used = compute.calculator_view(ctx, **settings)
-        except ValueError as e:
-            st.error(f"The calculator cannot use these settings: {e}")
-            return
+    try:
+        table, csv, used = compute.calculator_view(ctx, **settings)  # its spinner shows on a cache miss only
+    except ValueError as e:
+        st.error(f"The calculator cannot use these settings: {e}")
+        return
 
     st.caption(sizes_caption(ctx, used, in_size, out_size))
     if used["same_as_flow"]:

@@ -130,8 +130,7 @@ def body(ctx: compute.PageContext) -> None:
     if JU.flow_matrix(ctx, norm, block) is None:
         return
 
-    with st.spinner("Multiplying step Jacobians…"):
-        view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, overlay, S.lecture(), centre)
+    view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, overlay, S.lecture(), centre)
     s, T = view.summary, len(view.summary.profile)
     m = layout.row(4)
     m[0].metric("Decay rate", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",

@@ -17,8 +17,7 @@ def compare_section(ctx: compute.PageContext) -> None:
     ctx_b = CU.context_b()
     if ctx_b is None:
         return
-    with st.spinner("Spectra of B…"):
-        table, (eig, sv, lyap) = compute.compare_spectrum_view(ctx, ctx_b, S.lecture())
+    table, (eig, sv, lyap) = compute.compare_spectrum_view(ctx, ctx_b, S.lecture())  # its spinner: on a miss
     CU.metrics(PAGE, table, "sp_cmp_metrics")
     show_spectra(ctx, eig, sv, lyap)
 
@@ -38,8 +37,7 @@ def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
     cfg = ctx.cfg
     layout.export_format_toggle(PAGE)
-    with st.spinner("Spectra…"):
-        spec, lam, rate, (eig, sv, lyap) = compute.spectrum_view(ctx, S.lecture())
+    spec, lam, rate, (eig, sv, lyap) = compute.spectrum_view(ctx, S.lecture())  # its spinner: on a miss only
 
     m = layout.row(5)
     m[0].metric("Spectral radius ρ", f"{spec.rho:.4g}")
@@ -57,8 +55,7 @@ def body(ctx: compute.PageContext) -> None:
         st.markdown(f"The top Lyapunov exponent predicts **{F.short_label(lam[0])}× per step** at long lags.")
     show_spectra(ctx, eig, sv, lyap)
     if cfg.cell == "lru":  # Zucchet & Orvieto (2024): the other side of |λ| -> 1
-        with st.spinner("Sensitivity to λ…"):
-            layout.show_figure(PAGE, compute.sensitivity_view(min(cfg.seq_len, 500), cfg.seed, S.lecture()), ctx)
+        layout.show_figure(PAGE, compute.sensitivity_view(min(cfg.seq_len, 500), cfg.seed, S.lecture()), ctx)
     compare_section(ctx)
     layout.exports(PAGE, ctx)
 

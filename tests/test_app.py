@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 import torch
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -447,6 +448,23 @@ VIEW_ONLY = [
     ("clipping", "lecture", True),
     ("calculator", "calculator_svg", True),
 ]
+
+
+@pytest.mark.parametrize("page", ["gradient_flow", "spectrum", "calculator"])
+def test_a_spinner_only_on_a_cache_miss(page, monkeypatch):
+    """A spinner costs a timer thread and a message even when the work is cached: the pages leave it to the
+    caches, which show it on a miss only. A rerun at cached settings starts no spinner; the first one does."""
+    import threading
+
+    started = []
+    real = threading.Timer.start
+    monkeypatch.setattr(threading.Timer, "start", lambda self: started.append(self) or real(self))
+    st.cache_data.clear()
+    at = open_page(page)
+    assert started, "no spinner on the first run: the positive control"
+    started.clear()
+    at.run()
+    assert not at.exception and not started, f"{len(started)} spinners on a rerun at cached settings"
 
 
 @pytest.mark.parametrize(("page", "key", "value"), VIEW_ONLY, ids=[f"{p}-{k}" for p, k, _ in VIEW_ONLY])
