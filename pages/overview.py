@@ -75,9 +75,10 @@ st.markdown(
 - **{TITLES["phase_diagram"]}**: a grid of networks over two settings, the order/chaos boundary and its theory.
 
 Colour bars and log axes are labelled by raw value (1e-6, 1e-3, 1, …, finer under one decade); hovering shows the
-raw value. Each figure has a CSV of its numbers and a *What am I looking at?* note; the camera button saves PNG at
-3× (or SVG), named after the page and the settings. The settings live in the URL: copy it to share the view, or
-save them as JSON and open them again from the sidebar. `?lecture=true` enlarges everything for a projector,
+raw value. Under each figure, *What am I looking at? · CSV* opens its note and the CSV of its numbers; the camera
+button saves PNG at 3× (or SVG), named after the page and the settings. The settings live in the URL: copy it to
+share the view, or save them as JSON (*Share and export*, at the foot of each page) and open them again from the
+sidebar. `?lecture=true` enlarges everything for a projector,
 `?controls=false` hides every control, and `?slide=gf_heatmap` (any figure's key) shows that figure alone,
 filling the screen.
 """
