@@ -178,9 +178,17 @@ def body(ctx: compute.PageContext) -> None:
             st.warning(f"Cannot open the network at {point}: {why}.")
         else:
             sweeps.open_point(target, values)
-    st.download_button("Table (CSV)", table.to_csv(index=False).encode(), file_name="sweep.csv", mime="text/csv",
-                       key="pd_csv", on_click="ignore", icon=":material/download:")  # fmt: skip
-    with st.expander("What am I looking at?"):
+    explain_and_table(table)
+    layout.exports(PAGE, ctx, SETTINGS)
+
+
+def explain_and_table(table) -> None:
+    """The map's "What am I looking at? · CSV", lazy like every figure's (layout.show_figure): the paragraph, the
+    theory's equations and the table as CSV are drawn only while it is open."""
+    more = st.expander("What am I looking at? · CSV", key=layout.details_key(CHART), on_change="rerun")
+    if not more.open:
+        return
+    with more:
         st.markdown(
             "Every grid point is a network built as the other pages build it (the sidebar's cell, activation, "
             "initialisation, task and seed), with the two settings on the axes changed; *input scale* multiplies the "
@@ -192,7 +200,8 @@ def body(ctx: compute.PageContext) -> None:
         )
         st.latex(r"q^* = g^2\,\mathbb{E}[\tanh(\sqrt{q^*}z)^2] + \sigma_{in}^2 + \sigma_b^2,\quad"
                  r"\chi_1 = g^2\,\mathbb{E}[\operatorname{sech}^4(\sqrt{q^*}z)],\quad \xi = -1/\ln\chi_1")  # fmt: skip
-    layout.exports(PAGE, ctx, SETTINGS)
+        st.download_button("Table (CSV)", table.to_csv(index=False).encode(), file_name="sweep.csv", mime="text/csv",
+                           key="pd_csv", on_click="ignore", icon=":material/download:")  # fmt: skip
 
 
 ctx = layout.page_start(

@@ -151,3 +151,14 @@ def test_a_large_grid_is_previewed_coarse():
     assert quick.y.count <= sweeps.COARSE_POINTS and (quick.y.start, quick.y.stop) == (8, 64)  # whole steps kept
     small = W.SweepSpec(ModelConfig(), W.Axis("gain", 0.5, 3.0, 5))
     assert sweeps.coarse(small) == small  # nothing to preview
+
+
+def test_the_table_csv_is_drawn_once_its_expander_is_open():
+    """Lazy like every figure's: closed, no CSV and no equations are sent; open, the CSV holds the swept table."""
+    at = through_router(SMALL)
+    assert not at.exception and not any(b.proto.id.endswith("pd_csv") for b in at.get("download_button"))
+    assert not at.latex
+    at.session_state["pd_chart_explain"] = True  # dashboard.layout.details_key("pd_chart")
+    at.run()
+    assert not at.exception and any(b.proto.id.endswith("pd_csv") for b in at.get("download_button"))
+    assert at.latex and "chi_1" in at.latex[0].value
