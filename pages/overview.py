@@ -13,22 +13,20 @@ TITLES = {k: p.title for k, p in BY_KEY.items()}
 
 layout.frame()
 st.title("BPTT Explorer")
+# A heading and the text before it are one element: every element is a message and a redraw at every rerun.
 st.markdown(
     "How gradients flow **backward through time** in recurrent networks. Change the model in the sidebar "
     "(cell, activation, hidden units, sequence length, initialisation, gain, seed, task); every page "
-    "recomputes exactly what backpropagation through time (BPTT) does with it."
+    "recomputes exactly what backpropagation through time (BPTT) does with it.\n\n## The unrolled network"
 )
-
-st.header("The unrolled network")
 layout.diagram(compute.diagram_view(S.lecture()), "ov_diagram", DIAGRAM_TITLE)
 st.markdown(
     "A recurrent network applies the same cell at every step. Unrolled over a sequence x₁ … xₙ it is a "
     "deep feed-forward network with shared weights, and BPTT is ordinary backpropagation through it: the "
-    "error at step t travels back through every earlier step, multiplied by one Jacobian per step."
+    "error at step t travels back through every earlier step, multiplied by one Jacobian per step.\n\n"
+    "## Presets: the classic experiments\n\n"
+    ":small[:gray[One click on a preset's name sets the sidebar and opens the page where the effect shows.]]"
 )
-
-st.header("Presets: the classic experiments")
-st.caption("One click on a preset's name sets the sidebar and opens the page where the effect shows.")
 S.preset_picker()
 # The cards are one element: every element is a message at every rerun, and the browser redraws for each.
 layout.cards(P.PRESETS, TITLES)
@@ -60,9 +58,10 @@ $$\displaystyle \Big\|\frac{\partial h_t}{\partial h_s}\Big\| \le (\gamma\, \sig
 σ₁ < 1/γ makes gradients vanish; σ₁ > 1/γ is needed for them to explode."""
 )
 
-st.header("How to read the dashboard")
 st.markdown(
     f"""
+## How to read the dashboard
+
 - **{TITLES["gradient_flow"]}**: the heatmap of log10 ‖∂h(t)/∂h(s)‖ (white at the lag-0 norm, blue smaller, red
   larger), the norm against lag with its decay rate, the (γσ₁)ᵏ bound and the memory horizon, the per-step
   contributions, and for a stack the depth × time picture.
