@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bptt_core import runs as R
+from dashboard.layout import details_key
 from tests.test_app import APP, TIMEOUT, chart_spec, decode, navigation_mode  # noqa: F401 - the fixture
 from tests.test_runs import _flip_byte, make_run
 
@@ -58,6 +59,9 @@ def test_page_renders_a_run_and_moves_through_its_steps(runs_dir):
     np.testing.assert_allclose(z_first, run.step_data(0).flow, equal_nan=True)
     dl = decode(chart_spec(at, "ru_dldh")["data"][0]["y"])  # the total ||dL/dh_t||, log10
     np.testing.assert_allclose(dl, np.log10(run.step_data(0).dl_dh_total))
+    for key in CHARTS:  # each figure's CSV, in its expander (drawn once that is open)
+        at.session_state[details_key(key)] = True
+    at.run()
     for key in CHARTS:
         assert any(b.proto.id.endswith(f"{key}_csv") for b in at.get("download_button")), key
 
