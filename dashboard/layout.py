@@ -309,7 +309,7 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None, selecta
     event = chart(shown.spec, shown.key, page, stem, selectable)
     # Lazy: the CSV button and the paragraph are sent only while their expander is open (opening it reruns
     # this fragment), since every element costs a message and a browser redraw at every rerun.
-    more = st.expander("What am I looking at? · CSV", key=details_key(shown.key), on_change="rerun")
+    more = st.expander(DETAILS_LABEL, key=details_key(shown.key), on_change="rerun")
     if more.open:
         more.markdown(shown.explain)
         more.download_button(
@@ -323,6 +323,9 @@ def show_figure(page: str, shown: Shown, ctx: PageContext | None = None, selecta
             help="The numbers behind this figure, as CSV",
         )
     return event
+
+
+DETAILS_LABEL = "What am I looking at? · CSV"  # each figure's expander: its explanation and its CSV
 
 
 def details_key(figure_key: str) -> str:

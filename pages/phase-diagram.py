@@ -185,7 +185,7 @@ def body(ctx: compute.PageContext) -> None:
 def explain_and_table(table) -> None:
     """The map's "What am I looking at? · CSV", lazy like every figure's (layout.show_figure): the paragraph, the
     theory's equations and the table as CSV are drawn only while it is open."""
-    more = st.expander("What am I looking at? · CSV", key=layout.details_key(CHART), on_change="rerun")
+    more = st.expander(layout.DETAILS_LABEL, key=layout.details_key(CHART), on_change="rerun")
     if not more.open:
         return
     with more:

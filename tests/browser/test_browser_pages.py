@@ -24,9 +24,9 @@ import pytest
 from bptt_core import presets as P
 from bptt_core.config import ModelConfig
 from bptt_core.figures import TEMPLATE
+from dashboard.layout import DETAILS_LABEL
 
 DEFAULTS = ModelConfig()
-DETAILS = "What am I looking at? · CSV"  # the label of each figure's expander (dashboard.layout.show_figure)
 PRESET = P.get("exploding")  # the preset the browser clicks (AppTest sweeps all of them)
 PRESET_KEYS = {"activation": "m_activation", "init": "m_init", "gain": "m_gain", "spectral_radius": "m_radius"}
 
@@ -130,7 +130,7 @@ def test_page_renders_its_charts(tour, name, path, link, title, charts, strict):
             unlabelled = [k for k, t in f["axes"] if not t.strip()]
             assert not unlabelled, f"{name}: figure {f['title']!r} has unlabelled axes {unlabelled}"
     if strict:  # each figure's CSV is in its expander (drawn once opened: test_csv_download_holds_the_numbers)
-        details = tour.locator('[data-testid="stExpander"]').filter(has_text=DETAILS).count()
+        details = tour.locator('[data-testid="stExpander"]').filter(has_text=DETAILS_LABEL).count()
         assert details >= drawn, f"{name}: {details} CSV expanders for {drawn} figures"
 
 
@@ -172,7 +172,7 @@ def test_csv_download_holds_the_numbers(tour):
     _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
     T = int(H.slider(tour, SEQ_SLIDER).get_attribute("value"))
     n = tour.watcher.finished
-    tour.locator('[data-testid="stExpander"] summary').filter(has_text=DETAILS).first.click()  # reruns: drawn now
+    tour.locator('[data-testid="stExpander"] summary').filter(has_text=DETAILS_LABEL).first.click()  # reruns: drawn now
     H.wait_idle(tour, tour.watcher, n, timeout=60)
     button = tour.locator('[data-testid="stDownloadButton"]').filter(has_text="CSV").first
     with tour.expect_download(timeout=60_000) as dl:
