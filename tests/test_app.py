@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from bptt_core import presets as P
 from bptt_core.config import CELLS, INITS, TASKS
 from dashboard.layout import EXPORTS_OPEN, details_key
-from dashboard.settings import MODEL_SETTINGS
+from dashboard.settings import MODEL_SETTINGS, PRESET_PICK
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
@@ -68,7 +68,7 @@ def open_page(page: str, query: dict | None = None, state: dict | None = None, w
 
 def pick_preset(at: AppTest, key: str) -> AppTest:
     """Click the preset's button in the Overview's row of presets (one st.pills)."""
-    return at.button_group(key="preset_pick").set_value(key)
+    return at.button_group(key=PRESET_PICK).set_value(key)
 
 
 def settle(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
@@ -183,7 +183,7 @@ def test_the_row_of_presets_forgets_its_pick():
     assert at.title[0].value == "Gradient flow" and at.session_state["m_gain"] == 0.5
     at.session_state["m_gain"] = 2.0
     at.switch_page(PAGES["overview"][0]).run()
-    assert at.button_group(key="preset_pick").value is None
+    assert at.button_group(key=PRESET_PICK).value is None
     pick_preset(at, "vanishing").run()
     assert at.title[0].value == "Gradient flow" and at.session_state["m_gain"] == 0.5
 
@@ -377,7 +377,7 @@ def test_link_to_this_view_holds_the_settings():
 @pytest.mark.parametrize("page", ["spectrum", "gradient_flow"])
 def test_the_exports_are_drawn_only_while_their_expander_is_open(page):
     """Closed (the default), the exports send none of their elements; open, the JSON, the link and the
-    report's button are there; the page's own elements are the same either way."""
+    report's button are there, and the page holds more elements."""
     at = open_page(page, state={EXPORTS_OPEN: False})
     closed = len(list(at.main))
     assert not at.code and not any(b.proto.label == "Settings (JSON)" for b in at.get("download_button"))

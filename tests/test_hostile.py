@@ -775,8 +775,10 @@ def test_fuzz_estimate(cell, input_size, hidden_size, output_size, seq_len, batc
 def test_crafted_uploads_on_the_page():
     from streamlit.testing.v1 import AppTest
 
+    from dashboard.uploads import OPEN
+
     at = AppTest.from_file(str(ROOT / "pages" / "spectrum.py"), default_timeout=120)
-    at.session_state["upload_open"] = True  # dashboard.uploads.OPEN: the expander that draws the inputs
+    at.session_state[OPEN] = True  # the "Your own model" expander: its inputs are drawn only while open
     at.run()
     overflow = {k: v.double() for k, v in rnn_sd().items()}
     overflow["weight_hh_l0"][0, 0] = 1e39

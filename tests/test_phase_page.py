@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bptt_core import sweep as W
+from dashboard.layout import details_key
 from tests.test_app import decode, navigation_mode  # noqa: F401 - the fixture
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -158,7 +159,7 @@ def test_the_table_csv_is_drawn_once_its_expander_is_open():
     at = through_router(SMALL)
     assert not at.exception and not any(b.proto.id.endswith("pd_csv") for b in at.get("download_button"))
     assert not at.latex
-    at.session_state["pd_chart_explain"] = True  # dashboard.layout.details_key("pd_chart")
+    at.session_state[details_key("pd_chart")] = True
     at.run()
     assert not at.exception and any(b.proto.id.endswith("pd_csv") for b in at.get("download_button"))
     assert at.latex and "chi_1" in at.latex[0].value
