@@ -106,8 +106,8 @@ def boundary_text(table, line, axes) -> None:
         st.markdown(
             f"**Theory against measurement:** the measured boundary (first λ₁ = 0 crossing of the seed mean along "
             f"{line.gain_axis}) lies on average **{d['mean']:.3g}** (at most {d['max']:.3g}) in {line.gain_axis} from "
-            f"the mean-field line χ₁ = 1, over {d['rows']} row(s). The theory is for H → ∞; "
-            f"{'the spectral radius stands for g (circular law). ' if line.gain_axis == 'spectral_radius' else ''}"
+            f"the mean-field line χ₁ = 1, over {d['rows']} row(s). The theory is for H → ∞"
+            f"{'; the spectral radius stands for g (circular law).' if line.gain_axis == 'spectral_radius' else '.'}"
         )
     else:
         st.markdown("**Theory against measurement:** λ₁ does not cross 0 inside this grid, so there is no distance.")
