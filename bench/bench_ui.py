@@ -113,10 +113,7 @@ class Tab:
         t0 = time.perf_counter()
         self.page.keyboard.press("ArrowRight" if self.i % 2 == 0 else "ArrowLeft")
         self.i += 1
-        while self.watcher.finished <= n:
-            if time.perf_counter() - t0 > 120:
-                raise TimeoutError("the rerun did not finish in 120 s")
-            self.page.wait_for_timeout(1)
+        self.watcher.wait_finished(n, timeout=120)
         took = self.watcher.last_finished_at - t0
         started = self.watcher.last_started_at
         self.server.append(self.watcher.last_finished_at - started if started > t0 else float("nan"))

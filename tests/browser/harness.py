@@ -166,11 +166,36 @@ class RerunWatcher:
         self.statuses: list[int] = []
         self.last_finished_at = 0.0
         self.last_started_at = 0.0  # when the server said a rerun began (its first message of the rerun)
+        self.socket = None  # the page's current Streamlit websocket (Playwright's WebSocket)
+        self._page = page
         page.on("websocket", self._on_socket)
 
     def _on_socket(self, ws) -> None:
         if "/_stcore/stream" in ws.url:
+            self.socket = ws
             ws.on("framereceived", self._on_frame)
+
+    def wait_finished(self, after: int, timeout: float) -> None:
+        """Block until more than ``after`` reruns have finished, woken by the frames themselves rather
+        than by polling round trips to the browser's driver (which took CPU from the server and the
+        browser, on the same cores, while a step was being timed). A page that navigates opens a new
+        websocket: the wait moves to it. TimeoutError after ``timeout`` seconds."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        deadline = time.monotonic() + timeout
+        while self.finished <= after:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no script_finished after {timeout:.0f} s")
+            ws = self.socket
+            if ws is None or ws.is_closed():  # not open yet, or replaced by a navigation
+                self._page.wait_for_timeout(10)
+                continue
+            # in slices, so that a socket replaced meanwhile is noticed; Playwright's TimeoutError is an Error
+            with contextlib.suppress(PlaywrightError):
+                ws.wait_for_event(
+                    "framereceived", predicate=lambda _: self.finished > after, timeout=min(left, 0.5) * 1000
+                )
 
     def _on_frame(self, payload) -> None:
         if isinstance(payload, str):
@@ -241,10 +266,7 @@ def wait_idle(page, watcher: RerunWatcher | None = None, after: int | None = Non
     status widget no longer says "Running", and no element is marked stale."""
     deadline = time.monotonic() + timeout
     if watcher is not None and after is not None:
-        while watcher.finished <= after:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no script_finished after {timeout:.0f} s")
-            page.wait_for_timeout(10)
+        watcher.wait_finished(after, timeout)
     remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
     page.wait_for_function(IDLE_JS, timeout=remaining_ms, polling=20)
     settle(page)
