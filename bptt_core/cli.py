@@ -475,18 +475,10 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def sweep_figure(spec, table):
     """The phase diagram of the first measure, the lambda_1 = 0 contour and the mean-field line; notes."""
-    from .figures import phase_diagram
-    from .sweep import summarise, theory_distance, theory_line
+    from .sweep import phase_figure, theory_distance, theory_line
 
-    axes = [a.name for a in spec.axes]
-    measure = spec.measures[0]
     line = theory_line(spec)
-    lyap = summarise(table, axes, "lyapunov") if "lyapunov" in table else None
-    fig = phase_diagram(
-        summarise(table, axes, measure), axes[0], axes[1] if len(axes) > 1 else None, measure,
-        lyapunov=lyap if len(axes) > 1 else None, theory=line.frame,
-        theory_axes=(line.gain_axis, line.other_axis) if line.frame is not None else None, seeds=spec.seeds,
-    )  # fmt: skip
+    fig = phase_figure(table, [a.name for a in spec.axes], spec.measures[0], seeds=spec.seeds, line=line)
     notes = []
     if line.frame is None:
         notes.append(f"Mean-field line: none ({line.reason}).")

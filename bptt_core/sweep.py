@@ -671,6 +671,28 @@ def summarise(table: pd.DataFrame, axes: list[str], measure: str) -> pd.DataFram
     return out
 
 
+def phase_figure(table: pd.DataFrame, axes: list[str], measure: str, stat: str = "mean", seeds: int = 1,
+                 line: TheoryLine | None = None, edge: float | None = None):  # fmt: skip
+    """The phase diagram of a sweep's table: ``measure``'s seed mean (``stat="mean"``) or spread
+    (``"std"``) at every grid point, the measured lambda_1 = 0 contour (two axes, when the table has
+    lambda_1), the mean-field ``line`` and the edge finder's gain. The page and the command line draw this."""
+    from .figures import phase_diagram
+
+    if stat not in ("mean", "std"):
+        raise ValueError(f"stat must be 'mean' or 'std'; got {stat!r}")
+    x, y = axes[0], axes[1] if len(axes) > 1 else None
+    summary = summarise(table, axes, measure)
+    if stat == "std":  # the one-axis curve is drawn from the mean column: it shows the spread instead
+        summary = summary.assign(mean=summary["std"])
+    lyap = summarise(table, axes, "lyapunov") if "lyapunov" in table and y is not None else None
+    drawn = line is not None and line.frame is not None
+    return phase_diagram(
+        summary, x, y, measure, stat, lyapunov=lyap,
+        theory=line.frame if drawn else None, theory_axes=(line.gain_axis, line.other_axis) if drawn else None,
+        edge=edge, seeds=seeds,
+    )  # fmt: skip
+
+
 # -- the measured boundary ------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from . import page_table
 from .settings import GOTO, MODEL_SETTINGS, PENDING
 
 STORE_ENTRIES = 16
+PHASE_HEIGHT = 620  # pixels
 COARSE_POINTS = 8  # per axis, of the quick first picture of a larger grid
 # The page's limits (the command line's are larger: bptt_core.sweep.MAX_SWEEP_NETWORKS).
 PAGE_MAX_NETWORKS = 2500  # 50 x 50, one seed
@@ -99,6 +100,20 @@ def sweep_table(spec, progress=None):
         while len(store) > STORE_ENTRIES:
             store.popitem(last=False)
     return table
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def phase_spec(spec, measure: str, stat: str, edge_gain: float | None, lecture: bool) -> dict:
+    """The phase diagram of a stored sweep as a styled figure dict, built and validated once per view
+    (building it took more than half of the page's rerun: py-spy)."""
+    from bptt_core import figures as F
+    from bptt_core.sweep import phase_figure
+
+    from .compute import plain_arrays
+
+    fig = phase_figure(sweep_table(spec), [a.name for a in spec.axes], measure, stat, spec.seeds,
+                       theory_line(spec), edge_gain)  # fmt: skip
+    return plain_arrays(F.style(fig, lecture=lecture, height=PHASE_HEIGHT).to_dict())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -75,22 +75,9 @@ def make_spec(cfg):
     return spec, measure, stat
 
 
-def draw(table, axes, measure, stat, seeds, line=None, edge_gain=None):
-    x, y = axes[0], axes[1] if len(axes) > 1 else None
-    summary = W.summarise(table, axes, measure)
-    if stat == "spread":
-        summary = summary.assign(mean=summary["std"])
-    lyap = W.summarise(table, axes, "lyapunov") if "lyapunov" in table and y is not None else None
-    fig = F.phase_diagram(
-        summary, x, y, measure, "mean" if stat == "mean" else "std", lyapunov=lyap,
-        theory=line.frame if line is not None else None,
-        theory_axes=(line.gain_axis, line.other_axis) if line is not None and line.frame is not None else None,
-        edge=edge_gain, seeds=seeds,
-    )  # fmt: skip
-    F.style(fig, lecture=S.lecture(), height=620)
-    return st.plotly_chart(
-        fig, key=CHART, on_select="rerun", selection_mode="points", config=layout.plotly_config(PAGE), theme=None
-    )
+def draw(spec: dict):
+    """The map (a figure dict); returns its selection event (a clicked point)."""
+    return layout.chart(spec, CHART, PAGE, selectable=True)
 
 
 def boundary_text(table, line, axes) -> None:
@@ -128,7 +115,8 @@ def body(ctx: compute.PageContext) -> None:
         seeds = int(f.table["seed"].nunique())
         st.caption(f"{upload.name}: {len(f.table)} rows, axes {', '.join(f.axes)}, {seeds} seed(s). The file does "
                    "not say which cell it sweeps, so no mean-field line and no click-to-open.")  # fmt: skip
-        draw(f.table, f.axes, measure, "mean", seeds)
+        fig = W.phase_figure(f.table, f.axes, measure, seeds=seeds)
+        draw(F.style(fig, lecture=S.lecture(), height=sweeps.PHASE_HEIGHT).to_dict())
         return
     try:
         spec, measure, stat = make_spec(cfg)
@@ -144,7 +132,7 @@ def body(ctx: compute.PageContext) -> None:
             st.caption(f"A coarse {quick.grid_shape} preview while the {spec.grid_shape} grid computes…")
             fig = F.phase_diagram(W.summarise(small, [a.name for a in quick.axes], measure), quick.x.name,
                                   quick.y.name if quick.y else None, measure)  # fmt: skip
-            st.plotly_chart(F.style(fig, height=620), config=layout.plotly_config(PAGE), theme=None)
+            st.plotly_chart(F.style(fig, height=sweeps.PHASE_HEIGHT), config=layout.plotly_config(PAGE), theme=None)
     bar = st.progress(0.0, text=f"Computing {spec.n_networks} networks…")
     table = sweeps.sweep_table(
         spec, lambda d, n: bar.progress(d / n, text=f"{d}/{n} chunks of {spec.n_networks} networks")
@@ -165,7 +153,7 @@ def body(ctx: compute.PageContext) -> None:
                 edge_gain = e.gain
                 st.markdown(f"**Edge of chaos** for the sidebar's network (seed {cfg.seed}): gain **{e.gain:.4g}**, "
                             f"where λ₁ = {e.lyapunov:+.2g} log10 per step ({e.steps} bisection steps, each exact).")  # fmt: skip
-    event = draw(table, axes, measure, stat, spec.seeds, line, edge_gain)
+    event = draw(sweeps.phase_spec(spec, measure, "mean" if stat == "mean" else "std", edge_gain, S.lecture()))
     boundary_text(table, line, axes)
     ordered = int((table["lyapunov"] < 0).sum())
     st.caption(f"{len(table)} networks ({spec.grid_shape} grid × {spec.seeds} seed(s)): {ordered} ordered (λ₁ < 0), "

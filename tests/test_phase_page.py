@@ -163,3 +163,26 @@ def test_the_table_csv_is_drawn_once_its_expander_is_open():
     at.run()
     assert not at.exception and any(b.proto.id.endswith("pd_csv") for b in at.get("download_button"))
     assert at.latex and "chi_1" in at.latex[0].value
+
+
+def test_the_map_is_built_once_per_view(monkeypatch):
+    """A rerun at the same settings reuses the map's figure (building it was most of the page's rerun);
+    a view-only change (spread instead of mean) builds it anew, and the drawn figure follows."""
+    from dashboard import sweeps
+
+    sweeps.phase_spec.clear()
+    built = []
+    real = W.phase_figure
+    monkeypatch.setattr(
+        W, "phase_figure", lambda *a, **kw: built.append(a[3] if len(a) > 3 else kw.get("stat")) or real(*a, **kw)
+    )
+    at = through_router(SMALL)
+    first = chart(at)
+    assert built == ["mean"]
+    at.run()
+    at.run()
+    assert built == ["mean"], "a rerun at the same view rebuilt the map"
+    assert chart(at) == first
+    at.selectbox(key="pd_stat").set_value("spread").run()
+    assert built == ["mean", "std"]
+    assert chart(at) != first
