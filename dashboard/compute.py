@@ -9,6 +9,11 @@ Two levels of cache:
 - the figures ready to draw (``*_view``): the page's panels from ``bptt_core.panels``, styled and
   turned into plain dicts once per settings, so that a rerun that changes nothing about a figure
   neither rebuilds nor revalidates it (Plotly's validation of a heatmap costs more than drawing it).
+  These are ``st.cache_resource``: every rerun gets the one stored object, where ``st.cache_data``
+  unpickled a fresh copy of every figure and table at every rerun (a quarter of the Truncated BPTT
+  page's rerun, replayed without a browser: 30 -> 23 ms). So a view is read-only: the pages and
+  :mod:`dashboard.layout` only read it (slide mode builds a new dict), and tests/test_app.py checks
+  that what a page sends does not drift between reruns.
 
 torch is imported on first use (:func:`numerics`): the Overview page and the sidebar never compute, so
 the first page a visitor opens does not wait for it.
@@ -79,8 +84,8 @@ def compute_slot():
 
 
 def forget_idle_cache_locks() -> int | None:
-    """Drop the per-key locks st.cache_data keeps after a value is computed; how many are left
-    (None where this Streamlit keeps them elsewhere).
+    """Drop the per-key locks st.cache_data and st.cache_resource keep after a value is computed; how
+    many are left (None where this Streamlit keeps them elsewhere).
 
     Streamlit (1.67, ``cache_utils.Cache._value_locks``) makes one lock per key it ever computed so
     two sessions never compute the same value at once, and keeps it for good: under a class that keeps
@@ -88,12 +93,13 @@ def forget_idle_cache_locks() -> int | None:
     (dropping one at the wrong instant costs at most one duplicate computation), so every rerun drops
     them. A Streamlit release that stores them differently fails tests/test_cache_locks.py.
     """
-    from streamlit.runtime.caching import cache_data_api
+    from streamlit.runtime.caching import cache_data_api, cache_resource_api
 
     try:
-        registry = cache_data_api._data_caches
-        with registry._caches_lock:
-            caches = [c for by_key in registry._function_caches.values() for c in by_key.values()]
+        caches = []
+        for registry in (cache_data_api._data_caches, cache_resource_api._resource_caches):
+            with registry._caches_lock:
+                caches += [c for by_key in registry._function_caches.values() for c in by_key.values()]
         left = 0
         for cache in caches:
             with cache._value_locks_lock:
@@ -184,7 +190,7 @@ def contributions(ctx: PageContext, t: int):
         return numerics().contributions_of(ctx.cfg, t, ctx.upload)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
     """A stack's depth x time picture: how much of a change at (layer i, step s) reaches the top at T."""
     from bptt_core import panels as P
@@ -262,7 +268,7 @@ def report_sections(cfg: ModelConfig, kw: dict) -> tuple:
     return k1k2, kw.get("train_cfg") or CLIPPING_STORY
 
 
-@st.cache_data(**{**VIEWS, "show_spinner": "Measuring…"})
+@st.cache_resource(**{**VIEWS, "show_spinner": "Measuring…"})
 def calculator_view(ctx: PageContext, **settings) -> tuple[pd.DataFrame, bytes, dict]:
     """(the calculator's table as the page shows it, the CSV of the numbers, what it analysed:
     input_size, output_size, num_layers, truncation, same_as_flow) for the page's model or upload and
@@ -369,7 +375,7 @@ class FlowShown:
     panels: tuple[Shown, ...] = field(default_factory=tuple)
 
 
-@st.cache_data(**{**VIEWS, "show_spinner": "Multiplying step Jacobians…"})
+@st.cache_resource(**{**VIEWS, "show_spinner": "Multiplying step Jacobians…"})
 def gradient_flow_view(
     ctx: PageContext,
     norm,
@@ -411,7 +417,7 @@ def classic_one_layer(cfg: ModelConfig) -> bool:
     return cfg.cell in PLAYER_CELLS and cfg.num_layers == 1
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: bool) -> tuple[float, tuple[Shown, ...]]:
     """(log10 of the clicked norm, the unroll panels) for the 0-indexed cell (t, s) of the page's
     gradient-flow matrix: the same model and sequence as :func:`flow_matrix`."""
@@ -428,7 +434,7 @@ def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: boo
     return u.value, tuple(ready(p, lecture) for p in P.unroll_panels(u))
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def compare_view(
     ctx: PageContext, ctx_b: PageContext, norm, block: str, threshold: float, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
@@ -444,7 +450,7 @@ def compare_view(
     return table, tuple(ready(p, lecture) for p in panels)
 
 
-@st.cache_data(**{**VIEWS, "show_spinner": "Spectra…"})
+@st.cache_resource(**{**VIEWS, "show_spinner": "Spectra…"})
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
     from bptt_core import panels as P
@@ -458,7 +464,7 @@ def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, floa
     return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate, circle, ctx.cfg.cell))
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
     """(bptt_core.panels.TruncationView without its panel, the mask heatmap ready to draw)."""
     from dataclasses import replace
@@ -469,7 +475,7 @@ def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
     return replace(view, panel=None), ready(view.panel, lecture)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[pd.DataFrame, Shown]:
     """(the static table, the comparison figure) for full BPTT vs TBPTT(k1, k2) vs RTRL."""
     from bptt_core import panels as P
@@ -478,7 +484,7 @@ def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[
     return P.comparison_table(df), ready(P.comparison_panel(df), lecture)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
     """The Clipping page's gradient-norm and loss histories (the twins must have been trained:
     :func:`twin_runs`)."""
@@ -491,7 +497,7 @@ def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
     return tuple(ready(p, lecture) for p in panels)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     """||dL/dh_t|| during training of one twin."""
     from bptt_core import panels as P
@@ -499,7 +505,7 @@ def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def player_view(
     ctx: PageContext, tcfg, twin: str, lecture: bool, active: int = 0, prefix: str = "cl_play", label: str = ""
 ) -> tuple[Shown, ...]:
@@ -558,7 +564,7 @@ def played_run(page: str, ctx: PageContext, tcfg) -> dict:
     return _result_or_run(played_run_key(page, ctx, tcfg), played_run_job(ctx, tcfg))
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def memory_view(
     cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int, lecture: bool
 ):
@@ -587,7 +593,7 @@ def mean_field(ctx: PageContext) -> dict | None:
 # -- compare mode: Spectrum, Truncated BPTT, Clipping ---------------------------------------------------
 
 
-@st.cache_data(**{**VIEWS, "show_spinner": "Spectra of B…"})
+@st.cache_resource(**{**VIEWS, "show_spinner": "Spectra of B…"})
 def compare_spectrum_view(
     ctx: PageContext, ctx_b: PageContext, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
@@ -599,7 +605,7 @@ def compare_spectrum_view(
     return table, tuple(ready(p, lecture) for p in panels)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def compare_truncation_view(
     ctx: PageContext, ctx_b: PageContext, k1: int, k2: int, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
@@ -612,7 +618,7 @@ def compare_truncation_view(
     return table, tuple(ready(p, lecture) for p in panels)
 
 
-@st.cache_data(**VIEWS)
+@st.cache_resource(**VIEWS)
 def compare_clipping_view(
     ctx: PageContext, ctx_b: PageContext, tcfg, twin: str, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:

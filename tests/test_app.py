@@ -460,6 +460,7 @@ def test_a_spinner_only_on_a_cache_miss(page, monkeypatch):
     real = threading.Timer.start
     monkeypatch.setattr(threading.Timer, "start", lambda self: started.append(self) or real(self))
     st.cache_data.clear()
+    st.cache_resource.clear()
     at = open_page(page)
     assert started, "no spinner on the first run: the positive control"
     started.clear()
@@ -628,3 +629,25 @@ def test_a_presets_claims_are_measured_on_the_pages_own_numbers(monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert any("Claim:" in m.value for m in at.markdown)
     assert len(calls) == 1, f"the twins were trained {len(calls)} times"
+
+
+def sent_figures(at: AppTest) -> dict[str, str]:
+    """Every chart's key -> the figure JSON the page sent."""
+    return {c.key: c.proto.spec for c in at.get("plotly_chart")}
+
+
+@pytest.mark.parametrize("page", ["gradient_flow", "spectrum", "clipping", "truncation", "calculator"])
+def test_a_stored_view_is_sent_unchanged_at_every_rerun(page):
+    """The figures ready to draw are stored once and handed to every rerun as the same objects
+    (st.cache_resource): what a page sends after going to H = 9 and back to 8 equals what it sent first,
+    so nothing that shows a view changed the stored one."""
+    at = open_page(page, {"m_hidden": "8"})
+    assert_ok(at, page)
+    first = sent_figures(at)
+    at.slider(key="m_hidden").set_value(9).run()
+    assert_ok(at, page)
+    assert sent_figures(at) != first, "H = 9 drew the same figures: the positive control"
+    settle(at.slider(key="m_hidden").set_value(8).run())
+    at.run()
+    assert_ok(at, page)
+    assert sent_figures(at) == first

@@ -72,3 +72,24 @@ def test_a_session_changing_settings_leaves_no_locks_behind():
         computed += len(after - before)
         assert all_locks() <= 8, all_locks()  # at most this run's own computations (a few per page)
     assert computed == 8  # every rerun computed a new flow matrix, yet the locks did not pile up
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _cube(x: int) -> int:
+    return x * x * x
+
+
+def test_the_resource_caches_locks_are_dropped_too():
+    """The figures ready to draw live in st.cache_resource, which keeps a lock per key the same way."""
+    from streamlit.runtime.caching import cache_resource_api
+
+    _cube.clear()
+    for x in range(20):
+        _cube(x)
+    registry = cache_resource_api._resource_caches
+    (cache,) = [c for by_key in registry._function_caches.values() for c in by_key.values()
+                if c.display_name.endswith("._cube")]  # fmt: skip
+    assert len(cache._value_locks) == 20
+    C.forget_idle_cache_locks()
+    assert len(cache._value_locks) == 0
+    assert _cube(19) == 19**3
