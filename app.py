@@ -9,7 +9,7 @@ from dashboard.transport import send_without_delay
 tune_for_server()  # once per process: memory stays flat while many sessions compute (see the module)
 send_without_delay()  # once per process: Nagle's algorithm had held each rerun's messages (see the module)
 
-st.set_page_config(page_title="BPTT Explorer", page_icon="∂", layout="wide")
+st.set_page_config(page_title="BPTT Explorer", page_icon="📉", layout="wide")
 # Navigation first, before the heavier imports: it is what tells Streamlit to ignore the plain pages/ folder.
 nav = st.navigation(make_pages())
 

@@ -102,7 +102,7 @@ def sweep_table(spec, progress=None):
     return table
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)  # read-only, as dashboard.compute's views
 def phase_spec(spec, measure: str, stat: str, edge_gain: float | None, lecture: bool) -> dict:
     """The phase diagram of a stored sweep as a styled figure dict, built and validated once per view
     (building it took more than half of the page's rerun: py-spy)."""

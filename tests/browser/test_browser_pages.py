@@ -150,6 +150,28 @@ def test_slider_step_updates_chart_and_url(tour):
     _no_problems(tour)
 
 
+def test_a_rerun_fetches_nothing_and_the_favicon_is_inline(tour):
+    """A slider step is one websocket exchange: the page asks the server (or anyone) for nothing over HTTP.
+    The page icon was a character Streamlit does not take for an emoji, so it became the favicon's URL and
+    every rerun fetched /%E2%88%82 (the app's HTML, not an image); a Material icon would be fetched from
+    fonts.gstatic.com. An emoji is drawn inline."""
+    _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
+    icons = tour.evaluate("() => Array.from(document.querySelectorAll('link[rel*=icon]')).map(l => l.href)")
+    assert icons and all(h.startswith("data:image/svg+xml") for h in icons), icons
+    fetched = []
+
+    def note(request):
+        fetched.append(request.url)
+
+    tour.on("request", note)
+    thumb = H.slider(tour, SEQ_SLIDER)
+    _step(tour, thumb, "ArrowRight")
+    _step(tour, thumb, "ArrowLeft")
+    tour.wait_for_timeout(300)
+    tour.remove_listener("request", note)
+    assert fetched == [], fetched
+
+
 def test_modebar_exports_png_at_3x(tour):
     _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
     heat = tour.locator(H.PLOT).first
