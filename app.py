@@ -3,13 +3,13 @@
 import streamlit as st
 
 from bptt_core.allocator import freeze_new_imports, tune_for_server
-from dashboard.page_table import make_pages
+from dashboard.page_table import PAGE_CONFIG, make_pages
 from dashboard.transport import send_without_delay
 
 tune_for_server()  # once per process: memory stays flat while many sessions compute (see the module)
 send_without_delay()  # once per process: Nagle's algorithm had held each rerun's messages (see the module)
 
-st.set_page_config(page_title="BPTT Explorer", page_icon="📉", layout="wide")
+st.set_page_config(**PAGE_CONFIG)
 # Navigation first, before the heavier imports: it is what tells Streamlit to ignore the plain pages/ folder.
 nav = st.navigation(make_pages())
 

@@ -66,6 +66,7 @@ def frame() -> None:
     """What every page starts with: the sidebar (drawn here when the page script runs on its own,
     as AppTest.from_file or a fresh server's first request do) and the view's CSS."""
     if not _through_router():
+        st.set_page_config(**page_table.PAGE_CONFIG)  # wide, as app.py sets it
         _claim_navigation()
         draw_sidebar()
     apply_view_css()

@@ -50,6 +50,9 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("phase_diagram", "pages/phase-diagram.py", "Phase diagram", ":material/grain:", False, ("pd_chart",)),
 )  # fmt: skip
 FIGURES = tuple(f for p in PAGES for f in p.figures)
+# st.set_page_config's arguments: app.py's, and a page run without it (a fresh server's first request).
+# The icon is an emoji, drawn inline: any other character becomes the favicon's URL, fetched at every rerun.
+PAGE_CONFIG = dict(page_title="BPTT Explorer", page_icon="📉", layout="wide")
 BY_KEY = {p.key: p for p in PAGES}
 DEFAULT = "overview"
 

@@ -330,6 +330,9 @@ def test_deep_link_on_a_fresh_server(browser, path):
             assert not url_warnings, url_warnings
             nav = [t.strip().lower() for t in pg.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
             assert not {"common", "registry", "app"} & set(nav), f"helper modules offered as pages: {nav}"
+            # the wide layout app.py sets, though this first run went straight to the page's script
+            main = pg.locator('[data-testid="stMainBlockContainer"]').first.bounding_box()
+            assert main["width"] > 0.6 * H.VIEWPORT["width"], f"a centred page, {main['width']:.0f} px wide"
         finally:
             pg.context.close()
 
