@@ -149,6 +149,19 @@ def launch_chromium(playwright, **kw):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, **kw)
 
 
+def parse_message(proto, payload):
+    """``payload`` read as a ``proto`` message (the server's ForwardMsg, the browser's BackMsg), or None
+    for a text frame or bytes that are not one."""
+    if isinstance(payload, str):
+        return None
+    msg = proto()
+    try:
+        msg.ParseFromString(payload)
+    except Exception:  # noqa: BLE001 - not such a message: nothing to count
+        return None
+    return msg
+
+
 class RerunWatcher:
     """Counts finished reruns by decoding the ForwardMsgs the server pushes over the websocket.
 
@@ -198,12 +211,8 @@ class RerunWatcher:
                 )
 
     def _on_frame(self, payload) -> None:
-        if isinstance(payload, str):
-            return
-        msg = self._ForwardMsg()
-        try:
-            msg.ParseFromString(payload)
-        except Exception:  # not a ForwardMsg: nothing to count
+        msg = parse_message(self._ForwardMsg, payload)
+        if msg is None:
             return
         kind = msg.WhichOneof("type")
         if kind == "session_status_changed":

@@ -35,12 +35,8 @@ class BackMsgWatcher:
             ws.on("framesent", self._on_frame)
 
     def _on_frame(self, payload) -> None:
-        if isinstance(payload, str):
-            return
-        msg = self._BackMsg()
-        try:
-            msg.ParseFromString(payload)
-        except Exception:  # noqa: BLE001 - not a BackMsg: nothing to count
+        msg = H.parse_message(self._BackMsg, payload)
+        if msg is None:
             return
         self.sent.append(msg.WhichOneof("type") or "")
 

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 
-from harness import free_port
+from harness import free_port, parse_message
 
 SMALL = 4096  # bytes: larger messages (elements, charts) are not parsed, only framed
 
@@ -116,10 +116,8 @@ class WireClock:
     def _on_message(self, payload: bytes, at: float) -> None:
         if len(payload) > SMALL:
             return
-        msg = self._ForwardMsg()
-        try:
-            msg.ParseFromString(payload)
-        except Exception:  # noqa: BLE001 - not a ForwardMsg: nothing to time
+        msg = parse_message(self._ForwardMsg, payload)
+        if msg is None:
             return
         kind = msg.WhichOneof("type")
         with self._lock:
