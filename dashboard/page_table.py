@@ -51,8 +51,15 @@ PAGES: tuple[PageInfo, ...] = (
 )  # fmt: skip
 FIGURES = tuple(f for p in PAGES for f in p.figures)
 # st.set_page_config's arguments: app.py's, and a page run without it (a fresh server's first request).
-# The icon is an emoji, drawn inline: any other character becomes the favicon's URL, fetched at every rerun.
-PAGE_CONFIG = dict(page_title="BPTT Explorer", page_icon="📉", layout="wide")
+# The icon is SVG markup, which Streamlit sends inline as a data: URL. A plain character ("∂") became the
+# favicon's URL, fetched at every rerun; an emoji has no font here (an empty box); a Material icon is
+# fetched from fonts.gstatic.com.
+FAVICON = (
+    "<svg viewBox='0 0 64 64'><rect width='64' height='64' rx='12' fill='#1f77b4'/>"
+    "<text x='32' y='48' font-size='46' font-family='serif' font-style='italic' text-anchor='middle' "
+    "fill='white'>∂</text></svg>"
+)
+PAGE_CONFIG = dict(page_title="BPTT Explorer", page_icon=FAVICON, layout="wide")
 BY_KEY = {p.key: p for p in PAGES}
 DEFAULT = "overview"
 

@@ -154,7 +154,7 @@ def test_a_rerun_fetches_nothing_and_the_favicon_is_inline(tour):
     """A slider step is one websocket exchange: the page asks the server (or anyone) for nothing over HTTP.
     The page icon was a character Streamlit does not take for an emoji, so it became the favicon's URL and
     every rerun fetched /%E2%88%82 (the app's HTML, not an image); a Material icon would be fetched from
-    fonts.gstatic.com. An emoji is drawn inline."""
+    fonts.gstatic.com. SVG markup is sent inline."""
     _goto_via_sidebar(tour, "Gradient flow", GF_CHARTS)
     icons = tour.evaluate("() => Array.from(document.querySelectorAll('link[rel*=icon]')).map(l => l.href)")
     assert icons and all(h.startswith("data:image/svg+xml") for h in icons), icons
