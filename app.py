@@ -19,6 +19,6 @@ from dashboard.settings import follow_preset  # noqa: E402
 
 follow_preset()
 draw_sidebar()
-forget_idle_cache_locks()  # st.cache_data would keep one lock per setting ever computed
+forget_idle_cache_locks()  # Streamlit's caches would keep one lock per setting ever computed
 nav.run()
 freeze_new_imports()  # Streamlit collects garbage after every rerun: keep the libraries out of that pass

@@ -10,9 +10,9 @@ delayed ACK): every rerun's first message (``new_session``) went out at once and
 page's elements and ``script_finished``, arrived 40 ms later, on every page and on a bare one-slider
 page alike. Measured with one closed-loop websocket client through nginx (``python bench/bench_capacity.py
 --page "" --clients 1 --seconds 8 --nginx-replicas 1``): an Overview rerun took 44 ms with Nagle on and
-10 ms with it off (22.5 against 92.9 reruns a second). Chromium on loopback acknowledges every segment
-at once, so a local browser did not wait; a client that delays its acknowledgements, as most do over
-a real network, did.
+10 ms with it off (22.5 against 92.9 reruns a second). Chromium on loopback acknowledged every segment
+at once (seen with tcpdump), so a local browser did not wait; a client that delays its
+acknowledgements does.
 
 Linux copies TCP_NODELAY from a listening socket to each socket it accepts, so setting it on the
 listener fixes every later connection; the connections already open are set too. Where the process's
@@ -52,8 +52,13 @@ def _set_nodelay(fd: int) -> bool:
     """TCP_NODELAY on the socket behind ``fd``, through a duplicate of it (closing the duplicate
     leaves the owner's descriptor open; the option belongs to the socket both name)."""
     try:
-        s = socket.socket(fileno=os.dup(fd))  # family, type and protocol read from the descriptor
-    except OSError:  # closed since it was listed, or not a socket any more
+        dup = os.dup(fd)
+    except OSError:  # closed since it was listed
+        return False
+    try:
+        s = socket.socket(fileno=dup)  # family, type and protocol read from the descriptor
+    except OSError:  # not a socket any more: the duplicate is ours to close
+        os.close(dup)
         return False
     with s:
         if s.family not in (socket.AF_INET, socket.AF_INET6) or s.type != socket.SOCK_STREAM:
@@ -63,7 +68,3 @@ def _set_nodelay(fd: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def nodelay_of(sock: socket.socket) -> bool:
-    return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))

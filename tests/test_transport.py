@@ -25,6 +25,10 @@ from dashboard import transport  # noqa: E402
 SYS_PIDFD_GETFD = 438  # x86_64 and aarch64 alike (the generic syscall table)
 
 
+def nodelay_of(sock: socket.socket) -> bool:
+    return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
 def _pair(listener: socket.socket) -> tuple[socket.socket, socket.socket]:
     client = socket.create_connection(listener.getsockname())
     accepted, _ = listener.accept()
@@ -37,16 +41,16 @@ def test_the_open_connection_and_every_later_one_send_without_delay():
         listener.listen()
         client, before = _pair(listener)
         with client, before:
-            assert before.proto == 0 and not transport.nodelay_of(before), "the bug this module works around"
+            assert before.proto == 0 and not nodelay_of(before), "the bug this module works around"
             transport.send_without_delay.cache_clear()
             try:
                 assert transport.send_without_delay() >= 2  # at least the listener and the open connection
             finally:
                 transport.send_without_delay.cache_clear()
-            assert transport.nodelay_of(before)
+            assert nodelay_of(before)
             client2, after = _pair(listener)
             with client2, after:
-                assert transport.nodelay_of(after), "Linux copies TCP_NODELAY from the listener"
+                assert nodelay_of(after), "Linux copies TCP_NODELAY from the listener"
 
 
 def test_other_sockets_are_left_alone():
@@ -63,6 +67,13 @@ def test_a_closed_descriptor_is_skipped():
     fd = s.fileno()
     s.close()
     assert not transport._set_nodelay(fd)
+
+
+def test_a_descriptor_that_is_no_socket_leaves_no_duplicate_open(tmp_path):
+    with open(tmp_path / "f", "w") as f:
+        before = len(os.listdir("/proc/self/fd"))
+        assert not transport._set_nodelay(f.fileno())
+        assert len(os.listdir("/proc/self/fd")) == before
 
 
 def _server_tcp_nodelay(pid: int) -> list[bool]:
@@ -83,7 +94,7 @@ def _server_tcp_nodelay(pid: int) -> list[bool]:
                 continue
             with socket.socket(fileno=fd) as s:
                 if s.family in (socket.AF_INET, socket.AF_INET6) and s.type == socket.SOCK_STREAM:
-                    out.append(transport.nodelay_of(s))
+                    out.append(nodelay_of(s))
     finally:
         os.close(pidfd)
     return out

@@ -3,9 +3,10 @@ that timestamps every ForwardMsg on the wire.
 
 Why not the page's own websocket events (``harness.RerunWatcher``)? Chromium reports a frame when the page's
 main thread dispatches it, and on a page of charts that thread is busy drawing the first messages of a
-rerun while the last ones wait in the socket: measured on Gradient flow, the script ended 41 ms after the
-key press and its ``script_finished`` left the server then, but the page read it at 107-164 ms, after a
-92 ms Plotly task. The wire is where "the server's end of the rerun" is; the page's reading of it is
+rerun while the last ones wait in the socket. On Gradient flow, ``python bench/bench_ui.py --cold 0
+--pages gradient_flow`` reads ``script_finished`` on the wire at 46 ms (median) and in the page at 92 ms;
+a one-off probe that logged app.py's start and end on the server saw the script end 41 ms after the key
+press and the page read its last message at 107-164 ms, behind a 92 ms Plotly task. The wire is where "the server's end of the rerun" is; the page's reading of it is
 reported beside it (bench/bench_ui.py).
 
 Every connection is forwarded byte for byte. Responses that upgrade to a websocket are parsed as
