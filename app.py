@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bptt_core.allocator import freeze_new_imports, tune_for_server
+from dashboard.allocator import freeze_new_imports, tune_for_server
 from dashboard.page_table import PAGE_CONFIG, make_pages
 from dashboard.transport import send_without_delay
 

@@ -9,7 +9,7 @@ matrices (S = 2H for the LRU).
 At T = 2000, H = 256 the dense engine does not run at all: its (T, S, S) buffers need
 24 T S^2 bytes (3.1 GB for the minGRU, 12.6 GB for the LRU), over the engine's 2 GB limit. So the
 fast path is timed at T = 2000, H = 256 and the dense engine at the same H on shorter sequences
-(``--dense-T``), extrapolated to T = 2000 by its cost model (``jacobians.flow_cost``, which is
+(``--dense-T``), extrapolated to T = 2000 by its cost model (``bptt_core.flow.plan.matrix_flops``, which is
 T^2 for the chain and T log T for the split) from the longest one; the output labels every
 extrapolated number. Both paths are also checked to agree (max |difference| of L) at the dense T.
 
@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_jacobians import median_time  # noqa: E402
 from bptt_core import LRU, MinGRU, jacobian_log_norms  # noqa: E402
 from bptt_core.config import state_size  # noqa: E402
-from bptt_core.jacobians import default_method, flow_cost  # noqa: E402
+from bptt_core.flow.plan import default_method  # noqa: E402
+from bptt_core.flow.plan import matrix_flops as flow_cost  # noqa: E402
 
 
 def model(cell: str, H: int) -> torch.nn.Module:

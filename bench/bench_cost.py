@@ -26,11 +26,11 @@ from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bptt_core import cost as C  # noqa: E402
-from bptt_core import report as R  # noqa: E402
-from bptt_core.build import build_model, build_task  # noqa: E402
+from bptt_core.analyses import cost as C  # noqa: E402
 from bptt_core.config import ModelConfig, state_size  # noqa: E402
-from bptt_core.training import TrainConfig, batch_at, batch_loss, live_view, train  # noqa: E402
+from bptt_core.learning.training import TrainConfig, batch_at, batch_loss, live_view, train  # noqa: E402
+from bptt_core.models.build import build_model, build_task  # noqa: E402
+from bptt_core.report import html as R  # noqa: E402
 
 
 def best_of(fn, n: int = 3) -> float:
@@ -122,7 +122,7 @@ def measure_training() -> dict:
 
 
 def measure_rtrl() -> dict:
-    from bptt_core.truncation import rtrl_gradients
+    from bptt_core.learning.truncation import rtrl_gradients
 
     cfg = ModelConfig(hidden_size=32, seq_len=40)
     rnn, readout = build_model(cfg)
@@ -181,7 +181,7 @@ import os, sys, threading, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {root!r})
 from bptt_core.config import ModelConfig
-from bptt_core.training import TrainConfig, train
+from bptt_core.learning.training import TrainConfig, train
 page = os.sysconf("SC_PAGE_SIZE")
 def rss():
     with open("/proc/self/statm") as f:

@@ -8,7 +8,7 @@
    PyTorch user writes first), both timed here. Reported: speed-up (goal >= 300).
 3. The spectral norm's cost at T = 100, H = 64 beside the Frobenius one.
 4. With --crossover: split against chain over a grid of sizes, the data behind
-   ``jacobians.default_method``.
+   ``bptt_core.flow.plan.default_method``.
 
 Run: python bench/bench_jacobians.py  [--repeats 5] [--quick] [--crossover]
 """
@@ -26,7 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bptt_core import ModelConfig, build_model, build_task, jacobian_log_norms  # noqa: E402
-from bptt_core.jacobians import default_method, log_norm_products, step_jacobians  # noqa: E402
+from bptt_core.flow.jacobians import log_norm_products, step_jacobians  # noqa: E402
+from bptt_core.flow.plan import default_method  # noqa: E402
 
 CROSSOVER_GRID = [(S, T) for S in (16, 32, 64, 128, 256) for T in (20, 50, 100, 200, 400, 1000) if S * S * T <= 2**24]
 

@@ -41,7 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 import harness as H  # noqa: E402
 
-from bptt_core import presets as P  # noqa: E402
+from dashboard import presets as P  # noqa: E402
 
 PAGE = "gradient-flow"
 # What the sessions change, in turn (labels as the page shows them).

@@ -28,12 +28,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bptt_core import figures as F  # noqa: E402
-from bptt_core import player  # noqa: E402
-from bptt_core.build import build_model, build_task  # noqa: E402
 from bptt_core.config import ModelConfig  # noqa: E402
-from bptt_core.jacobians import jacobian_log_norms  # noqa: E402
-from bptt_core.training import TrainConfig, train  # noqa: E402
+from bptt_core.figures.player import (
+    player_dh_figure,
+    player_eigenvalue_figure,
+    player_heatmap_figure,
+    player_lyapunov_figure,
+    player_singular_values_figure,
+)
+from bptt_core.flow.jacobians import jacobian_log_norms  # noqa: E402
+from bptt_core.learning import player  # noqa: E402
+from bptt_core.learning.training import TrainConfig, train  # noqa: E402
+from bptt_core.models.build import build_model, build_task  # noqa: E402
 
 
 def cpu(fn):
@@ -73,11 +79,11 @@ def main() -> None:
     paths, t_paths = cpu(lambda: player.eigen_paths([f.eigenvalues for f in fr]))
     print(f"eigenvalue paths: {t_paths * 1e3:.0f} ms")
     for fn, fargs in (
-        (F.player_heatmap_figure, (fr,)),
-        (F.player_dh_figure, (fr,)),
-        (F.player_eigenvalue_figure, (fr, paths)),
-        (F.player_singular_values_figure, (fr,)),
-        (F.player_lyapunov_figure, (fr,)),
+        (player_heatmap_figure, (fr,)),
+        (player_dh_figure, (fr,)),
+        (player_eigenvalue_figure, (fr, paths)),
+        (player_singular_values_figure, (fr,)),
+        (player_lyapunov_figure, (fr,)),
     ):
         js, t = cpu(lambda fn=fn, fargs=fargs: fn(*fargs).to_json())
         print(f"{fn.__name__}: {t * 1e3:.0f} ms to build and serialise, {len(js) / 2**20:.2f} MiB JSON")

@@ -1,7 +1,7 @@
 """What does a sweep cost per network, against one network computed alone? Both measured here.
 
 1. The phase diagram's grid: 30 x 30 networks (gain x input scale), H = 64, T = 200, vanilla tanh,
-   Gaussian init, lambda_1 and gamma sigma_1: the whole sweep (bptt_core.sweep.sweep, chunks on
+   Gaussian init, lambda_1 and gamma sigma_1: the whole sweep (bptt_core.sweeps.run.sweep, chunks on
    local threads), seconds and ms per network.
 2. Baseline, same run: networks computed alone the way the pages compute them (Spectrum page's
    lyapunov_exponents with min(S, 64) exponents, spectrum()), on a sample of the grid's points.
@@ -26,32 +26,34 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bptt_core import sweep as S  # noqa: E402
 from bptt_core.config import ModelConfig  # noqa: E402
+from bptt_core.sweeps.batched import single_measures
+from bptt_core.sweeps.grid import Axis, SweepSpec
+from bptt_core.sweeps.run import assemble, compute_chunk, run_local, single_thread
 
 BASE = ModelConfig(cell="rnn", activation="tanh", hidden_size=64, seq_len=200, init="gaussian")
 
 
-def per_network_sweep(spec: S.SweepSpec, workers: int | None) -> float:
+def per_network_sweep(spec: SweepSpec, workers: int | None) -> float:
     t0 = time.perf_counter()
-    table = S.assemble(spec, list(S.run_local(spec, workers=workers).values()))
+    table = assemble(spec, list(run_local(spec, workers=workers).values()))
     seconds = time.perf_counter() - t0
     assert len(table) == spec.n_networks
     return seconds
 
 
-def per_network_alone(spec: S.SweepSpec, measures, n: int) -> float:
+def per_network_alone(spec: SweepSpec, measures, n: int) -> float:
     rows = spec.rows()
     pick = np.linspace(0, len(rows) - 1, n).round().astype(int)
     t0 = time.perf_counter()
-    with S.single_thread():
+    with single_thread():
         for i in pick:
-            S.single_measures(spec.network(**rows[i]), measures)
+            single_measures(spec.network(**rows[i]), measures)
     return (time.perf_counter() - t0) / n
 
 
-def report(name: str, spec: S.SweepSpec, measures, alone_n: int, workers: int | None) -> None:
-    S.compute_chunk(spec, 0)  # warm-up (imports, allocator)
+def report(name: str, spec: SweepSpec, measures, alone_n: int, workers: int | None) -> None:
+    compute_chunk(spec, 0)  # warm-up (imports, allocator)
     sweep_s = per_network_sweep(spec, workers)
     alone = per_network_alone(spec, measures, alone_n)
     per = sweep_s / spec.n_networks
@@ -70,11 +72,11 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; H = 64, T = 200, rnn tanh gaussian")
     workers = a.workers or None
     fast = ("lyapunov", "sigma1_gamma")
-    spec = S.SweepSpec(BASE, S.Axis("gain", 0.5, 3.0, a.grid), S.Axis("input_scale", 0.0, 2.0, a.grid), measures=fast)
+    spec = SweepSpec(BASE, Axis("gain", 0.5, 3.0, a.grid), Axis("input_scale", 0.0, 2.0, a.grid), measures=fast)
     report("lambda_1 + gamma sigma_1", spec, fast, a.alone, workers)
     flow = ("lyapunov", "decay_rate", "memory_horizon")
-    spec = S.SweepSpec(
-        BASE, S.Axis("gain", 0.5, 3.0, a.flow_grid), S.Axis("input_scale", 0.0, 2.0, a.flow_grid), measures=flow
+    spec = SweepSpec(
+        BASE, Axis("gain", 0.5, 3.0, a.flow_grid), Axis("input_scale", 0.0, 2.0, a.flow_grid), measures=flow
     )
     report("lambda_1 + decay rate + horizon", spec, flow, max(3, a.alone // 4), workers)
 

@@ -30,9 +30,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bptt_core.build import build_model  # noqa: E402
 from bptt_core.config import ModelConfig  # noqa: E402
-from bptt_core.training import TrainConfig, batches, twin_runs  # noqa: E402
+from bptt_core.learning.training import TrainConfig, batches, twin_runs  # noqa: E402
+from bptt_core.models.build import build_model  # noqa: E402
 
 MODEL = ModelConfig(task="adding")  # defaults otherwise: rnn, tanh, H = 64, T = 50, orthogonal
 TRAIN = TrainConfig()  # defaults: 300 steps, sgd, lr 0.01, batch 16, threshold 1.0
@@ -91,7 +91,7 @@ def bench_twins(steps: int, repeats: int) -> dict:
 
 def bench_variants(repeats: int) -> dict | None:
     try:
-        from bptt_core.truncation import compare_variants
+        from bptt_core.learning.truncation import compare_variants
     except ImportError:
         return None
     rnn, readout = build_model(MODEL)
@@ -150,7 +150,7 @@ def main() -> None:
             f"{va['seconds']:.2f} s in all; per gradient: {parts}"
         )
     else:
-        lines.append("- variants comparison: bptt_core.truncation.compare_variants is not available")
+        lines.append("- variants comparison: bptt_core.learning.truncation.compare_variants is not available")
     print()
     print("\n".join(lines))
 

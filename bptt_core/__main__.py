@@ -1,5 +1,5 @@
-"""``python -m bptt_core jacobian ...``: see :mod:`bptt_core.cli`."""
+"""``python -m bptt_core``: the command line, as ``bptt`` (:mod:`bptt_core.cli`)."""
 
-from .cli import main
+from bptt_core.cli.main import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ import numbers
 from dataclasses import asdict, dataclass, fields
 
 CELLS = ("rnn", "lstm", "gru", "lru", "mingru", "minlstm", "ssm")
-# Diagonal recurrences (bptt_core.cells): h_t = a(x_t) * h_{t-1} + b(x_t), diagonal step Jacobians.
+# Diagonal recurrences (bptt_core.models.cells): h_t = a(x_t) * h_{t-1} + b(x_t), diagonal step Jacobians.
 DIAGONAL_CELLS = ("lru", "mingru", "minlstm", "ssm")
 COMPLEX_CELLS = ("lru",)  # complex state, carried as (Re h, Im h)
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
@@ -41,7 +41,7 @@ MAX_GAIN = 100.0
 MAX_STACK = 8  # num_layers of a model the analyses build
 MAX_JACOBIAN_BYTES = 2_000_000_000  # ~2 GB of engine buffers (seq_len * S^2 <= 78M), well inside 24 GiB
 
-# Uploads (bptt_core.model_io reads them; kept here so the dashboard's sidebar can state the limits
+# Uploads (bptt_core.files.model_io reads them; kept here so the dashboard's sidebar can state the limits
 # without importing torch).
 MAX_UPLOAD_BYTES = 50 * 2**20  # 50 MiB: the largest allowed LSTM (H=512, I=256) is 6.3 MB in float32
 MODEL_EXTENSIONS = (".pt", ".pth", ".safetensors")
@@ -129,7 +129,7 @@ def jacobian_bytes(cell: str, hidden_size: int, seq_len: int, num_layers: int = 
     return JACOBIAN_BYTES_PER_ENTRY * seq_len * s * s + JACOBIAN_FIXED_BYTES
 
 
-# The Clipping page's training defaults (bptt_core.training.CLIPPING_STORY), chosen so its story shows
+# The Clipping page's training defaults (bptt_core.learning.training.CLIPPING_STORY), chosen so its story shows
 # (tests/test_training.py holds them to it): with the default model (orthogonal tanh, H = 64, T = 50,
 # Gaussian task) SGD at this rate explodes without clipping, while c sits above the first steps' gradient
 # norms (~200), so the three twins run identically for several steps before clipping first acts, and both

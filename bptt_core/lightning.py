@@ -2,7 +2,7 @@
 
     trainer = lightning.Trainer(callbacks=[GradientFlowCallback("runs/exp1", every=50)], gradient_clip_val=1.0)
 
-The callback builds a :class:`bptt_core.monitor.GradientFlowMonitor` on the LightningModule when
+The callback builds a :class:`bptt_core.monitor.monitor.GradientFlowMonitor` on the LightningModule when
 fitting starts, watches the recurrent module's output by a forward hook (nothing to add to
 ``training_step``), and calls ``monitor.step()`` from ``on_before_optimizer_step``: after backward,
 before Lightning clips the gradients, so the logged norm is the one before clipping. ``clip``
@@ -25,7 +25,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "requirements.txt); the plain bptt_core.GradientFlowMonitor works without it"
     ) from e
 
-from .monitor import GradientFlowMonitor
+from bptt_core.monitor.monitor import GradientFlowMonitor
 
 
 class GradientFlowCallback(Callback):

@@ -69,11 +69,12 @@ def quiet_context_b(norm, block: str) -> PageContext | None:
     ctx_b, _ = _model_b()
     if ctx_b is None:
         return None
-    from bptt_core import cost as K
-    from bptt_core.jobs import default_runner
+    from bptt_core.analyses import cost as K
+    from dashboard.budget import light
+    from dashboard.jobs import default_runner
 
     key = compute.flow_key(ctx_b, norm, flow_block(ctx_b.cfg.cell, block))
-    return ctx_b if K.flow_cost(ctx_b.cfg, norm).light or default_runner().result(key) is not None else None
+    return ctx_b if light(K.flow_cost(ctx_b.cfg, norm)) or default_runner().result(key) is not None else None
 
 
 def metrics(page: str, table: pd.DataFrame, key: str) -> None:
@@ -98,7 +99,7 @@ def metrics(page: str, table: pd.DataFrame, key: str) -> None:
 
 
 def report_kw() -> dict:
-    """What bptt_core.report.build_report adds for compare mode's B (nothing while compare mode is off or
+    """What bptt_core.report.html.build_report adds for compare mode's B (nothing while compare mode is off or
     B cannot be used): B's analysed settings and its upload."""
     if not S.compare_on():
         return {}

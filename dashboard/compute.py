@@ -6,7 +6,7 @@ Two levels of cache:
 - the numbers (``flow_matrix``, ``spectrum``, …): ``st.cache_data`` around ``bptt_core.report``'s
   ``*_of`` functions, each inside a compute slot; :data:`COMPUTED` counts the real computations (a
   cache miss), which is how the tests see that a view-only control recomputes nothing;
-- the figures ready to draw (``*_view``): the page's panels from ``bptt_core.panels``, styled and
+- the figures ready to draw (``*_view``): the page's panels from ``bptt_core.report.panels``, styled and
   turned into plain dicts once per settings, so that a rerun that changes nothing about a figure
   neither rebuilds nor revalidates it (Plotly's validation of a heatmap costs more than drawing it).
   These are ``st.cache_resource``: every rerun gets the one stored object, where ``st.cache_data``
@@ -33,7 +33,7 @@ from bptt_core.config import ModelConfig, flow_block, norm_of
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bptt_core.sources import Upload
+    from bptt_core.analyses.sources import Upload
 
 
 @dataclass(frozen=True)
@@ -50,27 +50,27 @@ class PageContext:
 
 @functools.cache
 def numerics():
-    """bptt_core.report (and torch), set up for serving: one thread per computation, because the
+    """bptt_core.analyses.numbers (and torch), set up for serving: one thread per computation, because the
     server runs sessions in threads on a small machine and torch's own thread pool fighting them made
     the small matmuls here 10-100x slower; the loaded libraries frozen out of the garbage collector's
-    full passes (bptt_core.allocator)."""
+    full passes (dashboard.allocator)."""
     import torch
 
-    from bptt_core import report
-    from bptt_core.allocator import freeze_new_imports
+    from bptt_core.analyses import numbers
+    from dashboard.allocator import freeze_new_imports
 
     torch.set_num_threads(1)
     freeze_new_imports()  # torch and the library are loaded now: full collections need not scan them again
-    return report
+    return numbers
 
 
 # At most one computation per core at a time, server-wide: more would not finish sooner on a small machine,
 # but each would hold its step Jacobians and products at once, so a lecture hall that clicks together
 # would set the server's memory by how many clicked (bench/bench_load.py). These are the job runner's
 # light slots: heavy work runs in its background workers instead and never holds one, so a visitor at the
-# defaults is not kept waiting by heavy tabs (bptt_core.jobs, dashboard/jobs_ui.py).
+# defaults is not kept waiting by heavy tabs (dashboard.jobs, dashboard/jobs_ui.py).
 def _runner():
-    from bptt_core.jobs import default_runner
+    from dashboard.jobs import default_runner
 
     return default_runner()
 
@@ -121,7 +121,7 @@ def _context_key(ctx: PageContext) -> tuple:
 
 # The settings are frozen dataclasses of plain values: hashed as tuples of them. Streamlit's own hasher
 # walks a dataclass through __reduce__, ~10 ms a call here, paid on every rerun by every cached call.
-HASH_FUNCS = {PageContext: _context_key, ModelConfig: astuple, "bptt_core.training.TrainConfig": astuple}
+HASH_FUNCS = {PageContext: _context_key, ModelConfig: astuple, "bptt_core.learning.training.TrainConfig": astuple}
 CACHE = dict(max_entries=32, show_spinner=False, hash_funcs=HASH_FUNCS)
 VIEWS = dict(max_entries=16, show_spinner=False, hash_funcs=HASH_FUNCS)
 COMPUTED: Counter = Counter()  # name -> real computations (cache misses) in this process
@@ -133,7 +133,7 @@ def _computing(name: str):
 
 
 def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
-    """(errors, notes) about a combination of settings (bptt_core.report.problems)."""
+    """(errors, notes) about a combination of settings (bptt_core.report.html.problems)."""
     return numerics().problems(cfg)
 
 
@@ -143,7 +143,7 @@ def flow_key(ctx: PageContext, norm, block: str) -> tuple:
 
 
 def flow_job(ctx: PageContext, norm, block: str):
-    """The gradient-flow matrix as a background job (bptt_core.jobs: progress and cancel inside the engine)."""
+    """The gradient-flow matrix as a background job (dashboard.jobs: progress and cancel inside the engine)."""
 
     def run(progress, cancelled):
         progress(0.0, "multiplying step Jacobians")
@@ -193,7 +193,7 @@ def contributions(ctx: PageContext, t: int):
 @st.cache_resource(**VIEWS)
 def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
     """A stack's depth x time picture: how much of a change at (layer i, step s) reaches the top at T."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     with _computing("layer_reach"):
         reach = numerics().layer_reach_of(ctx.cfg, norm_of(norm), ctx.upload)
@@ -203,8 +203,8 @@ def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
 @st.cache_data(max_entries=8, show_spinner="Sensitivity to λ…")
 def sensitivity_view(seq_len: int, seed: int, lecture: bool) -> Shown:
     """Zucchet & Orvieto's measured curve, small enough for a page (16 sequences, 4 units)."""
-    from bptt_core import panels as P
-    from bptt_core.sensitivity import lambda_sensitivity
+    from bptt_core.flow.sensitivity import lambda_sensitivity
+    from bptt_core.report import panels as P
 
     with _computing("lambda_sensitivity"):
         sens = lambda_sensitivity(seq_len=max(2, seq_len), hidden_size=4, n_sequences=16, seed=seed)
@@ -215,7 +215,7 @@ def sensitivity_view(seq_len: int, seed: int, lecture: bool) -> Shown:
 def preset_checks(key: str) -> list[tuple[str, str, bool]]:
     """(claim, measured value, holds) for every claim of preset ``key``, on the preset's own settings,
     measured on the numbers the pages themselves compute and cache (nothing computed twice)."""
-    from bptt_core import presets as P
+    from dashboard import presets as P
 
     def flow(cfg, norm="fro", block="h"):  # the pages' own cached matrices
         return flow_matrix(PageContext(cfg), norm, block)
@@ -255,26 +255,13 @@ def _result_or_run(key, job):
     return done
 
 
-def report_sections(cfg: ModelConfig, kw: dict) -> tuple:
-    """(k1k2, train_cfg) the report will compute for these report settings (every_page fills the pages'
-    defaults): what its cost is estimated from."""
-    R = numerics()
-    if not kw.get("every_page"):
-        return kw.get("k1k2"), kw.get("train_cfg")
-    from bptt_core.training import CLIPPING_STORY
-
-    k = min(R.DEFAULT_K, cfg.seq_len)
-    k1k2 = tuple(min(int(v), cfg.seq_len) for v in kw.get("k1k2") or (k, k))
-    return k1k2, kw.get("train_cfg") or CLIPPING_STORY
-
-
 @st.cache_resource(**{**VIEWS, "show_spinner": "Measuring…"})
 def calculator_view(ctx: PageContext, **settings) -> tuple[pd.DataFrame, bytes, dict]:
     """(the calculator's table as the page shows it, the CSV of the numbers, what it analysed:
     input_size, output_size, num_layers, truncation, same_as_flow) for the page's model or upload and
-    the page's ``settings`` (bptt_core.report.calculator_estimate_of: the Gradient flow page's own
+    the page's ``settings`` (bptt_core.report.html.calculator_estimate_of: the Gradient flow page's own
     module and input where the depth and input width are that page's)."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     with _computing("estimate"):
         e = numerics().calculator_estimate_of(ctx.cfg, settings, ctx.upload)
@@ -289,8 +276,9 @@ def flow_flops(cfg: ModelConfig, norm="fro") -> float:
 
 def flow_affordable(cfg: ModelConfig, norm="fro") -> bool:
     """Whether the gradient-flow matrix fits the budget that answers within seconds."""
-    R = numerics()
-    return R.flow_flops(cfg, norm) <= R.FLOW_FLOP_BUDGET
+    from bptt_core.flow.plan import FLOW_FLOP_BUDGET
+
+    return numerics().flow_flops(cfg, norm) <= FLOW_FLOP_BUDGET
 
 
 # -- training (the Clipping page's twins) ------------------------------------------------------------
@@ -303,12 +291,12 @@ def twins_key(ctx: PageContext, tcfg) -> tuple:
 
 def twins_job(ctx: PageContext, tcfg):
     """Training the three clipping twins as a job: their histories as plain data, and each TrainResult
-    (its weight snapshots, bounded by bptt_core.training.MAX_SNAPSHOT_BYTES) for the training player."""
+    (its weight snapshots, bounded by bptt_core.learning.training.MAX_SNAPSHOT_BYTES) for the training player."""
 
     def run(progress, cancelled):
         numerics()
-        from bptt_core import sources
-        from bptt_core.training import twin_runs as train
+        from bptt_core.analyses import sources
+        from bptt_core.learning.training import twin_runs as train
 
         COMPUTED["twin_runs"] += 1
         initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
@@ -344,12 +332,12 @@ class Shown:
 
 
 def ready(panel, lecture: bool, height: int | None = None) -> Shown:
-    """A bptt_core.panels.Panel styled for the page (the projector scale in lecture mode)."""
-    from bptt_core import figures as F
+    """A bptt_core.report.panels.Panel styled for the page (the projector scale in lecture mode)."""
+    from bptt_core.figures.style import style
 
     fig = panel.figure
     h = height or fig.layout.height or 450  # Plotly's own default
-    F.style(fig, lecture=lecture, height=int(h * (1.4 if lecture else 1)))
+    style(fig, lecture=lecture, height=int(h * (1.4 if lecture else 1)))
     return Shown(panel.key, plain_arrays(fig.to_dict()), panel.data, panel.csv_name, panel.explain)
 
 
@@ -370,7 +358,7 @@ def plain_arrays(spec):
 
 @dataclass(frozen=True)
 class FlowShown:
-    summary: object  # bptt_core.panels.FlowSummary
+    summary: object  # bptt_core.report.panels.FlowSummary
     stride: int
     panels: tuple[Shown, ...] = field(default_factory=tuple)
 
@@ -388,14 +376,14 @@ def gradient_flow_view(
 ) -> FlowShown:
     """The Gradient flow page's figures. ``compare``: compare mode's model B, whose lag profile is drawn
     beside A's (its matrix must be light or computed), or None."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     cfg = ctx.cfg
     L = flow_matrix(ctx, norm, block)
     t = P.contribution_step(L.shape[0])
     others = {}
     if compare is not None:
-        from bptt_core.jacobians import lag_profile
+        from bptt_core.flow.summary import lag_profile
 
         L_b = flow_matrix(compare, norm, flow_block(compare.cfg.cell, block))
         what = "uploaded model" if compare.upload is not None else compare.cfg.cell.upper()
@@ -404,7 +392,7 @@ def gradient_flow_view(
         cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
         norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
     )  # fmt: skip
-    from bptt_core.figures import clickable_cells
+    from bptt_core.figures.heatmaps import clickable_cells
 
     clickable_cells(view.panels[0].figure)  # the heatmap: a click in the browser opens that cell's chain
     return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
@@ -421,14 +409,14 @@ def classic_one_layer(cfg: ModelConfig) -> bool:
 def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: bool) -> tuple[float, tuple[Shown, ...]]:
     """(log10 of the clicked norm, the unroll panels) for the 0-indexed cell (t, s) of the page's
     gradient-flow matrix: the same model and sequence as :func:`flow_matrix`."""
-    from bptt_core import panels as P
-    from bptt_core.unroll import unroll
+    from bptt_core.flow.unroll import unroll
+    from bptt_core.report import panels as P
 
     R = numerics()
     with _computing("unroll"):
         rnn, readout, x, y, _ = R.model_and_sequence(ctx.cfg, ctx.upload)
         # The contribution term holds (t + 1) copies of W_hh: asked for on the steps the page's own
-        # contributions panel covers (bptt_core.panels.contribution_step).
+        # contributions panel covers (bptt_core.report.panels.contribution_step).
         terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}
         u = unroll(rnn, x, t, s, block=flow_block(ctx.cfg.cell, block), norm=norm_of(norm), **terms)
     return u.value, tuple(ready(p, lecture) for p in P.unroll_panels(u))
@@ -440,7 +428,7 @@ def compare_view(
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
     """Compare mode on the Gradient flow page: (metrics A, B, B − A; A's and B's heatmaps on one colour
     range and the log10 ratio B / A). Both matrices must be computed (or light): :func:`flow_matrix`."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     blocks = flow_block(ctx.cfg.cell, block), flow_block(ctx_b.cfg.cell, block)
     L_a, L_b = flow_matrix(ctx, norm, blocks[0]), flow_matrix(ctx_b, norm, blocks[1])
@@ -453,12 +441,12 @@ def compare_view(
 @st.cache_resource(**{**VIEWS, "show_spinner": "Spectra…"})
 def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
     """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
-    from bptt_core import panels as P
-    from bptt_core.jacobians import decay_rate
+    from bptt_core.flow.summary import decay_rate
+    from bptt_core.report import panels as P
 
     spec, lam = spectrum(ctx), lyapunov(ctx)
     rate = decay_rate(flow_matrix(ctx, "fro", "h")) if flow_affordable(ctx.cfg) else None
-    from bptt_core.theory import circular_law_radius
+    from bptt_core.flow.theory import circular_law_radius
 
     circle = circular_law_radius(ctx.cfg, ctx.upload is not None)
     return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate, circle, ctx.cfg.cell))
@@ -466,10 +454,10 @@ def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, floa
 
 @st.cache_resource(**VIEWS)
 def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
-    """(bptt_core.panels.TruncationView without its panel, the mask heatmap ready to draw)."""
+    """(bptt_core.report.panels.TruncationView without its panel, the mask heatmap ready to draw)."""
     from dataclasses import replace
 
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     view = P.truncation_figure(flow_matrix(ctx, "fro", "h"), k1, k2)
     return replace(view, panel=None), ready(view.panel, lecture)
@@ -478,7 +466,7 @@ def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
 @st.cache_resource(**VIEWS)
 def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[pd.DataFrame, Shown]:
     """(the static table, the comparison figure) for full BPTT vs TBPTT(k1, k2) vs RTRL."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     df = comparison(ctx, k1, k2)
     return P.comparison_table(df), ready(P.comparison_panel(df), lecture)
@@ -488,7 +476,7 @@ def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[
 def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
     """The Clipping page's gradient-norm and loss histories (the twins must have been trained:
     :func:`twin_runs`)."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     runs = twin_runs(ctx, tcfg)
     hist = {k: r["history"] for k, r in runs.items()}
@@ -500,7 +488,7 @@ def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
 @st.cache_resource(**VIEWS)
 def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
     """||dL/dh_t|| during training of one twin."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
 
@@ -513,8 +501,8 @@ def player_view(
     (``twin`` = unclipped | norm | value; the twins must have been trained) or a page's own played run
     (``twin`` = that page's name: :func:`played_run`). ``prefix``: the figures' keys; ``label``: the run's
     name in the words (a twin's label by default)."""
-    from bptt_core import panels as P
-    from bptt_core.figures import TWIN_LABELS
+    from bptt_core.figures.training import TWIN_LABELS
+    from bptt_core.report import panels as P
 
     frames = twin_frames(ctx, tcfg, twin) if twin in TWIN_LABELS else played_run(twin, ctx, tcfg)["frames"]
     label = label or TWIN_LABELS[twin]
@@ -524,7 +512,7 @@ def player_view(
 @st.cache_data(**CACHE)
 def twin_frames(ctx: PageContext, tcfg, twin: str) -> list:
     """The player's frames of one Clipping twin (computed once, whichever frame the page opens at)."""
-    from bptt_core import player
+    from bptt_core.learning import player
 
     run = twin_runs(ctx, tcfg)[twin]["run"]
     with _computing("player_frames"):
@@ -540,13 +528,14 @@ def played_run_key(page: str, ctx: PageContext, tcfg) -> tuple:
 
 
 def played_run_job(ctx: PageContext, tcfg):
-    """Train one run (bptt_core.training.train) and measure its snapshots (bptt_core.player.frames) as one
+    """Train one run (bptt_core.learning.training.train) and measure its snapshots (bptt_core.learning.player.frames) as one
     job: the first half of the progress is the training, the second the frames."""
 
     def run(progress, cancelled):
         numerics()
-        from bptt_core import player, sources
-        from bptt_core.training import train
+        from bptt_core.analyses import sources
+        from bptt_core.learning import player
+        from bptt_core.learning.training import train
 
         COMPUTED["played_run"] += 1
         initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
@@ -568,7 +557,7 @@ def played_run(page: str, ctx: PageContext, tcfg) -> dict:
 def memory_view(
     cfg: ModelConfig, input_size: int, output_size: int, batch: int, layers: int, trunc: int, lecture: bool
 ):
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     return ready(P.activation_memory_figure(cfg, input_size, output_size, batch, layers, trunc), lecture)
 
@@ -577,7 +566,7 @@ def memory_view(
 @functools.cache
 def diagram_view(lecture: bool) -> str:
     """The Overview's unrolled network, as SVG text."""
-    from bptt_core.diagram import unrolled_network_svg
+    from bptt_core.figures.diagram import unrolled_network_svg
 
     return unrolled_network_svg(lecture=lecture)
 
@@ -585,7 +574,7 @@ def diagram_view(lecture: bool) -> str:
 @st.cache_data(max_entries=16, show_spinner=False)
 def mean_field(ctx: PageContext) -> dict | None:
     """The mean-field theory's numbers for the page's network, or None where it does not apply."""
-    from bptt_core.theory import page_prediction
+    from bptt_core.flow.theory import page_prediction
 
     return page_prediction(ctx.cfg, ctx.upload is not None)
 
@@ -599,7 +588,7 @@ def compare_spectrum_view(
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
     """Compare mode on the Spectrum page: (ρ, σ₁, γσ₁, λ₁ as A, B, B − A; eigenvalues in one plane,
     singular values and Lyapunov spectra each on one axis)."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     table, panels = P.compare_spectrum_panels(spectrum(ctx), lyapunov(ctx), spectrum(ctx_b), lyapunov(ctx_b))
     return table, tuple(ready(p, lecture) for p in panels)
@@ -611,7 +600,7 @@ def compare_truncation_view(
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
     """Compare mode on the Truncated BPTT page: (updates, dropped fraction, largest dropped as A, B, B − A;
     the two truncation heatmaps on one colour range). Both matrices must be computed (or light)."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     L_a, L_b = flow_matrix(ctx, "fro", "h"), flow_matrix(ctx_b, "fro", "h")
     table, panels = P.compare_truncation_panels(L_a, L_b, k1, k2)
@@ -625,7 +614,7 @@ def compare_clipping_view(
     """Compare mode on the Clipping page: (each twin's divergence step, first clip, clip count and final
     loss as A, B, B − A; the chosen twin's gradient-norm histories on one axis). Both sides' twins must
     have been trained with the same TrainConfig (:func:`twin_runs`)."""
-    from bptt_core import panels as P
+    from bptt_core.report import panels as P
 
     table, panels = P.compare_clipping_panels(twin_runs(ctx, tcfg), twin_runs(ctx_b, tcfg), twin)
     return table, tuple(ready(p, lecture) for p in panels)

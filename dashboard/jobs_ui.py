@@ -3,8 +3,8 @@ per-request budget, and the session's jobs cancelled when it leaves.
 
 A page hands :func:`background` a key made of the settings the result depends on (never a view-only
 control: changing the heatmap's run or the export format reruns the page, finds the same key and
-reuses the result, so nothing retrains), a job function and its estimated :class:`~bptt_core.cost.Cost`.
-The job runs in :func:`bptt_core.jobs.default_runner`'s workers, off the rerun path; while it runs,
+reuses the result, so nothing retrains), a job function and its estimated :class:`~bptt_core.analyses.cost.Cost`.
+The job runs in :func:`dashboard.jobs.default_runner`'s workers, off the rerun path; while it runs,
 a fragment redraws only the progress bar every :data:`POLL_SECONDS` (``st.fragment(run_every=...)``),
 so the rest of the page stays responsive, and reruns the whole page once the result is there.
 
@@ -14,8 +14,8 @@ when its browser disconnects and when the session is shut down (``AppSession.cle
 called from ``WebsocketSessionManager.disconnect_session`` and ``AppSession.shutdown``), so a tab
 that closes stops its training; a job another session also waits for goes on for that session.
 
-Budget (docs/cost-and-queueing.md): over :data:`bptt_core.cost.REQUEST_BUDGET` the page
-says what to lower; an explicit "Run anyway" is offered only up to :data:`bptt_core.cost.CEILING`,
+Budget (dashboard/budget.py): over :data:`dashboard.budget.REQUEST_BUDGET` the page
+says what to lower; an explicit "Run anyway" is offered only up to :data:`dashboard.budget.CEILING`,
 and only for that one request (its key), never for the rest of the session.
 """
 
@@ -25,8 +25,10 @@ from collections.abc import Hashable
 
 import streamlit as st
 
-from bptt_core import cost as K
-from bptt_core import jobs as J
+from bptt_core.analyses import cost as K
+from bptt_core.units import format_bytes, format_seconds
+from dashboard import budget as B
+from dashboard import jobs as J
 
 POLL_SECONDS = 0.5  # how often the progress bar is redrawn while a job runs
 CANCEL_WAIT_SECONDS = 1.5  # a cancelled job stops within one training step (well under a second)
@@ -46,11 +48,7 @@ def session_owner() -> str:
 def _fmt_eta(s: float | None) -> str:
     if s is None:
         return ""
-    if s < 1:
-        return ", under a second left"
-    if s < 90:
-        return f", about {s:.0f} s left"
-    return f", about {s / 60:.1f} min left"
+    return ", under a second left" if s < 1 else f", about {format_seconds(s)} left"
 
 
 def _cancelled_keys() -> set:
@@ -130,12 +128,12 @@ def background(
             st.info(f"{what}: cancelled. Change a setting, or run it again.", icon=":material/cancel:")
             st.button("Run again", key=f"_job_again_{abs(hash(key))}", on_click=_run_again, args=(key,))
             return None
-        limit = K.CEILING if key in _overrides() else K.REQUEST_BUDGET
-        if not cost.fits(limit):
-            st.warning(cost.refusal(limit), icon=":material/hourglass_disabled:")
-            if allow_override and limit is K.REQUEST_BUDGET and cost.fits(K.CEILING):
+        limit = B.CEILING if key in _overrides() else B.REQUEST_BUDGET
+        if not B.fits(cost, limit):
+            st.warning(B.refusal(cost, limit), icon=":material/hourglass_disabled:")
+            if allow_override and limit is B.REQUEST_BUDGET and B.fits(cost, B.CEILING):
                 st.button(
-                    f"Run anyway (about {K.fmt_seconds(cost.seconds)}, at most {K.fmt_seconds(K.CEILING.seconds)} allowed)",
+                    f"Run anyway (about {format_seconds(cost.seconds)}, at most {format_seconds(B.CEILING.seconds)} allowed)",
                     key=f"_job_override_{abs(hash(key))}",
                     on_click=_run_again,
                     args=(key, True),
@@ -143,7 +141,7 @@ def background(
                 )
             elif allow_override:
                 st.caption(
-                    f"Beyond the hard ceiling ({K.fmt_seconds(K.CEILING.seconds)}, {K.fmt_bytes(K.CEILING.bytes)})."
+                    f"Beyond the hard ceiling ({format_seconds(B.CEILING.seconds)}, {format_bytes(B.CEILING.bytes)})."
                 )
             return None
         try:
@@ -160,13 +158,13 @@ def background(
 
 
 def light_or_background(key: Hashable, fn: J.JobFn, cost: K.Cost, what: str):
-    """Light work (cost.light) computed at once in this rerun, in a light slot that heavy jobs never
+    """Light work (budget.light) computed at once in this rerun, in a light slot that heavy jobs never
     hold, and kept under ``key`` like a job's result; anything heavier goes to :func:`background`."""
     runner = J.default_runner()
     done = runner.result(key)
     if done is not None:
         return done
-    if cost.light:
+    if B.light(cost):
         try:
             with runner.light_slot():
                 result = fn(lambda f, m: None, lambda: False)
@@ -184,7 +182,7 @@ def flow_matrix(ctx, norm, block: str):
     from dashboard import compute
 
     cost = K.flow_cost(ctx.cfg, norm)
-    if cost.light:
+    if B.light(cost):
         return compute.flow_matrix(ctx, norm, block)  # its spinner shows on a cache miss only
     return background(compute.flow_key(ctx, norm, block), compute.flow_job(ctx, norm, block), cost,
                       "The gradient-flow matrix")  # fmt: skip

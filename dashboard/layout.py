@@ -19,7 +19,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from bptt_core import figures as F
+from bptt_core.figures.style import PLOTLY_CONFIG, PLOTLY_CONFIG_SVG
 
 from . import compute, page_table, uploads
 from . import settings as S
@@ -119,8 +119,8 @@ def page_start(page: str, title: str, intro: str) -> PageContext | None:
 
 def preset_claims(page: str, cfg) -> None:
     """While the view shows a preset (its model and page settings, unchanged), what it claims and what
-    was measured: the words come from bptt_core.presets and the numbers from bptt_core.claims."""
-    from bptt_core import presets as P
+    was measured: the words come from dashboard.presets and the numbers from bptt_core.report.claims."""
+    from dashboard import presets as P
 
     keys = {k for p in P.PRESETS if p.page == page for k in p.page_settings}
     preset = P.active(cfg, page, {k: st.session_state.get(k) for k in keys})
@@ -212,7 +212,7 @@ class _Drawn(go.Figure):
 
 
 def plotly_config(page: str) -> dict:
-    return F.PLOTLY_CONFIG_SVG if st.session_state.get(svg_key(page)) else F.PLOTLY_CONFIG
+    return PLOTLY_CONFIG_SVG if st.session_state.get(svg_key(page)) else PLOTLY_CONFIG
 
 
 def svg_key(page: str) -> str:
@@ -239,7 +239,7 @@ SLIDE_FONT = 22  # pixels: read from the back of a lecture hall
 
 def file_stem(page: str, ctx: PageContext | None = None) -> str:
     """What every export of this view is called: the page and the model's key settings."""
-    from bptt_core.views import file_stem as stem
+    from dashboard.views import file_stem as stem
 
     if ctx is None:
         return f"bptt-{page.replace('_', '-')}"
@@ -345,7 +345,7 @@ def exports(
     report_kw: dict | None = None,
 ) -> None:
     """Settings as JSON, the link to this view, and the HTML report (``report_kw``: what
-    bptt_core.report.build_report adds for this page)."""
+    bptt_core.report.html.build_report adds for this page)."""
     if S.slide() is not None:
         return
     # Lazy, like the explanations: the nine elements inside are sent only while it is open (opening it
@@ -400,14 +400,14 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
         st.session_state[clicked] = key  # fmt: skip
     if st.session_state.get(clicked) != key:
         return
-    sections = compute.report_sections(ctx.cfg, kw)
-    cost = compute.numerics().report_total_cost(ctx.cfg, kw.get("norm", "fro"), *sections, kw.get("compare_cfg"))
-    if kw.get("player"):  # the page's training player, opened at its chosen frame
-        cost = cost + compute.numerics().player_cost_of(ctx.cfg, kw["player"])
+    compute.numerics()
+    from bptt_core.report.html import build_report, report_cost_of
+
+    cost = report_cost_of(ctx.cfg, upload=ctx.upload, **kw)
     lecture = S.lecture()
 
     def build(progress, cancelled):
-        return compute.numerics().build_report(ctx.cfg, lecture=lecture, upload=ctx.upload, **kw)
+        return build_report(ctx.cfg, lecture=lecture, upload=ctx.upload, **kw)
 
     with container:
         html = JU.light_or_background(key, build, cost, "The HTML report")
@@ -419,9 +419,9 @@ def report_button(page: str, ctx: PageContext, report_kw: dict, stem: str, conta
 
 
 def view_json(page: str, ctx: PageContext, page_settings: tuple[S.Setting, ...] = (), extra: dict | None = None) -> str:
-    """This view as the settings JSON that 'Open a saved view' reads back (bptt_core.views)."""
-    from bptt_core.views import View
-    from bptt_core.views import view_json as to_json
+    """This view as the settings JSON that 'Open a saved view' reads back (dashboard.views)."""
+    from dashboard.views import View
+    from dashboard.views import view_json as to_json
 
     values = {s.key: st.session_state.get(s.key, s.default) for s in page_settings} | (extra or {})
     up = ctx.upload

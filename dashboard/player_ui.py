@@ -1,5 +1,5 @@
 """The training player on a page: its URL-bound settings, the frame a link opens at, and the animated
-figures (bptt_core.player's frames as Plotly animation frames: play and the slider run in the browser,
+figures (bptt_core.learning.player's frames as Plotly animation frames: play and the slider run in the browser,
 no server rerun per frame).
 
 Three pages play a run: Clipping (the chosen twin), Truncated BPTT (a TBPTT(k1, k2) training run) and
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from bptt_core import cost as K
-from bptt_core.training import MAX_LR, MAX_STEPS
+from bptt_core.analyses import cost as K
+from bptt_core.learning.training import MAX_LR, MAX_STEPS
 
 from . import compute, layout
 from . import jobs_ui as JU
@@ -67,7 +67,7 @@ def show_frames(
 ) -> int:
     """The player's figures for the run ``source`` (a Clipping twin, or the page's name for its played
     run), opened at the kept snapshot nearest to the page's ``frame`` setting; returns that training step."""  # fmt: skip
-    from bptt_core.player import frame_at
+    from bptt_core.learning.player import frame_at
 
     asked = S.page_setting(frame)
     index = frame_at(steps, asked)
@@ -85,7 +85,7 @@ def played_run_section(
 ) -> dict | None:
     """A page's own training run and its player, when ``<prefix>_play`` is on. ``tcfg_of(steps, lr)``
     builds the run's TrainConfig (ValueError: said in the page). Light runs train in this rerun; heavier
-    ones in the background with progress, an estimate and Cancel (bptt_core.cost.played_training_cost).
+    ones in the background with progress, an estimate and Cancel (bptt_core.analyses.cost.played_training_cost).
     Returns what the HTML report needs to show the chosen frame (None while the player is off or waiting)."""
     prefix = settings.play.key  # the figures: <prefix>_heatmap, ... (gf_play_heatmap beside gf_heatmap)
     st.subheader("Play training")

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from bptt_core import presets as P
 from bptt_core.config import ACTIVATIONS, CELLS, INITS, MAX_FORGET_BIAS, MAX_SEED, MAX_STACK, TASKS, ModelConfig
+from dashboard import presets as P
 
 from . import page_table
 
@@ -447,7 +447,7 @@ def open_view(text: str | bytes) -> str:
     """Write a saved view's model settings into the widgets' state and keep its page settings for the
     page's own controls to check (:func:`take_saved_value`); returns the page. ValueError naming what
     cannot be used (and then nothing is written)."""
-    from bptt_core.views import parse_view
+    from dashboard.views import parse_view
 
     view = parse_view(text, tuple(page_table.BY_KEY))
     models = [(MODEL_SETTINGS, view.cfg, "")] + (
@@ -590,7 +590,7 @@ def take_pending_compare_cells() -> None:
 
 
 def open_compare(view) -> None:
-    """A saved view's compare mode (bptt_core.views.View.model_b): B's settings and b_upload written into
+    """A saved view's compare mode (dashboard.views.View.model_b): B's settings and b_upload written into
     the widgets' state, compare mode on; a view without B switches compare mode off (it reopens as saved)."""
     st.session_state[COMPARE.key] = view.model_b is not None
     if view.model_b is not None:

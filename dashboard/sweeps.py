@@ -19,7 +19,7 @@ from .settings import GOTO, MODEL_SETTINGS, PENDING
 STORE_ENTRIES = 16
 PHASE_HEIGHT = 620  # pixels
 COARSE_POINTS = 8  # per axis, of the quick first picture of a larger grid
-# The page's limits (the command line's are larger: bptt_core.sweep.MAX_SWEEP_NETWORKS).
+# The page's limits (the command line's are larger: bptt_core.sweeps.grid.MAX_SWEEP_NETWORKS).
 PAGE_MAX_NETWORKS = 2500  # 50 x 50, one seed
 PAGE_MAX_TRAINING_RUNS = 64  # trainability trains every network
 PAGE_MAX_FLOW_WORK = 5e10  # multiply-adds of the gradient-flow matrices of the whole grid (~tens of seconds)
@@ -33,7 +33,7 @@ def _store() -> tuple[threading.Lock, OrderedDict]:
 def check_page_limits(spec) -> None:
     """ValueError (naming what to reduce) for a sweep too large to compute while a page waits."""
     from bptt_core.config import state_size
-    from bptt_core.jacobians import flow_cost
+    from bptt_core.flow.plan import matrix_flops as flow_cost
 
     if spec.n_networks > PAGE_MAX_NETWORKS:
         raise ValueError(
@@ -70,7 +70,7 @@ def coarse(spec, points: int = COARSE_POINTS):
     large grid computes (a slider dragged on reruns the page, so the coarse picture answers at once)."""
     from dataclasses import replace
 
-    from bptt_core.sweep import INT_AXES, Axis
+    from bptt_core.sweeps.grid import INT_AXES, Axis
 
     def thin(a):
         if a is None or a.count <= points:
@@ -87,7 +87,7 @@ def coarse(spec, points: int = COARSE_POINTS):
 
 def sweep_table(spec, progress=None):
     """The sweep's table, computed (``progress(done, total)`` per chunk) or from the store."""
-    from bptt_core.sweep import assemble, run_local
+    from bptt_core.sweeps.run import assemble, run_local
 
     lock, store = _store()
     with lock:
@@ -106,19 +106,19 @@ def sweep_table(spec, progress=None):
 def phase_spec(spec, measure: str, stat: str, edge_gain: float | None, lecture: bool) -> dict:
     """The phase diagram of a stored sweep as a styled figure dict, built and validated once per view
     (building it took more than half of the page's rerun: py-spy)."""
-    from bptt_core import figures as F
-    from bptt_core.sweep import phase_figure
+    from bptt_core.figures.style import style
+    from bptt_core.sweeps.phase import phase_figure
 
     from .compute import plain_arrays
 
     fig = phase_figure(sweep_table(spec), [a.name for a in spec.axes], measure, stat, spec.seeds,
                        theory_line(spec), edge_gain)  # fmt: skip
-    return plain_arrays(F.style(fig, lecture=lecture, height=PHASE_HEIGHT).to_dict())
+    return plain_arrays(style(fig, lecture=lecture, height=PHASE_HEIGHT).to_dict())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def theory_line(spec):
-    from bptt_core.sweep import theory_line as line
+    from bptt_core.sweeps.boundary import theory_line as line
 
     return line(spec)
 
@@ -126,7 +126,8 @@ def theory_line(spec):
 @st.cache_data(max_entries=16, show_spinner=False)
 def edge(cfg: ModelConfig, input_scale: float, bias_scale: float):
     """The edge finder's result, or the reason it has none (a message)."""
-    from bptt_core.sweep import Network, edge_of_chaos
+    from bptt_core.sweeps.boundary import edge_of_chaos
+    from bptt_core.sweeps.grid import Network
 
     try:
         return edge_of_chaos(Network(cfg, input_scale, bias_scale))

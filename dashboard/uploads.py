@@ -1,6 +1,6 @@
 """The visitor's own model: the sidebar's "Your own model" expander, and the upload a page analyses.
 
-The checked upload (a small frozen :class:`bptt_core.sources.Upload`: hashes and names; the bytes stay in
+The checked upload (a small frozen :class:`bptt_core.analyses.sources.Upload`: hashes and names; the bytes stay in
 the library's bounded store) is this module's own state in the session, under :data:`STATE`. A page
 gets it from :func:`dashboard.layout.page_start`, inside its PageContext, never from session state.
 """
@@ -14,7 +14,7 @@ import streamlit as st
 from bptt_core.config import ACTIVATIONS, MAX_UPLOAD_BYTES, MODEL_EXTENSIONS, SEQUENCE_EXTENSIONS, ModelConfig
 
 if TYPE_CHECKING:
-    from bptt_core.sources import Upload
+    from bptt_core.analyses.sources import Upload
 
 STATE = "upload"  # the accepted Upload
 FILES = "upload_files"  # (model file id, sequence file id, nonlinearity) last checked
@@ -28,11 +28,11 @@ NONLIN_AUTO = "from the file (else tanh)"
 
 
 def _sources():
-    """bptt_core.sources (imports torch, set up for serving first)."""
+    """bptt_core.analyses.sources (imports torch, set up for serving first)."""
     from . import compute
 
     compute.numerics()
-    from bptt_core import sources
+    from bptt_core.analyses import sources
 
     return sources
 

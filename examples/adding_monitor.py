@@ -23,7 +23,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bptt_core import GradientFlowMonitor  # noqa: E402
-from bptt_core.tasks import make_task  # noqa: E402
+from bptt_core.data.tasks import make_task  # noqa: E402
 
 T, H, BATCH = 100, 128, 32  # the README's example
 CLIP = 1.0

@@ -4,9 +4,9 @@ the Gradient flow page's (the same module and input)."""
 
 import streamlit as st
 
-from bptt_core import calculator as K
 from bptt_core.config import DIAGONAL_CELLS, MAX_INPUT
-from bptt_core.tasks import task_input_size
+from bptt_core.data.tasks import task_input_size
+from bptt_core.learning import calculator as K
 from dashboard import compute, layout
 from dashboard import settings as S
 from dashboard.settings import UI_MAX_SEQ_LEN, Setting

@@ -2,14 +2,15 @@
 
 import streamlit as st
 
-from bptt_core import cost as K
-from bptt_core.figures import TWIN_LABELS
-from bptt_core.training import CLIPPING_STORY as D_TRAIN
-from bptt_core.training import MAX_CLIP, MAX_LR, TrainConfig, snapshot_count, state_bytes
+from bptt_core.analyses import cost as K
+from bptt_core.figures.training import TWIN_LABELS
+from bptt_core.learning.training import CLIPPING_STORY as D_TRAIN
+from bptt_core.learning.training import MAX_CLIP, MAX_LR, TrainConfig, snapshot_count, state_bytes
 from dashboard import compare_ui as CU
 from dashboard import compute, layout, player_ui
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
+from dashboard.budget import fits, max_steps_within
 from dashboard.settings import Setting
 
 PAGE = "clipping"
@@ -71,7 +72,7 @@ def compare_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str) -> N
     if ctx_b is None:
         return
     if ctx_b.upload is not None:
-        from bptt_core import sources
+        from bptt_core.analyses import sources
 
         st.info(f"B: {sources.training_start(ctx_b.cfg, ctx_b.upload)[1]}", icon=":material/info:")
     runs_b = JU.light_or_background(
@@ -101,19 +102,19 @@ def body(ctx: compute.PageContext) -> None:
         st.error(f"These training settings cannot be used: {e}")
         return
     if ctx.upload is not None:
-        from bptt_core import sources
+        from bptt_core.analyses import sources
 
         st.info(sources.training_start(ctx.cfg, ctx.upload)[1], icon=":material/info:")
 
     # Light (the defaults: about a second): trained in this rerun. Heavier: a background job with progress,
-    # an estimate and Cancel; over the per-request budget the page says what to lower (bptt_core.cost).
+    # an estimate and Cancel; over the per-request budget the page says what to lower (dashboard.budget).
     cost = K.twins_cost(ctx.cfg, tcfg)
     runs = JU.light_or_background(
         compute.twins_key(ctx, tcfg), compute.twins_job(ctx, tcfg), cost, "Training the three twins"
     )
     if runs is None:
-        fit = K.max_steps_within(ctx.cfg, tcfg)
-        if not cost.fits() and 0 < fit < tcfg.steps:
+        fit = max_steps_within(ctx.cfg, tcfg)
+        if not fits(cost) and 0 < fit < tcfg.steps:
             st.caption(f"With the other settings as they are, up to {fit} training steps fit the budget.")
         return
 

@@ -3,14 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from bptt_core import figures as F
 from bptt_core.config import flow_block
-from bptt_core.training import TrainConfig
-from bptt_core.unroll import selected_cell
+from bptt_core.figures.heatmaps import stride_note
+from bptt_core.figures.labels import threshold_label
+from bptt_core.learning.training import TrainConfig
 from dashboard import compare_ui as CU
 from dashboard import compute, layout, player_ui
 from dashboard import jobs_ui as JU
 from dashboard import settings as S
+from dashboard.clicks import selected_cell
 from dashboard.settings import Setting
 
 PAGE = "gradient_flow"
@@ -126,7 +127,7 @@ def body(ctx: compute.PageContext) -> None:
 
     # Light (the defaults: milliseconds): computed in this rerun. Heavier: a background job with progress and
     # Cancel; over the per-request budget the page says what to lower, and "Run anyway" is for this one
-    # request only, bounded by the hard ceiling (bptt_core.cost).
+    # request only, bounded by the hard ceiling (bptt_core.analyses.cost).
     if JU.flow_matrix(ctx, norm, block) is None:
         return
 
@@ -138,7 +139,7 @@ def body(ctx: compute.PageContext) -> None:
     m[1].metric("Per step factor", f"{10**s.rate:.3g}×" if np.isfinite(s.rate) else "n/a",
                 help="10^rate: what each step back multiplies the norm by, on average.")  # fmt: skip
     m[2].metric("Memory horizon", s.horizon if s.horizon is not None else f"> {T - 1}",
-                help=f"In steps: the first lag where the norm is below {F.threshold_label(threshold)} × its lag-0 value.")  # fmt: skip
+                help=f"In steps: the first lag where the norm is below {threshold_label(threshold)} × its lag-0 value.")  # fmt: skip
     m[3].metric("γσ₁ (Pascanu)", f"{s.gamma_sigma1:.3g}" if s.gamma_sigma1 else "n/a (gated cell)",
                 help="Pascanu et al.'s bound per step: one step back scales a gradient by at most γσ₁.")  # fmt: skip
 
@@ -153,7 +154,7 @@ def body(ctx: compute.PageContext) -> None:
             f"g = {theory['boundary_gain']:.3g} (this network: g = {ctx.cfg.gain:g})."
         )
     heat, lag_fig, *pair = view.panels
-    if note := F.stride_note(T):
+    if note := stride_note(T):
         st.caption(note)
     take_click(layout.show_figure(PAGE, heat, ctx, selectable=True), T, lag)
     opened = unroll_section(ctx, norm, block, T)

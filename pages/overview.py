@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from bptt_core import presets as P
-from bptt_core.diagram import TITLE as DIAGRAM_TITLE
+from bptt_core.figures.diagram import TITLE as DIAGRAM_TITLE
 from dashboard import compute, layout
+from dashboard import presets as P
 from dashboard import settings as S
 from dashboard.page_table import BY_KEY
 

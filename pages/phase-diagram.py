@@ -2,10 +2,15 @@
 
 import streamlit as st
 
-from bptt_core import figures as F
-from bptt_core import sweep as W
+from bptt_core.figures.phase import phase_diagram
+from bptt_core.figures.style import style
+from bptt_core.sweeps.boundary import theory_distance
+from bptt_core.sweeps.grid import AXES, INT_AXES, MEASURES, Axis, SweepSpec
+from bptt_core.sweeps.phase import phase_figure, summarise
+from bptt_core.sweeps.table import read_sweep_csv, whole_count
 from dashboard import compute, layout, sweeps
 from dashboard import settings as S
+from dashboard.clicks import selected_point
 from dashboard.settings import UI_MAX_HIDDEN, UI_MAX_SEQ_LEN, Setting
 
 PAGE = "phase_diagram"
@@ -19,9 +24,9 @@ RANGES = {  # axis -> (default start, default stop, lowest, highest, step, kind)
     "hidden_size": (8, 64, 1, UI_MAX_HIDDEN, 1, "int"),
     "seq_len": (20, 100, 2, UI_MAX_SEQ_LEN, 1, "int"),
 }
-X = Setting("pd_x", "x axis", "select", "gain", W.AXES)
-Y = Setting("pd_y", "y axis", "select", "hidden_size", (NONE, *W.AXES))
-MEASURE = Setting("pd_measure", "Colour by", "select", "lyapunov", W.MEASURES)
+X = Setting("pd_x", "x axis", "select", "gain", AXES)
+Y = Setting("pd_y", "y axis", "select", "hidden_size", (NONE, *AXES))
+MEASURE = Setting("pd_measure", "Colour by", "select", "lyapunov", MEASURES)
 STAT = Setting("pd_stat", "Show", "select", "mean", ("mean", "spread"), help="Mean over seeds, or their std.")
 POINTS = Setting("pd_points", "Points per axis", "int", 12, lo=2, hi=50, step=1)
 SEEDS = Setting("pd_seeds", "Seeds per point", "int", 1, lo=1, hi=5, step=1)
@@ -58,15 +63,15 @@ def make_spec(cfg):
     xr = axis_controls(x, c[0])
     yr = axis_controls(y, c[1]) if y != NONE else None
     measures = tuple(dict.fromkeys((measure, "lyapunov")))  # lambda_1 always: it draws the boundary
-    nx = W.whole_count(x, *xr, points)
-    ny = W.whole_count(y, *yr, points) if yr else 0
+    nx = whole_count(x, *xr, points)
+    ny = whole_count(y, *yr, points) if yr else 0
     for name, n in ((x, nx), (y, ny)):
-        if name in W.INT_AXES and n != points:
+        if name in INT_AXES and n != points:
             st.caption(f"{name}: {n} points, so that every step is a whole number.")
-    spec = W.SweepSpec(
+    spec = SweepSpec(
         cfg,
-        W.Axis(x, *xr, nx),
-        W.Axis(y, *yr, ny) if yr else None,
+        Axis(x, *xr, nx),
+        Axis(y, *yr, ny) if yr else None,
         seeds=seeds,
         measures=measures,
         input_scale=input_scale,
@@ -86,7 +91,7 @@ def boundary_text(table, line, axes) -> None:
     if line.frame is None:
         st.info(f"No mean-field line: {line.reason}.")
         return
-    d = W.theory_distance(table, line)
+    d = theory_distance(table, line)
     if d is None:
         return
     if d["rows"]:
@@ -107,7 +112,7 @@ def body(ctx: compute.PageContext) -> None:
                               key="pd_file")  # fmt: skip
     if upload is not None:
         try:
-            f = W.read_sweep_csv(upload.getvalue(), upload.name)
+            f = read_sweep_csv(upload.getvalue(), upload.name)
         except ValueError as e:
             st.error(str(e))
             return
@@ -115,8 +120,8 @@ def body(ctx: compute.PageContext) -> None:
         seeds = int(f.table["seed"].nunique())
         st.caption(f"{upload.name}: {len(f.table)} rows, axes {', '.join(f.axes)}, {seeds} seed(s). The file does "
                    "not say which cell it sweeps, so no mean-field line and no click-to-open.")  # fmt: skip
-        fig = W.phase_figure(f.table, f.axes, measure, seeds=seeds)
-        draw(F.style(fig, lecture=S.lecture(), height=sweeps.PHASE_HEIGHT).to_dict())
+        fig = phase_figure(f.table, f.axes, measure, seeds=seeds)
+        draw(style(fig, lecture=S.lecture(), height=sweeps.PHASE_HEIGHT).to_dict())
         return
     try:
         spec, measure, stat = make_spec(cfg)
@@ -130,9 +135,9 @@ def body(ctx: compute.PageContext) -> None:
         small = sweeps.sweep_table(quick)
         with preview.container():
             st.caption(f"A coarse {quick.grid_shape} preview while the {spec.grid_shape} grid computes…")
-            fig = F.phase_diagram(W.summarise(small, [a.name for a in quick.axes], measure), quick.x.name,
+            fig = phase_diagram(summarise(small, [a.name for a in quick.axes], measure), quick.x.name,
                                   quick.y.name if quick.y else None, measure)  # fmt: skip
-            st.plotly_chart(F.style(fig, height=sweeps.PHASE_HEIGHT), config=layout.plotly_config(PAGE), theme=None)
+            st.plotly_chart(style(fig, height=sweeps.PHASE_HEIGHT), config=layout.plotly_config(PAGE), theme=None)
     bar = st.progress(0.0, text=f"Computing {spec.n_networks} networks…")
     table = sweeps.sweep_table(
         spec, lambda d, n: bar.progress(d / n, text=f"{d}/{n} chunks of {spec.n_networks} networks")
@@ -159,7 +164,7 @@ def body(ctx: compute.PageContext) -> None:
     st.caption(f"{len(table)} networks ({spec.grid_shape} grid × {spec.seeds} seed(s)): {ordered} ordered (λ₁ < 0), "
                f"{len(table) - ordered} at or beyond the edge (λ₁ ≥ 0).")  # fmt: skip
     target = S.page_setting(OPEN)
-    point = W.selected_point(event, axes)
+    point = selected_point(event, axes)
     if point is not None:
         values, why = sweeps.point_values(cfg, point)
         if values is None:

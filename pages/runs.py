@@ -1,15 +1,15 @@
 """Runs: what GradientFlowMonitor logged during a user's own training, read from a run folder.
 
 Only folders under the configured runs directory ($BPTT_RUNS_DIR, else ./runs) can be opened; the
-run named in the URL (``?ru_run=NAME``) is checked by bptt_core.runs.resolve_run (no absolute paths,
-no '..', no symbolic links out) and its manifest against every file (bptt_core.runs.load_run).
+run named in the URL (``?ru_run=NAME``) is checked by bptt_core.monitor.runs.resolve_run (no absolute paths,
+no '..', no symbolic links out) and its manifest against every file (bptt_core.monitor.runs.load_run).
 """
 
 import os
 
 import streamlit as st
 
-from bptt_core import runs as R
+from bptt_core.monitor import runs as R
 from dashboard import compute, layout
 from dashboard import settings as S
 

@@ -3,8 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from bptt_core import figures as F
-from bptt_core.verdicts import gradient_verdict
+from bptt_core.figures.labels import short_label
+from bptt_core.flow.verdicts import gradient_verdict
 from dashboard import compare_ui as CU
 from dashboard import compute, layout
 from dashboard import settings as S
@@ -52,7 +52,7 @@ def body(ctx: compute.PageContext) -> None:
     if cfg.cell != "rnn":
         st.caption(f"The matrix shown for the {cfg.cell.upper()} is {spec.matrix}.")
     if np.isfinite(lam[0]):
-        st.markdown(f"The top Lyapunov exponent predicts **{F.short_label(lam[0])}× per step** at long lags.")
+        st.markdown(f"The top Lyapunov exponent predicts **{short_label(lam[0])}× per step** at long lags.")
     show_spectra(ctx, eig, sv, lyap)
     if cfg.cell == "lru":  # Zucchet & Orvieto (2024): the other side of |λ| -> 1
         layout.show_figure(PAGE, compute.sensitivity_view(min(cfg.seq_len, 500), cfg.seed, S.lecture()), ctx)

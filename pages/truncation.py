@@ -4,9 +4,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from bptt_core import cost as K
-from bptt_core.figures import short_label, stride_note
-from bptt_core.training import TrainConfig
+from bptt_core.analyses import cost as K
+from bptt_core.figures.heatmaps import stride_note
+from bptt_core.figures.labels import short_label
+from bptt_core.learning.training import TrainConfig
 from dashboard import compare_ui as CU
 from dashboard import compute, layout, player_ui
 from dashboard import jobs_ui as JU

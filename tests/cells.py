@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from bptt_core.models import ElmanRNN
+from bptt_core.models.recurrent import ElmanRNN
 
 
 def recurrent_cells(I: int, H: int) -> dict:
@@ -33,8 +33,8 @@ def stacked_cells(I: int, H: int) -> dict:
 
 
 def diagonal_cells(I: int, H: int) -> dict:
-    """The diagonal recurrences of bptt_core.cells, the minimal ones in both scan modes."""
-    from bptt_core.cells import LRU, MinGRU, MinLSTM, SelectiveSSM
+    """The diagonal recurrences of bptt_core.models.cells, the minimal ones in both scan modes."""
+    from bptt_core.models.cells import LRU, MinGRU, MinLSTM, SelectiveSSM
 
     return {
         "LRU": lambda: LRU(I, H),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bptt_core import allocator
+from dashboard import allocator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ CHURN = """
 import gc, sys, threading
 import psutil
 if sys.argv[1] == "tuned":
-    from bptt_core.allocator import tune_for_server
+    from dashboard.allocator import tune_for_server
     assert tune_for_server()
 proc = psutil.Process()
 released = []
@@ -61,7 +61,7 @@ def test_freed_large_blocks_return_to_the_system_after_tuning():
 HOLES = """
 import gc, sys, threading, time
 import psutil
-from bptt_core import allocator
+from dashboard import allocator
 allocator.TRIM_EVERY = 0.2
 if sys.argv[1] == "tuned":
     assert allocator.tune_for_server()

@@ -19,8 +19,8 @@ import torch
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from bptt_core import presets as P
 from bptt_core.config import CELLS, INITS, TASKS
+from dashboard import presets as P
 from dashboard.layout import EXPORTS_OPEN, details_key
 from dashboard.settings import MODEL_SETTINGS, PRESET_PICK
 
@@ -76,7 +76,7 @@ def settle(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
     its job is done; AppTest does not run fragments on a timer)."""
     import time
 
-    from bptt_core.jobs import default_runner
+    from dashboard.jobs import default_runner
 
     end = time.monotonic() + timeout
     while at.get("progress") and time.monotonic() < end:
@@ -255,7 +255,7 @@ def test_every_option_of_every_choice(key, value):
 
 
 def test_large_work_runs_in_the_background_and_over_budget_work_asks():
-    from bptt_core.jobs import default_runner
+    from dashboard.jobs import default_runner
 
     at = open_page("gradient_flow", {"m_hidden": "256", "m_seq_len": "400", "m_seed": "77"}, wait_jobs=False)
     assert not at.exception
@@ -410,15 +410,15 @@ def test_preset_from_a_page_whose_url_holds_bound_settings():
 
 @pytest.mark.parametrize("page", ["gradient_flow", "spectrum"])
 def test_page_and_report_draw_the_same_figures(page):
-    """The page's charts are bptt_core.panels' figures, the ones the HTML report prints."""
-    from bptt_core import report as R
+    """The page's charts are bptt_core.report.panels' figures, the ones the HTML report prints."""
     from bptt_core.config import ModelConfig
+    from bptt_core.report import html as R
 
     at = open_page(page, SMALL)
     cfg = ModelConfig(hidden_size=16, seq_len=20)
     panels = R.flow_view_of(cfg).panels if page == "gradient_flow" else R.spectrum_panels_of(cfg)
     assert {p.key for p in panels} == PAGES[page][1]
-    from bptt_core.figures import clickable_cells
+    from bptt_core.figures.heatmaps import clickable_cells
 
     for p in panels:
         fig = clickable_cells(p.figure) if p.key == "gf_heatmap" else p.figure  # the page's heatmap takes clicks
@@ -426,7 +426,7 @@ def test_page_and_report_draw_the_same_figures(page):
 
 
 def test_truncation_numbers_come_from_the_library():
-    from bptt_core.truncation import tbptt_schedule
+    from bptt_core.learning.truncation import tbptt_schedule
 
     at = open_page("truncation", {"m_seq_len": "23", "tb_k1": "5", "tb_k2": "3"})
     assert_ok(at, "truncation")
@@ -529,8 +529,8 @@ def test_calculator_shows_training_memory_for_the_chosen_optimizer_and_checkpoin
 )  # fmt: skip
 def test_calculator_gives_the_gradient_flow_pages_decay_rate_and_horizon(query, cfg_kw):
     from bptt_core.config import ModelConfig
-    from bptt_core.panels import flow_summary
-    from bptt_core.report import flow_matrix_of, spectrum_of
+    from bptt_core.report.html import flow_matrix_of, spectrum_of
+    from bptt_core.report.panels import flow_summary
 
     at = open_page("calculator", {**query, "ca_time": "false"})
     assert_ok(at, "calculator")
@@ -544,8 +544,8 @@ def test_calculator_gives_the_gradient_flow_pages_decay_rate_and_horizon(query, 
 
 
 def test_calculator_describes_the_uploaded_model():
-    from bptt_core import sources as S
-    from bptt_core.model_io import model_bytes
+    from bptt_core.analyses import sources as S
+    from bptt_core.files.model_io import model_bytes
     from dashboard import uploads
 
     torch.manual_seed(0)
@@ -609,9 +609,9 @@ def test_lru_spectrum_page_shows_the_sensitivity_curve():
 
 def test_a_presets_claims_are_measured_on_the_pages_own_numbers(monkeypatch):
     """The Clipping preset's claims need the three twins: they come from the page's own training, not a second one."""
-    import bptt_core.jobs as J
-    import bptt_core.training as T
-    from bptt_core import claims
+    import bptt_core.learning.training as T
+    import dashboard.jobs as J
+    from bptt_core.report import claims
     from dashboard import compute
 
     runner = J.JobRunner()  # nothing trained yet, whatever other tests left in the process-wide one

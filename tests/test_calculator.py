@@ -9,17 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from bptt_core.calculator import (
+from bptt_core.flow.spectra import spectrum
+from bptt_core.learning.calculator import (
     activation_bytes,
     estimate,
     flops_per_sequence,
     measured_activation_bytes,
     torch_model,
 )
-from bptt_core.init import initialise
-from bptt_core.memory import saved_tensor_bytes
-from bptt_core.models import make_rnn
-from bptt_core.spectra import spectrum
+from bptt_core.learning.memory import saved_tensor_bytes
+from bptt_core.models.init import initialise
+from bptt_core.models.recurrent import make_rnn
 
 CELL_ACTIVATIONS = [
     ("rnn", "tanh"),
@@ -207,7 +207,7 @@ def test_diagonal_cell_params_equal_numel(cell, I, H, O, L):
 @pytest.mark.parametrize("cell", DIAGONAL)
 @pytest.mark.parametrize("I, H, O, T, B", [(3, 8, 2, 5, 4), (7, 33, 3, 13, 5), (2, 16, 2, 30, 9)])
 def test_diagonal_cell_activation_bytes_are_the_measurement(cell, I, H, O, T, B):
-    from bptt_core.calculator import diagonal_activation_bytes
+    from bptt_core.learning.calculator import diagonal_activation_bytes
 
     got = diagonal_activation_bytes(cell, I, H, O, T, B)
     assert got == measured_activation_bytes(cell, I, H, O, T, B)  # the batch extension is exact
@@ -347,8 +347,9 @@ FLOW_GRID = [
 
 @pytest.mark.parametrize("cell, init, gain, rho, act, layers", FLOW_GRID)
 def test_risk_follows_the_sign_of_the_measured_decay_rate(cell, init, gain, rho, act, layers):
-    from bptt_core.jacobians import decay_rate, jacobian_log_norms
-    from bptt_core.tasks import make_task
+    from bptt_core.data.tasks import make_task
+    from bptt_core.flow.jacobians import jacobian_log_norms
+    from bptt_core.flow.summary import decay_rate
 
     I, H, O, T, seed = 3, 16, 2, 40, 5
     e = estimate(cell, I, H, O, T, 2, num_layers=layers, init=init, gain=gain, spectral_radius=rho, activation=act,
@@ -366,8 +367,8 @@ def test_risk_follows_the_sign_of_the_measured_decay_rate(cell, init, gain, rho,
 
 
 def _page_flow(cfg, upload=None):
-    from bptt_core.panels import flow_summary
-    from bptt_core.report import flow_matrix_of, spectrum_of
+    from bptt_core.report.html import flow_matrix_of, spectrum_of
+    from bptt_core.report.panels import flow_summary
 
     return flow_summary(flow_matrix_of(cfg, upload=upload), spectrum_of(cfg, upload), cfg.cell)
 
@@ -385,8 +386,8 @@ PAGE_CONFIGS = [
 @pytest.mark.parametrize("settings", PAGE_CONFIGS)
 def test_given_model_and_input_give_the_gradient_flow_pages_numbers(settings):
     from bptt_core.config import ModelConfig
-    from bptt_core.report import model_and_sequence
-    from bptt_core.tasks import task_input_size, task_output_size
+    from bptt_core.data.tasks import task_input_size, task_output_size
+    from bptt_core.report.html import model_and_sequence
 
     cfg = ModelConfig(**settings)
     rnn, readout, x, _, _ = model_and_sequence(cfg)
@@ -406,8 +407,8 @@ def test_given_model_and_input_give_the_gradient_flow_pages_numbers(settings):
 
 
 def test_uploaded_model_architecture_and_timing_leave_it_untouched():
-    from bptt_core.jacobians import jacobian_log_norms
-    from bptt_core.panels import flow_summary
+    from bptt_core.flow.jacobians import jacobian_log_norms
+    from bptt_core.report.panels import flow_summary
 
     torch.manual_seed(3)
     lstm, x = nn.LSTM(3, 16, batch_first=True), torch.randn(25, 3)
@@ -431,12 +432,12 @@ def test_a_given_model_without_biases_is_counted_as_it_is():
     assert e.gradient_bytes == 4 * e.total_params
 
 
-# -- the page's and the report's estimate (bptt_core.report.calculator_estimate_of) -------------------
+# -- the page's and the report's estimate (bptt_core.report.html.calculator_estimate_of) -------------------
 
 
 def test_the_pages_estimate_measures_the_gradient_flow_pages_model_or_the_same_settings_deeper():
     from bptt_core.config import ModelConfig
-    from bptt_core.report import calculator_estimate_of
+    from bptt_core.report.html import calculator_estimate_of
 
     cfg = ModelConfig(cell="lstm", hidden_size=8, seq_len=30, task="adding", forget_bias=1.0)
     e = calculator_estimate_of(cfg, dict(measure_time=False))
@@ -453,10 +454,10 @@ def test_the_pages_estimate_measures_the_gradient_flow_pages_model_or_the_same_s
 
 
 def test_the_pages_estimate_of_an_upload_is_the_uploaded_model():
-    from bptt_core import sources as S
+    from bptt_core.analyses import sources as S
     from bptt_core.config import ModelConfig
-    from bptt_core.model_io import model_bytes
-    from bptt_core.report import calculator_estimate_of, calculator_of
+    from bptt_core.files.model_io import model_bytes
+    from bptt_core.report.html import calculator_estimate_of, calculator_of
 
     torch.manual_seed(1)
     gru = nn.GRU(3, 12, 2)
@@ -476,9 +477,9 @@ def test_the_pages_estimate_of_an_upload_is_the_uploaded_model():
 
 @pytest.mark.parametrize("cell", ["gru", "mingru"])
 def test_memory_figure_draws_checkpointing_where_a_formula_exists(cell):
-    from bptt_core.calculator import checkpoint_activation_bytes
     from bptt_core.config import ModelConfig
-    from bptt_core.panels import activation_memory_figure
+    from bptt_core.learning.calculator import checkpoint_activation_bytes
+    from bptt_core.report.panels import activation_memory_figure
 
     cfg = ModelConfig(cell=cell, hidden_size=8, seq_len=50)
     p = activation_memory_figure(cfg, 3, 2, 4, 1, 10)

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from bptt_core import ModelConfig, build_model, build_task, jacobian_log_norms
-from bptt_core.cli import build_parser, config_from_args, main
+from bptt_core.cli.main import build_parser, main
+from bptt_core.cli.options import config_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +37,9 @@ def read_csv(path):
 
 
 def expected_L(cfg, norm="fro", block="h"):
+    """The engine's matrix in float64, as the Gradient flow page computes it."""
     rnn, _ = build_model(cfg)
-    return jacobian_log_norms(rnn, build_task(cfg).x[:, 0], norm=norm, block=block)
+    return jacobian_log_norms(rnn, build_task(cfg).x[:, 0], norm=norm, block=block, dtype=torch.float64)
 
 
 def test_jacobian_subcommand_writes_the_engine_matrix(tmp_path):
@@ -119,12 +122,12 @@ BAD_ARGS = [
     (["--gain", "0"], "gain must be in (0.0, 100.0]"),
     (["--hidden-size", "1000000"], "hidden_size must be in [1, 512]"),
     (["--hidden-size", "512", "--seq-len", "2000"], "too large for the Jacobian engine"),
-    (["--task", "copy", "--seq-len", "2"], "seq_len must be in [3,"),
-    (["--task", "temporal_order", "--seq-len", "5"], "seq_len must be in [10,"),
+    (["--task", "copy", "--seq-len", "2"], "needs a sequence length of at least 3"),
+    (["--task", "temporal_order", "--seq-len", "5"], "needs a sequence length of at least 10"),
     (["--task", "adding", "--input-size", "3"], "input_size must be 2 for the adding task"),
     (["--spectral-radius", "-1"], "spectral_radius"),
     (["--cell", "gru", "--num-layers", "2", "--layer", "2"], "layer must be a whole number in [-2, 1]"),
-    (["--cell", "lru", "--spectral-radius", "0.9"], "spectral_radius must be 0 for the lru cell"),
+    (["--cell", "lru", "--spectral-radius", "0.9"], "The lru cell has no recurrent matrix to rescale"),
     (["--cell", "mingru", "--num-layers", "2"], "num_layers must be 1 for the mingru cell"),
     (["--cell", "lru", "--r-min", "0.9", "--r-max", "0.5"], "r_min must be below r_max"),
     (["--cell", "lru", "--r-max", "1.5"], "r_max must be in (0.0, 1.0]"),
@@ -148,7 +151,7 @@ def test_new_cells_and_stacks_from_the_command_line(tmp_path, capsys, argv, cfg,
     stdout = capsys.readouterr().out
     config = ModelConfig(**cfg, hidden_size=6, seq_len=12)
     rnn, _ = build_model(config)
-    L = jacobian_log_norms(rnn, build_task(config).x[:, 0], layer=layer)
+    L = jacobian_log_norms(rnn, build_task(config).x[:, 0], layer=layer, dtype=torch.float64)
     np.testing.assert_array_equal(np.load(out / "jacobian.npy"), L)
     settings = json.loads((out / "config.json").read_text())
     assert (

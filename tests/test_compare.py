@@ -9,12 +9,21 @@ import pandas as pd
 import pytest
 import torch
 
-from bptt_core import compare, figures
-from bptt_core.build import build_model, build_task
 from bptt_core.config import ModelConfig
-from bptt_core.jacobians import decay_rate, jacobian_log_norms, memory_horizon
-from bptt_core.spectra import spectrum
-from bptt_core.training import TrainConfig, train
+from bptt_core.figures import ranges
+from bptt_core.figures.compare import (
+    compare_eigenvalue_figure,
+    compare_heatmaps,
+    compare_history_figure,
+    log_ratio_figure,
+)
+from bptt_core.figures.heatmaps import gradient_flow_heatmap
+from bptt_core.flow.jacobians import jacobian_log_norms
+from bptt_core.flow.spectra import spectrum
+from bptt_core.flow.summary import decay_rate, memory_horizon
+from bptt_core.learning.training import TrainConfig, train
+from bptt_core.models.build import build_model, build_task
+from bptt_core.report import compare
 
 SMALL = dict(seq_len=8, hidden_size=5)
 
@@ -59,12 +68,12 @@ def test_b_equal_to_a_gives_exactly_zero_differences(cfg):
     r = train(cfg, TrainConfig(steps=3, batch_size=2, snapshots=0))
     hd = compare.history_difference(r.history, r.history)
     assert (hd["log10 B/A"] == 0.0).all() and len(hd) == 3
-    fig = figures.log_ratio_figure(compare.log_ratio(L, L_b))
+    fig = log_ratio_figure(compare.log_ratio(L, L_b))
     z = np.asarray(fig.data[0].z, dtype=float)
     assert (z[np.isfinite(z)] == 0).all()
-    ev_fig = figures.compare_eigenvalue_figure(ev, ev_b)
+    ev_fig = compare_eigenvalue_figure(ev, ev_b)
     np.testing.assert_array_equal(ev_fig.data[1].x, ev_fig.data[2].x)
-    hist_fig = figures.compare_history_figure(r.history, r.history)
+    hist_fig = compare_history_figure(r.history, r.history)
     np.testing.assert_array_equal(hist_fig.data[0].y, hist_fig.data[1].y)
 
 
@@ -72,13 +81,13 @@ def test_b_equal_to_a_gives_exactly_zero_differences(cfg):
 def test_shared_colour_range_covers_both_and_the_ratio_is_b_minus_a(a, b):
     L_a, m_a, ev_a = _analysis(a)
     L_b, m_b, ev_b = _analysis(b)
-    lo, hi = compare.shared_range(L_a, L_b)
+    lo, hi = ranges.shared_range(L_a, L_b)
     for L in (L_a, L_b):
         fin = L[np.isfinite(L)]
         assert lo <= fin.min() and fin.max() <= hi
     both = np.concatenate([L_a[np.isfinite(L_a)], L_b[np.isfinite(L_b)]])
     assert (lo, hi) == (both.min(), both.max())  # no wider than needed
-    fa, fb = figures.compare_heatmaps(L_a, L_b)
+    fa, fb = compare_heatmaps(L_a, L_b)
     assert (fa.data[0].zmin, fa.data[0].zmax) == (fb.data[0].zmin, fb.data[0].zmax) == (lo, hi)
     assert fa.layout.title.text.startswith("A:") and fb.layout.title.text.startswith("B:")
     D = compare.log_ratio(L_a, L_b)
@@ -89,7 +98,7 @@ def test_shared_colour_range_covers_both_and_the_ratio_is_b_minus_a(a, b):
     for _, row in table.iterrows():
         if math.isfinite(row["A"]) and math.isfinite(row["B"]):
             assert row["B − A"] == row["B"] - row["A"]
-    lo_d, hi_d = compare.symmetric_range(D)
+    lo_d, hi_d = ranges.symmetric_range(D)
     assert lo_d == -hi_d and hi_d == np.abs(D[lower]).max()
 
 
@@ -122,10 +131,10 @@ def test_history_difference_keeps_only_steps_both_ran():
 
 
 def test_shared_range_of_flat_or_empty_matrices_is_a_usable_range():
-    assert compare.shared_range(np.zeros((2, 2)), np.zeros((3, 3))) == (-0.5, 0.5)
-    assert compare.shared_range(np.full((2, 2), np.nan)) == (-0.5, 0.5)
+    assert ranges.shared_range(np.zeros((2, 2)), np.zeros((3, 3))) == (-0.5, 0.5)
+    assert ranges.shared_range(np.full((2, 2), np.nan)) == (-0.5, 0.5)
     with pytest.raises(ValueError, match="at least one"):
-        compare.shared_range()
+        ranges.shared_range()
 
 
 @pytest.mark.parametrize("bad", [np.zeros(3), np.zeros((2, 3)), np.zeros((0, 0))])
@@ -145,9 +154,9 @@ def test_metrics_table_reads_none_as_missing():
 def test_zrange_is_validated():
     L = np.zeros((2, 2))
     with pytest.raises(ValueError, match="zrange"):
-        figures.gradient_flow_heatmap(L, zrange=(1.0, 1.0))
+        gradient_flow_heatmap(L, zrange=(1.0, 1.0))
     with pytest.raises(ValueError, match="zrange"):
-        figures.gradient_flow_heatmap(L, zrange=(0.0, float("inf")))
+        gradient_flow_heatmap(L, zrange=(0.0, float("inf")))
 
 
 def test_compare_figures_serialise():
@@ -155,9 +164,9 @@ def test_compare_figures_serialise():
     L_a, _, ev_a = _analysis(PAIRS[0][0])
     L_b, _, ev_b = _analysis(PAIRS[0][1])
     for f in (
-        *figures.compare_heatmaps(L_a, L_b),
-        figures.log_ratio_figure(compare.log_ratio(L_a, L_b)),
-        figures.compare_eigenvalue_figure(ev_a, ev_b),
+        *compare_heatmaps(L_a, L_b),
+        log_ratio_figure(compare.log_ratio(L_a, L_b)),
+        compare_eigenvalue_figure(ev_a, ev_b),
     ):
         f.to_json()
 
@@ -166,14 +175,14 @@ def test_compare_figures_serialise():
 
 
 def _spectra(cfg: ModelConfig):
-    from bptt_core.report import lyapunov_of, spectrum_of
+    from bptt_core.report.html import lyapunov_of, spectrum_of
 
     return spectrum_of(cfg), lyapunov_of(cfg)
 
 
 @pytest.mark.parametrize("a, b", PAIRS, ids=["tanh-relu", "orthogonal-gaussian", "rnn-lstm"])
 def test_spectrum_compare_is_zero_for_a_copy_and_b_minus_a_otherwise(a, b):
-    from bptt_core import panels
+    from bptt_core.report import panels
 
     spec_a, lam_a = _spectra(a)
     table, figs = panels.compare_spectrum_panels(spec_a, lam_a, *_spectra(a))
@@ -198,7 +207,7 @@ def test_spectrum_compare_is_zero_for_a_copy_and_b_minus_a_otherwise(a, b):
 
 
 def test_truncation_compare_shares_one_colour_range_and_is_zero_for_a_copy():
-    from bptt_core import panels
+    from bptt_core.report import panels
 
     L_a, _, _ = _analysis(PAIRS[1][0])
     L_b, _, _ = _analysis(PAIRS[1][1])
@@ -207,7 +216,7 @@ def test_truncation_compare_shares_one_colour_range_and_is_zero_for_a_copy():
     np.testing.assert_array_equal(ha.figure.data[0].z, hb.figure.data[0].z)
     table, (ha, hb) = panels.compare_truncation_panels(L_a, L_b, 3, 2)
     za, zb = ha.figure.data[0], hb.figure.data[0]
-    assert (za.zmin, za.zmax) == (zb.zmin, zb.zmax) == compare.shared_range(L_a, L_b)
+    assert (za.zmin, za.zmax) == (zb.zmin, zb.zmax) == ranges.shared_range(L_a, L_b)
     one = panels.truncation_figure(L_b, 3, 2)
     m = table.set_index("metric")
     assert m.loc["largest dropped log10 ‖∂h(t)/∂h(s)‖", "B"] == one.largest_dropped
@@ -215,14 +224,14 @@ def test_truncation_compare_shares_one_colour_range_and_is_zero_for_a_copy():
 
 
 def _twins(cfg: ModelConfig, tcfg):
-    from bptt_core.training import twin_runs
+    from bptt_core.learning.training import twin_runs
 
     return {k: dict(history=r.history, diverged_at=r.diverged_at, first_clip=r.first_clip)
             for k, r in twin_runs(cfg, tcfg).items()}  # fmt: skip
 
 
 def test_clipping_compare_is_zero_for_a_copy_and_counts_the_clips():
-    from bptt_core import panels
+    from bptt_core.report import panels
 
     tcfg = TrainConfig(steps=6, batch_size=2, clip_threshold=0.05, snapshots=0)
     runs_a = _twins(PAIRS[0][0], tcfg)
@@ -246,16 +255,16 @@ def test_twin_metrics_and_axis_range_refuse_and_cover():
         compare.twin_metrics(h.drop(columns="clipped"), None, None)
     with pytest.raises(ValueError, match="share no twin"):
         compare.twins_metrics_table({"norm": {}}, {"value": {}})
-    lo, hi = compare.axis_range([1.0, np.inf], [-3.0, np.nan], pad=0.1)
+    lo, hi = ranges.axis_range([1.0, np.inf], [-3.0, np.nan], pad=0.1)
     assert (lo, hi) == pytest.approx((-3.4, 1.4))
 
 
 def test_report_compare_section_is_zero_for_a_copy_and_names_B():
-    from bptt_core import report
+    from bptt_core.report import html as report
 
     cfg = ModelConfig(**SMALL)
     tcfg = TrainConfig(steps=4, batch_size=2, snapshots=0)
-    from bptt_core.training import twin_runs
+    from bptt_core.learning.training import twin_runs
 
     runs_a = twin_runs(cfg, tcfg)
     figs, tables = report.compare_sections_of(cfg, None, cfg, None, "fro", "h", 1e-3, (3, 2), tcfg, runs_a, False)

@@ -169,8 +169,8 @@ def _uploaded_gru():
     import torch
     from torch import nn
 
-    from bptt_core import sources
-    from bptt_core.model_io import model_bytes
+    from bptt_core.analyses import sources
+    from bptt_core.files.model_io import model_bytes
 
     torch.manual_seed(4)
     mod = nn.GRU(3, 5)
@@ -179,9 +179,9 @@ def _uploaded_gru():
 
 
 def test_b_can_be_the_uploaded_model_while_a_is_the_settings_model():
-    from bptt_core.build import build_model
     from bptt_core.config import ModelConfig
-    from bptt_core.spectra import spectrum
+    from bptt_core.flow.spectra import spectrum
+    from bptt_core.models.build import build_model
     from dashboard import uploads
 
     mod, up = _uploaded_gru()
@@ -208,7 +208,7 @@ def test_b_upload_without_an_upload_says_so_and_b_is_its_settings_model():
 
 
 def test_the_html_report_includes_B_when_compare_is_on(monkeypatch):
-    from bptt_core import report as R
+    from bptt_core.report import html as R
 
     built = []
     real = R.build_report
@@ -230,7 +230,7 @@ def test_the_html_report_includes_B_when_compare_is_on(monkeypatch):
 
 
 def test_the_settings_json_holds_B_and_opens_it_again(monkeypatch):
-    from bptt_core import views
+    from dashboard import views
 
     written = []
     real = views.view_json

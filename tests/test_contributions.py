@@ -13,7 +13,7 @@ import torch
 from cells import recurrent_cells, stacked_cells
 from torch import nn
 
-from bptt_core.truncation import contribution_norms, contributions
+from bptt_core.learning.truncation import contribution_norms, contributions
 
 I, H, O, N = 3, 4, 2, 9
 TOL = dict(rtol=1e-10, atol=1e-13)

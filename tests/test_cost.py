@@ -1,4 +1,5 @@
-"""The cost model (bptt_core.cost): estimates against measurements, budgets, refusals, the CLI.
+"""The cost model (bptt_core.analyses.cost): estimates against measurements; the dashboard's budgets
+(dashboard.budget) and the command line's estimate before the work.
 
 The estimates are CPU seconds of one core (bench/bench_cost.py calibrates them); measured here as
 CPU time of this process on a small grid, the check allows twice bench's accepted factor, since the
@@ -11,11 +12,12 @@ import time
 import pytest
 import torch
 
-from bptt_core import cost as C
-from bptt_core import report as R
-from bptt_core.cli import main
+from bptt_core.analyses import cost as C
+from bptt_core.cli.main import main
 from bptt_core.config import ModelConfig
-from bptt_core.training import TrainConfig, train, twin_runs
+from bptt_core.learning.training import TrainConfig, train, twin_runs
+from bptt_core.report import html as R
+from dashboard import budget as B
 
 FACTOR = 2 * C.ACCURACY_FACTOR
 
@@ -75,76 +77,87 @@ def test_cost_grows_with_the_settings_that_drive_it():
     )
 
 
-def test_defaults_are_light_and_the_issue_maxima_are_refused():
+def test_defaults_are_light_and_the_issue_maxima_are_refused_by_the_dashboard():
     d = ModelConfig()
     for c in (C.flow_cost(d), C.spectrum_cost(d), C.lyapunov_cost(d), C.loss_gradients_cost(d),
               C.comparison_cost(d, 10, 10), C.report_cost(d)):  # fmt: skip
-        assert c.light and c.fits(), c.describe()
-    assert C.twins_cost(d, TrainConfig(steps=100, batch_size=8)).fits()
+        assert B.light(c) and B.fits(c), c.describe()
+    assert B.fits(C.twins_cost(d, TrainConfig(steps=100, batch_size=8)))
     worst = C.twins_cost(ModelConfig(cell="gru", hidden_size=256, seq_len=400), TrainConfig(steps=1000, batch_size=64))
-    assert not worst.fits(C.CEILING)  # ~an hour: refused even with the override
-    with pytest.raises(C.OverBudget) as e:
-        worst.check()
+    assert not B.fits(worst, B.CEILING)  # ~an hour: refused even with the override
+    with pytest.raises(B.OverBudget) as e:
+        B.check(worst)
     msg = str(e.value)
     assert "over the per-request budget" in msg and "Lower the training steps, the batch size" in msg
     assert isinstance(e.value, ValueError)
     spectral = C.flow_cost(ModelConfig(hidden_size=256, seq_len=400), 2)
-    assert not spectral.fits() and "or use the Frobenius norm (far cheaper)." in spectral.refusal()
+    assert not B.fits(spectral) and "or use the Frobenius norm (far cheaper)." in B.refusal(spectral)
 
 
 def test_the_override_is_bounded_by_the_ceiling():
-    b = C.budget(seconds=200)
-    assert b.seconds == 200 and b.bytes == C.REQUEST_BUDGET.bytes
+    b = B.budget(seconds=200)
+    assert b.seconds == 200 and b.bytes == B.REQUEST_BUDGET.bytes
     with pytest.raises(ValueError, match="ceiling"):
-        C.budget(seconds=C.CEILING.seconds + 1)
+        B.budget(seconds=B.CEILING.seconds + 1)
     with pytest.raises(ValueError, match="ceiling"):
-        C.budget(gib=C.CEILING.bytes / 2**30 * 2)
+        B.budget(gib=B.CEILING.bytes / 2**30 * 2)
     with pytest.raises(ValueError):
-        C.budget(seconds=float("inf"))
+        B.budget(seconds=float("inf"))
 
 
 def test_max_steps_within_the_budget():
     d = ModelConfig()
-    n = C.max_steps_within(d, TrainConfig(steps=100, batch_size=8))
+    n = B.max_steps_within(d, TrainConfig(steps=100, batch_size=8))
     assert 0 < n < 5000
-    assert C.twins_cost(d, TrainConfig(steps=n, batch_size=8)).fits()
-    assert not C.twins_cost(d, TrainConfig(steps=n + 1, batch_size=8)).fits()
+    assert B.fits(C.twins_cost(d, TrainConfig(steps=n, batch_size=8)))
+    assert not B.fits(C.twins_cost(d, TrainConfig(steps=n + 1, batch_size=8)))
 
 
-def test_cli_refuses_over_budget_work_with_exit_2(tmp_path, capsys):
-    args = ["jacobian", "--hidden-size", "256", "--seq-len", "400", "--norm", "2", "--out", str(tmp_path / "o")]
+def test_the_cli_says_the_estimate_before_the_work_and_goes_on(tmp_path, capsys):
+    """The command line takes work the dashboard would refuse: it prints the estimate first, then does it."""
+    args = ["jacobian", "--hidden-size", "8", "--seq-len", "10", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("estimate: The gradient-flow matrix (Frobenius norm, T = 10, state size 8): about ")
+    assert (tmp_path / "o" / "jacobian.npy").exists()
+    big = C.flow_cost(ModelConfig(hidden_size=256, seq_len=400), 2)
+    assert not B.fits(big)  # the dashboard's budget refuses this; the command line only estimates it
+
+
+def test_the_cli_refuses_only_what_does_not_fit_or_the_users_own_budget(tmp_path, capsys, monkeypatch):
+    from bptt_core import resources
+
+    args = ["jacobian", "--hidden-size", "8", "--seq-len", "10", "--out", str(tmp_path / "o")]
+    monkeypatch.setattr(resources, "available_bytes", lambda: 2**20)  # a machine with 1 MiB free
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "over the per-request budget" in err and "Lower" in err
+    assert "needs about" in err and "this machine has 1 MiB available" in err
     assert not (tmp_path / "o").exists()  # refused before any work
+    monkeypatch.undo()
+    assert main([*args, "--budget", "1e-9"]) == 2  # the user's own limit
+    assert "over --budget" in capsys.readouterr().err
+    assert main([*args, "--budget", "1e6"]) == 0  # no ceiling: the user's machine, the user's time
 
 
-def test_cli_budget_override_is_bounded(tmp_path, capsys):
-    assert main(["jacobian", "--seq-len", "10", "--budget", "1e6", "--out", str(tmp_path / "o")]) == 2
-    assert "ceiling" in capsys.readouterr().err
-    assert (
-        main(["jacobian", "--seq-len", "10", "--hidden-size", "8", "--budget", "120", "--out", str(tmp_path / "o")])
-        == 0
-    )
-
-
-def test_cli_report_refuses_long_training(tmp_path, capsys):
+def test_cli_report_refuses_long_training_only_over_the_users_budget(tmp_path, capsys):
     args = ["report", "--hidden-size", "256", "--seq-len", "400", "--cell", "gru", "--train-steps", "3000",
-            "--out", str(tmp_path / "r.html")]  # fmt: skip
+            "--budget", "60", "--out", str(tmp_path / "r.html")]  # fmt: skip
     assert main(args) == 2
-    assert "The HTML report would need" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("estimate: The HTML report: about ") and "over --budget" in err
 
 
-def test_the_report_refuses_over_budget_work_before_starting():
-    cfg = ModelConfig(cell="gru", hidden_size=256, seq_len=400)
-    with pytest.raises(C.OverBudget, match="The HTML report would need .* Lower"):
-        R.build_report(cfg, train_cfg=TrainConfig(steps=3000, batch_size=64))
-    with pytest.raises(C.OverBudget):
-        R.build_report(ModelConfig(hidden_size=256, seq_len=400), norm=2, budget=C.budget(seconds=10))
+def test_the_report_refuses_only_what_cannot_fit_in_memory(monkeypatch):
+    from bptt_core import resources
+
+    cfg = ModelConfig(cell="gru", hidden_size=16, seq_len=20)
+    monkeypatch.setattr(resources, "available_bytes", lambda: 2**20)
+    with pytest.raises(resources.DoesNotFit, match="The HTML report needs about .* this machine has 1 MiB"):
+        R.build_report(cfg)
 
 
 def test_the_calculator_is_bounded_whatever_its_sizes():
-    from bptt_core.calculator import MAX_LAYERS
+    from bptt_core.learning.calculator import MAX_LAYERS
 
     worst = C.calculator_cost("lstm", 256, 512, 256, 2000, 1024, MAX_LAYERS)
-    assert worst.fits(), worst.describe()
+    assert B.fits(worst), worst.describe()

@@ -16,7 +16,7 @@ import replicas as R  # noqa: E402
 
 
 def test_the_body_limit_is_streamlits_upload_limit_plus_the_multipart_allowance():
-    assert R.max_upload_mb() == 50  # .streamlit/config.toml, = bptt_core.model_io.MAX_UPLOAD_BYTES
+    assert R.max_upload_mb() == 50  # .streamlit/config.toml, = bptt_core.files.model_io.MAX_UPLOAD_BYTES
     assert R.Replicas().body_mb() == 50 + R.MULTIPART_ALLOWANCE_MB
 
 

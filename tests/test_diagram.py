@@ -1,11 +1,11 @@
-"""The Overview's unrolled network, drawn as static SVG (bptt_core.diagram)."""
+"""The Overview's unrolled network, drawn as static SVG (bptt_core.figures.diagram)."""
 
 import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from bptt_core.diagram import TITLE, unrolled_network_svg
+from bptt_core.figures.diagram import TITLE, unrolled_network_svg
 
 NS = "{http://www.w3.org/2000/svg}"
 

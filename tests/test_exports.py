@@ -8,11 +8,11 @@ import json
 import pytest
 from test_app import chart_spec, navigation_mode, open_page  # noqa: F401 - the fixture applies here too
 
-from bptt_core import report as R
 from bptt_core.config import ModelConfig
-from bptt_core.training import TrainConfig
-from bptt_core.views import View, parse_view, view_json
+from bptt_core.learning.training import TrainConfig
+from bptt_core.report import html as R
 from dashboard import page_table
+from dashboard.views import View, parse_view, view_json
 
 # (page, what its report button adds for its own section) -- as the pages pass it
 REPORT_KW = {

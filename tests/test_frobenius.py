@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from bptt_core import frobenius
-from bptt_core.jacobians import default_method, log_norm_products
+from bptt_core.flow import frobenius
+from bptt_core.flow.jacobians import log_norm_products
+from bptt_core.flow.plan import default_method
 
 PLAN_GRID = [(T, leaf) for T in (*range(1, 40), 63, 64, 65, 100, 257) for leaf in (0, 1, 2, 8, 16)]
 
@@ -216,7 +217,7 @@ def test_split_rescues_products_that_sink_below_float64s_range(monkeypatch):
 
 @pytest.mark.parametrize("T,S", [(T, S) for T in (1, 2, 20, 100, 400, 2000) for S in (8, 64, 256, 1024)])
 def test_flow_cost_is_the_chain_cost_or_what_the_split_saves(T, S):
-    from bptt_core.jacobians import flow_cost
+    from bptt_core.flow.plan import matrix_flops as flow_cost
 
     chain = 0.5 * T * T * S**3
     cost = flow_cost("fro", T, S)

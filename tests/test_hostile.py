@@ -28,7 +28,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 from torch.nn.utils import parametrizations, prune
 
-import bptt_core.model_io as mio
+import bptt_core.files.model_io as mio
 from bptt_core import (
     bptt_gradients,
     contributions,
@@ -38,9 +38,9 @@ from bptt_core import (
     spectrum,
     tbptt_gradients,
 )
-from bptt_core.cli import main
-from bptt_core.model_io import ModelFileError, SequenceFileError, load_model, load_sequence
-from bptt_core.models import ElmanRNN
+from bptt_core.cli.main import main
+from bptt_core.files.model_io import ModelFileError, SequenceFileError, load_model, load_sequence
+from bptt_core.models.recurrent import ElmanRNN
 from tests.test_jacobians import assert_L_close, reference_L
 
 pytestmark = pytest.mark.filterwarnings("ignore:Complex modules:UserWarning")  # the complex modules are refused
@@ -328,7 +328,7 @@ def tall_csv(mib: int = 49) -> bytes:
 
 
 def test_finding6_tall_csv_is_refused_while_reading(monkeypatch):
-    import bptt_core.model_io as m
+    import bptt_core.files.model_io as m
 
     calls = []
     real = m._split_row
@@ -449,7 +449,7 @@ CHILD = textwrap.dedent(
     import json, os, resource, sys
     import torch
     torch.set_num_threads(1)
-    from bptt_core.model_io import UploadError, load_model, load_sequence
+    from bptt_core.files.model_io import UploadError, load_model, load_sequence
     for path in sys.argv[1:]:
         data = open(path, "rb").read()
         pid = os.fork()

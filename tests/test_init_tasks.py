@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from bptt_core.config import INITS
-from bptt_core.init import SPARSE_NONZEROS, initialise
-from bptt_core.models import ElmanRNN, make_rnn
-from bptt_core.spectra import spectrum
-from bptt_core.tasks import COPY_SYMBOLS, TASK_MIN_SEQ_LEN, make_task
+from bptt_core.data.tasks import COPY_SYMBOLS, TASK_MIN_SEQ_LEN, make_task
+from bptt_core.flow.spectra import spectrum
+from bptt_core.models.init import SPARSE_NONZEROS, initialise
+from bptt_core.models.recurrent import ElmanRNN, make_rnn
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -131,7 +131,7 @@ def test_rescaling_a_nilpotent_matrix_is_refused():
     rnn = ElmanRNN(2, 4)
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(torch.triu(torch.ones(4, 4), 1))
-    from bptt_core.init import rescale_to_radius
+    from bptt_core.models.init import rescale_to_radius
 
     with pytest.raises(ValueError, match="spectral_radius"):
         rescale_to_radius(rnn.weight_hh_l0.detach(), 0.9)

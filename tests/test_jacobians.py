@@ -22,16 +22,16 @@ from bptt_core import (
     build_model,
     build_task,
     decay_rate,
-    frobenius,
     jacobian_log_norms,
     lag_profile,
     lag_view,
     loss_gradient_norms,
     memory_horizon,
 )
-from bptt_core.jacobians import log_norm_products, step_jacobians
-from bptt_core.models import cell_view
-from bptt_core.spectra import lyapunov_exponents
+from bptt_core.flow import frobenius
+from bptt_core.flow.jacobians import log_norm_products, step_jacobians
+from bptt_core.flow.spectra import lyapunov_exponents
+from bptt_core.models.recurrent import cell_view
 
 # -- the grid: every cell and activation, declared as data ------------------------------------
 

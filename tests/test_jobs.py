@@ -1,4 +1,4 @@
-"""Background jobs (bptt_core.jobs) and streaming, cancellable training (bptt_core.training).
+"""Background jobs (dashboard.jobs) and streaming, cancellable training (bptt_core.learning.training).
 
 Small sizes throughout: each test runs in about a second. Timing bounds here are the contract of
 the feature (a cancel takes effect within a second, a light request beside busy workers within 10 s,
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from bptt_core import jobs as J
-from bptt_core import report as R
 from bptt_core.config import ModelConfig
-from bptt_core.training import Cancelled, TrainConfig, batches, stream_batches, train, twin_runs
+from bptt_core.learning.training import Cancelled, TrainConfig, batches, stream_batches, train, twin_runs
+from bptt_core.report import html as R
+from dashboard import jobs as J
 
 SMALL = ModelConfig(hidden_size=8, seq_len=12)
 SMALL_TRAIN = TrainConfig(steps=20, batch_size=3, lr=0.05)
@@ -59,7 +59,7 @@ def test_streamed_batches_equal_the_built_list(task):
 
 def test_streaming_never_builds_every_batch(monkeypatch):
     """train draws batch i when step i runs: at any time at most one batch exists ahead of the loop."""
-    import bptt_core.training as T
+    import bptt_core.learning.training as T
 
     drawn = []
     real = T.batch_at
@@ -292,14 +292,38 @@ def test_a_flow_matrix_job_reports_progress_and_stops_within_a_second(runner, cf
     assert time.monotonic() - t0 < 1.0 and job.state == J.CANCELLED
 
 
-def test_checkpoint_does_nothing_outside_a_job():
-    J.checkpoint(0.5, "not in a job")  # a synchronous call: no job, no effect, no error
+def test_a_job_hears_the_numerics_checkpoints_and_they_stop_when_it_is_cancelled():
+    """The runner listens to bptt_core.progress while a job runs: the engine's checkpoints report to the job
+    and raise Cancelled in it once the job is cancelled; outside a job a checkpoint does nothing."""
+    from bptt_core.progress import Cancelled, checkpoint
+
+    checkpoint(0.5, "not in a job")  # a synchronous call: no listener, no effect, no error
+    runner = J.JobRunner(workers=1)
+    try:
+        started, release = threading.Event(), threading.Event()
+
+        def work(progress, cancelled):
+            checkpoint(0.25, "a quarter")
+            started.set()
+            release.wait(10)
+            checkpoint(0.5, "half")  # raises Cancelled here
+            return "finished"
+
+        job = runner.submit("k", work, owner="o")
+        assert started.wait(10)
+        assert job.status().fraction == 0.25 and job.status().message == "a quarter"
+        runner.cancel("k", owner="o")
+        release.set()
+        assert job.wait(10) and job.state == J.CANCELLED and job.result is None
+    finally:
+        runner.shutdown()
+    assert issubclass(Cancelled, Exception)
 
 
 def test_finished_results_are_bounded_by_bytes_too():
     """A training result keeps its weight snapshots: the cache of finished jobs holds at most
     max_result_bytes of them (the newest always kept), however few results that is."""
-    from bptt_core.jobs import result_bytes
+    from dashboard.jobs import result_bytes
 
     runner = J.JobRunner(workers=1, max_results=32, max_result_bytes=3 * 2**20)
     try:
@@ -317,7 +341,7 @@ def test_finished_results_are_bounded_by_bytes_too():
 
 
 def test_a_twins_result_counts_its_snapshots():
-    from bptt_core.jobs import result_bytes
+    from dashboard.jobs import result_bytes
 
     out = twin_runs(ModelConfig(hidden_size=8, seq_len=10), TrainConfig(steps=6, batch_size=2, snapshots=3))
     w_hh = 8 * 8 * 4  # float32 bytes of W_hh alone, in every snapshot

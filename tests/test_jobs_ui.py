@@ -11,8 +11,8 @@ import pytest
 from streamlit.runtime import caching
 from streamlit.testing.v1 import AppTest
 
-import bptt_core.training as T
-from bptt_core import jobs as J
+import bptt_core.learning.training as T
+from dashboard import jobs as J
 from tests.test_app import PAGES, assert_ok, navigation_mode, settle  # noqa: F401 - navigation_mode: a fixture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

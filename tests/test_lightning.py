@@ -12,7 +12,7 @@ pl = pytest.importorskip("lightning.pytorch", reason="lightning is pinned in req
 
 from bptt_core import GradientFlowMonitor  # noqa: E402
 from bptt_core.lightning import GradientFlowCallback  # noqa: E402
-from bptt_core.runs import load_run  # noqa: E402
+from bptt_core.monitor.runs import load_run  # noqa: E402
 
 CLIP, LR, STEPS, EVERY = 0.5, 0.1, 7, 3
 

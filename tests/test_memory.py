@@ -14,7 +14,7 @@ import pytest
 from pandas._libs.internals import BlockValuesRefs
 from streamlit.testing.v1 import AppTest
 
-from bptt_core import figures as F
+from bptt_core.figures.style import json_engine_for, serialise_figures_safely
 from tests.test_app import assert_ok, navigation_mode, open_through_router  # noqa: F401 - the fixture
 
 RERUN_PAGES = ["gradient_flow", "spectrum", "clipping", "truncation", "calculator"]
@@ -55,19 +55,19 @@ ENGINES = [
 
 @pytest.mark.parametrize(("version", "engine"), ENGINES)
 def test_plotly_never_serialises_with_a_leaking_orjson(version, engine):
-    assert F.json_engine_for(version) == engine
+    assert json_engine_for(version) == engine
 
 
 def test_the_installed_orjson_is_used_only_if_it_lets_go(monkeypatch):
     orjson = pytest.importorskip("orjson")
     try:
         monkeypatch.setattr(orjson, "__version__", "3.8.3")
-        assert F.serialise_figures_safely() == "json"
+        assert serialise_figures_safely() == "json"
         monkeypatch.setattr(orjson, "__version__", "3.13.0")
-        assert F.serialise_figures_safely() == "auto"
+        assert serialise_figures_safely() == "auto"
     finally:
         monkeypatch.undo()
-        F.serialise_figures_safely()
+        serialise_figures_safely()
 
 
 def test_an_object_array_serialised_as_the_pages_do_is_let_go():

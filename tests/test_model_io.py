@@ -19,7 +19,7 @@ from torch import nn
 
 from bptt_core import LRU, MinGRU, MinLSTM, SelectiveSSM, jacobian_log_norms
 from bptt_core.config import MAX_HIDDEN, MAX_INPUT, MAX_SEQ_LEN
-from bptt_core.model_io import (
+from bptt_core.files.model_io import (
     MAX_UPLOAD_BYTES,
     LoadedModel,
     ModelFileError,
@@ -30,7 +30,7 @@ from bptt_core.model_io import (
     model_fingerprint,
     save_model,
 )
-from bptt_core.models import ElmanRNN
+from bptt_core.models.recurrent import ElmanRNN
 
 I, H, O, T = 3, 5, 2, 7
 

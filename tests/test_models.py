@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from bptt_core import ElmanRNN, ModelConfig, build_model, build_task, jacobian_log_norms
-from bptt_core.cells import NEW_CELLS
 from bptt_core.config import (
     ACTIVATIONS,
     CELLS,
@@ -25,7 +24,8 @@ from bptt_core.config import (
     MAX_JACOBIAN_BYTES,
     check_jacobian_memory,
 )
-from bptt_core.models import ACTIVATION_GAMMA, cell_view, make_rnn
+from bptt_core.models.cells import NEW_CELLS
+from bptt_core.models.recurrent import ACTIVATION_GAMMA, cell_view, make_rnn
 
 # -- ModelConfig -----------------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ def test_cell_view_refuses_bidirectional_and_says_why():
 
 
 def test_cell_view_takes_stacked_and_batch_first_modules():
-    from bptt_core.models import StackedView
+    from bptt_core.models.recurrent import StackedView
 
     v = cell_view(nn.LSTM(2, 3, num_layers=3, batch_first=True))
     assert isinstance(v, StackedView) and v.num_layers == 3 and v.state_size == 3 * 6
@@ -195,7 +195,7 @@ def test_elman_extra_activations(act, phi):
 
 
 def test_activation_gamma_is_the_sup_of_the_derivative():
-    from bptt_core.models import activation_derivative
+    from bptt_core.models.recurrent import activation_derivative
 
     a = torch.linspace(-20, 20, 40001, dtype=torch.float64)
     for act in ACTIVATIONS:
@@ -203,7 +203,7 @@ def test_activation_gamma_is_the_sup_of_the_derivative():
 
 
 def test_tanh_derivative_keeps_tiny_slopes_of_saturated_units():
-    from bptt_core.models import activation_derivative
+    from bptt_core.models.recurrent import activation_derivative
 
     d = activation_derivative("tanh", torch.tensor([25.0, -40.0], dtype=torch.float64))
     assert (d > 0).all()  # 1 - tanh^2 would be exactly 0 here

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from bptt_core import GradientFlowMonitor, MonitorWarning, jacobian_log_norms
-from bptt_core import monitor as M
-from bptt_core import monitor_diagnostics as MD
+from bptt_core.monitor import diagnostics as MD
+from bptt_core.monitor import monitor as M
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # (cell, num_layers, batch_first): every combination the monitor reads differently
@@ -396,7 +396,7 @@ def test_bptt_core_cells_are_monitored(tmp_path, cell):
 
 
 def test_a_folder_holding_a_run_is_refused_unless_overwrite(tmp_path):
-    from bptt_core.runs import load_run
+    from bptt_core.monitor.runs import load_run
 
     net = Net("rnn")
     with GradientFlowMonitor(net, tmp_path / "run", every=1) as mon:

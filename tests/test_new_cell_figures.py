@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from bptt_core import figures as F
 from bptt_core import layer_reach
-from bptt_core.sensitivity import lambda_sensitivity
+from bptt_core.figures.profiles import layer_reach_figure
+from bptt_core.figures.spectra import lambda_sensitivity_figure
+from bptt_core.flow.sensitivity import lambda_sensitivity
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_sensitivity_matches_a_finite_difference_of_the_lru_itself():
 
     fd = (h_T(r + eps) - h_T(r - eps)) / (2 * eps)
     fd_ms = (fd**2).sum(1).mean().item() / 2  # mean over sequences and the 2 units of |dh/dr|^2
-    from bptt_core.sensitivity import _measure
+    from bptt_core.flow.sensitivity import _measure
 
     measured, _, _ = _measure(r, x, 2, 3, 0)
     assert measured == pytest.approx(fd_ms, rel=1e-6)
@@ -65,7 +66,7 @@ def test_sensitivity_refuses_bad_radii_and_sizes():
 
 
 def test_sensitivity_figure_shows_the_measured_numbers(curve):
-    fig = F.lambda_sensitivity_figure(curve)
+    fig = lambda_sensitivity_figure(curve)
     names = [t.name for t in fig.data]
     assert names[0].startswith("E|∂h_T/∂|λ||²") and len(fig.data) == 4
     np.testing.assert_allclose(fig.data[0].y, np.log10(curve.measured))
@@ -79,7 +80,7 @@ def test_layer_reach_figure_puts_the_top_layer_first():
     m = nn.GRU(2, 4, num_layers=3).double()
     x = torch.randn(12, 2, dtype=torch.float64)
     R = layer_reach(m, x, t=9)
-    fig = F.layer_reach_figure(R, t=9)
+    fig = layer_reach_figure(R, t=9)
     z = np.asarray(fig.data[0].z, dtype=float)
     assert list(fig.data[0].y) == ["layer 2 (top)", "layer 1", "layer 0"]
     np.testing.assert_allclose(z[0, :10], R[2, :10])  # finite part, top layer first

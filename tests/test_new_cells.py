@@ -16,8 +16,8 @@ from cells import diagonal_cells, jacobian_through, stacked_cells
 from torch import nn
 
 from bptt_core import LRU, MinGRU, MinLSTM, SelectiveSSM, diagonal_log_norms, jacobian_log_norms, layer_reach
-from bptt_core.jacobians import step_jacobians
-from bptt_core.models import cell_view
+from bptt_core.flow.jacobians import step_jacobians
+from bptt_core.models.recurrent import cell_view
 
 I, H, T = 2, 3, 6
 STACKED = stacked_cells(I, H)
@@ -316,7 +316,7 @@ def test_tiled_frobenius_equals_the_dense_chain(name):
 
 @pytest.mark.parametrize("tile", [4, 16, 64])
 def test_tiled_frobenius_keeps_extremes_shut_units_and_underflowing_pairs(tile):
-    from bptt_core.jacobians import _recurrence
+    from bptt_core.flow.jacobians import _recurrence
 
     g = torch.Generator().manual_seed(5)
     a = torch.rand(150, 5, generator=g, dtype=torch.float64) ** 3
@@ -342,8 +342,8 @@ def test_tiled_frobenius_keeps_extremes_shut_units_and_underflowing_pairs(tile):
 )
 def test_training_loss_and_dh_match_the_modules_own_forward(name):
     """The training loop's step-by-step loss (live view) against the module's own forward, float64."""
-    from bptt_core.tasks import make_task
-    from bptt_core.training import batch_loss, live_view, parameter_groups
+    from bptt_core.data.tasks import make_task
+    from bptt_core.learning.training import batch_loss, live_view, parameter_groups
 
     m = make(ALL[name])
     readout = nn.Linear(H, 2).double()

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bptt_core import sweep as W
+from bptt_core.sweeps.grid import Axis, SweepSpec
+from bptt_core.sweeps.phase import phase_figure
+from bptt_core.sweeps.run import sweep
+from bptt_core.sweeps.table import read_sweep_csv
 from dashboard.layout import details_key
 from tests.test_app import decode, navigation_mode  # noqa: F401 - the fixture
 
@@ -66,7 +69,7 @@ def test_page_renders_with_the_boundary_and_the_theory_drawn():
     theory = trace(spec, "mean-field boundary")
     gains = decode(theory["x"]).astype(float)
     inputs = decode(theory["y"]).astype(float)
-    from bptt_core.theory import boundary_gain
+    from bptt_core.flow.theory import boundary_gain
 
     assert gains[-1] == pytest.approx(boundary_gain(inputs[-1] ** 2, 0.0))
     text = " ".join(m.value for m in at.markdown)
@@ -100,25 +103,25 @@ def test_same_axis_twice_is_refused_in_the_page():
 
 
 def test_a_sweep_file_from_the_command_line_reads_back(tmp_path):
-    from bptt_core.cli import main
+    from bptt_core.cli.main import main
     from bptt_core.config import ModelConfig
 
     assert main(["sweep", "--hidden-size", "4", "--seq-len", "8", "--x", "gain:0.5:2:3", "--y", "bias_scale:0:1:2",
                  "--seeds", "2", "--measure", "lyapunov,sigma1_gamma", "--no-progress", "--out", str(tmp_path)]) == 0  # fmt: skip
-    f = W.read_sweep_csv((tmp_path / "sweep.csv").read_bytes())
+    f = read_sweep_csv((tmp_path / "sweep.csv").read_bytes())
     assert f.axes == ["gain", "bias_scale"] and f.measures == ["lyapunov", "sigma1_gamma"]
-    spec = W.SweepSpec(ModelConfig(hidden_size=4, seq_len=8), W.Axis("gain", 0.5, 2, 3), W.Axis("bias_scale", 0, 1, 2),
+    spec = SweepSpec(ModelConfig(hidden_size=4, seq_len=8), Axis("gain", 0.5, 2, 3), Axis("bias_scale", 0, 1, 2),
                        seeds=2, measures=("lyapunov", "sigma1_gamma"))  # fmt: skip
-    np.testing.assert_array_equal(f.table["lyapunov"].to_numpy(), W.sweep(spec)["lyapunov"].to_numpy())
+    np.testing.assert_array_equal(f.table["lyapunov"].to_numpy(), sweep(spec)["lyapunov"].to_numpy())
     with pytest.raises(ValueError, match="no 'seed' column"):
-        W.read_sweep_csv(b"gain,lyapunov\n1,2\n")
+        read_sweep_csv(b"gain,lyapunov\n1,2\n")
     with pytest.raises(ValueError, match="must be one or two of"):
-        W.read_sweep_csv(b"temperature,seed,lyapunov\n1,0,2\n")
+        read_sweep_csv(b"temperature,seed,lyapunov\n1,0,2\n")
 
 
 def test_theory_on_gradient_flow_and_spectrum_pages():
     from bptt_core.config import ModelConfig
-    from bptt_core.theory import page_prediction
+    from bptt_core.flow.theory import page_prediction
     from tests.test_app import open_page
 
     query = {"m_init": "gaussian", "m_gain": "1.5", "m_hidden": "16", "m_seq_len": "20"}
@@ -146,11 +149,11 @@ def test_a_large_grid_is_previewed_coarse():
     from bptt_core.config import ModelConfig
     from dashboard import sweeps
 
-    spec = W.SweepSpec(ModelConfig(), W.Axis("gain", 0.5, 3.0, 30), W.Axis("hidden_size", 8, 64, 29), seeds=3)
+    spec = SweepSpec(ModelConfig(), Axis("gain", 0.5, 3.0, 30), Axis("hidden_size", 8, 64, 29), seeds=3)
     quick = sweeps.coarse(spec)
-    assert quick.x == W.Axis("gain", 0.5, 3.0, sweeps.COARSE_POINTS) and quick.seeds == 1
+    assert quick.x == Axis("gain", 0.5, 3.0, sweeps.COARSE_POINTS) and quick.seeds == 1
     assert quick.y.count <= sweeps.COARSE_POINTS and (quick.y.start, quick.y.stop) == (8, 64)  # whole steps kept
-    small = W.SweepSpec(ModelConfig(), W.Axis("gain", 0.5, 3.0, 5))
+    small = SweepSpec(ModelConfig(), Axis("gain", 0.5, 3.0, 5))
     assert sweeps.coarse(small) == small  # nothing to preview
 
 
@@ -168,13 +171,14 @@ def test_the_table_csv_is_drawn_once_its_expander_is_open():
 def test_the_map_is_built_once_per_view(monkeypatch):
     """A rerun at the same settings reuses the map's figure (building it was most of the page's rerun);
     a view-only change (spread instead of mean) builds it anew, and the drawn figure follows."""
+    from bptt_core.sweeps import phase
     from dashboard import sweeps
 
     sweeps.phase_spec.clear()
     built = []
-    real = W.phase_figure
+    real = phase_figure
     monkeypatch.setattr(
-        W, "phase_figure", lambda *a, **kw: built.append(a[3] if len(a) > 3 else kw.get("stat")) or real(*a, **kw)
+        phase, "phase_figure", lambda *a, **kw: built.append(a[3] if len(a) > 3 else kw.get("stat")) or real(*a, **kw)
     )
     at = through_router(SMALL)
     first = chart(at)

@@ -7,18 +7,34 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 from torch import nn
 
-from bptt_core import figures
-from bptt_core.build import build_model
 from bptt_core.config import ModelConfig
-from bptt_core.jacobians import jacobian_log_norms, loss_gradient_norms
-from bptt_core.models import cell_view, recurrent_matrix
-from bptt_core.player import eigen_paths, frames, probe, restore
-from bptt_core.spectra import lyapunov_exponents
-from bptt_core.training import MAX_STEPS, TrainConfig, _Snapshots, max_snapshots, snapshot_steps, train, twin_runs
+from bptt_core.figures.player import (
+    player_dh_figure,
+    player_eigenvalue_figure,
+    player_heatmap_figure,
+    player_lyapunov_figure,
+    player_singular_values_figure,
+    show_frame,
+)
+from bptt_core.flow.jacobians import jacobian_log_norms, loss_gradient_norms
+from bptt_core.flow.spectra import lyapunov_exponents
+from bptt_core.learning.player import eigen_paths, frames, probe, restore
+from bptt_core.learning.training import (
+    MAX_STEPS,
+    TrainConfig,
+    _Snapshots,
+    max_snapshots,
+    snapshot_steps,
+    train,
+    twin_runs,
+)
+from bptt_core.models.build import build_model
+from bptt_core.models.recurrent import cell_view, recurrent_matrix
 
 SMALL = dict(seq_len=6, hidden_size=4)
 
@@ -183,11 +199,11 @@ def test_eigen_paths_follow_each_eigenvalue_whatever_order_lapack_returns():
 
 
 PLAYER_FIGURES = [
-    figures.player_heatmap_figure,
-    figures.player_dh_figure,
-    figures.player_singular_values_figure,
-    figures.player_lyapunov_figure,
-    figures.player_eigenvalue_figure,
+    player_heatmap_figure,
+    player_dh_figure,
+    player_singular_values_figure,
+    player_lyapunov_figure,
+    player_eigenvalue_figure,
 ]
 
 
@@ -227,7 +243,7 @@ def test_player_figure_has_one_frame_per_snapshot_showing_step_and_loss(build, c
 
 def test_player_heatmap_frames_carry_each_snapshots_matrix_on_one_colour_scale(clipped_run):
     fr = frames(clipped_run)
-    fig = figures.player_heatmap_figure(fr)
+    fig = player_heatmap_figure(fr)
     vals = np.concatenate([f.L[np.isfinite(f.L)] for f in fr])
     zmin, zmax = fig.data[0].zmin, fig.data[0].zmax
     assert zmin == pytest.approx(vals.min()) and zmax == pytest.approx(vals.max())
@@ -240,7 +256,7 @@ def test_player_heatmap_frames_carry_each_snapshots_matrix_on_one_colour_scale(c
 def test_player_eigenvalue_paths_grow_frame_by_frame(clipped_run):
     fr = frames(clipped_run)
     P = eigen_paths([f.eigenvalues for f in fr])
-    fig = figures.player_eigenvalue_figure(fr, P)
+    fig = player_eigenvalue_figure(fr, P)
     H = P.shape[1]
     for i, gf in enumerate(fig.frames):
         path, dots = gf.data
@@ -253,15 +269,15 @@ def test_player_refuses_a_run_without_snapshots():
     r = train(ModelConfig(task="gaussian", **SMALL), TrainConfig(steps=2, batch_size=2, snapshots=0))
     assert r.snapshots == [] and frames(r) == []
     with pytest.raises(ValueError, match="frames must hold at least one snapshot"):
-        figures.player_heatmap_figure([])
+        player_heatmap_figure([])
 
 
 def test_frames_report_progress_and_stop_when_their_job_is_cancelled():
-    from bptt_core import jobs
+    from bptt_core.progress import Cancelled, reporting
 
     r = train(ModelConfig(task="gaussian", **SMALL), TrainConfig(steps=4, batch_size=2, snapshots=4))
 
-    class Job:  # the interface bptt_core.jobs.checkpoint talks to
+    class Job:  # a listener of bptt_core.progress
         def __init__(self, cancel_after: int):
             self.seen, self.cancel_after = [], cancel_after
 
@@ -273,23 +289,19 @@ def test_frames_report_progress_and_stop_when_their_job_is_cancelled():
             return len(self.seen) > self.cancel_after
 
     job = Job(cancel_after=10)
-    jobs._current.job = job
-    try:
+    with reporting(job.progress, job.cancelled):
         assert len(frames(r)) == 4
-        assert job.seen == [f"snapshot {i + 1} of 4 (training step {i})" for i in range(4)]
-        job = Job(cancel_after=1)
-        jobs._current.job = job
-        with pytest.raises(jobs.Cancelled):
-            frames(r)
-        assert len(job.seen) == 2  # stopped at the second snapshot, not after all of them
-    finally:
-        jobs._current.job = None
+    assert job.seen == [f"snapshot {i + 1} of 4 (training step {i})" for i in range(4)]
+    job = Job(cancel_after=1)
+    with reporting(job.progress, job.cancelled), pytest.raises(Cancelled):
+        frames(r)
+    assert len(job.seen) == 2  # stopped at the second snapshot, not after all of them
 
 
 @pytest.mark.parametrize("cell, hidden, input_size", [("rnn", 8, 1), ("lstm", 512, 256), ("gru", 512, 256)])
 def test_snapshots_of_the_largest_models_fit_the_memory_bound(cell, hidden, input_size):
-    from bptt_core.models import make_rnn
-    from bptt_core.training import MAX_SNAPSHOT_BYTES, snapshot_count, state_bytes
+    from bptt_core.learning.training import MAX_SNAPSHOT_BYTES, snapshot_count, state_bytes
+    from bptt_core.models.recurrent import make_rnn
 
     rnn, readout = make_rnn(cell, input_size, hidden), nn.Linear(hidden, 10)
     per = state_bytes(rnn, readout)
@@ -317,8 +329,8 @@ def test_twins_from_a_users_model_start_their_snapshots_at_its_weights():
 
 
 def test_frames_table_has_one_row_per_frame(clipped_run):
-    from bptt_core.jacobians import decay_rate
-    from bptt_core.player import frames_table
+    from bptt_core.flow.summary import decay_rate
+    from bptt_core.learning.player import frames_table
 
     fr = frames(clipped_run, n_lyapunov=2)
     t = frames_table(fr)
@@ -332,8 +344,8 @@ def test_gated_frames_name_the_block_their_spectra_describe():
     r = train(ModelConfig(cell="lstm", task="gaussian", **SMALL), TrainConfig(steps=2, batch_size=2, snapshots=2))
     fr = frames(r, n_lyapunov=1)
     assert fr[0].matrix.startswith("W_hg")
-    assert "W_hg" in figures.player_eigenvalue_figure(fr).layout.title.text
-    assert "W_hg" in figures.player_singular_values_figure(fr).layout.title.text
+    assert "W_hg" in player_eigenvalue_figure(fr).layout.title.text
+    assert "W_hg" in player_singular_values_figure(fr).layout.title.text
 
 
 # -- the chosen frame (a link's <prefix>_frame, the HTML report) ------------------------------------------
@@ -345,14 +357,14 @@ def test_gated_frames_name_the_block_their_spectra_describe():
      ([3, 7], 5, 0), ([4], 0, 0)],  # a tie goes to the earlier step
 )  # fmt: skip
 def test_frame_at_picks_the_kept_snapshot_nearest_to_the_asked_step(steps, step, index):
-    from bptt_core.player import frame_at
+    from bptt_core.learning.player import frame_at
 
     assert frame_at(steps, step) == index
 
 
 @pytest.mark.parametrize("steps, step", [([], 0), ([1, 2], -1), ([1, 2], 1.5), ([1, 2], "3")])
 def test_frame_at_refuses_bad_input_naming_it(steps, step):
-    from bptt_core.player import frame_at
+    from bptt_core.learning.player import frame_at
 
     with pytest.raises(ValueError, match="step"):
         frame_at(steps, step)
@@ -370,7 +382,7 @@ def _json(v) -> str:
 def test_show_frame_opens_the_animation_at_that_frame(build, clipped_run):
     fr = frames(clipped_run, n_lyapunov=2)
     i = len(fr) - 2
-    fig = figures.show_frame(build(fr), i)
+    fig = show_frame(build(fr), i)
     assert fig.layout.sliders[0].active == i
     assert fig.layout.title.text == fig.frames[i].layout.title.text
     assert f"training step {fr[i].step}" in fig.layout.title.text
@@ -379,15 +391,15 @@ def test_show_frame_opens_the_animation_at_that_frame(build, clipped_run):
         for k, v in trace.to_plotly_json().items():
             if k != "type":
                 assert _json(fig.data[idx][k]) == _json(v), (idx, k)
-    assert figures.show_frame(build(fr), 0).layout.title.text == fig.frames[0].layout.title.text
+    assert show_frame(build(fr), 0).layout.title.text == fig.frames[0].layout.title.text
     with pytest.raises(ValueError, match="index"):
-        figures.show_frame(build(fr), len(fr))
+        show_frame(build(fr), len(fr))
     with pytest.raises(ValueError, match="no frames"):
-        figures.show_frame(figures.go.Figure(), 0)
+        show_frame(go.Figure(), 0)
 
 
 def test_player_panels_take_a_prefix_and_open_at_the_active_frame(clipped_run):
-    from bptt_core.panels import player_panels
+    from bptt_core.report.panels import player_panels
 
     fr = frames(clipped_run, n_lyapunov=2)
     panels = player_panels(fr, "test run", "tb_play", active=2)
@@ -399,13 +411,14 @@ def test_player_panels_take_a_prefix_and_open_at_the_active_frame(clipped_run):
 
 
 def test_the_cost_model_measures_as_many_lyapunov_exponents_as_the_player():
-    from bptt_core import cost, player
+    from bptt_core.analyses import cost
+    from bptt_core.learning import player
 
     assert cost.PLAYER_LYAPUNOV == player.DEFAULT_LYAPUNOV
 
 
 def test_report_shows_the_players_chosen_frame():
-    from bptt_core.report import build_report, player_section_of
+    from bptt_core.report.html import build_report, player_section_of
 
     m = ModelConfig(task="gaussian", **SMALL)
     tcfg = TrainConfig(steps=6, batch_size=2, lr=0.01, k1=2, k2=3, snapshots=3)

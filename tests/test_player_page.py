@@ -10,7 +10,7 @@ import pytest
 from test_app import FAST_CLIP, chart_keys, chart_spec, navigation_mode, open_details, open_page  # noqa: F401 - the fixture
 
 from bptt_core.config import ModelConfig
-from bptt_core.training import CLIPPING_STORY, TrainConfig, twin_runs
+from bptt_core.learning.training import CLIPPING_STORY, TrainConfig, twin_runs
 
 PLAYER_KEYS = ("cl_play_heatmap", "cl_play_dh", "cl_play_eig", "cl_play_sv", "cl_play_lyap")
 

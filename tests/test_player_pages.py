@@ -14,7 +14,7 @@ import pytest
 from test_app import FAST_CLIP, chart_keys, chart_spec, navigation_mode, open_details, open_page  # noqa: F401 - the fixture
 
 from bptt_core.config import ModelConfig
-from bptt_core.training import CLIPPING_STORY, TrainConfig, train, twin_runs
+from bptt_core.learning.training import CLIPPING_STORY, TrainConfig, train, twin_runs
 from dashboard import player_ui
 
 SMALL = {"m_hidden": "6", "m_seq_len": "12"}

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from bptt_core import presets as P
-from bptt_core import report as R
-from bptt_core.jacobians import decay_rate
+from bptt_core.flow.summary import decay_rate
+from bptt_core.report import html as R
 from dashboard import page_table
+from dashboard import presets as P
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def test_no_preset_is_the_defaults():
 
 
 def test_edge_of_chaos_gain_is_found_not_assumed():
-    from bptt_core.claims import Context, measure
+    from bptt_core.report.claims import Context, measure
 
     cfg = P.get("edge_of_chaos").config()
     assert cfg.gain != 1.0 and P.get("edge_of_chaos").model.get("gain") is None
@@ -96,7 +96,7 @@ def test_edge_of_chaos_gain_is_found_not_assumed():
 
 
 def test_a_claim_that_does_not_hold_is_reported_as_such():
-    from bptt_core.claims import Claim, check
+    from bptt_core.report.claims import Claim, check
 
     wrong = Claim("decay_rate", ">", 0.0, "the default network's gradients explode")
     (checked,) = check([wrong], P.get("vanishing").config())

@@ -28,9 +28,10 @@ from torch import nn
 
 from bptt_core import ModelConfig, build_model, build_task, jacobian_log_norms, spectrum
 from bptt_core.config import ACTIVATIONS, CELLS, INITS, MAX_INPUT, MAX_SEQ_LEN, TASKS
-from bptt_core.jacobians import decay_rate, lag_profile, memory_horizon, step_jacobians
-from bptt_core.model_io import UploadError, load_model, load_sequence, model_bytes
-from bptt_core.models import ElmanRNN
+from bptt_core.files.model_io import UploadError, load_model, load_sequence, model_bytes
+from bptt_core.flow.jacobians import step_jacobians
+from bptt_core.flow.summary import decay_rate, lag_profile, memory_horizon
+from bptt_core.models.recurrent import ElmanRNN
 
 settings.register_profile(
     "bptt",
@@ -164,13 +165,13 @@ def small_enough(cfg: ModelConfig) -> bool:
 
 
 def _estimate(**kw):
-    from bptt_core.calculator import estimate
+    from bptt_core.learning.calculator import estimate
 
     return estimate("rnn", 2, 3, 1, 5, 1, measure_time=False, **kw)
 
 
 def _train_config(**kw):
-    from bptt_core.training import TrainConfig
+    from bptt_core.learning.training import TrainConfig
 
     return TrainConfig(**kw)
 
@@ -426,7 +427,7 @@ def train_kwargs(draw):
 @settings(PROFILE, max_examples=300)
 @given(train_kwargs())
 def test_train_config_raises_only_value_error(kw):
-    from bptt_core.training import TrainConfig
+    from bptt_core.learning.training import TrainConfig
 
     cfg = only_value_errors(TrainConfig, **kw)
     if cfg is not None:
@@ -496,7 +497,7 @@ def torch_param_count(cell, I, H, O, layers) -> int:
     if cell in ("rnn", "lstm", "gru"):
         rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H, num_layers=layers)
     else:  # the diagonal cells: one layer, counted on the module itself
-        from bptt_core.models import make_rnn
+        from bptt_core.models.recurrent import make_rnn
 
         rnn = make_rnn(cell, I, H)
     return sum(p.numel() for p in rnn.parameters()) + sum(p.numel() for p in nn.Linear(H, O).parameters())
@@ -505,7 +506,7 @@ def torch_param_count(cell, I, H, O, layers) -> int:
 @settings(PROFILE, max_examples=100)
 @given(calc_kwargs())
 def test_estimate_raises_only_value_error_and_counts_exactly(kw):
-    from bptt_core.calculator import estimate
+    from bptt_core.learning.calculator import estimate
 
     est = only_value_errors(estimate, **kw, measure_time=False)
     event("refused" if est is None else "estimated")

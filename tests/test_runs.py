@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from bptt_core import GradientFlowMonitor
-from bptt_core import runs as R
-from bptt_core.cli import main
+from bptt_core.cli.main import main
+from bptt_core.monitor import runs as R
 
 
 def make_run(path, steps=5, every=2, clip=0.3, cell=nn.GRU):

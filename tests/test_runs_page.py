@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bptt_core import runs as R
+from bptt_core.monitor import runs as R
 from dashboard.layout import details_key
 from tests.test_app import APP, TIMEOUT, chart_spec, decode, navigation_mode  # noqa: F401 - the fixture
 from tests.test_runs import _flip_byte, make_run

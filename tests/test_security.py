@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
-import bptt_core.model_io as mio
-from bptt_core.model_io import ModelFileError, SequenceFileError, load_model, load_sequence, model_bytes
+import bptt_core.files.model_io as mio
+from bptt_core.files.model_io import ModelFileError, SequenceFileError, load_model, load_sequence, model_bytes
 
 FLAG = "_bptt_explorer_pwned"  # a builtins attribute the payloads set; must never appear
 

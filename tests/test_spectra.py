@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from bptt_core import ElmanRNN, ModelConfig, build_model, build_task, jacobian_log_norms, spectrum
-from bptt_core.spectra import lyapunov_exponents, lyapunov_log10
+from bptt_core.flow.spectra import lyapunov_exponents, lyapunov_log10
 
 
 def elman_with(W, act="tanh", I=2):

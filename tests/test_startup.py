@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # what is run -> whether torch may be imported by then
 CASES = {
     "the library's package and its torch-free modules": (
-        "import bptt_core\nfrom bptt_core import config, figures, presets\nfrom bptt_core.config import MAX_UPLOAD_BYTES",
+        "import bptt_core\nfrom bptt_core import config, units\nfrom bptt_core.figures import style, labels\n"
+        "from bptt_core.flow import plan\nfrom bptt_core.analyses import cost\nfrom bptt_core.sweeps import grid\n"
+        "from bptt_core.cli.main import build_parser\nbuild_parser()\nfrom dashboard import presets",
         False,
     ),
     "the dashboard's shared modules": (

@@ -8,20 +8,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bptt_core import sweep as S
-from bptt_core import theory
 from bptt_core.config import CELLS, ModelConfig
-from bptt_core.jacobians import decay_rate, memory_horizon
-from bptt_core.report import flow_matrix_of, lyapunov_of
+from bptt_core.flow import theory
+from bptt_core.flow.summary import decay_rate, memory_horizon
+from bptt_core.report.html import flow_matrix_of, lyapunov_of
+from bptt_core.sweeps import batched
+from bptt_core.sweeps.batched import single_measures
+from bptt_core.sweeps.boundary import edge_of_chaos, measured_boundary, theory_distance, theory_line, zero_crossings
+from bptt_core.sweeps.grid import INT_AXES, SWEEP_CELLS, Axis, Network, SweepSpec
+from bptt_core.sweeps.phase import summarise
+from bptt_core.sweeps.run import sweep
+from bptt_core.sweeps.table import whole_count
+from dashboard.clicks import selected_point
 
 # Every cell the sweep offers, the vanilla one with two activations; the others are refused by name.
-CELL_CASES = [(c, a) for c in S.SWEEP_CELLS for a in (("tanh", "relu") if c == "rnn" else ("tanh",))]
+CELL_CASES = [(c, a) for c in SWEEP_CELLS for a in (("tanh", "relu") if c == "rnn" else ("tanh",))]
 
 
-@pytest.mark.parametrize("cell", [c for c in CELLS if c not in S.SWEEP_CELLS])
+@pytest.mark.parametrize("cell", [c for c in CELLS if c not in SWEEP_CELLS])
 def test_cells_the_sweep_cannot_stack_are_refused_by_name(cell):
     with pytest.raises(ValueError, match="cell must be one of rnn, lstm, gru"):
-        S.SweepSpec(ModelConfig(cell=cell), S.Axis.parse("gain:0.5:1.5:3", "--x"))
+        SweepSpec(ModelConfig(cell=cell), Axis.parse("gain:0.5:1.5:3", "--x"))
 
 
 FLOW = ("lyapunov", "decay_rate", "memory_horizon", "sigma1_gamma")
@@ -38,17 +45,17 @@ def assert_same(a: float, b: float, tol: float, what: str):
 @pytest.mark.parametrize("small_chain", [True, False], ids=["stacked-chain", "page-chain"])
 def test_batched_sweep_equals_single_networks_at_every_point(cell, activation, small_chain, monkeypatch):
     if not small_chain:  # every chain through the page's own log_norm_products
-        monkeypatch.setattr(S, "SMALL_CHAIN_BYTES", 0)
+        monkeypatch.setattr(batched, "SMALL_CHAIN_BYTES", 0)
     base = ModelConfig(cell=cell, activation=activation, hidden_size=5, seq_len=14, init="gaussian")
-    spec = S.SweepSpec(
-        base, S.Axis("gain", 0.4, 2.8, 4), S.Axis("bias_scale", 0.0, 0.8, 2), seeds=2, measures=FLOW, chunk_size=5
+    spec = SweepSpec(
+        base, Axis("gain", 0.4, 2.8, 4), Axis("bias_scale", 0.0, 0.8, 2), seeds=2, measures=FLOW, chunk_size=5
     )
-    table = S.sweep(spec)
+    table = sweep(spec)
     assert len(table) == 4 * 2 * 2
     assert list(table.columns) == ["gain", "bias_scale", "seed", *FLOW]
     for row in table.to_dict("records"):
         net = spec.network(seed=row["seed"], gain=row["gain"], bias_scale=row["bias_scale"])
-        alone = S.single_measures(net, FLOW)
+        alone = single_measures(net, FLOW)
         assert_same(row["lyapunov"], alone["lyapunov"], 1e-12, f"lambda_1 at {row}")
         assert_same(row["decay_rate"], alone["decay_rate"], 1e-6, f"decay rate at {row}")  # float32 chains
         assert_same(row["memory_horizon"], alone["memory_horizon"], 0, f"horizon at {row}")
@@ -59,17 +66,17 @@ def test_batched_sweep_equals_single_networks_at_every_point(cell, activation, s
 def test_lyapunov_alone_blocked_path_equals_single_networks(cell, activation):
     # lambda_1 without the flow measures forms the step Jacobians a few steps at a time
     base = ModelConfig(cell=cell, activation=activation, hidden_size=6, seq_len=21, init="gaussian")
-    spec = S.SweepSpec(base, S.Axis("gain", 0.5, 3.0, 3), S.Axis("input_scale", 0.0, 1.0, 2), seeds=2,
+    spec = SweepSpec(base, Axis("gain", 0.5, 3.0, 3), Axis("input_scale", 0.0, 1.0, 2), seeds=2,
                        h0_scale=0.5, burn_in=3)  # fmt: skip
-    for row in S.sweep(spec).to_dict("records"):
+    for row in sweep(spec).to_dict("records"):
         net = spec.network(seed=row["seed"], gain=row["gain"], input_scale=row["input_scale"])
-        assert_same(row["lyapunov"], S.single_measures(net, ("lyapunov",), burn_in=3)["lyapunov"], 1e-12, f"{row}")
+        assert_same(row["lyapunov"], single_measures(net, ("lyapunov",), burn_in=3)["lyapunov"], 1e-12, f"{row}")
 
 
 def test_a_grid_point_with_the_pages_settings_is_the_pages_network():
     cfg = ModelConfig(cell="rnn", hidden_size=12, seq_len=40, init="gaussian", gain=1.3, seed=4)
-    spec = S.SweepSpec(cfg, S.Axis("gain", 1.3, 1.3, 1), measures=("lyapunov", "decay_rate", "memory_horizon"))
-    row = S.sweep(spec).iloc[0]
+    spec = SweepSpec(cfg, Axis("gain", 1.3, 1.3, 1), measures=("lyapunov", "decay_rate", "memory_horizon"))
+    row = sweep(spec).iloc[0]
     L = flow_matrix_of(cfg)
     assert row["lyapunov"] == pytest.approx(lyapunov_of(cfg)[0], abs=1e-12)  # as the Spectrum page shows it
     assert row["decay_rate"] == pytest.approx(decay_rate(L), abs=1e-6)  # as the Gradient flow page shows it
@@ -79,28 +86,28 @@ def test_a_grid_point_with_the_pages_settings_is_the_pages_network():
 
 def test_initial_state_and_burn_in_enter_both_computations():
     base = ModelConfig(cell="gru", hidden_size=6, seq_len=30, init="gaussian")
-    spec = S.SweepSpec(base, S.Axis("gain", 1.0, 3.0, 3), measures=("lyapunov",), h0_scale=1.0, burn_in=10)
-    for row in S.sweep(spec).to_dict("records"):
-        alone = S.single_measures(spec.network(seed=row["seed"], gain=row["gain"]), ("lyapunov",), burn_in=10)
+    spec = SweepSpec(base, Axis("gain", 1.0, 3.0, 3), measures=("lyapunov",), h0_scale=1.0, burn_in=10)
+    for row in sweep(spec).to_dict("records"):
+        alone = single_measures(spec.network(seed=row["seed"], gain=row["gain"]), ("lyapunov",), burn_in=10)
         assert row["lyapunov"] == pytest.approx(alone["lyapunov"], abs=1e-12)
 
 
 def test_hidden_size_and_seq_len_axes_mix_shapes_in_one_chunk():
     base = ModelConfig(cell="lstm", hidden_size=4, seq_len=10, init="gaussian")
-    spec = S.SweepSpec(base, S.Axis("hidden_size", 3, 5, 3), S.Axis("seq_len", 8, 12, 2), measures=FLOW, chunk_size=6)
-    table = S.sweep(spec)
+    spec = SweepSpec(base, Axis("hidden_size", 3, 5, 3), Axis("seq_len", 8, 12, 2), measures=FLOW, chunk_size=6)
+    table = sweep(spec)
     assert sorted(set(table["hidden_size"])) == [3, 4, 5] and sorted(set(table["seq_len"])) == [8, 12]
     for row in table.to_dict("records"):
-        alone = S.single_measures(spec.network(seed=0, hidden_size=row["hidden_size"], seq_len=row["seq_len"]), FLOW)
+        alone = single_measures(spec.network(seed=0, hidden_size=row["hidden_size"], seq_len=row["seq_len"]), FLOW)
         assert_same(row["lyapunov"], alone["lyapunov"], 1e-12, "lambda_1")
         assert_same(row["decay_rate"], alone["decay_rate"], 1e-6, "decay rate")
 
 
 def test_trainability_is_the_final_loss_of_the_short_run():
     base = ModelConfig(cell="rnn", hidden_size=8, seq_len=12, init="gaussian")
-    spec = S.SweepSpec(base, S.Axis("gain", 0.5, 1.5, 2), measures=("trainability",), train_steps=10)
-    table = S.sweep(spec)
-    from bptt_core.training import TrainConfig, train
+    spec = SweepSpec(base, Axis("gain", 0.5, 1.5, 2), measures=("trainability",), train_steps=10)
+    table = sweep(spec)
+    from bptt_core.learning.training import TrainConfig, train
 
     cfg = ModelConfig(cell="rnn", hidden_size=8, seq_len=12, init="gaussian", gain=0.5, task="adding")
     loss = train(cfg, TrainConfig(steps=10, lr=0.01, batch_size=16, seed=0)).history["loss"].to_numpy()
@@ -114,14 +121,12 @@ def test_linear_network_lyapunov_is_log10_of_the_spectral_radius():
     # orthogonal W scaled to rho: ||W^t e_1|| = rho^t, so lambda_1 = log10 rho up to the float32
     # rounding of the stored weights (rho itself moves by ~1e-8)
     base = ModelConfig(cell="rnn", activation="linear", hidden_size=16, seq_len=300, init="orthogonal")
-    spec = S.SweepSpec(base, S.Axis("spectral_radius", 0.5, 1.5, 5), seeds=2, measures=("lyapunov",))
-    table = S.sweep(spec)
+    spec = SweepSpec(base, Axis("spectral_radius", 0.5, 1.5, 5), seeds=2, measures=("lyapunov",))
+    table = sweep(spec)
     np.testing.assert_allclose(table["lyapunov"], np.log10(table["spectral_radius"]), atol=1e-7)
     # Gaussian W: the same limit up to the transient of the eigenvector mix (O(1/T))
-    spec = S.SweepSpec(
-        replace_init(base, "gaussian", 2000), S.Axis("spectral_radius", 0.6, 1.4, 3), measures=("lyapunov",)
-    )
-    table = S.sweep(spec)
+    spec = SweepSpec(replace_init(base, "gaussian", 2000), Axis("spectral_radius", 0.6, 1.4, 3), measures=("lyapunov",))
+    table = sweep(spec)
     np.testing.assert_allclose(table["lyapunov"], np.log10(table["spectral_radius"]), atol=2e-3)
 
 
@@ -133,16 +138,16 @@ def replace_init(cfg, init, T):
 
 def test_tanh_with_small_gain_is_ordered_everywhere():
     base = ModelConfig(cell="rnn", activation="tanh", hidden_size=32, seq_len=60, init="gaussian")
-    spec = S.SweepSpec(
+    spec = SweepSpec(
         base,
-        S.Axis("gain", 0.05, 0.4, 4),
-        S.Axis("input_scale", 0.0, 3.0, 4),
+        Axis("gain", 0.05, 0.4, 4),
+        Axis("input_scale", 0.0, 3.0, 4),
         seeds=2,
         measures=("lyapunov", "sigma1_gamma"),
         bias_scale=0.5,
         h0_scale=1.0,
     )
-    table = S.sweep(spec)
+    table = sweep(spec)
     assert (table["sigma1_gamma"] < 1).all()  # Pascanu et al.: contraction guaranteed
     assert (table["lyapunov"] < 0).all()
 
@@ -150,11 +155,11 @@ def test_tanh_with_small_gain_is_ordered_everywhere():
 def test_driven_tanh_boundary_matches_mean_field_at_large_H():
     # input variance 1: the mean field puts chi_1 = 1 at g = 1.8555; H = 256 is within 0.05 of it
     base = ModelConfig(cell="rnn", hidden_size=256, seq_len=300, init="gaussian")
-    spec = S.SweepSpec(base, S.Axis("gain", 1.4, 2.4, 6), seeds=2, measures=("lyapunov",), burn_in=100)
-    table = S.sweep(spec)
-    line = S.theory_line(spec)
+    spec = SweepSpec(base, Axis("gain", 1.4, 2.4, 6), seeds=2, measures=("lyapunov",), burn_in=100)
+    table = sweep(spec)
+    line = theory_line(spec)
     assert line.frame[line.gain_axis].iloc[0] == pytest.approx(theory.boundary_gain(1.0, 0.0))
-    d = S.theory_distance(table, line)
+    d = theory_distance(table, line)
     assert d["rows"] == 1 and d["mean"] < 0.05, d
 
 
@@ -163,11 +168,11 @@ def test_autonomous_tanh_boundary_approaches_g_1_at_large_H():
     # Undriven, from a random state: ordered (lambda_1 < 0) below g = 1; above it, limit cycles and
     # chaos keep lambda_1 at or above 0, so the ordered phase ends where lambda_1 rises to ~0.
     base = ModelConfig(cell="rnn", hidden_size=256, seq_len=500, init="gaussian")
-    spec = S.SweepSpec(
-        base, S.Axis("gain", 0.8, 1.2, 5), seeds=2, measures=("lyapunov",), input_scale=0.0, h0_scale=1.0, burn_in=250
+    spec = SweepSpec(
+        base, Axis("gain", 0.8, 1.2, 5), seeds=2, measures=("lyapunov",), input_scale=0.0, h0_scale=1.0, burn_in=250
     )
-    table = S.sweep(spec)
-    edge = S.measured_boundary(table, "gain", None, level=-0.002)["gain"].iloc[0]
+    table = sweep(spec)
+    edge = measured_boundary(table, "gain", None, level=-0.002)["gain"].iloc[0]
     assert abs(edge - theory.boundary_gain(0.0, 0.0)) < 0.05, edge
     assert (table.loc[table["gain"] <= 0.9, "lyapunov"] < -0.01).all()
 
@@ -194,10 +199,10 @@ def test_mean_field_fixed_point_and_chi1():
 
 def test_theory_line_says_why_when_it_does_not_apply():
     base = ModelConfig(cell="lstm", hidden_size=4, seq_len=5, init="gaussian")
-    line = S.theory_line(S.SweepSpec(base, S.Axis("gain", 0.5, 2, 2)))
+    line = theory_line(SweepSpec(base, Axis("gain", 0.5, 2, 2)))
     assert line.frame is None and "tanh" in line.reason
     base = ModelConfig(cell="rnn", hidden_size=4, seq_len=5, init="gaussian")
-    line = S.theory_line(S.SweepSpec(base, S.Axis("gain", 0.5, 2, 2), S.Axis("input_scale", 0, 2, 3)))
+    line = theory_line(SweepSpec(base, Axis("gain", 0.5, 2, 2), Axis("input_scale", 0, 2, 3)))
     assert list(line.frame.columns) == ["input_scale", "gain"] and line.frame["gain"].iloc[0] == 1.0
     assert line.frame["gain"].is_monotonic_increasing  # more drive: more gain needed for chaos
 
@@ -206,31 +211,31 @@ def test_theory_line_says_why_when_it_does_not_apply():
 
 
 def test_edge_finder_gain_has_lambda1_within_0_005():
-    net = S.Network(ModelConfig(cell="rnn", hidden_size=64, seq_len=200, init="gaussian", seed=3))
-    edge = S.edge_of_chaos(net)
+    net = Network(ModelConfig(cell="rnn", hidden_size=64, seq_len=200, init="gaussian", seed=3))
+    edge = edge_of_chaos(net)
     assert abs(edge.lyapunov) <= 0.005
-    lam = S.single_measures(S.Network(ModelConfig(**{**net.cfg.to_dict(), "gain": edge.gain})), ("lyapunov",))
+    lam = single_measures(Network(ModelConfig(**{**net.cfg.to_dict(), "gain": edge.gain})), ("lyapunov",))
     assert abs(lam["lyapunov"]) <= 0.005  # checked again, the Spectrum page's way
     assert edge.bracket[0] <= edge.gain <= edge.bracket[1]
 
 
 def test_edge_finder_refuses_a_range_without_a_crossing():
-    net = S.Network(ModelConfig(cell="rnn", hidden_size=16, seq_len=50, init="gaussian"))
+    net = Network(ModelConfig(cell="rnn", hidden_size=16, seq_len=50, init="gaussian"))
     with pytest.raises(ValueError, match="gain: lambda_1 does not cross 0"):
-        S.edge_of_chaos(net, lo=0.1, hi=0.3)
+        edge_of_chaos(net, lo=0.1, hi=0.3)
 
 
 # -- bad input --------------------------------------------------------------------------------------
 
 BAD = [
-    (lambda: S.Axis.parse("gain:0.5:3:0"), "empty range for gain"),
-    (lambda: S.Axis.parse("temperature:0:1:3"), "unknown setting 'temperature'"),
-    (lambda: S.Axis.parse("gain:0.5:3"), "SETTING:START:STOP:COUNT"),
-    (lambda: S.Axis.parse("hidden_size:8:64:4"), "hidden_size takes whole numbers"),
-    (lambda: S.SweepSpec(ModelConfig(), S.Axis("gain", 0, 2, 3)), "gain must be in"),
-    (lambda: S.SweepSpec(ModelConfig(), S.Axis("gain", 1, 2, 3), measures=("entropy",)), "unknown measure 'entropy'"),
+    (lambda: Axis.parse("gain:0.5:3:0"), "empty range for gain"),
+    (lambda: Axis.parse("temperature:0:1:3"), "unknown setting 'temperature'"),
+    (lambda: Axis.parse("gain:0.5:3"), "SETTING:START:STOP:COUNT"),
+    (lambda: Axis.parse("hidden_size:8:64:4"), "hidden_size takes whole numbers"),
+    (lambda: SweepSpec(ModelConfig(), Axis("gain", 0, 2, 3)), "gain must be in"),
+    (lambda: SweepSpec(ModelConfig(), Axis("gain", 1, 2, 3), measures=("entropy",)), "unknown measure 'entropy'"),
     (
-        lambda: S.SweepSpec(ModelConfig(), S.Axis("gain", 1, 2, 1000), S.Axis("bias_scale", 0, 1, 101)),
+        lambda: SweepSpec(ModelConfig(), Axis("gain", 1, 2, 1000), Axis("bias_scale", 0, 1, 101)),
         "too many networks",
     ),
 ]
@@ -244,9 +249,9 @@ def test_bad_settings_name_the_setting(make, message):
 
 def test_summary_gives_mean_and_spread_over_seeds():
     t = pd.DataFrame({"gain": [1, 1, 2, 2], "seed": [0, 1, 0, 1], "lyapunov": [-1.0, -3.0, 1.0, 1.0]})
-    s = S.summarise(t, ["gain"], "lyapunov")
+    s = summarise(t, ["gain"], "lyapunov")
     assert s["mean"].tolist() == [-2.0, 1.0] and s["std"].tolist() == [pytest.approx(math.sqrt(2)), 0.0]
-    assert S.zero_crossings([1, 2], [-2.0, 1.0]) == [pytest.approx(1 + 2 / 3)]
+    assert zero_crossings([1, 2], [-2.0, 1.0]) == [pytest.approx(1 + 2 / 3)]
 
 
 @pytest.mark.parametrize(
@@ -254,14 +259,14 @@ def test_summary_gives_mean_and_spread_over_seeds():
     [("gain", 0.5, 3.0, 12, 12), ("gain", 1.0, 1.0, 12, 1), ("hidden_size", 8, 64, 12, 9), ("seq_len", 10, 20, 30, 11)],
 )
 def test_integer_axes_get_whole_number_steps(name, lo, hi, points, count):
-    n = S.whole_count(name, lo, hi, points)
+    n = whole_count(name, lo, hi, points)
     assert n == count
-    if name in S.INT_AXES and n > 1:
+    if name in INT_AXES and n > 1:
         assert (hi - lo) % (n - 1) == 0
 
 
 def test_a_clicked_point_is_read_back_in_the_axes_units():
     event = {"selection": {"points": [{"x": 1.25, "y": 31.6}]}}
-    assert S.selected_point(event, ["gain", "hidden_size"]) == {"gain": 1.25, "hidden_size": 32}
-    assert S.selected_point({"selection": {"points": []}}, ["gain"]) is None
-    assert S.selected_point(None, ["gain"]) is None
+    assert selected_point(event, ["gain", "hidden_size"]) == {"gain": 1.25, "hidden_size": 32}
+    assert selected_point({"selection": {"points": []}}, ["gain"]) is None
+    assert selected_point(None, ["gain"]) is None

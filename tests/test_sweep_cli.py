@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bptt_core import sweep as S
-from bptt_core.cli import main
+from bptt_core.cli.main import main
 from bptt_core.config import ModelConfig
-from bptt_core.sweep_run import chunk_path, run_to_folder
+from bptt_core.sweeps.batched import single_measures
+from bptt_core.sweeps.distributed import chunk_path, run_to_folder
+from bptt_core.sweeps.grid import Axis, Network, SweepSpec
+from bptt_core.sweeps.run import assemble, compute_chunk, run_local, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = [
@@ -69,7 +71,7 @@ def test_sweep_writes_the_contract_table(local_table):
     row = table.iloc[13]
     cfg = ModelConfig(cell="rnn", hidden_size=8, seq_len=20, init="gaussian", seed=int(row["seed"]),
                       gain=row["gain"], spectral_radius=row["spectral_radius"])  # fmt: skip
-    alone = S.single_measures(S.Network(cfg))
+    alone = single_measures(Network(cfg))
     assert row["lyapunov"] == pytest.approx(alone["lyapunov"], abs=1e-12)
     assert row["decay_rate"] == pytest.approx(alone["decay_rate"], abs=1e-6)
     html = (local_table / "phase.html").read_text()
@@ -110,8 +112,8 @@ def test_unreachable_scheduler_exits_2(tmp_path):
 
 
 def test_a_rerun_computes_only_the_missing_chunks(tmp_path):
-    spec = S.SweepSpec(ModelConfig(hidden_size=4, seq_len=6, init="gaussian"), S.Axis("gain", 0.5, 2, 6), chunk_size=2)
-    whole = S.sweep(spec)
+    spec = SweepSpec(ModelConfig(hidden_size=4, seq_len=6, init="gaussian"), Axis("gain", 0.5, 2, 6), chunk_size=2)
+    whole = sweep(spec)
     folder = tmp_path / "chunks"
     run_to_folder(spec, tmp_path)  # every chunk on disk
     chunk_path(folder, 1).unlink()  # as if chunk 1 had failed
@@ -203,15 +205,15 @@ def test_a_worker_killed_mid_sweep_loses_no_finished_chunk(cluster, tmp_path):
         i = int(frame["row"].iloc[0])
         np.testing.assert_allclose(table.loc[i, ["lyapunov", "decay_rate"]].to_numpy(float),
                                    frame[["lyapunov", "decay_rate"]].to_numpy(float)[0], rtol=0, atol=0)  # fmt: skip
-    spec = S.SweepSpec(ModelConfig(cell="rnn", init="gaussian", hidden_size=48, seq_len=150),
-                       S.Axis("gain", 0.5, 2.5, 12), measures=("lyapunov", "decay_rate"), chunk_size=1)  # fmt: skip
-    local = S.assemble(spec, [S.compute_chunk(spec, i) for i in (0, 11)])
+    spec = SweepSpec(ModelConfig(cell="rnn", init="gaussian", hidden_size=48, seq_len=150),
+                       Axis("gain", 0.5, 2.5, 12), measures=("lyapunov", "decay_rate"), chunk_size=1)  # fmt: skip
+    local = assemble(spec, [compute_chunk(spec, i) for i in (0, 11)])
     assert_same_table(table.iloc[[0, 11]].reset_index(drop=True), local)
 
 
 def test_local_threads_give_the_same_bits_as_one():
-    spec = S.SweepSpec(ModelConfig(hidden_size=12, seq_len=30, init="gaussian"), S.Axis("gain", 0.5, 2.5, 8),
+    spec = SweepSpec(ModelConfig(hidden_size=12, seq_len=30, init="gaussian"), Axis("gain", 0.5, 2.5, 8),
                        measures=("lyapunov", "decay_rate"), chunk_size=2)  # fmt: skip
-    one = S.assemble(spec, list(S.run_local(spec, workers=1).values()))
-    many = S.assemble(spec, list(S.run_local(spec, workers=3).values()))
+    one = assemble(spec, list(run_local(spec, workers=1).values()))
+    many = assemble(spec, list(run_local(spec, workers=3).values()))
     pd.testing.assert_frame_equal(one, many, check_exact=True)

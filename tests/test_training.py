@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bptt_core.build import build_model
 from bptt_core.config import ModelConfig
-from bptt_core.jacobians import loss_gradient_norms
-from bptt_core.training import (
+from bptt_core.flow.jacobians import loss_gradient_norms
+from bptt_core.learning.training import (
     HISTORY_COLUMNS,
     TrainConfig,
     batches,
@@ -21,6 +20,7 @@ from bptt_core.training import (
     truncated_gradients,
     twin_runs,
 )
+from bptt_core.models.build import build_model
 
 SMALL = dict(seq_len=10, hidden_size=8)
 
@@ -197,7 +197,7 @@ def test_tbptt_full_window_equals_bptt_training():
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_truncated_training_gradient_is_the_batch_mean_of_tbptt(cell):
-    from bptt_core.truncation import tbptt_gradients
+    from bptt_core.learning.truncation import tbptt_gradients
 
     m = ModelConfig(cell=cell, task="gaussian", **SMALL)
     rnn, readout = build_model(m)
@@ -233,7 +233,7 @@ def test_task_that_does_not_fit_is_refused():
 def test_the_clipping_page_defaults_tell_their_story():
     """What the Clipping page says at its defaults, measured: the unclipped twin diverges; both clipped twins
     run identically to it for several steps, then clip, and finish."""
-    from bptt_core.training import CLIPPING_STORY
+    from bptt_core.learning.training import CLIPPING_STORY
 
     out = twin_runs(ModelConfig(), CLIPPING_STORY)
     assert out["unclipped"].diverged_at is not None

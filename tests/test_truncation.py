@@ -1,7 +1,7 @@
 """Full BPTT, TBPTT(k1, k2) and RTRL against autograd references written from the definitions (float64).
 
 The references here step the module one time step at a time and detach by hand, so they share no
-code with bptt_core.truncation beyond the module being differentiated.
+code with bptt_core.learning.truncation beyond the module being differentiated.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import torch
 from cells import diagonal_cells, recurrent_cells, stacked_cells
 from torch import nn
 
-from bptt_core.models import ElmanRNN
-from bptt_core.truncation import (
+from bptt_core.learning.truncation import (
     bptt_gradients,
     compare_variants,
     contributions,
@@ -27,6 +26,7 @@ from bptt_core.truncation import (
     tbptt_kept_mask,
     tbptt_schedule,
 )
+from bptt_core.models.recurrent import ElmanRNN
 
 I, H, O = 3, 5, 2
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -142,7 +142,7 @@ def test_rtrl_equals_full_bptt(cell):
 
 @pytest.mark.parametrize("cell", ["elman-tanh", "nn.LSTM"])
 def test_rtrl_memory_does_not_grow_with_n(cell):
-    from bptt_core.truncation import _rtrl
+    from bptt_core.learning.truncation import _rtrl
 
     held = set()
     for n in (4, 40):

@@ -7,16 +7,26 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 from cells import recurrent_cells
 
-from bptt_core import figures
-from bptt_core.jacobians import jacobian_log_norms, step_jacobians
-from bptt_core.models import ElmanRNN
-from bptt_core.panels import unroll_panels
-from bptt_core.truncation import contributions
-from bptt_core.unroll import MAX_SLOPE, SATURATION_THRESHOLD, heatmap_cell, selected_cell, unroll
+from bptt_core.figures.heatmaps import clickable_cells, gradient_flow_heatmap
+from bptt_core.figures.profiles import contributions_figure
+from bptt_core.figures.unroll import (
+    nonnormality_figure,
+    unroll_chain_figure,
+    unroll_saturation_figure,
+    unroll_singular_values_figure,
+    unroll_slopes_heatmap,
+)
+from bptt_core.flow.jacobians import jacobian_log_norms, step_jacobians
+from bptt_core.flow.unroll import MAX_SLOPE, SATURATION_THRESHOLD, unroll
+from bptt_core.learning.truncation import contributions
+from bptt_core.models.recurrent import ElmanRNN
+from bptt_core.report.panels import unroll_panels
+from dashboard.clicks import heatmap_cell, selected_cell
 
 I, H, T = 3, 4, 7
 CELLS = recurrent_cells(I, H)
@@ -194,7 +204,7 @@ def test_normal_matrix_has_no_gap():
 def test_heatmap_cell_converts_the_clicked_1_indexed_point():
     rnn, x = _model("elman-tanh"), _x()
     L = jacobian_log_norms(rnn, x)
-    fig = figures.gradient_flow_heatmap(L)
+    fig = gradient_flow_heatmap(L)
     hm = fig.data[0]
     # a click reports the axis values: x = source step s (1-indexed), y = target step t (1-indexed)
     row, col = 5, 2
@@ -228,21 +238,21 @@ def test_unroll_figures_show_the_chain(name):
     readout = torch.nn.Linear(H, 1)
     x = _x().float()
     u = unroll(rnn, x, 6, 1, readout=readout, y=torch.zeros(T, 1))
-    chain = figures.unroll_chain_figure(u)
+    chain = unroll_chain_figure(u)
     run, bound, bars = chain.data
     assert run.y[-1] == u.value and list(run.x) == list(range(2, 8))  # steps s+1 .. t+1, 1-indexed
     np.testing.assert_array_equal(bound.y, u.bound_log10)
     assert len(bars.x) == 5 and "∂h(7)/∂h(2)" in chain.layout.title.text
-    sv = figures.unroll_singular_values_figure(u)
+    sv = unroll_singular_values_figure(u)
     assert len(sv.data[0].x) == u.factor_singular_values.size
-    sat = figures.unroll_saturation_figure(u, SATURATION_THRESHOLD)
+    sat = unroll_saturation_figure(u, SATURATION_THRESHOLD)
     assert len(sat.data) == len(u.derivatives)
     for k in u.derivatives:
-        hm = figures.unroll_slopes_heatmap(u, k)
+        hm = unroll_slopes_heatmap(u, k)
         assert np.asarray(hm.data[0].z).shape == (H, 5)
-    nn_fig = figures.nonnormality_figure(u)
+    nn_fig = nonnormality_figure(u)
     np.testing.assert_array_equal(nn_fig.data[0].y, u.power_log10)
-    c = figures.contributions_figure(u.contribution_norms, u.t)
+    c = contributions_figure(u.contribution_norms, u.t)
     assert len(c.data[0].x) == u.t + 1
     for f in (chain, sv, sat, nn_fig):
         f.to_json()
@@ -275,11 +285,11 @@ def test_a_click_on_the_rendered_heatmap_opens_the_clicked_value():
     """The point Plotly reports for cell (row, col) of the heatmap: its x and y are the cell's axis values."""
     rnn, x = _model("nn.GRU"), _x()
     L = jacobian_log_norms(rnn, x)
-    hm = figures.gradient_flow_heatmap(L).data[0]
+    hm = gradient_flow_heatmap(L).data[0]
     for row, col in [(6, 0), (3, 3), (5, 4)]:
         t, s = selected_cell(_event({"x": hm.x[col], "y": hm.y[row], "z": hm.z[row][col]}), T)
         assert abs(unroll(rnn, x, t, s).value - hm.z[row][col]) <= 1e-9
-    lag = figures.gradient_flow_heatmap(L, lag=True).data[0]
+    lag = gradient_flow_heatmap(L, lag=True).data[0]
     row, col = 6, 2  # t = 6, k = 2: s = 4
     t, s = selected_cell(_event({"x": lag.x[col], "y": lag.y[row]}), T, lag=True)
     assert (t, s) == (6, 4) and abs(unroll(rnn, x, t, s).value - L[6, 4]) <= 1e-9
@@ -315,7 +325,7 @@ PAGE_CELLS = [(11, 0), (11, 10), (8, 3), (5, 5), (1, 0)]  # 0-indexed (t, s)
 @pytest.mark.parametrize("kw", PAGE_MODELS, ids=lambda kw: "-".join(map(str, kw.values())))
 def test_unroll_ends_at_the_dashboards_heatmap_value_for_every_cell_type(kw, norm):
     from bptt_core.config import ModelConfig
-    from bptt_core.report import flow_matrix_of, model_and_sequence
+    from bptt_core.report.html import flow_matrix_of, model_and_sequence
 
     cfg = ModelConfig(hidden_size=6, seq_len=12, **kw)
     blocks = ("h", "c") if cfg.cell == "lstm" else ("h",)
@@ -338,7 +348,7 @@ def test_diagonal_cells_and_stacks_unroll_to_the_heatmap_value_too(kw, norm):
     """The diagonal cells (their heatmap from the diagonal fast path) and stacks (the top layer's block of
     the full-state product) unroll to the page's value as well, and the factors' norms bound the chain."""
     from bptt_core.config import ModelConfig
-    from bptt_core.report import contributions_of, flow_matrix_of, model_and_sequence
+    from bptt_core.report.html import contributions_of, flow_matrix_of, model_and_sequence
 
     cfg = ModelConfig(hidden_size=5, seq_len=12, **kw)
     rnn, readout, x, y, _ = model_and_sequence(cfg)
@@ -358,9 +368,9 @@ def test_a_diagonal_cells_units_are_its_decays_and_shut_ones_are_counted(cell):
     """J_t = diag(a_t): the reported |a_t| are the factors' singular values, and a unit counts as shut
     where |a_t| < the threshold. Only the LRU has a fixed recurrent matrix (diag(lambda), normal)."""
     from bptt_core.config import ModelConfig
-    from bptt_core.models import cell_view
-    from bptt_core.report import model_and_sequence
-    from bptt_core.unroll import SATURATION_THRESHOLD
+    from bptt_core.flow.unroll import SATURATION_THRESHOLD
+    from bptt_core.models.recurrent import cell_view
+    from bptt_core.report.html import model_and_sequence
 
     rnn, _, x, _, _ = model_and_sequence(ModelConfig(cell=cell, hidden_size=4, seq_len=10))
     u = unroll(rnn, x, 8, 2)
@@ -379,7 +389,7 @@ def test_a_diagonal_cells_units_are_its_decays_and_shut_ones_are_counted(cell):
 
 def test_a_stacks_slopes_are_every_layers():
     from bptt_core.config import ModelConfig
-    from bptt_core.report import model_and_sequence
+    from bptt_core.report.html import model_and_sequence
 
     rnn, _, x, _, _ = model_and_sequence(ModelConfig(cell="gru", num_layers=3, hidden_size=4, seq_len=9))
     u = unroll(rnn, x, 7, 1)
@@ -393,7 +403,7 @@ def test_clickable_cells_put_one_selectable_marker_on_every_cell_with_its_hover(
     the page's heatmap carries one invisible marker per cell with a value, at that cell's x and y."""
     rnn, x = _model("elman-tanh"), _x()
     L = jacobian_log_norms(rnn, x)
-    fig = figures.clickable_cells(figures.gradient_flow_heatmap(L, lag=lag))
+    fig = clickable_cells(gradient_flow_heatmap(L, lag=lag))
     hm, dots = fig.data
     assert dots.type == "scatter" and dots.mode == "markers" and dots.marker.opacity == 0
     # the browser draws one of them (hover and click read the data, not the drawn nodes: the browser test
@@ -410,7 +420,7 @@ def test_clickable_cells_put_one_selectable_marker_on_every_cell_with_its_hover(
         assert np.isfinite(z[i, j]) and text == hover[i, j]
         t, s = selected_cell(_event({"x": xv, "y": yv}), T, lag=lag)  # what a click on the marker opens
         assert t + 1 == yv and (s + 1 == xv if not lag else t - s == xv)
-    small = figures.gradient_flow_heatmap(L)
-    assert len(figures.clickable_cells(small, max_targets=10).data) == 1  # too many cells: left as it is
+    small = gradient_flow_heatmap(L)
+    assert len(clickable_cells(small, max_targets=10).data) == 1  # too many cells: left as it is
     with pytest.raises(ValueError, match="heatmap"):
-        figures.clickable_cells(figures.go.Figure())
+        clickable_cells(go.Figure())

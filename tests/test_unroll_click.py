@@ -14,21 +14,24 @@ from streamlit.testing.v1 import AppTest
 APP = """
 import streamlit as st
 import torch
-from bptt_core import figures as F
-from bptt_core.jacobians import jacobian_log_norms
-from bptt_core.models import ElmanRNN
-from bptt_core.unroll import selected_cell, unroll
+from bptt_core.figures.heatmaps import gradient_flow_heatmap
+from bptt_core.figures.player import player_heatmap_figure
+from bptt_core.figures.unroll import unroll_chain_figure
+from bptt_core.flow.jacobians import jacobian_log_norms
+from bptt_core.models.recurrent import ElmanRNN
+from bptt_core.flow.unroll import unroll
+from dashboard.clicks import selected_cell
 
 torch.manual_seed(0)
 rnn = ElmanRNN(2, 4).double()
 x = torch.randn(8, 2, dtype=torch.float64)
 L = jacobian_log_norms(rnn, x)
-event = st.plotly_chart(F.gradient_flow_heatmap(L), key="gf", on_select="rerun", selection_mode="points")
+event = st.plotly_chart(gradient_flow_heatmap(L), key="gf", on_select="rerun", selection_mode="points")
 cell = selected_cell(event, L.shape[0])
 if cell is not None:
     u = unroll(rnn, x, *cell)
     st.session_state["clicked"] = (cell, u.value, float(L[cell]))
-    st.plotly_chart(F.unroll_chain_figure(u), key="chain")
+    st.plotly_chart(unroll_chain_figure(u), key="chain")
 """
 
 
@@ -55,15 +58,15 @@ def test_a_click_through_streamlit_opens_the_clicked_cell():
 
 PLAYER_APP = """
 import streamlit as st
-from bptt_core import figures as F
-from bptt_core import player
+from bptt_core.learning import player
 from bptt_core.config import ModelConfig
-from bptt_core.training import TrainConfig, train
+from bptt_core.figures.player import player_heatmap_figure
+from bptt_core.learning.training import TrainConfig, train
 
 r = train(ModelConfig(seq_len=6, hidden_size=4, task="gaussian"), TrainConfig(steps=4, batch_size=2, snapshots=3))
 fr = player.frames(r, n_lyapunov=1)
 st.session_state["labels"] = [f.label for f in fr]
-st.plotly_chart(F.player_heatmap_figure(fr), key="player")
+st.plotly_chart(player_heatmap_figure(fr), key="player")
 """
 
 

@@ -15,8 +15,8 @@ import torch
 from test_app import chart_keys, chart_spec, decode, navigation_mode, open_page  # noqa: F401 - the fixture
 
 from bptt_core.config import ModelConfig
-from bptt_core.jacobians import jacobian_log_norms
-from bptt_core.report import model_and_sequence
+from bptt_core.flow.jacobians import jacobian_log_norms
+from bptt_core.report.html import model_and_sequence
 
 SMALL = {"m_hidden": "6", "m_seq_len": "12"}
 UNROLL_KEYS = {"gf_unroll", "gf_unroll_sv", "gf_unroll_sat", "gf_unroll_nonnormal", "gf_unroll_contrib"}
@@ -138,7 +138,7 @@ def test_the_html_report_holds_the_open_cells_chain():
     """A report built while a cell is open has its chain (the page's unroll panels), ending at the value."""
     from test_player_pages import report_html
 
-    from bptt_core import report as R
+    from bptt_core.report import html as R
 
     at = open_page("gradient_flow", {**SMALL, "gf_cell": "9,3"})
     html = report_html(at, "gradient_flow")

@@ -1,5 +1,5 @@
 """Your own model: an uploaded state_dict is analysed exactly like the same module built directly,
-in the library (bptt_core.sources), the dashboard (AppTest, through the real file uploader) and
+in the library (bptt_core.analyses.sources), the dashboard (AppTest, through the real file uploader) and
 the command line (--model), and a hostile file is refused everywhere without running."""
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import pytest
 import torch
 from torch import nn
 
-from bptt_core import report as R
-from bptt_core import sources as S
+from bptt_core.analyses import sources as S
 from bptt_core.config import ModelConfig
-from bptt_core.jacobians import jacobian_log_norms, loss_gradient_norms
-from bptt_core.model_io import SequenceFileError, UploadError, model_bytes
-from bptt_core.models import ElmanRNN
-from bptt_core.spectra import spectrum
-from bptt_core.tasks import make_task
+from bptt_core.data.tasks import make_task
+from bptt_core.files.model_io import SequenceFileError, UploadError, model_bytes
+from bptt_core.flow.jacobians import jacobian_log_norms, loss_gradient_norms
+from bptt_core.flow.spectra import spectrum
+from bptt_core.models.recurrent import ElmanRNN
+from bptt_core.report import html as R
 from dashboard.uploads import OPEN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,7 +216,9 @@ def test_cli_jacobian_of_an_uploaded_model_and_sequence(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "uploaded m.safetensors" in r.stdout
     L = np.load(tmp_path / "out" / "jacobian.npy")
-    np.testing.assert_array_equal(L, jacobian_log_norms(mod, torch.tensor(seq, dtype=torch.float32)))
+    np.testing.assert_array_equal(
+        L, jacobian_log_norms(mod, torch.tensor(seq, dtype=torch.float32), dtype=torch.float64)
+    )
 
 
 def test_cli_refuses_a_hostile_pt_with_exit_2_and_nothing_runs(tmp_path):
@@ -238,7 +240,7 @@ def test_cli_refuses_a_hostile_pt_with_exit_2_and_nothing_runs(tmp_path):
 
 
 def test_clipping_twins_start_from_the_uploaded_weights():
-    from bptt_core.training import TrainConfig, twin_runs
+    from bptt_core.learning.training import TrainConfig, twin_runs
 
     mod = module("rnn", "tanh", seed=2)
     ro = nn.Linear(H, 1)

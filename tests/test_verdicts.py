@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from bptt_core import estimate
-from bptt_core.init import initialise
-from bptt_core.jacobians import decay_rate, jacobian_log_norms
-from bptt_core.models import ElmanRNN, make_rnn
-from bptt_core.spectra import spectrum
-from bptt_core.verdicts import RATE_TOLERANCE, gradient_verdict, measured_risk, pascanu_bound
+from bptt_core.flow.jacobians import jacobian_log_norms
+from bptt_core.flow.spectra import spectrum
+from bptt_core.flow.summary import decay_rate
+from bptt_core.flow.verdicts import RATE_TOLERANCE, gradient_verdict, measured_risk, pascanu_bound
+from bptt_core.models.init import initialise
+from bptt_core.models.recurrent import ElmanRNN, make_rnn
 
 
 def elman_with(W: torch.Tensor, act: str = "tanh") -> ElmanRNN:

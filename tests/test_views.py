@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bptt_core.config import ModelConfig
-from bptt_core.views import View, file_stem, parse_view, view_json
+from dashboard.views import View, file_stem, parse_view, view_json
 
 PAGES = ("overview", "gradient_flow", "spectrum", "clipping", "truncation", "calculator")
 

@@ -21,9 +21,9 @@ from urllib.parse import urlencode
 import harness as H
 import pytest
 
-from bptt_core import presets as P
 from bptt_core.config import ModelConfig
-from bptt_core.figures import TEMPLATE
+from bptt_core.figures.style import TEMPLATE
+from dashboard import presets as P
 from dashboard.layout import DETAILS_LABEL
 
 DEFAULTS = ModelConfig()

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from bptt_core.model_io import model_bytes
+from bptt_core.files.model_io import model_bytes
 
 sys.path.insert(0, str(H.ROOT / "deploy"))
 import replicas as R  # noqa: E402

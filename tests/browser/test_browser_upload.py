@@ -9,7 +9,7 @@ import harness as H
 import torch
 from torch import nn
 
-from bptt_core.model_io import model_bytes
+from bptt_core.files.model_io import model_bytes
 
 GF_CHARTS = 3
 

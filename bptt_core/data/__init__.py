@@ -1,0 +1,1 @@
+"""Sequences to run the models on: seeded synthetic tasks."""

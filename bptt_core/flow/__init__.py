@@ -1,0 +1,1 @@
+"""The flow engine: Jacobian products, norms, spectra, mean-field theory, unroll and verdicts."""

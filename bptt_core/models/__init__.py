@@ -1,0 +1,1 @@
+"""The models: recurrent cells, their initialisation, and settings turned into seeded modules."""

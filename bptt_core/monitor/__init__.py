@@ -1,0 +1,1 @@
+"""The gradient-flow monitor for a user's own training loop, and its run folders."""

@@ -1,0 +1,1 @@
+"""Each page's figures assembled from its numbers, the HTML report, the presets' claims."""

@@ -1,0 +1,1 @@
+"""Sweeps: grids of networks measured as the single-network pages measure them."""
