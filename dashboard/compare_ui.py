@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bptt_core.config import flow_block
+from bptt_core.config import Block
 
 from . import compute, uploads
 from . import settings as S
@@ -73,7 +73,7 @@ def quiet_context_b(norm, block: str) -> PageContext | None:
     from dashboard.budget import light
     from dashboard.jobs import default_runner
 
-    key = compute.flow_key(ctx_b, norm, flow_block(ctx_b.cfg.cell, block))
+    key = compute.flow_key(ctx_b, norm, Block.shown(ctx_b.cfg.cell, block))
     return ctx_b if light(K.flow_cost(ctx_b.cfg, norm)) or default_runner().result(key) is not None else None
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from bptt_core.config import ModelConfig, flow_block, norm_of
+from bptt_core.config import Block, ModelConfig, Norm
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,7 +139,7 @@ def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
 
 def flow_key(ctx: PageContext, norm, block: str) -> tuple:
     """What a background job computing this matrix is known by (every page asking for it shares it)."""
-    return ("flow", ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+    return ("flow", ctx.cfg, Norm.of(norm), Block.shown(ctx.cfg.cell, block), ctx.upload)
 
 
 def flow_job(ctx: PageContext, norm, block: str):
@@ -148,7 +148,7 @@ def flow_job(ctx: PageContext, norm, block: str):
     def run(progress, cancelled):
         progress(0.0, "multiplying step Jacobians")
         COMPUTED["flow_matrix"] += 1
-        return numerics().flow_matrix_of(ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+        return numerics().flow_matrix_of(ctx.cfg, Norm.of(norm), Block.shown(ctx.cfg.cell, block), ctx.upload)
 
     return run
 
@@ -163,7 +163,7 @@ def flow_matrix(ctx: PageContext, norm, block: str):
     if done is not None:
         return done
     with _computing("flow_matrix"):
-        return numerics().flow_matrix_of(ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+        return numerics().flow_matrix_of(ctx.cfg, Norm.of(norm), Block.shown(ctx.cfg.cell, block), ctx.upload)
 
 
 @st.cache_data(**CACHE)
@@ -196,7 +196,7 @@ def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
     from bptt_core.report import panels as P
 
     with _computing("layer_reach"):
-        reach = numerics().layer_reach_of(ctx.cfg, norm_of(norm), ctx.upload)
+        reach = numerics().layer_reach_of(ctx.cfg, Norm.of(norm), ctx.upload)
     return ready(P.depth_panel(reach), lecture)
 
 
@@ -385,12 +385,12 @@ def gradient_flow_view(
     if compare is not None:
         from bptt_core.flow.summary import lag_profile
 
-        L_b = flow_matrix(compare, norm, flow_block(compare.cfg.cell, block))
+        L_b = flow_matrix(compare, norm, Block.shown(compare.cfg.cell, block))
         what = "uploaded model" if compare.upload is not None else compare.cfg.cell.upper()
         others[f"B: {what}"] = lag_profile(L_b)
     view = P.gradient_flow_figures(
         cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
-        norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
+        norm=norm, lag=lag, block=Block.shown(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
     )  # fmt: skip
     from bptt_core.figures.heatmaps import clickable_cells
 
@@ -418,7 +418,7 @@ def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: boo
         # The contribution term holds (t + 1) copies of W_hh: asked for on the steps the page's own
         # contributions panel covers (bptt_core.report.panels.contribution_step).
         terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}
-        u = unroll(rnn, x, t, s, block=flow_block(ctx.cfg.cell, block), norm=norm_of(norm), **terms)
+        u = unroll(rnn, x, t, s, block=Block.shown(ctx.cfg.cell, block), norm=Norm.of(norm), **terms)
     return u.value, tuple(ready(p, lecture) for p in P.unroll_panels(u))
 
 
@@ -430,7 +430,7 @@ def compare_view(
     range and the log10 ratio B / A). Both matrices must be computed (or light): :func:`flow_matrix`."""
     from bptt_core.report import panels as P
 
-    blocks = flow_block(ctx.cfg.cell, block), flow_block(ctx_b.cfg.cell, block)
+    blocks = Block.shown(ctx.cfg.cell, block), Block.shown(ctx_b.cfg.cell, block)
     L_a, L_b = flow_matrix(ctx, norm, blocks[0]), flow_matrix(ctx_b, norm, blocks[1])
     sa = P.flow_summary(L_a, spectrum(ctx), ctx.cfg.cell, threshold)
     sb = P.flow_summary(L_b, spectrum(ctx_b), ctx_b.cfg.cell, threshold)

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from bptt_core.config import flow_block
+from bptt_core.config import Block
 from bptt_core.figures.heatmaps import stride_note
 from bptt_core.figures.labels import threshold_label
 from bptt_core.learning.training import TrainConfig
@@ -97,7 +97,7 @@ def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float
     """Compare mode (compare=true): model B's heatmap beside A's on one colour range, their log10 ratio,
     and the headline numbers as A, B and B − A."""
     ctx_b = CU.context_b()
-    if ctx_b is None or JU.flow_matrix(ctx_b, norm, flow_block(ctx_b.cfg.cell, block)) is None:
+    if ctx_b is None or JU.flow_matrix(ctx_b, norm, Block.shown(ctx_b.cfg.cell, block)) is None:
         return
     table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, norm, block, threshold, S.lecture())
     CU.metrics(PAGE, table, "gf_cmp_metrics")
@@ -116,7 +116,7 @@ def body(ctx: compute.PageContext) -> None:
     c = layout.row(6)
     norm = S.page_setting(NORM, c[0])
     lag = S.page_setting(VIEW, c[1]) == "t,k"
-    block = flow_block(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
+    block = Block.shown(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
     centre = S.page_setting(CENTRE, c[3])
     threshold = float(S.page_setting(HORIZON, c[4]))
     if S.sync_compare_cells():

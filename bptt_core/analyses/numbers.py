@@ -16,7 +16,7 @@ import torch
 
 from bptt_core.analyses.cost import Cost, played_training_cost, player_cost
 from bptt_core.analyses.sources import effective_config, resolve
-from bptt_core.config import DIAGONAL_CELLS, ModelConfig, check_jacobian_memory, flow_block, norm_of, state_size
+from bptt_core.config import DIAGONAL_CELLS, Block, ModelConfig, Norm, check_jacobian_memory, state_size
 from bptt_core.data.tasks import TASK_MIN_SEQ_LEN, task_input_size, task_output_size
 from bptt_core.flow.jacobians import jacobian_log_norms, layer_reach, loss_gradient_norms
 from bptt_core.flow.plan import FLOW_FLOP_BUDGET, matrix_flops
@@ -67,7 +67,7 @@ def flow_flops(cfg: ModelConfig, norm="fro") -> float:
     if cfg.cell in DIAGONAL_CELLS:  # the diagonal fast path: about T^2 H / 2 products, either norm
         return 0.5 * cfg.seq_len**2 * cfg.hidden_size
     S = state_size(cfg.cell, cfg.hidden_size, cfg.num_layers)
-    spectral = norm_of(norm) == 2
+    spectral = Norm.of(norm) == 2
     return matrix_flops(2 if spectral else "fro", cfg.seq_len, S) * (SPECTRAL_NORM_FACTOR if spectral else 1)
 
 
@@ -92,8 +92,8 @@ def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None, 
     1.1-1.6x the float32 chain (17.7 -> 26.6 ms at the defaults, bench/bench_flow_dtype.py; the split method and the diagonal fast path
     already work in float64); bptt_core.analyses.cost's flow constants are measured on this function."""
     rnn, _, x, _, _ = model_and_sequence(cfg, upload)
-    block = flow_block(cfg.cell, block)
-    return jacobian_log_norms(rnn, x, norm=norm_of(norm), layer=layer, block=block, dtype=torch.float64)
+    block = Block.shown(cfg.cell, block)
+    return jacobian_log_norms(rnn, x, norm=Norm.of(norm), layer=layer, block=block, dtype=torch.float64)
 
 
 def layer_reach_of(cfg: ModelConfig, norm="fro", upload=None) -> np.ndarray:

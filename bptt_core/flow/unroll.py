@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bptt_core.config import check_int
+from bptt_core.config import Norm, check_int
 from bptt_core.models.recurrent import ACTIVATION_GAMMA, activation_derivative, cell_view, recurrent_matrix
 
 from .jacobians import RENORM_BELOW, block_slice, check_norm, check_sequence
@@ -68,7 +68,7 @@ class Unroll:
 
     t: int  # 0-indexed target step (row of L); the heatmap shows t + 1
     s: int  # 0-indexed source step (column of L); the heatmap shows s + 1
-    norm: str | int  # "fro" or 2
+    norm: Norm
     block: str  # "h" (or "c" for an LSTM)
     kind: str  # rnn | lstm | gru | lru | mingru | minlstm | ssm
     factor_steps: np.ndarray  # (n,) 0-indexed i = s+1 .. t of the factors J_i, n = t - s
@@ -152,7 +152,7 @@ def unroll(
     With ``readout`` (an ``nn.Linear``) and ``y`` (T, O), also the term of dl_t/dW_hh through h_s
     (:func:`bptt_core.learning.truncation.contributions`; needs ``h0=None``).
     """
-    check_norm(norm)
+    norm = check_norm(norm)
     view = cell_view(rnn)
     sl = block_slice(view, block)
     x = check_sequence(x, view.input_size).to(torch.float64)
@@ -220,7 +220,7 @@ def _norms(M: torch.Tensor, norm) -> torch.Tensor:
     """Frobenius or spectral norm of each matrix of (n, a, b)."""
     if len(M) == 0:
         return M.new_zeros(0)
-    return torch.linalg.matrix_norm(M) if norm == "fro" else torch.linalg.matrix_norm(M, ord=2)
+    return torch.linalg.matrix_norm(M) if norm is Norm.FRO else torch.linalg.matrix_norm(M, ord=2)
 
 
 def running_log10_norms(J: torch.Tensor, norm, block: slice) -> np.ndarray:
