@@ -22,9 +22,16 @@ from bptt_core.flow.jacobians import jacobian_log_norms, layer_reach, loss_gradi
 from bptt_core.flow.plan import FLOW_FLOP_BUDGET, matrix_flops
 from bptt_core.flow.spectra import Spectrum, lyapunov_exponents, spectrum
 from bptt_core.flow.summary import decay_rate
+from bptt_core.flow.unroll import Unroll, unroll
 from bptt_core.learning.calculator import estimate
 from bptt_core.learning.training import TrainConfig
-from bptt_core.learning.truncation import compare_variants, contribution_norms, contribution_param
+from bptt_core.learning.truncation import (
+    attach_contribution,
+    compare_variants,
+    contribution_norms,
+    contribution_param,
+    contribution_step,
+)
 from bptt_core.models.build import build_model, build_task
 
 SPECTRAL_NORM_FACTOR = 12  # the spectral norm costs roughly this many chain passes
@@ -238,3 +245,12 @@ def player_cost_of(cfg: ModelConfig, player: dict) -> Cost:
     if player.get("source", "run") == "run":
         return played_training_cost(cfg, tcfg)
     return player_cost(cfg, 2 * tcfg.snapshots + 1)
+
+
+def unroll_of(cfg: ModelConfig, t: int, s: int, norm="fro", block="h", upload=None) -> Unroll:
+    """The chain behind cell (t, s), 0-indexed, of :func:`flow_matrix_of`'s matrix (same model and
+    sequence), with the term of dl_t/dW_hh through h_s where the pages show the per-step terms (the loss
+    step :func:`~bptt_core.learning.truncation.contribution_step`: the terms hold t + 1 copies of W_hh)."""
+    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
+    u = unroll(rnn, x, t, s, block=Block.shown(cfg.cell, block), norm=Norm.of(norm))
+    return attach_contribution(u, rnn, readout, x, y) if t == contribution_step(t + 1) else u

@@ -25,21 +25,20 @@ from bptt_core.analyses.numbers import (
     flow_matrix_of,
     loss_gradients_of,
     lyapunov_of,
-    model_and_sequence,
     model_b_of,
     player_cost_of,
     problems,
     spectrum_of,
     spectrum_rate_of,
+    unroll_of,
 )
 from bptt_core.analyses.sources import effective_config, input_notes, training_start
 from bptt_core.config import Block, ModelConfig, Norm
 from bptt_core.figures.style import FONT, PLOTLY_CONFIG, style
 from bptt_core.flow.theory import circular_law_radius
-from bptt_core.flow.unroll import unroll
-from bptt_core.flow.verdicts import gradient_verdict  # noqa: F401 - re-exported: the pages word their verdicts through it
 from bptt_core.learning.player import frame_at, frames
 from bptt_core.learning.training import CLIPPING_STORY, TrainConfig, train, twin_runs
+from bptt_core.learning.truncation import contribution_step
 from bptt_core.resources import check_fits
 
 from . import panels as P
@@ -56,7 +55,7 @@ from . import panels as P
 def flow_view_of(cfg: ModelConfig, norm="fro", block: str = "h", threshold: float = 1e-3, upload=None):
     """The Gradient flow page's figures for these settings (computed here, assembled by bptt_core.report.panels)."""
     L = flow_matrix_of(cfg, norm, block, upload)
-    t = P.contribution_step(L.shape[0])
+    t = contribution_step(L.shape[0])
     return P.gradient_flow_figures(
         cfg.cell, L, spectrum_of(cfg, upload), loss_gradients_of(cfg, upload), contributions_of(cfg, t, upload),
         norm=norm, block=Block.shown(cfg.cell, block), threshold=threshold,
@@ -213,10 +212,7 @@ def unroll_section_of(cfg: ModelConfig, cell, norm="fro", block: str = "h", uplo
 
     if not (isinstance(cell, tuple | list) and len(cell) == 2):
         raise ValueError(f"unroll must be a cell (t, s), 0-indexed, got {cell!r:.40}")
-    t, s = cell
-    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
-    terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}  # as the page asks
-    u = unroll(rnn, x, t, s, block=Block.shown(cfg.cell, block), norm=Norm.of(norm), **terms)
+    u = unroll_of(cfg, *cell, norm, block, upload)
     return (f"Click to unroll: ∂h({u.t + 1})/∂h({u.s + 1})", _section(P.unroll_panels(u), lecture))
 
 

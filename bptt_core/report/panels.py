@@ -68,7 +68,7 @@ from bptt_core.flow.summary import FlowSummary, flow_summary, lag_view
 from bptt_core.flow.unroll import SATURATION_THRESHOLD
 from bptt_core.learning.calculator import activation_bytes, checkpoint_activation_bytes, format_bytes
 from bptt_core.learning.player import eigen_paths, frames_table
-from bptt_core.learning.truncation import tbptt_kept_mask, tbptt_schedule
+from bptt_core.learning.truncation import contribution_step, tbptt_kept_mask, tbptt_schedule
 
 from . import compare as C
 
@@ -106,12 +106,6 @@ def profile_frame(s: FlowSummary) -> pd.DataFrame:
     if s.gamma_sigma1:
         d["bound_log10"] = s.profile[0] + k * math.log10(s.gamma_sigma1)
     return pd.DataFrame(d)
-
-
-def contribution_step(T: int) -> int:
-    """The loss step (0-indexed) whose per-step contributions are shown: the last, capped at 199
-    because the terms are (t + 1) copies of W_hh."""
-    return T - 1 if T <= 200 else 199
 
 
 @dataclass
