@@ -153,6 +153,7 @@ def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tup
     (Transposes do not change the Frobenius or spectral norm, nor which block is which.)
     Returns two flat arrays in row order (t = 1: s = 0; t = 2: s = 0, 1; ...).
     """
+    norm = Norm.of(norm)
     T = Jn.shape[0]
     whole = block == slice(0, S) and norm is Norm.FRO
     JT = Jn.transpose(1, 2).contiguous()  # (T, S, S)
@@ -164,8 +165,8 @@ def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tup
     for t in range(1, T):
         checkpoint((t * t) / (T * T), f"step {t} of {T}")  # in a background job: progress (work grows as t^2), cancel
         blocks = R.view(t, S, S)
-        full = _refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (t,)
-        parts.append(full if whole else _block_norms(blocks, norm, block))
+        full = refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (t,)
+        parts.append(full if whole else block_norms(blocks, norm, block))
         accs.append(acc[:t].clone())
         if t == T - 1:
             break
@@ -180,7 +181,7 @@ def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tup
     return torch.cat(parts).numpy(), torch.cat(accs).numpy()
 
 
-def _refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+def refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
     """Recompute in float64 the rare norms small enough that float32 squares may have underflowed."""
     if P.dtype == torch.float64 or float(full.min()) >= 1e-15:
         return full
@@ -191,10 +192,12 @@ def _refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
     return full
 
 
-def _block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
+def block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
+    """The norm of the ``block`` rows and columns of each matrix of (B, S, S), in float64 (B,)."""
+    norm = Norm.of(norm)
     sub = P[:, block, block]  # (B, n, n)
     if norm is Norm.FRO:
-        return _refine_tiny_norms(sub, torch.linalg.matrix_norm(sub).to(torch.float64))
+        return refine_tiny_norms(sub, torch.linalg.matrix_norm(sub).to(torch.float64))
     # sigma_1 = sqrt(lambda_max(P^T P)): the largest eigenvalue of the Gram matrix is accurate to
     # working precision, and symmetric eigenvalues cost half of a batched SVD.
     # Divide out each block's largest entry first so its squares cannot underflow in float32.
@@ -275,6 +278,7 @@ def diagonal_log_norms(a: torch.Tensor, norm="fro", complex_pairs: bool = False,
 
 def _recurrence(mag: torch.Tensor, norm, mult: int) -> np.ndarray:
     """Every pair by the elementwise recurrence over rows (see :func:`diagonal_log_norms`)."""
+    norm = Norm.of(norm)
     T, H = mag.shape
     diag = 0.0 if norm is Norm.SPECTRAL else 0.5 * math.log10(mult * H)
     out = np.full((T, T), np.nan)
@@ -348,6 +352,7 @@ def _far_pairs(A: torch.Tensor, log_R: torch.Tensor) -> np.ndarray:
 def _row_norms(rows: torch.Tensor, norm) -> torch.Tensor:
     """Spectral (largest entry) or Frobenius (2-norm) of each diagonal row; a 2-norm whose squares
     may have under- or overflowed is recomputed with the row scaled by its largest entry."""
+    norm = Norm.of(norm)
     if norm is Norm.SPECTRAL:
         return rows.amax(1)
     n = torch.linalg.vector_norm(rows, dim=1)  # (t,)
@@ -361,6 +366,7 @@ def _row_norms(rows: torch.Tensor, norm) -> torch.Tensor:
 
 def _constant_diagonal_lags(m: torch.Tensor, T: int, norm, mult: int) -> np.ndarray:
     """log10 ||diag(m)^k|| for k = 1 .. T-1 (m >= 0, (H,)), in log space: (T - 1,)."""
+    norm = Norm.of(norm)
     k = torch.arange(1, T, dtype=torch.float64)[:, None]  # (T - 1, 1)
     zero = m == 0
     logm = torch.where(zero, -math.inf, torch.log(torch.where(zero, 1.0, m)))  # (H,)

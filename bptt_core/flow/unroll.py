@@ -204,6 +204,7 @@ def _log10(v: torch.Tensor) -> np.ndarray:
 
 def _norms(M: torch.Tensor, norm) -> torch.Tensor:
     """Frobenius or spectral norm of each matrix of (n, a, b)."""
+    norm = Norm.of(norm)
     if len(M) == 0:
         return M.new_zeros(0)
     return torch.linalg.matrix_norm(M) if norm is Norm.FRO else torch.linalg.matrix_norm(M, ord=2)
@@ -216,6 +217,7 @@ def running_log10_norms(J: torch.Tensor, norm, block: slice) -> np.ndarray:
     log10 is summed), and the running product is divided by its own norm, the log carried apart, once
     it sinks below RENORM_BELOW, so no value under- or overflows. An exactly-zero factor gives -inf.
     """
+    norm = Norm.of(norm)
     n, S, _ = J.shape
     P = torch.eye(S, dtype=torch.float64)  # (S, S)
     acc = 0.0  # log10 of the scale taken out of P
