@@ -111,7 +111,7 @@ BAD_CALLS = [
     ("x-inf", small_rnn, torch.tensor([[0.0, float("inf"), 0.0]] * 4), {}, "finite"),
     ("norm-nuc", small_rnn, torch.zeros(5, 3), {"norm": "nuc"}, "norm must be 'fro' or 2"),
     ("norm-1", small_rnn, torch.zeros(5, 3), {"norm": 1}, "norm must be 'fro' or 2"),
-    ("norm-str-2", small_rnn, torch.zeros(5, 3), {"norm": "2"}, "norm must be 'fro' or 2"),
+    ("norm-str-two", small_rnn, torch.zeros(5, 3), {"norm": "two"}, "norm must be 'fro' or 2"),
     ("block-c-on-rnn", small_rnn, torch.zeros(5, 3), {"block": "c"}, "block='c' needs an LSTM"),
     ("block-c-on-gru", lambda: small_rnn("gru"), torch.zeros(5, 3), {"block": "c"}, "block='c' needs an LSTM"),
     ("block-x", lambda: small_rnn("lstm"), torch.zeros(5, 3), {"block": "x"}, "block must be 'h' or 'c'"),

@@ -105,3 +105,16 @@ def test_the_numerics_report_progress_through_the_library_protocol_not_a_job_que
             names = imported(path, name)
             assert not any("jobs" in m.split(".") for m in names), f"{name} imports a job queue"
     assert "bptt_core.progress" in imported(LIBRARY / "flow" / "jacobians.py", "bptt_core.flow.jacobians")
+
+
+def test_a_norm_and_a_block_are_converted_once_from_any_spelling():
+    from bptt_core.config import Block, Norm
+
+    assert Norm.of("fro") is Norm.of(Norm.FRO) is Norm.FRO
+    assert Norm.of(2) is Norm.of("2") is Norm.of("spectral") is Norm.SPECTRAL
+    for bad in ("nuc", 1, True, None, 2.0, "two"):
+        with pytest.raises(ValueError, match="norm must be 'fro' or 2"):
+            Norm.of(bad)
+    assert Block.shown("lstm", "c") is Block.C and Block.shown("gru", "c") is Block.H
+    with pytest.raises(ValueError, match="block must be 'h' or 'c'"):
+        Block.of("x")
