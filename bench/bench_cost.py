@@ -27,10 +27,10 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bptt_core.analyses import cost as C  # noqa: E402
+from bptt_core.analyses.numbers import comparison_of, flow_matrix_of, lyapunov_of
 from bptt_core.config import ModelConfig, state_size  # noqa: E402
 from bptt_core.learning.training import TrainConfig, batch_at, batch_loss, live_view, train  # noqa: E402
 from bptt_core.models.build import build_model, build_task  # noqa: E402
-from bptt_core.report import html as R  # noqa: E402
 
 
 def best_of(fn, n: int = 3) -> float:
@@ -75,7 +75,7 @@ def measure_flow() -> dict:
         cfg = ModelConfig(cell=cell, hidden_size=H, seq_len=T)
         S = state_size(cell, H)
         m = C.flow_method(norm, T, S)
-        t = best_of(lambda cfg=cfg, norm=norm: R.flow_matrix_of(cfg, norm), 2)
+        t = best_of(lambda cfg=cfg, norm=norm: flow_matrix_of(cfg, norm), 2)
         rows[m].append(([C.flow_flops(m, T, S), T], t))
     out = {}
     for m, r in rows.items():
@@ -139,7 +139,7 @@ def measure_lyapunov() -> dict:
         cfg = ModelConfig(cell=cell, hidden_size=H, seq_len=T)
         S = state_size(cell, H)
         m = min(S, 64)
-        t = best_of(lambda cfg=cfg: R.lyapunov_of(cfg), 2)
+        t = best_of(lambda cfg=cfg: lyapunov_of(cfg), 2)
         rows.append(([T * (S * S * m + 2 * S * m * m), T], t))
     c = fit(rows)
     return {"lyapunov_s_per_flop": float(c[0]), "lyapunov_s_per_step": float(c[1])}
@@ -149,7 +149,7 @@ def measure_compare() -> dict:
     ratios = []
     for cell, H, T, k1, k2 in COMPARE_GRID:
         cfg = ModelConfig(cell=cell, hidden_size=H, seq_len=T)
-        t = best_of(lambda cfg=cfg, k1=k1, k2=k2: R.comparison_of(cfg, k1, k2), 1)
+        t = best_of(lambda cfg=cfg, k1=k1, k2=k2: comparison_of(cfg, k1, k2), 1)
         ratios.append(t / (C.comparison_cost(cfg, k1, k2).seconds / C.K["compare_factor"]))
     return {"compare_factor": float(np.exp(np.mean(np.log(ratios))))}
 
@@ -161,7 +161,7 @@ def check() -> list[tuple[str, float, float]]:
         (ModelConfig(hidden_size=96, seq_len=150), "fro"),
         (ModelConfig(cell="gru", hidden_size=48, seq_len=80), 2),
     ):
-        t = best_of(lambda cfg=cfg, norm=norm: R.flow_matrix_of(cfg, norm), 2)
+        t = best_of(lambda cfg=cfg, norm=norm: flow_matrix_of(cfg, norm), 2)
         out.append(
             (f"flow {cfg.cell} H={cfg.hidden_size} T={cfg.seq_len} norm={norm}", C.flow_cost(cfg, norm).seconds, t)
         )
@@ -171,7 +171,7 @@ def check() -> list[tuple[str, float, float]]:
         t = best_of(lambda cfg=cfg, tcfg=tcfg: train(cfg, tcfg), 2)
         out.append((f"train {cell} H={H} T={T} B={B} x5", C.training_cost(cfg, tcfg).seconds, t))
     cfg = ModelConfig(cell="lstm", hidden_size=32, seq_len=80)
-    t = best_of(lambda: R.comparison_of(cfg, 8, 16), 1)
+    t = best_of(lambda: comparison_of(cfg, 8, 16), 1)
     out.append(("compare lstm H=32 T=80 (8, 16)", C.comparison_cost(cfg, 8, 16).seconds, t))
     return out
 

@@ -1,4 +1,4 @@
-"""What does multiplying the pages' gradient-flow chain in float64 cost? (bptt_core.report.html.flow_matrix_of)
+"""What does multiplying the pages' gradient-flow chain in float64 cost? (bptt_core.analyses.numbers.flow_matrix_of)
 
 The dashboard's heatmap is the matrix the click-to-unroll's float64 running product must end at (within
 1e-9 in log10); a float32 chain differs from it by ~1e-7 to 1e-6. This times, for the page's float32
@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bptt_core.analyses.numbers import model_and_sequence  # noqa: E402
 from bptt_core.config import ModelConfig  # noqa: E402
 from bptt_core.flow.jacobians import jacobian_log_norms  # noqa: E402
-from bptt_core.report.html import model_and_sequence  # noqa: E402
 
 SETTINGS = [  # the defaults of every cell the unroll reads, and two larger pages
     dict(), dict(cell="lstm"), dict(cell="gru"), dict(hidden_size=64, seq_len=120), dict(norm=2),

@@ -27,9 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bptt_core.config import ModelConfig  # noqa: E402
+from bptt_core.resources import single_thread
 from bptt_core.sweeps.batched import single_measures
 from bptt_core.sweeps.grid import Axis, SweepSpec
-from bptt_core.sweeps.run import assemble, compute_chunk, run_local, single_thread
+from bptt_core.sweeps.run import assemble, compute_chunk, run_local
 
 BASE = ModelConfig(cell="rnn", activation="tanh", hidden_size=64, seq_len=200, init="gaussian")
 

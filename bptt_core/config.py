@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 
 CELLS = ("rnn", "lstm", "gru", "lru", "mingru", "minlstm", "ssm")
 # Diagonal recurrences (bptt_core.models.cells): h_t = a(x_t) * h_{t-1} + b(x_t), diagonal step Jacobians.
@@ -27,8 +28,6 @@ INITS = (
     "sparse",  # Pascanu et al. 2013: 15 non-zeros per unit, rescaled to rho = 0.95
 )
 TASKS = ("gaussian", "adding", "copy", "temporal_order", "sine")
-NORMS = ("fro", 2)
-NORM_SPELLINGS = {"fro": "fro", "2": 2, 2: 2, "spectral": 2}  # what a page, URL or command line may write
 MAX_SEED = 2**31 - 1  # seeds are torch.Generator seeds kept inside a signed 32-bit range
 
 # Limits. The Jacobian engine holds (T, S, S) buffers (S = 2H for an LSTM), so T * S^2 is what
@@ -77,18 +76,54 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
-def norm_of(spelling) -> str | int:
-    """The norm as jacobian_log_norms takes it ("fro" or 2) from any spelling a page, a URL or the
-    command line uses ("fro", "2", 2, "spectral"); ValueError otherwise. The one place that converts."""
-    try:
-        return NORM_SPELLINGS[spelling]
-    except (KeyError, TypeError):
-        raise ValueError(f"norm must be 'fro' or 2, got {spelling!r:.40}") from None
+class Norm(Enum):
+    """The matrix norm of ||dh_t/dh_s||: Frobenius (the default) or spectral (the largest singular value).
+    Its value is what the public API takes: ``norm="fro"`` or ``norm=2``."""
+
+    FRO = "fro"
+    SPECTRAL = 2
+
+    @classmethod
+    def of(cls, spelling) -> Norm:
+        """The Norm from any spelling a caller, a page, a URL or the command line uses ("fro", 2, "2",
+        "spectral", or a Norm); ValueError otherwise. Every entry point converts here, once."""
+        if isinstance(spelling, Norm):
+            return spelling
+        if isinstance(spelling, bool):  # True == 1: never a norm
+            raise ValueError(f"norm must be 'fro' or 2, got {spelling!r}")
+        found = {"fro": cls.FRO, "2": cls.SPECTRAL, 2: cls.SPECTRAL, "spectral": cls.SPECTRAL}.get(
+            spelling if isinstance(spelling, (str, int)) else None
+        )
+        if found is None:
+            raise ValueError(f"norm must be 'fro' or 2, got {spelling!r:.40}")
+        return found
+
+    @property
+    def label(self) -> str:
+        return "Frobenius" if self is Norm.FRO else "spectral"
 
 
-def flow_block(cell: str, block: str) -> str:
-    """The state block whose norms are shown: "c" (the LSTM's cell state) only for an LSTM, else "h"."""
-    return block if cell == "lstm" else "h"
+class Block(Enum):
+    """Which block of an LSTM's (h, c) state product the gradient-flow matrix reads: h -> h, or the cell
+    state's own c -> c path. Every other cell has only the h block."""
+
+    H = "h"
+    C = "c"
+
+    @classmethod
+    def of(cls, spelling) -> Block:
+        """The Block from "h", "c" or a Block; ValueError otherwise."""
+        if isinstance(spelling, Block):
+            return spelling
+        if spelling not in ("h", "c"):
+            raise ValueError(f"block must be 'h' or 'c', got {spelling!r:.40}")
+        return cls(spelling)
+
+    @classmethod
+    def shown(cls, cell: str, spelling) -> Block:
+        """The block a page shows for ``cell``: C only for an LSTM (the one place that decides), else H."""
+        block = cls.of(spelling)
+        return block if cell == "lstm" else cls.H
 
 
 def state_size(cell: str, hidden_size: int, num_layers: int = 1) -> int:

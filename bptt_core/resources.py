@@ -1,4 +1,5 @@
-"""What the user's machine can hold: the library refuses only work that cannot fit in its memory.
+"""What the user's machine can hold: the library refuses only work that cannot fit in its memory; and
+computing with one intra-op thread, so that results do not depend on the machine's core count.
 
 Sizes are the user's to choose (a 1024-unit LSTM, a 16384-step sequence); the library estimates the
 peak memory of heavy work before starting it and refuses, with a message saying how much it needs
@@ -9,6 +10,8 @@ limits to protect a shared server (``dashboard/budget.py``).
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 
 from bptt_core.units import format_bytes
 
@@ -41,3 +44,30 @@ def check_fits(need_bytes: float, what: str, available: int | None = None) -> No
             f"{what} needs about {format_bytes(need_bytes)} of memory; this machine has {format_bytes(have)} "
             "available. Lower the sizes, or use a machine with more memory."
         )
+
+
+_THREADS_LOCK = threading.Lock()
+
+
+_THREADS_STATE = {"depth": 0, "before": 1}
+
+
+@contextmanager
+def single_thread():
+    """One intra-op thread inside this block: a matrix product's reduction order then does not depend on
+    the core count, so any machine computes the same bits (the analyses, the sweeps' chunks). Re-entrant
+    across threads (torch's setting is global to the process): the last one out restores it."""
+    import torch  # here, not at the top: this module is read before anything needs torch
+
+    with _THREADS_LOCK:
+        if _THREADS_STATE["depth"] == 0:
+            _THREADS_STATE["before"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_STATE["depth"] -= 1
+            if _THREADS_STATE["depth"] == 0:
+                torch.set_num_threads(_THREADS_STATE["before"])

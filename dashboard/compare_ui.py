@@ -10,9 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bptt_core.config import flow_block
-
 from . import compute, uploads
+from . import jobs_ui as JU
 from . import settings as S
 from .compute import PageContext
 
@@ -60,21 +59,18 @@ def context_b(heading: str = "Compare: A against B") -> PageContext | None:
     return ctx_b
 
 
-def quiet_context_b(norm, block: str) -> PageContext | None:
-    """Model B for drawing inside A's own figures (the Gradient flow page's lag profile): its context when
-    compare mode is on, B can be used and its gradient-flow matrix is light or already computed; None
-    otherwise, without a word (the compare section further down says why)."""
+def quiet_flow_b(norm, block) -> tuple[str, compute.Result] | None:
+    """Model B's name and gradient-flow matrix, for drawing inside A's own figures (the Gradient flow
+    page's lag profile): when compare mode is on, B can be used and its matrix is light or already
+    computed; None otherwise, without a word (the compare section further down says why)."""
     if not S.compare_on():
         return None
     ctx_b, _ = _model_b()
     if ctx_b is None:
         return None
-    from bptt_core.analyses import cost as K
-    from dashboard.budget import light
-    from dashboard.jobs import default_runner
-
-    key = compute.flow_key(ctx_b, norm, flow_block(ctx_b.cfg.cell, block))
-    return ctx_b if light(K.flow_cost(ctx_b.cfg, norm)) or default_runner().result(key) is not None else None
+    L_b = JU.ask_quietly(compute.FLOW, ctx_b, norm, block)
+    name = "uploaded model" if ctx_b.upload is not None else ctx_b.cfg.cell.upper()
+    return None if L_b is None else (name, L_b)
 
 
 def metrics(page: str, table: pd.DataFrame, key: str) -> None:

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from bptt_core.config import ModelConfig, flow_block, norm_of
+from bptt_core.config import Block, ModelConfig, Norm
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,7 +122,12 @@ def _context_key(ctx: PageContext) -> tuple:
 
 # The settings are frozen dataclasses of plain values: hashed as tuples of them. Streamlit's own hasher
 # walks a dataclass through __reduce__, ~10 ms a call here, paid on every rerun by every cached call.
-HASH_FUNCS = {PageContext: _context_key, ModelConfig: astuple, "bptt_core.learning.training.TrainConfig": astuple}
+HASH_FUNCS = {
+    PageContext: _context_key,
+    ModelConfig: astuple,
+    "bptt_core.learning.training.TrainConfig": astuple,
+    "dashboard.compute.Result": lambda r: r.key,  # a result is known by its key, never hashed whole
+}
 CACHE = dict(max_entries=32, show_spinner=False, hash_funcs=HASH_FUNCS)
 VIEWS = dict(max_entries=16, show_spinner=False, hash_funcs=HASH_FUNCS)
 COMPUTED: Counter = Counter()  # name -> real computations (cache misses) in this process
@@ -133,37 +139,119 @@ def _computing(name: str):
 
 
 def problems(cfg: ModelConfig) -> tuple[list[str], list[str]]:
-    """(errors, notes) about a combination of settings (bptt_core.report.html.problems)."""
+    """(errors, notes) about a combination of settings (bptt_core.analyses.numbers.problems)."""
     return numerics().problems(cfg)
 
 
-def flow_key(ctx: PageContext, norm, block: str) -> tuple:
-    """What a background job computing this matrix is known by (every page asking for it shares it)."""
-    return ("flow", ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+# -- the analyses a page asks for: once, getting the result or a job running (dashboard/jobs_ui.ask) -------
 
 
-def flow_job(ctx: PageContext, norm, block: str):
-    """The gradient-flow matrix as a background job (dashboard.jobs: progress and cancel inside the engine)."""
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis a page asks for by name: how it runs and what it costs, known before it starts.
 
-    def run(progress, cancelled):
-        progress(0.0, "multiplying step Jacobians")
-        COMPUTED["flow_matrix"] += 1
-        return numerics().flow_matrix_of(ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+    Its results are kept under the key ``(name, ctx, *args)`` (:func:`key_of`), light ones computed in the
+    rerun and heavy ones by a background job (dashboard/jobs_ui.py decides, by dashboard/budget.py)."""
 
-    return run
+    name: str  # the key's first item
+    what: str  # its name in words, for the progress bar and the budget's refusal
+    run: Callable  # run(ctx, *args, progress, cancelled) -> value: library calls only (it may run in a worker)
+    cost: Callable  # cost(ctx, *args) -> bptt_core.analyses.cost.Cost
+    args: Callable = lambda ctx, *args: args  # the arguments normalised once, before they enter the key
 
 
-# The cache's own spinner shows on a miss only: a `with st.spinner` around the call would start a timer thread
-# and send its clearing message at every rerun, hit or miss.
-@st.cache_data(**{**CACHE, "show_spinner": "Multiplying step Jacobians…"})
-def flow_matrix(ctx: PageContext, norm, block: str):
-    """L[t, s] (T, T) for the page's model; ``norm`` in any spelling (config.norm_of). A matrix a
-    background job has computed is taken from it."""
-    done = _runner().result(flow_key(ctx, norm, block))
-    if done is not None:
-        return done
-    with _computing("flow_matrix"):
-        return numerics().flow_matrix_of(ctx.cfg, norm_of(norm), flow_block(ctx.cfg.cell, block), ctx.upload)
+@dataclass(frozen=True)
+class Result:
+    """An analysis's value as a page holds it, known by its key: the views that draw it are cached on
+    the key, so a rerun that asks again gets the same figures without hashing the value."""
+
+    key: tuple
+    value: object = field(compare=False)
+
+
+def key_of(analysis: Analysis, ctx: PageContext, *args) -> tuple:
+    return (analysis.name, ctx, *analysis.args(ctx, *args))
+
+
+def result_now(analysis: Analysis, ctx: PageContext, *args) -> Result:
+    """The result, computed here (in a light slot) if no page has asked for it yet: for the presets'
+    claims and the report, which measure the numbers the pages show without a budget of their own."""
+    key = key_of(analysis, ctx, *args)
+    runner = _runner()
+    done = runner.result(key)
+    if done is None:
+        with compute_slot():
+            done = analysis.run(ctx, *key[2:], progress=lambda f, m: None, cancelled=lambda: False)
+        runner.put(key, done)
+    return Result(key, done)
+
+
+def _cost():
+    from bptt_core.analyses import cost
+
+    return cost
+
+
+def _flow_matrix(ctx: PageContext, norm: Norm, block: Block, progress, cancelled):
+    progress(0.0, "multiplying step Jacobians")  # the engine's own checkpoints report the rest
+    COMPUTED["flow_matrix"] += 1
+    return numerics().flow_matrix_of(ctx.cfg, norm, block, ctx.upload)
+
+
+def _twin_runs(ctx: PageContext, tcfg, progress, cancelled) -> dict:
+    """The three clipping twins' histories as plain data, and each TrainResult (its weight snapshots,
+    bounded by bptt_core.learning.training.MAX_SNAPSHOT_BYTES) for the training player."""
+    numerics()
+    from bptt_core.analyses import sources
+    from bptt_core.learning.training import twin_runs
+
+    COMPUTED["twin_runs"] += 1
+    initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
+    out = twin_runs(ctx.cfg, tcfg, progress=progress, initial=initial, cancel=cancelled)
+    return {
+        k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
+                loss_on=r.loss_on, seconds=r.seconds, run=r)  # run: its weight snapshots, for the player
+        for k, r in out.items()
+    }  # fmt: skip
+
+
+def _comparison(ctx: PageContext, k1: int, k2: int, progress, cancelled):
+    COMPUTED["comparison"] += 1
+    return numerics().comparison_of(ctx.cfg, k1, k2, upload=ctx.upload)
+
+
+def _played_run(ctx: PageContext, tcfg, progress, cancelled) -> dict:
+    """Train one run (bptt_core.learning.training.train) and measure its snapshots (bptt_core.learning.player):
+    the first half of the progress is the training, the second the frames."""
+    numerics()
+    from bptt_core.analyses import sources
+    from bptt_core.learning import player
+    from bptt_core.learning.training import train
+
+    COMPUTED["played_run"] += 1
+    initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
+    r = train(ctx.cfg, tcfg, progress=lambda f, m: progress(0.5 * f, f"training: {m}"), cancel=cancelled,
+              initial=initial)  # fmt: skip
+    frames = player.frames(r, progress=lambda f, m: progress(0.5 + 0.5 * f, m)) if r.snapshots else []
+    return dict(run=r, frames=frames)
+
+
+# Every page that asks for the same analysis with the same settings shares one result (and one job).
+FLOW = Analysis(
+    "flow_matrix", "The gradient-flow matrix", _flow_matrix,
+    cost=lambda ctx, norm, block: _cost().flow_cost(ctx.cfg, norm),
+    args=lambda ctx, norm, block: (Norm.of(norm), Block.shown(ctx.cfg.cell, block)),
+)  # fmt: skip
+TWINS = Analysis(
+    "twin_runs", "Training the three twins", _twin_runs, lambda ctx, tcfg: _cost().twins_cost(ctx.cfg, tcfg)
+)
+COMPARISON = Analysis(
+    "comparison", "The comparison", _comparison, lambda ctx, k1, k2: _cost().comparison_cost(ctx.cfg, k1, k2)
+)
+PLAYED_RUN = Analysis(
+    "played_run", "Training the played run", _played_run,
+    lambda ctx, tcfg: _cost().played_training_cost(ctx.cfg, tcfg),
+)  # fmt: skip
 
 
 @st.cache_data(**CACHE)
@@ -191,12 +279,12 @@ def contributions(ctx: PageContext, t: int):
 
 
 @st.cache_resource(**VIEWS)
-def depth_view(ctx: PageContext, norm, lecture: bool) -> Shown:
+def depth_view(ctx: PageContext, norm: Norm, lecture: bool) -> Shown:
     """A stack's depth x time picture: how much of a change at (layer i, step s) reaches the top at T."""
     from bptt_core.report import panels as P
 
     with _computing("layer_reach"):
-        reach = numerics().layer_reach_of(ctx.cfg, norm_of(norm), ctx.upload)
+        reach = numerics().layer_reach_of(ctx.cfg, norm, ctx.upload)
     return ready(P.depth_panel(reach), lecture)
 
 
@@ -214,52 +302,24 @@ def sensitivity_view(seq_len: int, seed: int, lecture: bool) -> Shown:
 @st.cache_data(max_entries=16, show_spinner=False)
 def preset_checks(key: str) -> list[tuple[str, str, bool]]:
     """(claim, measured value, holds) for every claim of preset ``key``, on the preset's own settings,
-    measured on the numbers the pages themselves compute and cache (nothing computed twice)."""
+    measured on the numbers the pages themselves compute and keep (nothing computed twice)."""
     from dashboard import presets as P
 
-    def flow(cfg, norm="fro", block="h"):  # the pages' own cached matrices
-        return flow_matrix(PageContext(cfg), norm, block)
+    def flow(cfg, norm="fro", block="h"):  # the pages' own matrices
+        return result_now(FLOW, PageContext(cfg), norm, block).value
 
-    def twins(cfg, tcfg):  # the Clipping page's own (job runner's) twins
-        return {k: (r["first_clip"], r["diverged_at"]) for k, r in twin_runs(PageContext(cfg), tcfg).items()}
+    def twins(cfg, tcfg):  # the Clipping page's own twins
+        runs = result_now(TWINS, PageContext(cfg), tcfg).value
+        return {k: (r["first_clip"], r["diverged_at"]) for k, r in runs.items()}
 
-    with compute_slot():
-        return [(c.claim.text, c.value_text(), c.holds) for c in P.get(key).check(flow=flow, twins=twins)]
-
-
-def comparison_key(ctx: PageContext, k1: int, k2: int) -> tuple:
-    return ("compare", ctx.cfg, k1, k2, ctx.upload)
-
-
-def comparison_job(ctx: PageContext, k1: int, k2: int):
-    def run(progress, cancelled):
-        COMPUTED["comparison"] += 1
-        return numerics().comparison_of(ctx.cfg, k1, k2, upload=ctx.upload)
-
-    return run
-
-
-def comparison(ctx: PageContext, k1: int, k2: int):
-    """Full BPTT vs TBPTT(k1, k2) vs RTRL measured: the job's result (the page runs it light or in the
-    background), computed here if nothing has (the report, tests)."""
-    return _result_or_run(comparison_key(ctx, k1, k2), comparison_job(ctx, k1, k2))
-
-
-def _result_or_run(key, job):
-    runner = _runner()
-    done = runner.result(key)
-    if done is None:
-        with compute_slot():
-            done = job(lambda f, m: None, lambda: False)
-        runner.put(key, done)
-    return done
+    return [(c.claim.text, c.value_text(), c.holds) for c in P.get(key).check(flow=flow, twins=twins)]
 
 
 @st.cache_resource(**{**VIEWS, "show_spinner": "Measuring…"})
 def calculator_view(ctx: PageContext, **settings) -> tuple[pd.DataFrame, bytes, dict]:
     """(the calculator's table as the page shows it, the CSV of the numbers, what it analysed:
     input_size, output_size, num_layers, truncation, same_as_flow) for the page's model or upload and
-    the page's ``settings`` (bptt_core.report.html.calculator_estimate_of: the Gradient flow page's own
+    the page's ``settings`` (bptt_core.analyses.numbers.calculator_estimate_of: the Gradient flow page's own
     module and input where the depth and input width are that page's)."""
     from bptt_core.report import panels as P
 
@@ -268,52 +328,6 @@ def calculator_view(ctx: PageContext, **settings) -> tuple[pd.DataFrame, bytes, 
     table = e.table()
     used = {k: e.settings[k] for k in ("input_size", "output_size", "num_layers", "truncation", "same_as_flow")}
     return P.calculator_table(table), table.to_csv(index=False).encode(), used
-
-
-def flow_flops(cfg: ModelConfig, norm="fro") -> float:
-    return numerics().flow_flops(cfg, norm)
-
-
-def flow_affordable(cfg: ModelConfig, norm="fro") -> bool:
-    """Whether the gradient-flow matrix fits the budget that answers within seconds."""
-    from bptt_core.flow.plan import FLOW_FLOP_BUDGET
-
-    return numerics().flow_flops(cfg, norm) <= FLOW_FLOP_BUDGET
-
-
-# -- training (the Clipping page's twins) ------------------------------------------------------------
-
-
-def twins_key(ctx: PageContext, tcfg) -> tuple:
-    """Keyed by what the training depends on only: the heatmap's run and the export format are views of it."""
-    return ("clipping", ctx.cfg, tcfg, ctx.upload)
-
-
-def twins_job(ctx: PageContext, tcfg):
-    """Training the three clipping twins as a job: their histories as plain data, and each TrainResult
-    (its weight snapshots, bounded by bptt_core.learning.training.MAX_SNAPSHOT_BYTES) for the training player."""
-
-    def run(progress, cancelled):
-        numerics()
-        from bptt_core.analyses import sources
-        from bptt_core.learning.training import twin_runs as train
-
-        COMPUTED["twin_runs"] += 1
-        initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
-        out = train(ctx.cfg, tcfg, progress=progress, initial=initial, cancel=cancelled)
-        return {
-            k: dict(history=r.history, dh=r.dh_norms, diverged_at=r.diverged_at, first_clip=r.first_clip,
-                    loss_on=r.loss_on, seconds=r.seconds, run=r)  # run: its weight snapshots, for the player
-            for k, r in out.items()
-        }  # fmt: skip
-
-    return run
-
-
-def twin_runs(ctx: PageContext, tcfg) -> dict:
-    """The twins' histories: the job's result (the page trains light or in the background), trained here
-    if nothing has."""
-    return _result_or_run(twins_key(ctx, tcfg), twins_job(ctx, tcfg))
 
 
 # -- figures ready to draw ----------------------------------------------------------------------------
@@ -358,44 +372,37 @@ def plain_arrays(spec):
 
 @dataclass(frozen=True)
 class FlowShown:
-    summary: object  # bptt_core.report.panels.FlowSummary
-    stride: int
+    summary: object  # bptt_core.flow.summary.FlowSummary
     panels: tuple[Shown, ...] = field(default_factory=tuple)
 
 
-@st.cache_resource(**{**VIEWS, "show_spinner": "Multiplying step Jacobians…"})
+@st.cache_resource(**VIEWS)
 def gradient_flow_view(
     ctx: PageContext,
-    norm,
+    L: Result,
+    norm: Norm,
+    block: Block,
     lag: bool,
-    block: str,
     threshold: float,
-    compare: PageContext | None,
+    compare: tuple[str, Result] | None,
     lecture: bool,
     centre: str = "identity",
 ) -> FlowShown:
-    """The Gradient flow page's figures. ``compare``: compare mode's model B, whose lag profile is drawn
-    beside A's (its matrix must be light or computed), or None."""
+    """The Gradient flow page's figures for its matrix ``L`` (:data:`FLOW`). ``compare``: compare mode's
+    model B, (its name, its matrix), whose lag profile is drawn beside A's, or None."""
+    from bptt_core.figures.heatmaps import clickable_cells
+    from bptt_core.flow.summary import lag_profile
+    from bptt_core.learning.truncation import contribution_step
     from bptt_core.report import panels as P
 
-    cfg = ctx.cfg
-    L = flow_matrix(ctx, norm, block)
-    t = P.contribution_step(L.shape[0])
-    others = {}
-    if compare is not None:
-        from bptt_core.flow.summary import lag_profile
-
-        L_b = flow_matrix(compare, norm, flow_block(compare.cfg.cell, block))
-        what = "uploaded model" if compare.upload is not None else compare.cfg.cell.upper()
-        others[f"B: {what}"] = lag_profile(L_b)
+    t = contribution_step(L.value.shape[0])
+    others = {} if compare is None else {f"B: {compare[0]}": lag_profile(compare[1].value)}
     view = P.gradient_flow_figures(
-        cfg.cell, L, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
-        norm=norm, lag=lag, block=flow_block(cfg.cell, block), threshold=threshold, compare=others, centre=centre,
+        ctx.cfg.cell, L.value, spectrum(ctx), loss_gradients(ctx), contributions(ctx, t),
+        norm=norm, lag=lag, block=block, threshold=threshold, compare=others, centre=centre,
     )  # fmt: skip
-    from bptt_core.figures.heatmaps import clickable_cells
-
     clickable_cells(view.panels[0].figure)  # the heatmap: a click in the browser opens that cell's chain
-    return FlowShown(view.summary, view.stride, tuple(ready(p, lecture) for p in view.panels))
+    return FlowShown(view.summary, tuple(ready(p, lecture) for p in view.panels))
 
 
 PLAYER_CELLS = ("rnn", "lstm", "gru")  # the cells the training player measures (one layer)
@@ -406,151 +413,111 @@ def classic_one_layer(cfg: ModelConfig) -> bool:
 
 
 @st.cache_resource(**VIEWS)
-def unroll_view(ctx: PageContext, t: int, s: int, norm, block: str, lecture: bool) -> tuple[float, tuple[Shown, ...]]:
+def unroll_view(
+    ctx: PageContext, t: int, s: int, norm: Norm, block: Block, lecture: bool
+) -> tuple[float, tuple[Shown, ...]]:
     """(log10 of the clicked norm, the unroll panels) for the 0-indexed cell (t, s) of the page's
-    gradient-flow matrix: the same model and sequence as :func:`flow_matrix`."""
-    from bptt_core.flow.unroll import unroll
+    gradient-flow matrix: the same model and sequence as :data:`FLOW`."""
     from bptt_core.report import panels as P
 
-    R = numerics()
     with _computing("unroll"):
-        rnn, readout, x, y, _ = R.model_and_sequence(ctx.cfg, ctx.upload)
-        # The contribution term holds (t + 1) copies of W_hh: asked for on the steps the page's own
-        # contributions panel covers (bptt_core.report.panels.contribution_step).
-        terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}
-        u = unroll(rnn, x, t, s, block=flow_block(ctx.cfg.cell, block), norm=norm_of(norm), **terms)
+        u = numerics().unroll_of(ctx.cfg, t, s, norm, block, ctx.upload)
     return u.value, tuple(ready(p, lecture) for p in P.unroll_panels(u))
 
 
 @st.cache_resource(**VIEWS)
 def compare_view(
-    ctx: PageContext, ctx_b: PageContext, norm, block: str, threshold: float, lecture: bool
+    ctx: PageContext, ctx_b: PageContext, L_a: Result, L_b: Result, norm: Norm, threshold: float, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
     """Compare mode on the Gradient flow page: (metrics A, B, B − A; A's and B's heatmaps on one colour
-    range and the log10 ratio B / A). Both matrices must be computed (or light): :func:`flow_matrix`."""
+    range and the log10 ratio B / A), from both sides' matrices (:data:`FLOW`)."""
     from bptt_core.report import panels as P
 
-    blocks = flow_block(ctx.cfg.cell, block), flow_block(ctx_b.cfg.cell, block)
-    L_a, L_b = flow_matrix(ctx, norm, blocks[0]), flow_matrix(ctx_b, norm, blocks[1])
-    sa = P.flow_summary(L_a, spectrum(ctx), ctx.cfg.cell, threshold)
-    sb = P.flow_summary(L_b, spectrum(ctx_b), ctx_b.cfg.cell, threshold)
-    table, panels = P.compare_flow_panels(L_a, L_b, (sa, sb), norm, blocks)
+    blocks = L_a.key[3], L_b.key[3]  # each side's block, as FLOW's key holds it
+    sa = P.flow_summary(L_a.value, spectrum(ctx), ctx.cfg.cell, threshold)
+    sb = P.flow_summary(L_b.value, spectrum(ctx_b), ctx_b.cfg.cell, threshold)
+    table, panels = P.compare_flow_panels(L_a.value, L_b.value, (sa, sb), norm, blocks)
     return table, tuple(ready(p, lecture) for p in panels)
 
 
 @st.cache_resource(**{**VIEWS, "show_spinner": "Spectra…"})
-def spectrum_view(ctx: PageContext, lecture: bool) -> tuple[object, object, float | None, tuple[Shown, ...]]:
-    """(spectrum, Lyapunov exponents, decay rate or None, the Spectrum page's figures)."""
+def spectrum_view(
+    ctx: PageContext, L: Result | None, lecture: bool
+) -> tuple[object, object, float | None, tuple[Shown, ...]]:
+    """(spectrum, Lyapunov exponents, the decay rate of the Gradient flow page's matrix ``L`` or None where
+    the page has none to hand, the Spectrum page's figures)."""
     from bptt_core.flow.summary import decay_rate
+    from bptt_core.flow.theory import circular_law_radius
     from bptt_core.report import panels as P
 
     spec, lam = spectrum(ctx), lyapunov(ctx)
-    rate = decay_rate(flow_matrix(ctx, "fro", "h")) if flow_affordable(ctx.cfg) else None
-    from bptt_core.flow.theory import circular_law_radius
-
+    rate = None if L is None else decay_rate(L.value)
     circle = circular_law_radius(ctx.cfg, ctx.upload is not None)
     return spec, lam, rate, tuple(ready(p, lecture) for p in P.spectrum_figures(spec, lam, rate, circle, ctx.cfg.cell))
 
 
 @st.cache_resource(**VIEWS)
-def truncation_view(ctx: PageContext, k1: int, k2: int, lecture: bool):
-    """(bptt_core.report.panels.TruncationView without its panel, the mask heatmap ready to draw)."""
+def truncation_view(L: Result, k1: int, k2: int, lecture: bool):
+    """(bptt_core.report.panels.TruncationView without its panel, the mask heatmap ready to draw) for the
+    Frobenius h-block matrix ``L``."""
     from dataclasses import replace
 
     from bptt_core.report import panels as P
 
-    view = P.truncation_figure(flow_matrix(ctx, "fro", "h"), k1, k2)
+    view = P.truncation_figure(L.value, k1, k2)
     return replace(view, panel=None), ready(view.panel, lecture)
 
 
 @st.cache_resource(**VIEWS)
-def comparison_view(ctx: PageContext, k1: int, k2: int, lecture: bool) -> tuple[pd.DataFrame, Shown]:
-    """(the static table, the comparison figure) for full BPTT vs TBPTT(k1, k2) vs RTRL."""
+def comparison_view(df: Result, lecture: bool) -> tuple[pd.DataFrame, Shown]:
+    """(the static table, the comparison figure) of full BPTT vs TBPTT(k1, k2) vs RTRL (:data:`COMPARISON`)."""
     from bptt_core.report import panels as P
 
-    df = comparison(ctx, k1, k2)
-    return P.comparison_table(df), ready(P.comparison_panel(df), lecture)
+    return P.comparison_table(df.value), ready(P.comparison_panel(df.value), lecture)
 
 
 @st.cache_resource(**VIEWS)
-def clipping_view(ctx: PageContext, tcfg, lecture: bool) -> tuple[Shown, ...]:
-    """The Clipping page's gradient-norm and loss histories (the twins must have been trained:
-    :func:`twin_runs`)."""
+def clipping_view(runs: Result, tcfg, lecture: bool) -> tuple[Shown, ...]:
+    """The Clipping page's gradient-norm and loss histories of the twins (:data:`TWINS`)."""
     from bptt_core.report import panels as P
 
-    runs = twin_runs(ctx, tcfg)
-    hist = {k: r["history"] for k, r in runs.items()}
-    div = {k: r["diverged_at"] for k, r in runs.items()}
-    panels = P.clipping_figures(hist, div, tcfg.clip_threshold, runs["unclipped"]["loss_on"])
+    hist = {k: r["history"] for k, r in runs.value.items()}
+    div = {k: r["diverged_at"] for k, r in runs.value.items()}
+    panels = P.clipping_figures(hist, div, tcfg.clip_threshold, runs.value["unclipped"]["loss_on"])
     return tuple(ready(p, lecture) for p in panels)
 
 
 @st.cache_resource(**VIEWS)
-def dh_view(ctx: PageContext, tcfg, twin: str, lecture: bool) -> Shown:
+def dh_view(runs: Result, twin: str, lecture: bool) -> Shown:
     """||dL/dh_t|| during training of one twin."""
     from bptt_core.report import panels as P
 
-    return ready(P.dh_panel(twin_runs(ctx, tcfg)[twin]["dh"], twin), lecture)
+    return ready(P.dh_panel(runs.value[twin]["dh"], twin), lecture)
 
 
 @st.cache_resource(**VIEWS)
 def player_view(
-    ctx: PageContext, tcfg, twin: str, lecture: bool, active: int = 0, prefix: str = "cl_play", label: str = ""
+    run: Result, twin: str, lecture: bool, active: int = 0, prefix: str = "cl_play", label: str = ""
 ) -> tuple[Shown, ...]:
     """The training player's animated figures for one run, opened at frame ``active``: a Clipping twin
-    (``twin`` = unclipped | norm | value; the twins must have been trained) or a page's own played run
-    (``twin`` = that page's name: :func:`played_run`). ``prefix``: the figures' keys; ``label``: the run's
-    name in the words (a twin's label by default)."""
+    (``run`` the twins, :data:`TWINS`; ``twin`` = unclipped | norm | value) or a page's own played run
+    (``run`` a :data:`PLAYED_RUN`, ``twin`` that page's name). ``prefix``: the figures' keys; ``label``:
+    the run's name in the words (a twin's label by default)."""
     from bptt_core.figures.training import TWIN_LABELS
     from bptt_core.report import panels as P
 
-    frames = twin_frames(ctx, tcfg, twin) if twin in TWIN_LABELS else played_run(twin, ctx, tcfg)["frames"]
+    frames = twin_frames(run, twin) if twin in TWIN_LABELS else run.value["frames"]
     label = label or TWIN_LABELS[twin]
     return tuple(ready(p, lecture) for p in P.player_panels(frames, label, prefix, active))
 
 
 @st.cache_data(**CACHE)
-def twin_frames(ctx: PageContext, tcfg, twin: str) -> list:
+def twin_frames(runs: Result, twin: str) -> list:
     """The player's frames of one Clipping twin (computed once, whichever frame the page opens at)."""
     from bptt_core.learning import player
 
-    run = twin_runs(ctx, tcfg)[twin]["run"]
     with _computing("player_frames"):
-        return player.frames(run)
-
-
-# -- a page's own training run for its player (Truncated BPTT: TBPTT(k1, k2); Gradient flow: full BPTT) ------
-
-
-def played_run_key(page: str, ctx: PageContext, tcfg) -> tuple:
-    """One played run per page: keyed by the page (the job slot, jobs_ui._supersede) and what it depends on."""
-    return (f"{page}_played_run", ctx.cfg, tcfg, ctx.upload)
-
-
-def played_run_job(ctx: PageContext, tcfg):
-    """Train one run (bptt_core.learning.training.train) and measure its snapshots (bptt_core.learning.player.frames) as one
-    job: the first half of the progress is the training, the second the frames."""
-
-    def run(progress, cancelled):
-        numerics()
-        from bptt_core.analyses import sources
-        from bptt_core.learning import player
-        from bptt_core.learning.training import train
-
-        COMPUTED["played_run"] += 1
-        initial = None if ctx.upload is None else sources.training_start(ctx.cfg, ctx.upload)[0]
-        r = train(ctx.cfg, tcfg, progress=lambda f, m: progress(0.5 * f, f"training: {m}"), cancel=cancelled,
-                  initial=initial)  # fmt: skip
-        frames = player.frames(r, progress=lambda f, m: progress(0.5 + 0.5 * f, m)) if r.snapshots else []
-        return dict(run=r, frames=frames)
-
-    return run
-
-
-def played_run(page: str, ctx: PageContext, tcfg) -> dict:
-    """{"run": TrainResult, "frames": [player.Frame]}: the job's result (the page runs it light or in the
-    background), computed here if nothing has."""
-    return _result_or_run(played_run_key(page, ctx, tcfg), played_run_job(ctx, tcfg))
+        return player.frames(runs.value[twin]["run"])
 
 
 @st.cache_resource(**VIEWS)
@@ -596,25 +563,24 @@ def compare_spectrum_view(
 
 @st.cache_resource(**VIEWS)
 def compare_truncation_view(
-    ctx: PageContext, ctx_b: PageContext, k1: int, k2: int, lecture: bool
+    L_a: Result, L_b: Result, k1: int, k2: int, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
     """Compare mode on the Truncated BPTT page: (updates, dropped fraction, largest dropped as A, B, B − A;
-    the two truncation heatmaps on one colour range). Both matrices must be computed (or light)."""
+    the two truncation heatmaps on one colour range), from both sides' Frobenius h-block matrices."""
     from bptt_core.report import panels as P
 
-    L_a, L_b = flow_matrix(ctx, "fro", "h"), flow_matrix(ctx_b, "fro", "h")
-    table, panels = P.compare_truncation_panels(L_a, L_b, k1, k2)
+    table, panels = P.compare_truncation_panels(L_a.value, L_b.value, k1, k2)
     return table, tuple(ready(p, lecture) for p in panels)
 
 
 @st.cache_resource(**VIEWS)
 def compare_clipping_view(
-    ctx: PageContext, ctx_b: PageContext, tcfg, twin: str, lecture: bool
+    runs_a: Result, runs_b: Result, twin: str, lecture: bool
 ) -> tuple[pd.DataFrame, tuple[Shown, ...]]:
     """Compare mode on the Clipping page: (each twin's divergence step, first clip, clip count and final
-    loss as A, B, B − A; the chosen twin's gradient-norm histories on one axis). Both sides' twins must
-    have been trained with the same TrainConfig (:func:`twin_runs`)."""
+    loss as A, B, B − A; the chosen twin's gradient-norm histories on one axis), both sides' twins trained
+    with the same TrainConfig (:data:`TWINS`)."""
     from bptt_core.report import panels as P
 
-    table, panels = P.compare_clipping_panels(twin_runs(ctx, tcfg), twin_runs(ctx_b, tcfg), twin)
+    table, panels = P.compare_clipping_panels(runs_a.value, runs_b.value, twin)
     return table, tuple(ready(p, lecture) for p in panels)

@@ -224,6 +224,13 @@ class JobRunner:
             self._finish_locked(job, DONE)
         return job
 
+    def forget_results(self) -> None:
+        """Drop every kept result (queued and running jobs go on): what clearing Streamlit's caches does
+        for the numbers kept here."""
+        with self._cv:
+            self._results.clear()
+            self._result_bytes.clear()
+
     def get(self, key: Hashable) -> Job | None:
         """The job for ``key`` (queued, running or finished), or None."""
         with self._cv:

@@ -29,6 +29,7 @@ from bptt_core.analyses import cost as K
 from bptt_core.units import format_bytes, format_seconds
 from dashboard import budget as B
 from dashboard import jobs as J
+from dashboard.compute import Result, key_of
 
 POLL_SECONDS = 0.5  # how often the progress bar is redrawn while a job runs
 CANCEL_WAIT_SECONDS = 1.5  # a cancelled job stops within one training step (well under a second)
@@ -165,8 +166,8 @@ def light_or_background(key: Hashable, fn: J.JobFn, cost: K.Cost, what: str):
     if done is not None:
         return done
     if B.light(cost):
-        try:
-            with runner.light_slot():
+        try:  # a spinner only while computing: a rerun that finds the result starts none (and sends nothing)
+            with st.spinner(f"{what}…"), runner.light_slot():
                 result = fn(lambda f, m: None, lambda: False)
         except ValueError as e:  # settings the library refuses: said in the page, as a failed job says it
             st.error(f"{what} could not run: {e}")
@@ -176,13 +177,33 @@ def light_or_background(key: Hashable, fn: J.JobFn, cost: K.Cost, what: str):
     return background(key, fn, cost, what)
 
 
-def flow_matrix(ctx, norm, block: str):
-    """The gradient-flow matrix L for a page: computed in this rerun when light (cached), else a background
-    job (shared by every page that asks for the same matrix), or None with the reason shown."""
-    from dashboard import compute
+def ask(analysis, ctx, *args, slot: str | None = None, what: str | None = None):
+    """The page's one request for ``analysis`` (a :class:`dashboard.compute.Analysis`) on ``ctx`` and
+    ``args``: its :class:`~dashboard.compute.Result` when it is there or light enough to compute in this
+    rerun; otherwise a background job is running (its progress and Cancel are shown) or the request is
+    refused with the reason, and the answer is None. ``slot``: the job's slot when a page keeps its own
+    (one played run per page), by default the analysis's name; ``what``: its name in the page, by default
+    the analysis's own."""
+    key = key_of(analysis, ctx, *args)
+    if slot is not None:
+        key = (slot, *key[1:])
 
-    cost = K.flow_cost(ctx.cfg, norm)
-    if B.light(cost):
-        return compute.flow_matrix(ctx, norm, block)  # its spinner shows on a cache miss only
-    return background(compute.flow_key(ctx, norm, block), compute.flow_job(ctx, norm, block), cost,
-                      "The gradient-flow matrix")  # fmt: skip
+    def job(progress, cancelled):
+        return analysis.run(ctx, *key[2:], progress=progress, cancelled=cancelled)
+
+    value = light_or_background(key, job, analysis.cost(ctx, *key[2:]), what or analysis.what)
+    return None if value is None else Result(key, value)
+
+
+def ask_quietly(analysis, ctx, *args):
+    """The result if some page has it already or it is light; otherwise None, without a word and without
+    starting anything (a figure that only adds it when it is to hand: model B's lag profile, the Spectrum
+    page's decay rate)."""
+    key = key_of(analysis, ctx, *args)
+    runner = J.default_runner()
+    done = runner.result(key)
+    if done is None and B.light(analysis.cost(ctx, *key[2:])):
+        with runner.light_slot():
+            done = analysis.run(ctx, *key[2:], progress=lambda f, m: None, cancelled=lambda: False)
+        runner.put(key, done)
+    return None if done is None else Result(key, done)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from bptt_core.analyses import cost as K
 from bptt_core.learning.training import MAX_LR, MAX_STEPS
 
 from . import compute, layout
@@ -63,10 +62,18 @@ def played_run_settings(prefix: str, what: str) -> PlayedRunSettings:
 
 
 def show_frames(
-    page: str, ctx: compute.PageContext, tcfg, source: str, steps: list[int], frame: Setting, prefix: str, label: str
+    page: str,
+    ctx: compute.PageContext,
+    run: compute.Result,
+    source: str,
+    steps: list[int],
+    frame: Setting,
+    prefix: str,
+    label: str,
 ) -> int:
-    """The player's figures for the run ``source`` (a Clipping twin, or the page's name for its played
-    run), opened at the kept snapshot nearest to the page's ``frame`` setting; returns that training step."""  # fmt: skip
+    """The player's figures for ``run`` (the Clipping twins, ``source`` the twin; or the page's played run,
+    ``source`` the page's name), opened at the kept snapshot nearest to the page's ``frame`` setting;
+    returns that training step."""  # fmt: skip
     from bptt_core.learning.player import frame_at
 
     asked = S.page_setting(frame)
@@ -74,7 +81,7 @@ def show_frames(
     if steps[index] != asked:
         st.caption(f"Training step {asked} was not kept; the figures open at the nearest kept step, {steps[index]}.")
     with st.spinner(f"Measuring {len(steps)} snapshots…"):
-        panels = compute.player_view(ctx, tcfg, source, S.lecture(), index, prefix, label)
+        panels = compute.player_view(run, source, S.lecture(), index, prefix, label)
     for shown in panels:
         layout.show_figure(page, shown, ctx)
     return steps[index]
@@ -103,13 +110,10 @@ def played_run_section(
     except ValueError as e:
         st.error(f"These training settings cannot be used: {e}")
         return None
-    out = JU.light_or_background(
-        compute.played_run_key(page, ctx, tcfg), compute.played_run_job(ctx, tcfg),
-        K.played_training_cost(ctx.cfg, tcfg), f"Training {what}",
-    )  # fmt: skip
+    out = JU.ask(compute.PLAYED_RUN, ctx, tcfg, slot=f"{page}_played_run", what=f"Training {what}")
     if out is None:
         return None
-    run = out["run"]
+    run = out.value["run"]
     if not run.snapshots:
         st.caption("This run kept no snapshots.")
         return None
@@ -120,5 +124,5 @@ def played_run_section(
         f"{label}: {len(h)} steps, {ended}; {len(run.snapshots)} snapshots kept "
         f"(up to {tcfg.snapshots} evenly spaced, and the divergence step)."
     )
-    shown = show_frames(page, ctx, tcfg, page, [s.step for s in run.snapshots], settings.frame, prefix, label)
+    shown = show_frames(page, ctx, out, page, [s.step for s in run.snapshots], settings.frame, prefix, label)
     return dict(train_cfg=tcfg, source="run", step=shown, label=label, prefix=prefix)

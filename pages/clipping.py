@@ -40,7 +40,7 @@ def outcome(run: dict) -> tuple[str, str]:
     return state, clip
 
 
-def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: dict) -> dict | None:
+def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, runs: compute.Result) -> dict | None:
     """The training player for the run chosen above: Plotly animation frames, played in the browser.
     Returns what the HTML report needs to show the chosen frame (None while the player is off)."""
     st.subheader("Play training")
@@ -49,6 +49,7 @@ def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: di
         return None
     if not layout.shows_classic_cell(ctx, "The player shows"):
         return None
+    run = runs.value[twin]
     result = run["run"]
     if not result.snapshots:
         st.caption("This run kept no snapshots (snapshots = 0).")
@@ -60,11 +61,11 @@ def play_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str, run: di
     )
     label = f"{TWIN_LABELS[twin]} run"
     steps = [s.step for s in result.snapshots]
-    shown = player_ui.show_frames(PAGE, ctx, tcfg, twin, steps, FRAME, "cl_play", TWIN_LABELS[twin])
+    shown = player_ui.show_frames(PAGE, ctx, runs, twin, steps, FRAME, "cl_play", TWIN_LABELS[twin])
     return dict(train_cfg=tcfg, source=twin, step=shown, label=label, prefix="cl_play")
 
 
-def compare_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str) -> None:
+def compare_section(ctx: compute.PageContext, runs: compute.Result, tcfg: TrainConfig, twin: str) -> None:
     """Compare mode: B's three twins, trained with the same training settings as A's (light in this rerun
     or a background job, as A's), the chosen twin's gradient norms of A and B on one axis, and every twin's
     numbers as A, B, B − A."""
@@ -75,13 +76,10 @@ def compare_section(ctx: compute.PageContext, tcfg: TrainConfig, twin: str) -> N
         from bptt_core.analyses import sources
 
         st.info(f"B: {sources.training_start(ctx_b.cfg, ctx_b.upload)[1]}", icon=":material/info:")
-    runs_b = JU.light_or_background(
-        compute.twins_key(ctx_b, tcfg), compute.twins_job(ctx_b, tcfg), K.twins_cost(ctx_b.cfg, tcfg),
-        "Training B's three twins",
-    )  # fmt: skip
+    runs_b = JU.ask(compute.TWINS, ctx_b, tcfg, what="Training B's three twins")
     if runs_b is None:
         return
-    table, (hist,) = compute.compare_clipping_view(ctx, ctx_b, tcfg, twin, S.lecture())
+    table, (hist,) = compute.compare_clipping_view(runs, runs_b, twin, S.lecture())
     CU.metrics(PAGE, table, "cl_cmp_metrics")
     layout.show_figure(PAGE, hist, ctx)
 
@@ -108,34 +106,31 @@ def body(ctx: compute.PageContext) -> None:
 
     # Light (the defaults: about a second): trained in this rerun. Heavier: a background job with progress,
     # an estimate and Cancel; over the per-request budget the page says what to lower (dashboard.budget).
-    cost = K.twins_cost(ctx.cfg, tcfg)
-    runs = JU.light_or_background(
-        compute.twins_key(ctx, tcfg), compute.twins_job(ctx, tcfg), cost, "Training the three twins"
-    )
+    runs = JU.ask(compute.TWINS, ctx, tcfg)
     if runs is None:
         fit = max_steps_within(ctx.cfg, tcfg)
-        if not fits(cost) and 0 < fit < tcfg.steps:
+        if not fits(K.twins_cost(ctx.cfg, tcfg)) and 0 < fit < tcfg.steps:
             st.caption(f"With the other settings as they are, up to {fit} training steps fit the budget.")
         return
 
     m = st.columns(3)
-    for col, (k, r) in zip(m, runs.items(), strict=True):
+    for col, (k, r) in zip(m, runs.value.items(), strict=True):
         state, clip = outcome(r)
         # A plain caption, not a metric delta: a clip count is not a change, and a delta draws an arrow badge.
         col.metric(TWIN_LABELS[k], state)
         col.caption(clip if k != "unclipped" else f"max ‖g‖ {r['history']['grad_norm'].max():.3g}")
-    if any(r["diverged_at"] is not None for r in runs.values()):  # an outcome to show, not a failure of the page
+    if any(r["diverged_at"] is not None for r in runs.value.values()):  # an outcome to show, not a failure of the page
         st.warning(
             "A run diverged: its loss or gradient became NaN/inf at the marked step, and it stopped there "
             "(no update is taken from a non-finite gradient). That is what clipping prevents.",
             icon=":material/error:",
         )
-    for shown in compute.clipping_view(ctx, tcfg, S.lecture()):
+    for shown in compute.clipping_view(runs, tcfg, S.lecture()):
         layout.show_figure(PAGE, shown, ctx)
     twin = S.page_setting(TWIN)
-    layout.show_figure(PAGE, compute.dh_view(ctx, tcfg, twin, S.lecture()), ctx)
-    played = play_section(ctx, tcfg, twin, runs[twin])
-    compare_section(ctx, tcfg, twin)
+    layout.show_figure(PAGE, compute.dh_view(runs, twin, S.lecture()), ctx)
+    played = play_section(ctx, tcfg, twin, runs)
+    compare_section(ctx, runs, tcfg, twin)
     player = {"player": played} if played else {}
     layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(train_cfg=tcfg, **player))
 

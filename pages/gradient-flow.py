@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from bptt_core.config import flow_block
+from bptt_core.config import Block, Norm
 from bptt_core.figures.heatmaps import stride_note
 from bptt_core.figures.labels import threshold_label
 from bptt_core.learning.training import TrainConfig
@@ -57,9 +57,11 @@ def take_click(event, T: int, lag: bool) -> None:
         st.session_state[CELL.key] = spelled
 
 
-def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> tuple[int, int] | None:
+def unroll_section(ctx: compute.PageContext, L: compute.Result, norm: Norm, block: Block) -> tuple[int, int] | None:
     """The chain J_t ⋯ J_(s+1) behind the cell in gf_cell (clicked or typed); returns that cell, 0-indexed,
-    when its chain is shown (the HTML report then includes it)."""
+    when its chain is shown (the HTML report then includes it). ``L``: the page's matrix, whose value the
+    chain is held to."""
+    T = L.value.shape[0]
     st.subheader("Click to unroll")
     typed = S.page_setting(CELL)
     try:
@@ -83,7 +85,7 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> tuple[
     except ValueError as e:
         st.error(f"This cell cannot be unrolled: {e}")
         return None
-    heat = float(compute.flow_matrix(ctx, norm, block)[t1 - 1, s1 - 1])
+    heat = float(L.value[t1 - 1, s1 - 1])
     st.markdown(
         f"**∂h({t1})/∂h({s1})**: log10 of its norm = {value:.9g}, the chain multiplied out in float64; the "
         f"heatmap's value here (its chain in float64 too) is {heat:.9g} (they differ by {abs(value - heat):.1e})."
@@ -93,13 +95,14 @@ def unroll_section(ctx: compute.PageContext, norm, block: str, T: int) -> tuple[
     return t1 - 1, s1 - 1
 
 
-def compare_section(ctx: compute.PageContext, norm, block: str, threshold: float) -> None:
-    """Compare mode (compare=true): model B's heatmap beside A's on one colour range, their log10 ratio,
-    and the headline numbers as A, B and B − A."""
+def compare_section(ctx: compute.PageContext, L: compute.Result, norm: Norm, block: Block, threshold: float) -> None:
+    """Compare mode (compare=true): model B's heatmap beside A's (``L``) on one colour range, their log10
+    ratio, and the headline numbers as A, B and B − A."""
     ctx_b = CU.context_b()
-    if ctx_b is None or JU.flow_matrix(ctx_b, norm, flow_block(ctx_b.cfg.cell, block)) is None:
+    L_b = None if ctx_b is None else JU.ask(compute.FLOW, ctx_b, norm, block, what="B's gradient-flow matrix")
+    if L_b is None:
         return
-    table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, norm, block, threshold, S.lecture())
+    table, (heat_a, heat_b, ratio) = compute.compare_view(ctx, ctx_b, L, L_b, norm, threshold, S.lecture())
     CU.metrics(PAGE, table, "gf_cmp_metrics")
     for col, shown in zip(st.columns(2), (heat_a, heat_b), strict=True):
         with col:
@@ -114,24 +117,25 @@ def body(ctx: compute.PageContext) -> None:
     if cfg.cell != "lstm":
         S.forget(BLOCK, "c")  # only an LSTM has a c block: a stale c leaves the session and the URL
     c = layout.row(6)
-    norm = S.page_setting(NORM, c[0])
+    norm = Norm.of(S.page_setting(NORM, c[0]))
     lag = S.page_setting(VIEW, c[1]) == "t,k"
-    block = flow_block(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
+    block = Block.shown(cfg.cell, S.page_setting(BLOCK, c[2], disabled=cfg.cell != "lstm"))
     centre = S.page_setting(CENTRE, c[3])
     threshold = float(S.page_setting(HORIZON, c[4]))
     if S.sync_compare_cells():
         st.rerun()  # the whole app: compare mode and B live in the sidebar, outside this fragment
     S.page_setting(COMPARE, c[5], on_change=S.compare_cells_changed)
-    overlay = CU.quiet_context_b(norm, block)
+    overlay = CU.quiet_flow_b(norm, block)
     layout.export_format_toggle(PAGE)
 
     # Light (the defaults: milliseconds): computed in this rerun. Heavier: a background job with progress and
     # Cancel; over the per-request budget the page says what to lower, and "Run anyway" is for this one
-    # request only, bounded by the hard ceiling (bptt_core.analyses.cost).
-    if JU.flow_matrix(ctx, norm, block) is None:
+    # request only, bounded by the hard ceiling (dashboard/budget.py).
+    L = JU.ask(compute.FLOW, ctx, norm, block)
+    if L is None:
         return
 
-    view = compute.gradient_flow_view(ctx, norm, lag, block, threshold, overlay, S.lecture(), centre)
+    view = compute.gradient_flow_view(ctx, L, norm, block, lag, threshold, overlay, S.lecture(), centre)
     s, T = view.summary, len(view.summary.profile)
     m = layout.row(4)
     m[0].metric("Decay rate", f"{s.rate:.3g}" if np.isfinite(s.rate) else "n/a",
@@ -157,7 +161,7 @@ def body(ctx: compute.PageContext) -> None:
     if note := stride_note(T):
         st.caption(note)
     take_click(layout.show_figure(PAGE, heat, ctx, selectable=True), T, lag)
-    opened = unroll_section(ctx, norm, block, T)
+    opened = unroll_section(ctx, L, norm, block)
     layout.show_figure(PAGE, lag_fig, ctx)
     if cfg.num_layers > 1:  # a stack: the depth x time picture at the last step
         layout.show_figure(PAGE, compute.depth_view(ctx, norm, S.lecture()), ctx)
@@ -168,7 +172,7 @@ def body(ctx: compute.PageContext) -> None:
         PAGE, ctx, PLAYED, lambda steps, lr: TrainConfig(steps=steps, lr=lr),
         "the model with full BPTT (no clipping)", "Full-BPTT training",
     )  # fmt: skip
-    compare_section(ctx, norm, block, threshold)
+    compare_section(ctx, L, norm, block, threshold)
     extra = ({"player": played} if played else {}) | ({"unroll": opened} if opened else {})
     layout.exports(PAGE, ctx, SETTINGS, report_kw=dict(norm=norm, block=block, threshold=threshold, **extra))
 

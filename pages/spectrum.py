@@ -3,10 +3,12 @@
 import numpy as np
 import streamlit as st
 
+from bptt_core.config import Block, Norm
 from bptt_core.figures.labels import short_label
 from bptt_core.flow.verdicts import gradient_verdict
 from dashboard import compare_ui as CU
 from dashboard import compute, layout
+from dashboard import jobs_ui as JU
 from dashboard import settings as S
 
 PAGE = "spectrum"
@@ -37,7 +39,9 @@ def body(ctx: compute.PageContext) -> None:
     """Everything below the header: its controls rerun only this part of the page."""
     cfg = ctx.cfg
     layout.export_format_toggle(PAGE)
-    spec, lam, rate, (eig, sv, lyap) = compute.spectrum_view(ctx, S.lecture())  # its spinner: on a miss only
+    # The measured decay rate comes from the Gradient flow page's matrix when it is light or already computed.
+    L = JU.ask_quietly(compute.FLOW, ctx, Norm.FRO, Block.H)
+    spec, lam, rate, (eig, sv, lyap) = compute.spectrum_view(ctx, L, S.lecture())  # its spinner: on a miss only
 
     m = layout.row(5)
     m[0].metric("Spectral radius ρ", f"{spec.rho:.4g}")
@@ -49,6 +53,11 @@ def body(ctx: compute.PageContext) -> None:
 
     verdict = gradient_verdict(spec.gamma, spec.sigma1, rate, cell=cfg.cell, rho=spec.rho)
     (st.warning if verdict.alarming else st.info)(verdict.text, icon=":material/insights:")
+    if rate is None:
+        st.caption(
+            "The measured decay rate is left out: at this size the gradient-flow matrix is a background job. "
+            "Open the Gradient flow page to compute it, and the rate appears here."
+        )
     if cfg.cell != "rnn":
         st.caption(f"The matrix shown for the {cfg.cell.upper()} is {spec.matrix}.")
     if np.isfinite(lam[0]):

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from bptt_core.analyses import cost as K
+from bptt_core.config import Block, Norm
 from bptt_core.figures.heatmaps import stride_note
 from bptt_core.figures.labels import short_label
 from bptt_core.learning.training import TrainConfig
@@ -21,12 +21,13 @@ PLAYED = player_ui.played_run_settings("tb", "the model with TBPTT(k1, k2)")
 SETTINGS = (K1, K2, *PLAYED.all)
 
 
-def compare_section(ctx: compute.PageContext, k1: int, k2: int) -> None:
-    """Compare mode: B's truncation heatmap beside A's on one colour range, and the numbers as A, B, B − A."""
+def compare_section(L: compute.Result, k1: int, k2: int) -> None:
+    """Compare mode: B's truncation heatmap beside A's (``L``) on one colour range, and the numbers as A, B, B − A."""
     ctx_b = CU.context_b()
-    if ctx_b is None or JU.flow_matrix(ctx_b, "fro", "h") is None:
+    L_b = None if ctx_b is None else JU.ask(compute.FLOW, ctx_b, Norm.FRO, Block.H, what="B's gradient-flow matrix")
+    if L_b is None:
         return
-    table, shown = compute.compare_truncation_view(ctx, ctx_b, k1, k2, S.lecture())
+    table, shown = compute.compare_truncation_view(L, L_b, k1, k2, S.lecture())
     CU.metrics(PAGE, table, "tb_cmp_metrics")
     for col, heat in zip(st.columns(2), shown, strict=True):
         with col:
@@ -49,8 +50,9 @@ def body(ctx: compute.PageContext) -> None:
     k2 = S.page_setting(k2s, c[1])
     layout.export_format_toggle(PAGE, c[2])
 
-    if JU.flow_matrix(ctx, "fro", "h") is not None:  # None: a background job, or refused with the reason
-        view, heat = compute.truncation_view(ctx, k1, k2, S.lecture())
+    L = JU.ask(compute.FLOW, ctx, Norm.FRO, Block.H)  # None: a background job, or refused with the reason
+    if L is not None:
+        view, heat = compute.truncation_view(L, k1, k2, S.lecture())
         m = layout.row(3)
         m[0].metric("Updates per sequence", view.updates)
         m[1].metric("Pairs (t, s) dropped", f"{100 * view.dropped_fraction:.1f} %")
@@ -59,17 +61,12 @@ def body(ctx: compute.PageContext) -> None:
         if note := stride_note(T):
             st.caption(note)
         layout.show_figure(PAGE, heat, ctx)
-        compare_section(ctx, k1, k2)
+        compare_section(L, k1, k2)
 
     with st.spinner("Timing full BPTT, TBPTT and RTRL on this model…"):
-        df = JU.light_or_background(
-            compute.comparison_key(ctx, k1, k2), compute.comparison_job(ctx, k1, k2),
-            K.comparison_cost(ctx.cfg, k1, k2), "The comparison",
-        )  # fmt: skip
-    table = None
+        df = JU.ask(compute.COMPARISON, ctx, k1, k2)
     if df is not None:
-        table, shown = compute.comparison_view(ctx, k1, k2, S.lecture())
-    if table is not None:
+        table, shown = compute.comparison_view(df, S.lecture())
         layout.show_figure(PAGE, shown, ctx)
         # A static table wraps its cells, so the notes are read whole (a data grid would cut them off).
         st.table(table, hide_index=True)

@@ -255,6 +255,7 @@ def test_every_option_of_every_choice(key, value):
 
 
 def test_large_work_runs_in_the_background_and_over_budget_work_asks():
+    from dashboard import compute
     from dashboard.jobs import default_runner
 
     at = open_page("gradient_flow", {"m_hidden": "256", "m_seq_len": "400", "m_seed": "77"}, wait_jobs=False)
@@ -262,7 +263,7 @@ def test_large_work_runs_in_the_background_and_over_budget_work_asks():
     assert at.get("progress") and "The gradient-flow matrix" in at.get("progress")[0].proto.text
     assert "gf_heatmap" not in chart_keys(at)
     runner = default_runner()
-    for key in [k for k in list(runner._active) if k[0] == "flow" and k[1].seed == 77]:
+    for key in [k for k in list(runner._active) if k[0] == compute.FLOW.name and k[1].cfg.seed == 77]:
         runner.cancel(key)  # the test need not wait for it
     at = open_page("gradient_flow", {"m_hidden": "256", "m_seq_len": "400", "gf_norm": "2"}, wait_jobs=False)
     assert not at.exception
@@ -412,11 +413,11 @@ def test_preset_from_a_page_whose_url_holds_bound_settings():
 def test_page_and_report_draw_the_same_figures(page):
     """The page's charts are bptt_core.report.panels' figures, the ones the HTML report prints."""
     from bptt_core.config import ModelConfig
-    from bptt_core.report import html as R
+    from bptt_core.report.html import flow_view_of, spectrum_panels_of
 
     at = open_page(page, SMALL)
     cfg = ModelConfig(hidden_size=16, seq_len=20)
-    panels = R.flow_view_of(cfg).panels if page == "gradient_flow" else R.spectrum_panels_of(cfg)
+    panels = flow_view_of(cfg).panels if page == "gradient_flow" else spectrum_panels_of(cfg)
     assert {p.key for p in panels} == PAGES[page][1]
     from bptt_core.figures.heatmaps import clickable_cells
 
@@ -459,8 +460,11 @@ def test_a_spinner_only_on_a_cache_miss(page, monkeypatch):
     started = []
     real = threading.Timer.start
     monkeypatch.setattr(threading.Timer, "start", lambda self: started.append(self) or real(self))
+    from dashboard.jobs import default_runner
+
     st.cache_data.clear()
     st.cache_resource.clear()
+    default_runner().forget_results()  # the analyses' results (the gradient-flow matrix) are kept there
     at = open_page(page)
     assert started, "no spinner on the first run: the positive control"
     started.clear()
@@ -528,8 +532,8 @@ def test_calculator_shows_training_memory_for_the_chosen_optimizer_and_checkpoin
     ],
 )  # fmt: skip
 def test_calculator_gives_the_gradient_flow_pages_decay_rate_and_horizon(query, cfg_kw):
+    from bptt_core.analyses.numbers import flow_matrix_of, spectrum_of
     from bptt_core.config import ModelConfig
-    from bptt_core.report.html import flow_matrix_of, spectrum_of
     from bptt_core.report.panels import flow_summary
 
     at = open_page("calculator", {**query, "ca_time": "false"})

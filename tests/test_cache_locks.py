@@ -65,13 +65,13 @@ def test_a_session_changing_settings_leaves_no_locks_behind():
     seed = 424_242  # seeds no other test uses: every rerun below must compute
     computed = 0
     for k in range(1, 9):
-        before = {key for c in caches_named(".flow_matrix") for key in c.storage._mem_cache}
+        before = {key for c in caches_named(".spectrum") for key in c.storage._mem_cache}
         at.number_input(key="m_seed").set_value(seed + k).run()
         assert_ok(at, "gradient_flow")
-        after = {key for c in caches_named(".flow_matrix") for key in c.storage._mem_cache}
+        after = {key for c in caches_named(".spectrum") for key in c.storage._mem_cache}
         computed += len(after - before)
         assert all_locks() <= 8, all_locks()  # at most this run's own computations (a few per page)
-    assert computed == 8  # every rerun computed a new flow matrix, yet the locks did not pile up
+    assert computed == 8  # every rerun computed a new spectrum, yet the locks did not pile up
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

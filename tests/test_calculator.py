@@ -367,7 +367,7 @@ def test_risk_follows_the_sign_of_the_measured_decay_rate(cell, init, gain, rho,
 
 
 def _page_flow(cfg, upload=None):
-    from bptt_core.report.html import flow_matrix_of, spectrum_of
+    from bptt_core.analyses.numbers import flow_matrix_of, spectrum_of
     from bptt_core.report.panels import flow_summary
 
     return flow_summary(flow_matrix_of(cfg, upload=upload), spectrum_of(cfg, upload), cfg.cell)
@@ -385,9 +385,9 @@ PAGE_CONFIGS = [
 
 @pytest.mark.parametrize("settings", PAGE_CONFIGS)
 def test_given_model_and_input_give_the_gradient_flow_pages_numbers(settings):
+    from bptt_core.analyses.numbers import model_and_sequence
     from bptt_core.config import ModelConfig
     from bptt_core.data.tasks import task_input_size, task_output_size
-    from bptt_core.report.html import model_and_sequence
 
     cfg = ModelConfig(**settings)
     rnn, readout, x, _, _ = model_and_sequence(cfg)
@@ -432,12 +432,12 @@ def test_a_given_model_without_biases_is_counted_as_it_is():
     assert e.gradient_bytes == 4 * e.total_params
 
 
-# -- the page's and the report's estimate (bptt_core.report.html.calculator_estimate_of) -------------------
+# -- the page's and the report's estimate (bptt_core.analyses.numbers.calculator_estimate_of) -------------------
 
 
 def test_the_pages_estimate_measures_the_gradient_flow_pages_model_or_the_same_settings_deeper():
+    from bptt_core.analyses.numbers import calculator_estimate_of
     from bptt_core.config import ModelConfig
-    from bptt_core.report.html import calculator_estimate_of
 
     cfg = ModelConfig(cell="lstm", hidden_size=8, seq_len=30, task="adding", forget_bias=1.0)
     e = calculator_estimate_of(cfg, dict(measure_time=False))
@@ -455,9 +455,10 @@ def test_the_pages_estimate_measures_the_gradient_flow_pages_model_or_the_same_s
 
 def test_the_pages_estimate_of_an_upload_is_the_uploaded_model():
     from bptt_core.analyses import sources as S
+    from bptt_core.analyses.numbers import calculator_estimate_of
     from bptt_core.config import ModelConfig
     from bptt_core.files.model_io import model_bytes
-    from bptt_core.report.html import calculator_estimate_of, calculator_of
+    from bptt_core.report.html import calculator_of
 
     torch.manual_seed(1)
     gru = nn.GRU(3, 12, 2)

@@ -219,3 +219,27 @@ def test_single_step_sequence(tmp_path, capsys):
     header, labels, M = read_csv(out / "jacobian.csv")
     assert header == ["t\\s", "1"] and labels == ["1"]
     assert M[0, 0] == pytest.approx(0.5 * math.log10(4))  # ||I||_F = sqrt(H)
+
+
+def test_bptt_jacobian_prints_the_gradient_flow_pages_matrix_bit_for_bit(tmp_path):
+    """The page and the command line take one path from settings to numbers (analyses.numbers.flow_matrix_of):
+    the matrix the Gradient flow page draws for these settings is the one `bptt jacobian` writes, bit for bit."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import compute
+    from dashboard.jobs import default_runner
+
+    query = {"m_cell": "gru", "m_hidden": "7", "m_seq_len": "13", "m_seed": "31337", "gf_norm": "2"}
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/gradient-flow.py")
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    cfg = ModelConfig(cell="gru", hidden_size=7, seq_len=13, seed=31337)
+    page = default_runner().result(compute.key_of(compute.FLOW, compute.PageContext(cfg), 2, "h"))
+    assert page is not None, "the page did not compute the matrix"
+    args = ["--cell", "gru", "--hidden-size", 7, "--seq-len", 13, "--seed", 31337, "--norm", 2, "--out", tmp_path]
+    r = run_cli("jacobian", *args)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "jacobian.npy"), page)

@@ -175,7 +175,7 @@ def test_compare_figures_serialise():
 
 
 def _spectra(cfg: ModelConfig):
-    from bptt_core.report.html import lyapunov_of, spectrum_of
+    from bptt_core.analyses.numbers import lyapunov_of, spectrum_of
 
     return spectrum_of(cfg), lyapunov_of(cfg)
 
@@ -260,22 +260,22 @@ def test_twin_metrics_and_axis_range_refuse_and_cover():
 
 
 def test_report_compare_section_is_zero_for_a_copy_and_names_B():
-    from bptt_core.report import html as report
+    from bptt_core.report.html import build_report, compare_sections_of
 
     cfg = ModelConfig(**SMALL)
     tcfg = TrainConfig(steps=4, batch_size=2, snapshots=0)
     from bptt_core.learning.training import twin_runs
 
     runs_a = twin_runs(cfg, tcfg)
-    figs, tables = report.compare_sections_of(cfg, None, cfg, None, "fro", "h", 1e-3, (3, 2), tcfg, runs_a, False)
+    figs, tables = compare_sections_of(cfg, None, cfg, None, "fro", "h", 1e-3, (3, 2), tcfg, runs_a, False)
     assert len(tables) == 4 and len(figs) == 3 + 3 + 2 + 3
     for title, t in tables:
         defined = t["A"].notna()
         assert (t.loc[defined, "B − A"] == 0.0).all(), title
         assert t.loc[~defined, "B"].isna().all(), title
-    html = report.build_report(cfg, compare_cfg=ModelConfig(**{**SMALL, "cell": "gru"}))
+    html = build_report(cfg, compare_cfg=ModelConfig(**{**SMALL, "cell": "gru"}))
     assert "Compare: A against B" in html and "&quot;B&quot;: {" in html
     with pytest.raises(ValueError, match="model B"):
-        report.build_report(cfg, compare_cfg=ModelConfig(seq_len=5, task="temporal_order"))
+        build_report(cfg, compare_cfg=ModelConfig(seq_len=5, task="temporal_order"))
     with pytest.raises(ValueError, match="compare_cfg"):
-        report.build_report(cfg, compare_cfg={"cell": "rnn"})
+        build_report(cfg, compare_cfg={"cell": "rnn"})

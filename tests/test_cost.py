@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from bptt_core.analyses import cost as C
+from bptt_core.analyses.numbers import flow_matrix_of
 from bptt_core.cli.main import main
 from bptt_core.config import ModelConfig
 from bptt_core.learning.training import TrainConfig, train, twin_runs
-from bptt_core.report import html as R
+from bptt_core.report.html import build_report
 from dashboard import budget as B
 
 FACTOR = 2 * C.ACCURACY_FACTOR
@@ -40,9 +41,9 @@ def cpu(fn) -> float:
 
 GRID = [  # (what, estimate, run): small sizes, spread over the formulas' terms
     ("flow fro", lambda: C.flow_cost(ModelConfig(hidden_size=64, seq_len=120)),
-     lambda: R.flow_matrix_of(ModelConfig(hidden_size=64, seq_len=120))),
+     lambda: flow_matrix_of(ModelConfig(hidden_size=64, seq_len=120))),
     ("flow spectral", lambda: C.flow_cost(ModelConfig(hidden_size=48, seq_len=60), 2),
-     lambda: R.flow_matrix_of(ModelConfig(hidden_size=48, seq_len=60), 2)),
+     lambda: flow_matrix_of(ModelConfig(hidden_size=48, seq_len=60), 2)),
     ("train rnn", lambda: C.training_cost(ModelConfig(hidden_size=32, seq_len=40), TrainConfig(steps=10, batch_size=8)),
      lambda: train(ModelConfig(hidden_size=32, seq_len=40), TrainConfig(steps=10, batch_size=8))),
     ("twins lstm", lambda: C.twins_cost(ModelConfig(cell="lstm", hidden_size=24, seq_len=30), TrainConfig(steps=5)),
@@ -153,7 +154,7 @@ def test_the_report_refuses_only_what_cannot_fit_in_memory(monkeypatch):
     cfg = ModelConfig(cell="gru", hidden_size=16, seq_len=20)
     monkeypatch.setattr(resources, "available_bytes", lambda: 2**20)
     with pytest.raises(resources.DoesNotFit, match="The HTML report needs about .* this machine has 1 MiB"):
-        R.build_report(cfg)
+        build_report(cfg)
 
 
 def test_the_calculator_is_bounded_whatever_its_sizes():

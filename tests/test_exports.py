@@ -10,7 +10,7 @@ from test_app import chart_spec, navigation_mode, open_page  # noqa: F401 - the 
 
 from bptt_core.config import ModelConfig
 from bptt_core.learning.training import TrainConfig
-from bptt_core.report import html as R
+from bptt_core.report.html import build_report
 from dashboard import page_table
 from dashboard.views import View, parse_view, view_json
 
@@ -28,7 +28,7 @@ SECTIONS = {"Gradient flow": 4, "Spectrum": 3, "Truncated BPTT": 2, "Clipping": 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", list(REPORT_KW))
 def test_the_report_from_every_page_holds_every_page_and_figure(page):
-    html = R.build_report(ModelConfig(hidden_size=6, seq_len=12), every_page=True, **REPORT_KW[page])
+    html = build_report(ModelConfig(hidden_size=6, seq_len=12), every_page=True, **REPORT_KW[page])
     for title in SECTIONS:
         assert f">{title}<" in html, title
     assert html.count('class="plotly-graph-div"') == sum(SECTIONS.values())

@@ -23,7 +23,7 @@ from bptt_core.figures.training import (
     loss_history_figure,
 )
 from bptt_core.flow.summary import lag_view
-from bptt_core.report import html as R
+from bptt_core.report.html import build_report
 
 
 def arr(v) -> np.ndarray:
@@ -135,14 +135,14 @@ def test_style_lecture_enlarges_type():
 
 
 def test_html_report_is_self_contained():
-    html = R.build_report(ModelConfig(hidden_size=6, seq_len=10), k1k2=(3, 3))
+    html = build_report(ModelConfig(hidden_size=6, seq_len=10), k1k2=(3, 3))
     assert html.count("plotly.js v") == 1 or html.count('<script type="text/javascript">/**') == 1
     # The pages' own figures (bptt_core.report.panels): gradient flow 4, spectrum 3, truncation 2.
     assert html.count('class="plotly-graph-div"') == 4 + 3 + 2
     assert "http" not in html.split("<body>")[1].split("plotly")[0]  # nothing fetched before the figures
     assert "hidden_size&quot;: 6" in html
     with pytest.raises(ValueError, match="at least"):
-        R.build_report(ModelConfig(task="copy", seq_len=2))
+        build_report(ModelConfig(task="copy", seq_len=2))
 
 
 @pytest.mark.parametrize("lo,hi,reddish", [(0.5, 7.0, True), (-9.0, -1.0, False)])

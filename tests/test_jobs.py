@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from bptt_core.analyses.numbers import flow_matrix_of, spectrum_of
 from bptt_core.config import ModelConfig
 from bptt_core.learning.training import Cancelled, TrainConfig, batches, stream_batches, train, twin_runs
-from bptt_core.report import html as R
 from dashboard import jobs as J
 
 SMALL = ModelConfig(hidden_size=8, seq_len=12)
@@ -246,8 +246,8 @@ def test_a_light_request_beside_heavy_jobs_on_every_core_is_answered_within_10_s
         assert wait_for(lambda: r.running() == cores)
         t0 = time.monotonic()
         with r.light_slot():
-            L = R.flow_matrix_of(ModelConfig())
-            R.spectrum_of(ModelConfig())
+            L = flow_matrix_of(ModelConfig())
+            spectrum_of(ModelConfig())
         waited = time.monotonic() - t0
         assert L.shape == (50, 50)
         assert waited < 10.0, f"the light request took {waited:.1f} s beside {cores} heavy jobs"
@@ -276,15 +276,15 @@ def test_light_slots_are_not_held_by_heavy_jobs():
 @pytest.mark.parametrize("norm", ["fro", 2])
 def test_a_flow_matrix_job_equals_the_synchronous_matrix(runner, norm):
     cfg = ModelConfig(hidden_size=48, seq_len=90)
-    job = runner.submit(("flow", norm), lambda p, c: R.flow_matrix_of(cfg, norm))
+    job = runner.submit(("flow", norm), lambda p, c: flow_matrix_of(cfg, norm))
     assert job.wait(60) and job.state == J.DONE
-    assert np.array_equal(job.result, R.flow_matrix_of(cfg, norm), equal_nan=True)
+    assert np.array_equal(job.result, flow_matrix_of(cfg, norm), equal_nan=True)
 
 
 @pytest.mark.parametrize("cfg,norm", [(ModelConfig(hidden_size=128, seq_len=300), 2),
                                       (ModelConfig(cell="lstm", hidden_size=128, seq_len=400), "fro")])  # fmt: skip
 def test_a_flow_matrix_job_reports_progress_and_stops_within_a_second(runner, cfg, norm):
-    job = runner.submit("flow", lambda p, c: R.flow_matrix_of(cfg, norm))
+    job = runner.submit("flow", lambda p, c: flow_matrix_of(cfg, norm))
     assert wait_for(lambda: job.fraction > 0, 30), "no progress from the engine"
     t0 = time.monotonic()
     runner.cancel("flow")

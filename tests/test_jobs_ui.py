@@ -12,6 +12,7 @@ from streamlit.runtime import caching
 from streamlit.testing.v1 import AppTest
 
 import bptt_core.learning.training as T
+from dashboard import compute
 from dashboard import jobs as J
 from tests.test_app import PAGES, assert_ok, navigation_mode, settle  # noqa: F401 - navigation_mode: a fixture
 
@@ -72,7 +73,7 @@ def test_heavy_training_runs_in_the_background_with_progress_and_cancel():
     assert bars and "Training the three twins" in bars[0].proto.text
     assert not at.get("plotly_chart")  # the page answered without waiting for the training
     runner = J.default_runner()
-    job = next(j for k, j in list(runner._active.items()) if k[0] == "clipping" and k[1].seed == 9102)
+    job = next(j for k, j in list(runner._active.items()) if k[0] == compute.TWINS.name and k[1].cfg.seed == 9102)
     assert wait_for(lambda: job.fraction > 0)
     at.run()
     assert "%" in at.get("progress")[0].proto.text and "left" in at.get("progress")[0].proto.text  # the ETA
@@ -86,7 +87,7 @@ def test_heavy_training_runs_in_the_background_with_progress_and_cancel():
 def test_a_session_that_leaves_cancels_its_training():
     clipping({"cl_steps": "1000", "cl_batch": "16", "m_seed": "9103"}).run()
     runner = J.default_runner()
-    job = next(j for k, j in list(runner._active.items()) if k[0] == "clipping" and k[1].seed == 9103)
+    job = next(j for k, j in list(runner._active.items()) if k[0] == compute.TWINS.name and k[1].cfg.seed == 9103)
     assert wait_for(lambda: job.state == J.RUNNING)
     # what Streamlit runs when the browser goes (WebsocketSessionManager.disconnect_session ->
     # AppSession.clear_session_caches): the session's resource cache is cleared, its on_release fires
@@ -104,7 +105,7 @@ def test_over_budget_training_is_refused_with_what_to_lower():
     assert not any(b.key.startswith("_job_override_") for b in at.button)  # beyond the ceiling: no override
     assert any("training steps fit the budget" in c.value for c in at.caption)
     assert not at.get("progress")
-    assert not any(k[0] == "clipping" and k[1].hidden_size == 256 for k in J.default_runner()._active)
+    assert not any(k[0] == compute.TWINS.name and k[1].cfg.hidden_size == 256 for k in J.default_runner()._active)
 
 
 def test_the_override_runs_one_request_up_to_the_ceiling():
@@ -120,7 +121,7 @@ def test_the_override_runs_one_request_up_to_the_ceiling():
     button.click().run()
     assert at.get("progress"), "the override did not start the job"
     runner = J.default_runner()
-    job = next(j for k, j in list(runner._active.items()) if k[0] == "clipping" and k[1].seed == 9104)
+    job = next(j for k, j in list(runner._active.items()) if k[0] == compute.TWINS.name and k[1].cfg.seed == 9104)
     runner.cancel(job.key)
     assert job.wait(1.5)
 
@@ -134,7 +135,9 @@ def test_a_default_page_is_served_beside_heavy_jobs_on_every_core():
         for i in range(runner.workers + 2):
             at = clipping({"cl_steps": "1000", "cl_batch": "16", "m_seed": str(9200 + i)})
             at.run()
-        heavy = [j for k, j in list(runner._active.items()) if k[0] == "clipping" and 9200 <= k[1].seed < 9300]
+        heavy = [
+            j for k, j in list(runner._active.items()) if k[0] == compute.TWINS.name and 9200 <= k[1].cfg.seed < 9300
+        ]
         assert wait_for(lambda: runner.running() == runner.workers)
         t0 = time.monotonic()
         at = AppTest.from_file(os.path.join(ROOT, PAGES["gradient_flow"][0]), default_timeout=10).run()
@@ -162,7 +165,7 @@ def test_gradient_flow_over_budget_says_what_to_lower_and_the_override_is_one_re
     assert "at most 5.0 min" in button.label
     button.click().run()
     runner = J.default_runner()
-    job = next(j for k, j in list(runner._active.items()) if k[0] == "flow" and k[1].seed == 9301)
+    job = next(j for k, j in list(runner._active.items()) if k[0] == compute.FLOW.name and k[1].cfg.seed == 9301)
     assert at.get("progress") and "The gradient-flow matrix" in at.get("progress")[0].proto.text
     at.button(key=next(b.key for b in at.button if b.key.startswith("_job_cancel_"))).click().run()
     assert job.wait(1.5) and job.state == J.CANCELLED
@@ -170,17 +173,17 @@ def test_gradient_flow_over_budget_says_what_to_lower_and_the_override_is_one_re
     at.session_state["m_seed"] = 9302
     at.run()
     assert "over the per-request budget" in " ".join(w.value for w in at.warning)
-    assert not any(k[0] == "flow" and k[1].seed == 9302 for k in runner._active)
+    assert not any(k[0] == compute.FLOW.name and k[1].cfg.seed == 9302 for k in runner._active)
 
 
 def test_changing_a_training_setting_mid_run_cancels_the_old_job():
     at = clipping({"cl_steps": "1000", "cl_batch": "16", "m_seed": "9401"}).run()
     runner = J.default_runner()
-    old = next(j for k, j in list(runner._active.items()) if k[0] == "clipping" and k[1].seed == 9401)
+    old = next(j for k, j in list(runner._active.items()) if k[0] == compute.TWINS.name and k[1].cfg.seed == 9401)
     at.session_state["cl_lr"] = 0.02
     at.run()
     assert old.wait(1.5) and old.state == J.CANCELLED  # one job per page and session
-    new = next(j for k, j in list(runner._active.items()) if k[0] == "clipping" and k[1].seed == 9401)
+    new = next(j for k, j in list(runner._active.items()) if k[0] == compute.TWINS.name and k[1].cfg.seed == 9401)
     assert new is not old
     runner.cancel(new.key)
     assert new.wait(1.5)

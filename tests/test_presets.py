@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from bptt_core.analyses.numbers import flow_matrix_of, model_and_sequence, problems, spectrum_of
 from bptt_core.flow.summary import decay_rate
-from bptt_core.report import html as R
 from dashboard import page_table
 from dashboard import presets as P
 
@@ -17,13 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def rate(cfg) -> float:
-    return decay_rate(R.flow_matrix_of(cfg))
+    return decay_rate(flow_matrix_of(cfg))
 
 
 @pytest.mark.parametrize("preset", P.PRESETS, ids=lambda p: p.key)
 def test_preset_is_valid_and_has_a_page(preset):
     cfg = preset.config()
-    errors, _ = R.problems(cfg)
+    errors, _ = problems(cfg)
     assert not errors
     assert preset.page in page_table.BY_KEY
     assert (ROOT / page_table.page(preset.page).file).is_file()
@@ -53,11 +53,11 @@ EFFECTS = {
 @pytest.mark.parametrize("key", list(EFFECTS))
 def test_preset_shows_its_effect(key):
     cfg = P.get(key).config()
-    assert EFFECTS[key](R.spectrum_of(cfg), rate(cfg))
+    assert EFFECTS[key](spectrum_of(cfg), rate(cfg))
 
 
 def test_sparse_preset_has_15_nonzeros_per_unit():
-    rnn, *_ = R.model_and_sequence(P.get("sparse").config())
+    rnn, *_ = model_and_sequence(P.get("sparse").config())
     W = rnn.weight_hh_l0.detach()
     assert torch.all((W != 0).sum(1) == 15)
 
@@ -116,10 +116,10 @@ def test_the_active_preset_is_derived_from_the_settings():
 def test_lru_ring_keeps_gradient_near_one_where_the_same_rnn_vanishes():
     cfg = P.get("lru_ring").config()
     rnn_cfg = type(cfg)(**{**cfg.to_dict(), "cell": "rnn", "activation": "tanh"})
-    L_lru, L_rnn = R.flow_matrix_of(cfg, norm=2), R.flow_matrix_of(rnn_cfg, norm=2)
+    L_lru, L_rnn = flow_matrix_of(cfg, norm=2), flow_matrix_of(rnn_cfg, norm=2)
     T = cfg.seq_len
     # the spectral norm of diag(lambda)^(T-1) is max|lambda|^(T-1), the ring's top unit
-    rho = R.spectrum_of(cfg).rho
+    rho = spectrum_of(cfg).rho
     assert 0.9 <= rho <= 0.999 and L_lru[T - 1, 0] == pytest.approx((T - 1) * np.log10(rho), abs=1e-9)
     assert L_lru[T - 1, 0] > -1  # the summary: within 10x of 1 over 300 steps ...
     assert L_rnn[T - 1, 0] < -3  # ... while the RNN's falls more than 1000x

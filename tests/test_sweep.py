@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bptt_core.analyses.numbers import flow_matrix_of, lyapunov_of
 from bptt_core.config import CELLS, ModelConfig
 from bptt_core.flow import theory
 from bptt_core.flow.summary import decay_rate, memory_horizon
-from bptt_core.report.html import flow_matrix_of, lyapunov_of
 from bptt_core.sweeps import batched
 from bptt_core.sweeps.batched import single_measures
 from bptt_core.sweeps.boundary import edge_of_chaos, measured_boundary, theory_distance, theory_line, zero_crossings

@@ -23,7 +23,7 @@ from bptt_core.figures.unroll import (
 )
 from bptt_core.flow.jacobians import jacobian_log_norms, step_jacobians
 from bptt_core.flow.unroll import MAX_SLOPE, SATURATION_THRESHOLD, unroll
-from bptt_core.learning.truncation import contributions
+from bptt_core.learning.truncation import attach_contribution, contributions
 from bptt_core.models.recurrent import ElmanRNN
 from bptt_core.report.panels import unroll_panels
 from dashboard.clicks import heatmap_cell, selected_cell
@@ -167,7 +167,7 @@ def test_contribution_term_through_s_is_the_per_step_term(name):
     readout = torch.nn.Linear(H, 2)
     x = _x().float()
     y = torch.randn(T, 2, generator=torch.Generator().manual_seed(5))
-    u = unroll(rnn, x, 5, 2, readout=readout, y=y)
+    u = attach_contribution(unroll(rnn, x, 5, 2), rnn, readout, x, y)
     terms = contributions(rnn, readout, x, y, 5)
     np.testing.assert_array_equal(u.contribution, terms[2].double().numpy())
     np.testing.assert_allclose(u.contribution_norms, terms.reshape(6, -1).norm(dim=1).double().numpy())
@@ -224,7 +224,6 @@ def test_heatmap_cell_converts_the_clicked_1_indexed_point():
         (dict(t=3, s=-1), r"s must be in \[0, 6\]"),
         (dict(t=3, s=1, norm="nuc"), "norm must be"),
         (dict(t=3, s=1, block="c"), "block='c' needs an LSTM"),
-        (dict(t=3, s=1, readout=torch.nn.Linear(H, 1)), "readout and y must be given together"),
     ],
 )
 def test_bad_arguments_raise_naming_them(kwargs, match):
@@ -237,7 +236,7 @@ def test_unroll_figures_show_the_chain(name):
     rnn = CELLS[name]()
     readout = torch.nn.Linear(H, 1)
     x = _x().float()
-    u = unroll(rnn, x, 6, 1, readout=readout, y=torch.zeros(T, 1))
+    u = attach_contribution(unroll(rnn, x, 6, 1), rnn, readout, x, torch.zeros(T, 1))
     chain = unroll_chain_figure(u)
     run, bound, bars = chain.data
     assert run.y[-1] == u.value and list(run.x) == list(range(2, 8))  # steps s+1 .. t+1, 1-indexed
@@ -324,8 +323,8 @@ PAGE_CELLS = [(11, 0), (11, 10), (8, 3), (5, 5), (1, 0)]  # 0-indexed (t, s)
 @pytest.mark.parametrize("norm", ["fro", 2])
 @pytest.mark.parametrize("kw", PAGE_MODELS, ids=lambda kw: "-".join(map(str, kw.values())))
 def test_unroll_ends_at_the_dashboards_heatmap_value_for_every_cell_type(kw, norm):
+    from bptt_core.analyses.numbers import flow_matrix_of, model_and_sequence
     from bptt_core.config import ModelConfig
-    from bptt_core.report.html import flow_matrix_of, model_and_sequence
 
     cfg = ModelConfig(hidden_size=6, seq_len=12, **kw)
     blocks = ("h", "c") if cfg.cell == "lstm" else ("h",)
@@ -347,8 +346,8 @@ OTHER_MODELS = [*(dict(cell=c) for c in ("lru", "mingru", "minlstm", "ssm")),
 def test_diagonal_cells_and_stacks_unroll_to_the_heatmap_value_too(kw, norm):
     """The diagonal cells (their heatmap from the diagonal fast path) and stacks (the top layer's block of
     the full-state product) unroll to the page's value as well, and the factors' norms bound the chain."""
+    from bptt_core.analyses.numbers import contributions_of, flow_matrix_of, model_and_sequence
     from bptt_core.config import ModelConfig
-    from bptt_core.report.html import contributions_of, flow_matrix_of, model_and_sequence
 
     cfg = ModelConfig(hidden_size=5, seq_len=12, **kw)
     rnn, readout, x, y, _ = model_and_sequence(cfg)
@@ -359,7 +358,7 @@ def test_diagonal_cells_and_stacks_unroll_to_the_heatmap_value_too(kw, norm):
         assert (u.running_log10[1:] <= u.bound_log10 + 1e-9).all()
         assert all(v.shape == (t - s, cfg.hidden_size) for v in u.derivatives.values())
     # the term through s is the page's per-step term (its contributions panel), for these models too
-    u = unroll(rnn, x, 11, 4, readout=readout, y=y)
+    u = attach_contribution(unroll(rnn, x, 11, 4), rnn, readout, x, y)
     np.testing.assert_allclose(u.contribution_norms, contributions_of(cfg, 11), rtol=1e-6)
 
 
@@ -367,10 +366,10 @@ def test_diagonal_cells_and_stacks_unroll_to_the_heatmap_value_too(kw, norm):
 def test_a_diagonal_cells_units_are_its_decays_and_shut_ones_are_counted(cell):
     """J_t = diag(a_t): the reported |a_t| are the factors' singular values, and a unit counts as shut
     where |a_t| < the threshold. Only the LRU has a fixed recurrent matrix (diag(lambda), normal)."""
+    from bptt_core.analyses.numbers import model_and_sequence
     from bptt_core.config import ModelConfig
     from bptt_core.flow.unroll import SATURATION_THRESHOLD
     from bptt_core.models.recurrent import cell_view
-    from bptt_core.report.html import model_and_sequence
 
     rnn, _, x, _, _ = model_and_sequence(ModelConfig(cell=cell, hidden_size=4, seq_len=10))
     u = unroll(rnn, x, 8, 2)
@@ -388,8 +387,8 @@ def test_a_diagonal_cells_units_are_its_decays_and_shut_ones_are_counted(cell):
 
 
 def test_a_stacks_slopes_are_every_layers():
+    from bptt_core.analyses.numbers import model_and_sequence
     from bptt_core.config import ModelConfig
-    from bptt_core.report.html import model_and_sequence
 
     rnn, _, x, _, _ = model_and_sequence(ModelConfig(cell="gru", num_layers=3, hidden_size=4, seq_len=9))
     u = unroll(rnn, x, 7, 1)

@@ -14,9 +14,9 @@ import pytest
 import torch
 from test_app import chart_keys, chart_spec, decode, navigation_mode, open_page  # noqa: F401 - the fixture
 
+from bptt_core.analyses.numbers import model_and_sequence
 from bptt_core.config import ModelConfig
 from bptt_core.flow.jacobians import jacobian_log_norms
-from bptt_core.report.html import model_and_sequence
 
 SMALL = {"m_hidden": "6", "m_seq_len": "12"}
 UNROLL_KEYS = {"gf_unroll", "gf_unroll_sv", "gf_unroll_sat", "gf_unroll_nonnormal", "gf_unroll_contrib"}
@@ -138,17 +138,17 @@ def test_the_html_report_holds_the_open_cells_chain():
     """A report built while a cell is open has its chain (the page's unroll panels), ending at the value."""
     from test_player_pages import report_html
 
-    from bptt_core.report import html as R
+    from bptt_core.report.html import unroll_section_of
 
     at = open_page("gradient_flow", {**SMALL, "gf_cell": "9,3"})
     html = report_html(at, "gradient_flow")
     assert "Click to unroll: ∂h(9)/∂h(3)" in html
     assert "∂h(9)\\u002f∂h(3) unrolled" in html  # the chain figure's title (Plotly's JSON escapes the slash)
-    title, figs = R.unroll_section_of(ModelConfig(hidden_size=6, seq_len=12), (8, 2))
+    title, figs = unroll_section_of(ModelConfig(hidden_size=6, seq_len=12), (8, 2))
     chain = figs[0][1]
     assert abs(chain.data[0].y[-1] - exact_flow(hidden_size=6, seq_len=12)[8, 2]) <= 1e-9
     without = report_html(open_page("gradient_flow", SMALL), "gradient_flow")
     assert "Click to unroll" not in without
     for bad in [(20, 3), (2, 5), "9,3"]:
         with pytest.raises(ValueError):
-            R.unroll_section_of(ModelConfig(hidden_size=6, seq_len=12), bad)
+            unroll_section_of(ModelConfig(hidden_size=6, seq_len=12), bad)

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from bptt_core.analyses import sources as S
+from bptt_core.analyses.numbers import flow_matrix_of, loss_gradients_of, model_and_sequence, spectrum_of
 from bptt_core.config import ModelConfig
 from bptt_core.data.tasks import make_task
 from bptt_core.files.model_io import SequenceFileError, UploadError, model_bytes
 from bptt_core.flow.jacobians import jacobian_log_norms, loss_gradient_norms
 from bptt_core.flow.spectra import spectrum
 from bptt_core.models.recurrent import ElmanRNN
-from bptt_core.report import html as R
 from dashboard.uploads import OPEN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +63,13 @@ def test_resolve_matches_the_module_built_directly(cell, act, name, with_readout
     if cell == "rnn":
         assert cfg.activation == act
     x = make_task("gaussian", T, 1, CFG.seed + 2, I).x[:, 0]  # (T, I): what the settings would feed
-    rnn, readout, x_got, y_got, _ = R.model_and_sequence(cfg, up)
+    rnn, readout, x_got, y_got, _ = model_and_sequence(cfg, up)
     torch.testing.assert_close(x_got, x)
-    np.testing.assert_array_equal(R.flow_matrix_of(cfg, upload=up), jacobian_log_norms(mod, x, dtype=torch.float64))
-    np.testing.assert_allclose(R.spectrum_of(cfg, up).singular_values, spectrum(mod).singular_values)
+    np.testing.assert_array_equal(flow_matrix_of(cfg, upload=up), jacobian_log_norms(mod, x, dtype=torch.float64))
+    np.testing.assert_allclose(spectrum_of(cfg, up).singular_values, spectrum(mod).singular_values)
     if with_readout:
         torch.testing.assert_close(readout.weight, ro.weight)
-        np.testing.assert_allclose(R.loss_gradients_of(cfg, up), loss_gradient_norms(mod, ro, x, y_got))
+        np.testing.assert_allclose(loss_gradients_of(cfg, up), loss_gradient_norms(mod, ro, x, y_got))
     # the analyses work on copies: the shared parsed model is never touched
     assert rnn is not S.loaded_model(up).module
 
@@ -82,10 +82,10 @@ def test_uploaded_sequence_is_used_as_the_input():
     up, _, notes = upload(mod, "g.safetensors", seq=(buf.getvalue(), "x.npy"))
     cfg = S.effective_config(CFG, up)
     assert cfg.seq_len == 37  # the sequence's length, not the settings'
-    _, _, x, y, data = R.model_and_sequence(cfg, up)
+    _, _, x, y, data = model_and_sequence(cfg, up)
     torch.testing.assert_close(x, torch.tensor(seq, dtype=torch.float32))
     assert y.shape == (37, 1) and data.loss_on == "last"
-    np.testing.assert_array_equal(R.flow_matrix_of(cfg, upload=up), jacobian_log_norms(mod, x, dtype=torch.float64))
+    np.testing.assert_array_equal(flow_matrix_of(cfg, upload=up), jacobian_log_norms(mod, x, dtype=torch.float64))
     assert any("x.npy" in n for n in notes)
 
 
@@ -98,8 +98,8 @@ def test_sequence_of_the_wrong_width_says_what_the_model_expects():
 def test_readout_is_seeded_when_the_file_has_none():
     up, _, notes = upload(module("lstm", None), "m.safetensors")
     cfg = S.effective_config(CFG, up)
-    r1 = R.model_and_sequence(cfg, up)[1]
-    r2 = R.model_and_sequence(cfg, up)[1]
+    r1 = model_and_sequence(cfg, up)[1]
+    r2 = model_and_sequence(cfg, up)[1]
     assert isinstance(r1, nn.Linear) and r1.in_features == H
     torch.testing.assert_close(r1.weight, r2.weight)  # deterministic: the same figures every time
     assert any("no readout" in n for n in notes)

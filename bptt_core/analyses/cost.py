@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bptt_core.config import DIAGONAL_CELLS, ModelConfig, jacobian_bytes, state_size
+from bptt_core.config import DIAGONAL_CELLS, ModelConfig, Norm, jacobian_bytes, state_size
 from bptt_core.flow.plan import FLOW_FLOP_BUDGET, chain_flops, default_method, matrix_flops, split_flops
 from bptt_core.units import format_bytes, format_seconds
 
@@ -106,8 +106,8 @@ MODEL_KNOBS = ("the sequence length T", "the hidden units H")
 def flow_method(norm, T: int, S: int) -> str:
     """'split', 'chain_fro' or 'chain_2': the engine's method for this size (jacobians.default_method)."""
 
-    spectral = norm in (2, "2")
-    method = default_method(2 if spectral else "fro", T, S)
+    spectral = Norm.of(norm) is Norm.SPECTRAL
+    method = default_method(Norm.of(norm), T, S)
     return "split" if method == "split" else ("chain_2" if spectral else "chain_fro")
 
 

@@ -3,7 +3,9 @@ command line compute (docs/design.md, "From a widget to a figure").
 
 Each ``*_of`` function takes a frozen :class:`~bptt_core.config.ModelConfig` (and an upload or plain
 values), so the dashboard can cache it; the report and ``bptt`` call the same functions, so a page, its
-report and the command line show the same numbers, bit for bit.
+report and the command line show the same numbers, bit for bit. The numbers are computed with one
+intra-op thread (:func:`bptt_core.resources.single_thread`): a matrix product's reduction order, and so
+its last bit, would otherwise depend on how many cores the machine lends torch.
 """
 
 from __future__ import annotations
@@ -16,16 +18,24 @@ import torch
 
 from bptt_core.analyses.cost import Cost, played_training_cost, player_cost
 from bptt_core.analyses.sources import effective_config, resolve
-from bptt_core.config import DIAGONAL_CELLS, ModelConfig, check_jacobian_memory, flow_block, norm_of, state_size
+from bptt_core.config import DIAGONAL_CELLS, Block, ModelConfig, Norm, check_jacobian_memory, state_size
 from bptt_core.data.tasks import TASK_MIN_SEQ_LEN, task_input_size, task_output_size
 from bptt_core.flow.jacobians import jacobian_log_norms, layer_reach, loss_gradient_norms
 from bptt_core.flow.plan import FLOW_FLOP_BUDGET, matrix_flops
 from bptt_core.flow.spectra import Spectrum, lyapunov_exponents, spectrum
 from bptt_core.flow.summary import decay_rate
+from bptt_core.flow.unroll import Unroll, unroll
 from bptt_core.learning.calculator import estimate
 from bptt_core.learning.training import TrainConfig
-from bptt_core.learning.truncation import compare_variants, contribution_norms, contribution_param
+from bptt_core.learning.truncation import (
+    attach_contribution,
+    compare_variants,
+    contribution_norms,
+    contribution_param,
+    contribution_step,
+)
 from bptt_core.models.build import build_model, build_task
+from bptt_core.resources import single_thread
 
 SPECTRAL_NORM_FACTOR = 12  # the spectral norm costs roughly this many chain passes
 
@@ -67,7 +77,7 @@ def flow_flops(cfg: ModelConfig, norm="fro") -> float:
     if cfg.cell in DIAGONAL_CELLS:  # the diagonal fast path: about T^2 H / 2 products, either norm
         return 0.5 * cfg.seq_len**2 * cfg.hidden_size
     S = state_size(cfg.cell, cfg.hidden_size, cfg.num_layers)
-    spectral = norm_of(norm) == 2
+    spectral = Norm.of(norm) == 2
     return matrix_flops(2 if spectral else "fro", cfg.seq_len, S) * (SPECTRAL_NORM_FACTOR if spectral else 1)
 
 
@@ -84,6 +94,7 @@ def model_and_sequence(cfg: ModelConfig, upload=None):
     return rnn, readout, data.x[:, 0], data.y[:, 0], data
 
 
+@single_thread()
 def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None, layer: int = -1) -> np.ndarray:
     """L[t, s] = log10 ||dh_t/dh_s|| (T, T) for the first sequence, the chain multiplied in float64.
 
@@ -92,10 +103,11 @@ def flow_matrix_of(cfg: ModelConfig, norm="fro", block: str = "h", upload=None, 
     1.1-1.6x the float32 chain (17.7 -> 26.6 ms at the defaults, bench/bench_flow_dtype.py; the split method and the diagonal fast path
     already work in float64); bptt_core.analyses.cost's flow constants are measured on this function."""
     rnn, _, x, _, _ = model_and_sequence(cfg, upload)
-    block = flow_block(cfg.cell, block)
-    return jacobian_log_norms(rnn, x, norm=norm_of(norm), layer=layer, block=block, dtype=torch.float64)
+    block = Block.shown(cfg.cell, block)
+    return jacobian_log_norms(rnn, x, norm=Norm.of(norm), layer=layer, block=block, dtype=torch.float64)
 
 
+@single_thread()
 def layer_reach_of(cfg: ModelConfig, norm="fro", upload=None) -> np.ndarray:
     """log10 ||dh^top_T/dh^i_s|| (num_layers, T): the depth x time picture of a stack, at the last step."""
 
@@ -103,12 +115,14 @@ def layer_reach_of(cfg: ModelConfig, norm="fro", upload=None) -> np.ndarray:
     return layer_reach(rnn, x, norm=2 if norm in (2, "2") else "fro")
 
 
+@single_thread()
 def loss_gradients_of(cfg: ModelConfig, upload=None) -> np.ndarray:
     """||dL/dh_t|| (T,) for the loss on the last step."""
     rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
     return loss_gradient_norms(rnn, readout, x, y)
 
 
+@single_thread()
 def contributions_of(cfg: ModelConfig, t: int, upload=None) -> np.ndarray:
     """Frobenius norms (t + 1,) of the per-step terms of dl_t/dW_hh (t 0-indexed)."""
 
@@ -116,11 +130,13 @@ def contributions_of(cfg: ModelConfig, t: int, upload=None) -> np.ndarray:
     return contribution_norms(rnn, readout, x, y, t, contribution_param(rnn))
 
 
+@single_thread()
 def spectrum_of(cfg: ModelConfig, upload=None) -> Spectrum:
     rnn, *_ = model_and_sequence(cfg, upload)
     return spectrum(rnn)
 
 
+@single_thread()
 def lyapunov_of(cfg: ModelConfig, max_exponents: int = 64, upload=None) -> np.ndarray:
     """The top Lyapunov exponents in log10 per step (the units of the decay rate)."""
     rnn, _, x, _, _ = model_and_sequence(cfg, upload)
@@ -238,3 +254,13 @@ def player_cost_of(cfg: ModelConfig, player: dict) -> Cost:
     if player.get("source", "run") == "run":
         return played_training_cost(cfg, tcfg)
     return player_cost(cfg, 2 * tcfg.snapshots + 1)
+
+
+@single_thread()
+def unroll_of(cfg: ModelConfig, t: int, s: int, norm="fro", block="h", upload=None) -> Unroll:
+    """The chain behind cell (t, s), 0-indexed, of :func:`flow_matrix_of`'s matrix (same model and
+    sequence), with the term of dl_t/dW_hh through h_s where the pages show the per-step terms (the loss
+    step :func:`~bptt_core.learning.truncation.contribution_step`: the terms hold t + 1 copies of W_hh)."""
+    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
+    u = unroll(rnn, x, t, s, block=Block.shown(cfg.cell, block), norm=Norm.of(norm))
+    return attach_contribution(u, rnn, readout, x, y) if t == contribution_step(t + 1) else u

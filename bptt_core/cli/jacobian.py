@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bptt_core.config import ModelConfig
+from bptt_core.config import Block, ModelConfig, Norm
 
 from .options import (
     add_budget_argument,
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     extra = {} if upload is None else {"model": str(args.model), "model_sha256": upload.model_sha}
     if upload is not None and upload.sequence_sha:
         extra |= {"sequence": str(args.sequence), "sequence_sha256": upload.sequence_sha}
-    choice = {"norm": norm, "block": args.block, "layer": args.layer, "lag": args.lag}
+    choice = {"norm": norm.value, "block": args.block, "layer": args.layer, "lag": args.lag}
     write_json(out / "config.json", {**cfg.to_dict(), **choice, **extra})
     files += ["heatmap.html", "config.json"]
     print(summary)
@@ -99,8 +99,8 @@ def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str, upl
     T = cfg.seq_len
     rate = decay_rate(L)
     horizon = memory_horizon(L) if T > 1 else None
-    what = "dc_t/dc_s" if block == "c" else "dh_t/dh_s"
-    name = "Frobenius" if norm == "fro" else "spectral"
+    what = "dc_t/dc_s" if Block.of(block) is Block.C else "dh_t/dh_s"
+    name = Norm.of(norm).label
     cell = f"{cfg.cell} ({cfg.activation})" if cfg.cell == "rnn" else cfg.cell
     if cfg.num_layers > 1:
         cell += f", {cfg.num_layers} layers"
@@ -130,7 +130,7 @@ def jacobian_summary(rnn, L: np.ndarray, cfg: ModelConfig, norm, block: str, upl
     else:
         parts.append(f"Memory horizon: {horizon} steps (first lag where the norm is below 1e-3 of lag 0).")
     if T > 1:
-        sym = "c" if block == "c" else "h"
+        sym = Block.of(block).value
         parts.append(f"||d{sym}_{T}/d{sym}_1|| = {pow10_text(L[T - 1, 0])}.")
     sp = spectrum(rnn)
     parts.append(f"Spectrum of {sp.matrix}: rho = {sp.rho:.4g}. {sp.verdict(rate=rate, cell=cfg.cell)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bptt_core.config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig, norm_of
+from bptt_core.config import ACTIVATIONS, CELLS, INITS, TASKS, ModelConfig, Norm
 
 EXIT_BAD_SETTING = 2  # argparse's own status for a bad command line
 
@@ -156,7 +156,7 @@ def add_norm_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_norm(value: str):
     """'fro' or '2' from the command line, as jacobian_log_norms takes it."""
-    return norm_of(value)
+    return Norm.of(value)
 
 
 def write_json(path: Path, obj) -> None:

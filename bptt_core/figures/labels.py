@@ -10,6 +10,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from bptt_core.config import Block, Norm
+
 
 def threshold_label(x: float) -> str:
     """A threshold as the controls write it: 1e-3, 1e-6, 0.5 (one spelling everywhere)."""
@@ -114,12 +116,13 @@ def log_hover_text(L: np.ndarray) -> np.ndarray:
 
 
 def norm_symbol(norm) -> str:
-    return "‖·‖<sub>F</sub>" if norm == "fro" else "‖·‖<sub>2</sub>"
+    """‖·‖_F or ‖·‖_2, for a norm in any spelling."""
+    return "‖·‖<sub>F</sub>" if Norm.of(norm) is Norm.FRO else "‖·‖<sub>2</sub>"
 
 
-def flow_symbol(block: str = "h", lag: bool = False) -> str:
+def flow_symbol(block="h", lag: bool = False) -> str:
     """∂h(t)/∂h(s), or ∂c(t)/∂c(s) for the LSTM's cell state; (t−k) in place of (s) by lag."""
-    v = "c" if block == "c" else "h"
+    v = Block.of(block).value
     return f"∂{v}(t)/∂{v}(t−k)" if lag else f"∂{v}(t)/∂{v}(s)"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .labels import decade_axis, raw_label, raw_labels, safe_log10
+from .labels import decade_axis, norm_symbol, raw_label, raw_labels, safe_log10
 from .style import style
 
 
@@ -21,7 +21,7 @@ def unroll_chain_figure(u) -> go.Figure:
     product of the factors' norms above it (submultiplicativity), and each factor's norm below."""
     from plotly.subplots import make_subplots
 
-    name = "‖·‖<sub>F</sub>" if u.norm == "fro" else "‖·‖<sub>2</sub>"
+    name = norm_symbol(u.norm)
     t1, s1 = u.t + 1, u.s + 1
     x = _unroll_x(u)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bptt_core.config import NORMS, check_int, check_jacobian_memory
+from bptt_core.config import Block, Norm, check_int, check_jacobian_memory
 from bptt_core.models.arguments import as_real_tensor, check_chain_dtype, check_initial_state, finite_as
 from bptt_core.models.recurrent import CellView, StackedView, cell_view
 from bptt_core.progress import checkpoint
@@ -34,7 +34,6 @@ from . import frobenius
 from .plan import METHODS, default_method
 
 RENORM_BELOW = 1e-8  # float32 squares stay normal down to ~1e-19; renormalise well before that
-BLOCKS = ("h", "c")  # LSTM: the h-rows/h-columns block of the (h, c) product, or c -> c
 
 
 def check_sequence(x, input_size: int) -> torch.Tensor:
@@ -49,18 +48,16 @@ def check_sequence(x, input_size: int) -> torch.Tensor:
     return finite_as("x", x, torch.float64)
 
 
-def check_norm(norm) -> str | int:
-    if norm not in NORMS:
-        raise ValueError(f"norm must be 'fro' or 2, got {norm!r}")
-    return norm
+def check_norm(norm) -> Norm:
+    """The norm as a :class:`~bptt_core.config.Norm`, from any spelling (ValueError otherwise)."""
+    return Norm.of(norm)
 
 
 def block_slice(view, block: str, layer: int = -1) -> slice:
     """Rows and columns of the full-state product that L reads: layer ``layer``'s h (or c) block.
 
     The diagonal cells' whole state is "h" (the LRU's (Re h, Im h), 2H entries)."""
-    if block not in BLOCKS:
-        raise ValueError(f"block must be 'h' or 'c', got {block!r}")
+    block = Block.of(block)
     layers = getattr(view, "num_layers", 1)
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -layers <= layer < layers:
         raise ValueError(
@@ -68,7 +65,7 @@ def block_slice(view, block: str, layer: int = -1) -> slice:
         )
     start = view.layer_slice(int(layer) % layers).start if isinstance(view, StackedView) else 0
     H = view.hidden_size
-    if block == "c":
+    if block is Block.C:
         if view.kind != "lstm":
             raise ValueError(f"block='c' needs an LSTM (the c -> c block); this model is a {view.kind}")
         return slice(start + H, start + 2 * H)
@@ -108,16 +105,16 @@ def log_norm_products(
     precision of the chain's running products (float32: fast; float64: the reference).
     ``overwrite``: normalise a float64 ``J`` in place, sparing a copy (J is scrambled afterwards).
     """
-    check_norm(norm)
+    norm = check_norm(norm)
     dtype = check_chain_dtype(dtype) or torch.float32
     T, S, _ = J.shape
     method = method or default_method(norm, T, S)
-    if method not in METHODS or (method == "split" and norm != "fro"):
+    if method not in METHODS or (method == "split" and norm is not Norm.FRO):
         raise ValueError(f"method must be 'chain', or 'split' with norm='fro'; got method={method!r}, norm={norm!r}")
     block = block or slice(0, S)
     nb = len(range(S)[block])
     out = np.full((T, T), np.nan)
-    np.fill_diagonal(out, 0.0 if norm == 2 else 0.5 * math.log10(nb))
+    np.fill_diagonal(out, 0.0 if norm is Norm.SPECTRAL else 0.5 * math.log10(nb))
     if T == 1:
         return out
     # J_t = n_t * Jhat_t with ||Jhat_t||_F = 1; the log10 n_t are summed exactly, zeros tracked apart.
@@ -156,8 +153,9 @@ def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tup
     (Transposes do not change the Frobenius or spectral norm, nor which block is which.)
     Returns two flat arrays in row order (t = 1: s = 0; t = 2: s = 0, 1; ...).
     """
+    norm = Norm.of(norm)
     T = Jn.shape[0]
-    whole = block == slice(0, S) and norm == "fro"
+    whole = block == slice(0, S) and norm is Norm.FRO
     JT = Jn.transpose(1, 2).contiguous()  # (T, S, S)
     bufs = (Jn.new_empty((T - 1) * S, S), Jn.new_empty((T - 1) * S, S))
     acc = torch.zeros(T, dtype=torch.float64)  # log10 of the scale taken out of block s
@@ -167,8 +165,8 @@ def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tup
     for t in range(1, T):
         checkpoint((t * t) / (T * T), f"step {t} of {T}")  # in a background job: progress (work grows as t^2), cancel
         blocks = R.view(t, S, S)
-        full = _refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (t,)
-        parts.append(full if whole else _block_norms(blocks, norm, block))
+        full = refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (t,)
+        parts.append(full if whole else block_norms(blocks, norm, block))
         accs.append(acc[:t].clone())
         if t == T - 1:
             break
@@ -183,7 +181,7 @@ def _normalised_chain_norms(Jn: torch.Tensor, norm, block: slice, S: int) -> tup
     return torch.cat(parts).numpy(), torch.cat(accs).numpy()
 
 
-def _refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+def refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
     """Recompute in float64 the rare norms small enough that float32 squares may have underflowed."""
     if P.dtype == torch.float64 or float(full.min()) >= 1e-15:
         return full
@@ -194,10 +192,12 @@ def _refine_tiny_norms(P: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
     return full
 
 
-def _block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
+def block_norms(P: torch.Tensor, norm, block: slice) -> torch.Tensor:
+    """The norm of the ``block`` rows and columns of each matrix of (B, S, S), in float64 (B,)."""
+    norm = Norm.of(norm)
     sub = P[:, block, block]  # (B, n, n)
-    if norm == "fro":
-        return _refine_tiny_norms(sub, torch.linalg.matrix_norm(sub).to(torch.float64))
+    if norm is Norm.FRO:
+        return refine_tiny_norms(sub, torch.linalg.matrix_norm(sub).to(torch.float64))
     # sigma_1 = sqrt(lambda_max(P^T P)): the largest eigenvalue of the Gram matrix is accurate to
     # working precision, and symmetric eigenvalues cost half of a batched SVD.
     # Divide out each block's largest entry first so its squares cannot underflow in float32.
@@ -230,7 +230,7 @@ def jacobian_log_norms(
     :func:`log_norm_products`: by default the faster exact method for the size, and the chain's
     products in the model's precision.
     """
-    check_norm(norm)
+    norm = check_norm(norm)
     dtype = check_chain_dtype(dtype)
     view = cell_view(rnn)
     sl = block_slice(view, block, layer)
@@ -264,22 +264,23 @@ def diagonal_log_norms(a: torch.Tensor, norm="fro", complex_pairs: bool = False,
     Frobenius norms of sequences longer than ``tile`` take :func:`_tiled_frobenius`: the same
     numbers with the far pairs of each tile of ``tile`` steps as one matrix product.
     """
-    check_norm(norm)
+    norm = check_norm(norm)
     T, H = a.shape
     mult = 2 if complex_pairs else 1
-    diag = 0.0 if norm == 2 else 0.5 * math.log10(mult * H)
+    diag = 0.0 if norm is Norm.SPECTRAL else 0.5 * math.log10(mult * H)
     mag = a.abs().to(torch.float64)  # (T, H)
     if T > 1 and bool((mag[1:] == mag[1]).all()):  # constant diagonal: a function of the lag only
         return _by_lag(_constant_diagonal_lags(mag[1], T, norm, mult), diag, T)
-    if norm == "fro" and T > tile:
+    if norm is Norm.FRO and T > tile:
         return _tiled_frobenius(mag, mult, tile)
     return _recurrence(mag, norm, mult)
 
 
 def _recurrence(mag: torch.Tensor, norm, mult: int) -> np.ndarray:
     """Every pair by the elementwise recurrence over rows (see :func:`diagonal_log_norms`)."""
+    norm = Norm.of(norm)
     T, H = mag.shape
-    diag = 0.0 if norm == 2 else 0.5 * math.log10(mult * H)
+    diag = 0.0 if norm is Norm.SPECTRAL else 0.5 * math.log10(mult * H)
     out = np.full((T, T), np.nan)
     np.fill_diagonal(out, diag)
     rows = torch.empty(max(T - 1, 1), H, dtype=torch.float64)  # row s: |prod_{k=s+1}^{t} a_k| / 10^scale[s]
@@ -291,7 +292,7 @@ def _recurrence(mag: torch.Tensor, norm, mult: int) -> np.ndarray:
         rows[t - 1] = mag[t]  # the product of length 1 (s = t - 1)
         n = _row_norms(rows[:t], norm)  # (t,)
         with np.errstate(divide="ignore"):
-            out[t, :t] = np.log10(n.numpy()) + scale[:t] + (0.0 if norm == 2 else half_log_mult)
+            out[t, :t] = np.log10(n.numpy()) + scale[:t] + (0.0 if norm is Norm.SPECTRAL else half_log_mult)
         drift = (n > 0) & ((n < 1e-100) | (n > 1e100))
         if bool(drift.any()):
             idx = torch.nonzero(drift).flatten()
@@ -351,7 +352,8 @@ def _far_pairs(A: torch.Tensor, log_R: torch.Tensor) -> np.ndarray:
 def _row_norms(rows: torch.Tensor, norm) -> torch.Tensor:
     """Spectral (largest entry) or Frobenius (2-norm) of each diagonal row; a 2-norm whose squares
     may have under- or overflowed is recomputed with the row scaled by its largest entry."""
-    if norm == 2:
+    norm = Norm.of(norm)
+    if norm is Norm.SPECTRAL:
         return rows.amax(1)
     n = torch.linalg.vector_norm(rows, dim=1)  # (t,)
     risky = torch.nonzero((n < 1e-140) | (n > 1e140)).flatten()
@@ -364,11 +366,12 @@ def _row_norms(rows: torch.Tensor, norm) -> torch.Tensor:
 
 def _constant_diagonal_lags(m: torch.Tensor, T: int, norm, mult: int) -> np.ndarray:
     """log10 ||diag(m)^k|| for k = 1 .. T-1 (m >= 0, (H,)), in log space: (T - 1,)."""
+    norm = Norm.of(norm)
     k = torch.arange(1, T, dtype=torch.float64)[:, None]  # (T - 1, 1)
     zero = m == 0
     logm = torch.where(zero, -math.inf, torch.log(torch.where(zero, 1.0, m)))  # (H,)
     v = k * logm  # (T - 1, H); a zero unit is -inf at every lag
-    top = v.amax(-1) if norm == 2 else 0.5 * (torch.logsumexp(2 * v, -1) + math.log(mult))
+    top = v.amax(-1) if norm is Norm.SPECTRAL else 0.5 * (torch.logsumexp(2 * v, -1) + math.log(mult))
     return (top / math.log(10)).numpy()
 
 
@@ -386,7 +389,7 @@ def layer_reach(rnn: nn.Module, x, h0=None, norm="fro", t: int | None = None) ->
     How much of a change at (layer i, step s) reaches (top layer, step t); t defaults to the last
     step. A single-layer model gives one row, its column t of L. (num_layers, T) float64.
     """
-    check_norm(norm)
+    norm = check_norm(norm)
     view = cell_view(rnn)
     if not isinstance(view, (CellView, StackedView)):
         raise ValueError(f"layer_reach needs an nn.RNN / LSTM / GRU or ElmanRNN; this model is a {view.kind}")
@@ -401,7 +404,7 @@ def layer_reach(rnn: nn.Module, x, h0=None, norm="fro", t: int | None = None) ->
     for s in range(t, -1, -1):
         for i in range(layers):
             cols = block_slice(view, "h", i)
-            n = torch.linalg.matrix_norm(P[:, cols], ord=norm).item()
+            n = torch.linalg.matrix_norm(P[:, cols], ord=norm.value).item()  # ord "fro" or 2
             out[i, s] = (math.log10(n) if n > 0 else -math.inf) + log_scale
         if s == 0:
             break

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from bptt_core.config import Norm
+
 METHODS = ("split", "chain")
 LEAF = 8  # the split's ranges of at most this many steps use direct chains: (n - 1)/2 matmuls per step < 2 log2 n
 # The split method overtakes the chain once S * T >= 12800 and S^2 * T >= 10^6 (both measured on
@@ -32,7 +34,7 @@ def default_method(norm, T: int, S: int) -> str:
     """The faster exact method for this size: the split's S^3 T log T beats the chain's S^3 T^2 once
     the products are big enough to outweigh its extra Python steps; the spectral norm needs the chain."""
     big_enough = S * T >= SPLIT_MIN_ST and S * S * T >= SPLIT_MIN_SST
-    return "split" if norm == "fro" and big_enough and split_flops(T, S) < chain_flops(T, S) else "chain"
+    return "split" if Norm.of(norm) is Norm.FRO and big_enough and split_flops(T, S) < chain_flops(T, S) else "chain"
 
 
 def matrix_flops(norm, T: int, S: int) -> float:

@@ -4,7 +4,7 @@ d h_t / d h_s = J_t J_{t-1} ... J_{s+1} (Pascanu, Mikolov & Bengio 2013, eq. 5-7
 returns every factor's norm and singular values, the running product's log10 norm after each factor
 (computed with the same log-space renormalisation as :mod:`bptt_core.flow.jacobians`, so it ends at the
 heatmap's value), which units are saturated or off at each step, the term of dl_t/dW_hh that flows
-through h_s (:func:`bptt_core.learning.truncation.contributions`), and the non-normality of the recurrent
+through h_s (added by :func:`bptt_core.learning.truncation.attach_contribution`), and the non-normality of the recurrent
 matrix: ||W^k||_2 against rho^k (Trefethen & Embree 2005, "Spectra and Pseudospectra": a non-normal
 W can grow transiently for many steps although rho < 1, which the spectral radius alone hides).
 
@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bptt_core.config import check_int
+from bptt_core.config import Norm, check_int
 from bptt_core.models.recurrent import ACTIVATION_GAMMA, activation_derivative, cell_view, recurrent_matrix
 
 from .jacobians import RENORM_BELOW, block_slice, check_norm, check_sequence
@@ -68,7 +68,7 @@ class Unroll:
 
     t: int  # 0-indexed target step (row of L); the heatmap shows t + 1
     s: int  # 0-indexed source step (column of L); the heatmap shows s + 1
-    norm: str | int  # "fro" or 2
+    norm: Norm
     block: str  # "h" (or "c" for an LSTM)
     kind: str  # rnn | lstm | gru | lru | mingru | minlstm | ssm
     factor_steps: np.ndarray  # (n,) 0-indexed i = s+1 .. t of the factors J_i, n = t - s
@@ -143,16 +143,14 @@ def unroll(
     h0=None,
     block: str = "h",
     norm="fro",
-    readout: nn.Linear | None = None,
-    y=None,
 ) -> Unroll:
     """Open up L[t, s] (0-indexed, 0 <= s <= t < T) into the chain J_t ... J_{s+1}, in float64.
 
     ``rnn``, ``x`` (T, I), ``h0``, ``block`` and ``norm`` as in :func:`bptt_core.jacobian_log_norms`.
-    With ``readout`` (an ``nn.Linear``) and ``y`` (T, O), also the term of dl_t/dW_hh through h_s
-    (:func:`bptt_core.learning.truncation.contributions`; needs ``h0=None``).
+    The term of dl_t/dW_hh through h_s is added by
+    :func:`bptt_core.learning.truncation.attach_contribution` (the gradient engines live there).
     """
-    check_norm(norm)
+    norm = check_norm(norm)
     view = cell_view(rnn)
     sl = block_slice(view, block)
     x = check_sequence(x, view.input_size).to(torch.float64)
@@ -161,8 +159,6 @@ def unroll(
     s = check_int("s", s, 0, T - 1)
     if s > t:
         raise ValueError(f"s must not exceed t (d h_t/d h_s is defined for s <= t), got t={t}, s={s}")
-    if (readout is None) != (y is None):
-        raise ValueError("readout and y must be given together (for the contribution term), or neither")
     states = view.run(x[: t + 1], h0)  # (t + 2, S): row i is the state before x[i]
     steps = np.arange(s + 1, t + 1)
     J = view.step_jacobians(x[s + 1 : t + 1], states[s + 1 : t + 1])  # (n, S, S): J_i = d state_i / d state_{i-1}
@@ -197,16 +193,6 @@ def unroll(
         departure=departure,
         matrix=matrix,
     )
-    if readout is not None:
-        from bptt_core.learning.truncation import contribution_param, contributions  # the gradient engines live there
-
-        if h0 is not None:
-            raise ValueError("the contribution term starts from h0 = 0: pass h0=None with readout and y")
-        terms = contributions(
-            rnn, readout, x.to(next(rnn.parameters()).dtype), y, t, contribution_param(rnn)
-        )  # (t + 1, *W_hh)
-        out.contribution = terms[s].double().numpy()
-        out.contribution_norms = terms.reshape(t + 1, -1).norm(dim=1).double().numpy()
     return out
 
 
@@ -218,9 +204,10 @@ def _log10(v: torch.Tensor) -> np.ndarray:
 
 def _norms(M: torch.Tensor, norm) -> torch.Tensor:
     """Frobenius or spectral norm of each matrix of (n, a, b)."""
+    norm = Norm.of(norm)
     if len(M) == 0:
         return M.new_zeros(0)
-    return torch.linalg.matrix_norm(M) if norm == "fro" else torch.linalg.matrix_norm(M, ord=2)
+    return torch.linalg.matrix_norm(M) if norm is Norm.FRO else torch.linalg.matrix_norm(M, ord=2)
 
 
 def running_log10_norms(J: torch.Tensor, norm, block: slice) -> np.ndarray:
@@ -230,6 +217,7 @@ def running_log10_norms(J: torch.Tensor, norm, block: slice) -> np.ndarray:
     log10 is summed), and the running product is divided by its own norm, the log carried apart, once
     it sinks below RENORM_BELOW, so no value under- or overflows. An exactly-zero factor gives -inf.
     """
+    norm = Norm.of(norm)
     n, S, _ = J.shape
     P = torch.eye(S, dtype=torch.float64)  # (S, S)
     acc = 0.0  # log10 of the scale taken out of P

@@ -102,7 +102,7 @@ def frames(
     """
     if not isinstance(result, TrainResult):
         raise ValueError(f"result must be a TrainResult, got {type(result).__name__}")
-    check_norm(norm)
+    norm = check_norm(norm)
     n_lyapunov = check_int("n_lyapunov", n_lyapunov, 1, 10**6)
     if x is None or y is None:
         px, py = probe(result)

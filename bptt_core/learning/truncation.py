@@ -36,6 +36,7 @@ from torch import nn
 from torch.func import functional_call, jacrev
 
 from bptt_core.config import check_int
+from bptt_core.flow.unroll import Unroll
 from bptt_core.models.arguments import as_real_tensor, check_module, effective_weights, finite_as, plain_copy
 from bptt_core.models.recurrent import CellView, activation, activation_derivative, cell_view
 
@@ -646,3 +647,20 @@ def compare_variants(
     df = pd.DataFrame(rows)
     ints = {"k1": "Int64", "k2": "Int64", "updates": "Int64", "memory_bytes": "Int64"}
     return df.astype(ints)  # RTRL has no k, a skipped row no bytes: <NA>, not a float NaN
+
+
+def contribution_step(T: int) -> int:
+    """The loss step (0-indexed) whose per-step contributions the pages show: the last, capped at 199
+    because the terms are (t + 1) copies of W_hh."""
+    return T - 1 if T <= 200 else 199
+
+
+def attach_contribution(u: Unroll, rnn: nn.Module, readout: nn.Linear, x, y) -> Unroll:
+    """The unrolled cell ``u`` (:func:`bptt_core.flow.unroll.unroll`, from h0 = 0) with the term of
+    dl_t/dW_hh that flows through h_s and every step's term's norm (:func:`contributions`); ``x`` (T, I)
+    and ``y`` (T, O) as the unroll's."""
+    x = as_real_tensor("x", x)
+    terms = contributions(rnn, readout, x.to(next(rnn.parameters()).dtype), y, u.t, contribution_param(rnn))
+    u.contribution = terms[u.s].double().numpy()  # (*W_hh)
+    u.contribution_norms = terms.reshape(u.t + 1, -1).norm(dim=1).double().numpy()  # (t + 1,)
+    return u

@@ -25,21 +25,20 @@ from bptt_core.analyses.numbers import (
     flow_matrix_of,
     loss_gradients_of,
     lyapunov_of,
-    model_and_sequence,
     model_b_of,
     player_cost_of,
     problems,
     spectrum_of,
     spectrum_rate_of,
+    unroll_of,
 )
 from bptt_core.analyses.sources import effective_config, input_notes, training_start
-from bptt_core.config import ModelConfig, flow_block, norm_of
+from bptt_core.config import Block, ModelConfig, Norm
 from bptt_core.figures.style import FONT, PLOTLY_CONFIG, style
 from bptt_core.flow.theory import circular_law_radius
-from bptt_core.flow.unroll import unroll
-from bptt_core.flow.verdicts import gradient_verdict  # noqa: F401 - re-exported: the pages word their verdicts through it
 from bptt_core.learning.player import frame_at, frames
 from bptt_core.learning.training import CLIPPING_STORY, TrainConfig, train, twin_runs
+from bptt_core.learning.truncation import contribution_step
 from bptt_core.resources import check_fits
 
 from . import panels as P
@@ -56,10 +55,10 @@ from . import panels as P
 def flow_view_of(cfg: ModelConfig, norm="fro", block: str = "h", threshold: float = 1e-3, upload=None):
     """The Gradient flow page's figures for these settings (computed here, assembled by bptt_core.report.panels)."""
     L = flow_matrix_of(cfg, norm, block, upload)
-    t = P.contribution_step(L.shape[0])
+    t = contribution_step(L.shape[0])
     return P.gradient_flow_figures(
         cfg.cell, L, spectrum_of(cfg, upload), loss_gradients_of(cfg, upload), contributions_of(cfg, t, upload),
-        norm=norm, block=flow_block(cfg.cell, block), threshold=threshold,
+        norm=norm, block=Block.shown(cfg.cell, block), threshold=threshold,
     )  # fmt: skip
 
 
@@ -171,7 +170,7 @@ def build_report(
     tables: list[tuple[str, pd.DataFrame]] = []
     if k1k2 is not None:
         k1, k2 = (min(int(k), cfg.seq_len) for k in k1k2)
-        view = P.truncation_figure(flow_matrix_of(cfg, norm, block, upload), k1, k2, norm, flow_block(cfg.cell, block))
+        view = P.truncation_figure(flow_matrix_of(cfg, norm, block, upload), k1, k2, norm, Block.shown(cfg.cell, block))
         df = comparison_of(cfg, k1, k2, upload=upload)
         sections.append(("Truncated BPTT", _section([view.panel, P.comparison_panel(df)], lecture)))
         tables.append(("Full BPTT vs TBPTT vs RTRL (measured)", df))
@@ -192,7 +191,7 @@ def build_report(
         table, panel = calculator_of(cfg, calculator, upload)
         sections.append(("Calculator", _section([panel], lecture)))
         tables.append(("Calculator (each number says how it was obtained)", table))
-    extra = dict(norm=str(norm), block=block, threshold=threshold)
+    extra = dict(norm=Norm.of(norm).value, block=Block.of(block).value, threshold=threshold)
     if cfg_b is not None:
         runs_a = runs if train_cfg is not None else None
         figs, b_tables = compare_sections_of(cfg, upload, cfg_b, compare_upload, norm, block, threshold, k1k2,
@@ -213,10 +212,7 @@ def unroll_section_of(cfg: ModelConfig, cell, norm="fro", block: str = "h", uplo
 
     if not (isinstance(cell, tuple | list) and len(cell) == 2):
         raise ValueError(f"unroll must be a cell (t, s), 0-indexed, got {cell!r:.40}")
-    t, s = cell
-    rnn, readout, x, y, _ = model_and_sequence(cfg, upload)
-    terms = dict(readout=readout, y=y) if t == P.contribution_step(t + 1) else {}  # as the page asks
-    u = unroll(rnn, x, t, s, block=flow_block(cfg.cell, block), norm=norm_of(norm), **terms)
+    u = unroll_of(cfg, *cell, norm, block, upload)
     return (f"Click to unroll: ∂h({u.t + 1})/∂h({u.s + 1})", _section(P.unroll_panels(u), lecture))
 
 
@@ -290,7 +286,7 @@ def _twins(runs) -> dict:
 
 def compare_sections_of(cfg, upload, cfg_b, upload_b, norm, block, threshold, k1k2, train_cfg, runs_a, lecture):
     """(figures, tables) of the report's compare section: the pages' A/B figures and A, B, B − A tables."""
-    blocks = flow_block(cfg.cell, block), flow_block(cfg_b.cell, block)
+    blocks = Block.shown(cfg.cell, block), Block.shown(cfg_b.cell, block)
     L_a, L_b = flow_matrix_of(cfg, norm, blocks[0], upload), flow_matrix_of(cfg_b, norm, blocks[1], upload_b)
     spec_a, spec_b = spectrum_of(cfg, upload), spectrum_of(cfg_b, upload_b)
     summaries = P.flow_summary(L_a, spec_a, cfg.cell, threshold), P.flow_summary(L_b, spec_b, cfg_b.cell, threshold)
@@ -301,8 +297,10 @@ def compare_sections_of(cfg, upload, cfg_b, upload_b, norm, block, threshold, k1
     panels += more
     tables.append(("Compare, spectrum: A, B and B − A", table))
     if k1k2 is not None:
-        L_af = L_a if norm_of(norm) == "fro" and blocks[0] == "h" else flow_matrix_of(cfg, "fro", "h", upload)
-        L_bf = L_b if norm_of(norm) == "fro" and blocks[1] == "h" else flow_matrix_of(cfg_b, "fro", "h", upload_b)
+        L_af = L_a if Norm.of(norm) is Norm.FRO and blocks[0] is Block.H else flow_matrix_of(cfg, "fro", "h", upload)
+        L_bf = (
+            L_b if Norm.of(norm) is Norm.FRO and blocks[1] is Block.H else flow_matrix_of(cfg_b, "fro", "h", upload_b)
+        )
         table, more = P.compare_truncation_panels(L_af, L_bf, *k1k2)
         panels += more
         tables.append((f"Compare, TBPTT{tuple(k1k2)}: A, B and B − A", table))

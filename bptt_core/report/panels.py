@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from bptt_core.config import DIAGONAL_CELLS, ModelConfig, norm_of
+from bptt_core.config import DIAGONAL_CELLS, ModelConfig, Norm
 from bptt_core.figures.compare import (
     compare_eigenvalue_figure,
     compare_history_figure,
@@ -68,7 +68,7 @@ from bptt_core.flow.summary import FlowSummary, flow_summary, lag_view
 from bptt_core.flow.unroll import SATURATION_THRESHOLD
 from bptt_core.learning.calculator import activation_bytes, checkpoint_activation_bytes, format_bytes
 from bptt_core.learning.player import eigen_paths, frames_table
-from bptt_core.learning.truncation import tbptt_kept_mask, tbptt_schedule
+from bptt_core.learning.truncation import contribution_step, tbptt_kept_mask, tbptt_schedule
 
 from . import compare as C
 
@@ -108,12 +108,6 @@ def profile_frame(s: FlowSummary) -> pd.DataFrame:
     return pd.DataFrame(d)
 
 
-def contribution_step(T: int) -> int:
-    """The loss step (0-indexed) whose per-step contributions are shown: the last, capped at 199
-    because the terms are (t + 1) copies of W_hh."""
-    return T - 1 if T <= 200 else 199
-
-
 @dataclass
 class FlowView:
     summary: FlowSummary
@@ -138,7 +132,7 @@ def gradient_flow_figures(
     """The Gradient flow page: heatmap of L (or its lag view), the norm against lag, ||dL/dh_t|| and
     the per-step contributions (``terms``: norms for the loss at step contribution_step(T); None
     leaves that panel out). ``compare``: other cells' lag profiles to overlay (name -> profile)."""
-    norm = norm_of(norm)
+    norm = Norm.of(norm)
     s = flow_summary(L, spec, cell, threshold)
     T = L.shape[0]
     stride = display_stride(T)
@@ -360,7 +354,7 @@ def truncation_figure(L: np.ndarray, k1: int, k2: int, norm="fro", block: str = 
     defined = ~np.isnan(L)
     drop = ~keep & defined
     lost = L[drop]
-    fig = gradient_flow_heatmap(L, norm_of(norm), block, mask=drop)
+    fig = gradient_flow_heatmap(L, Norm.of(norm), block, mask=drop)
     fig.update_layout(title=f"TBPTT({k1}, {k2}): the gradient paths truncation drops, in grey")
     panel = Panel(
         "tb_heatmap",
@@ -710,7 +704,7 @@ def compare_flow_panels(
     Both heatmaps are white at a norm of 1 and share zmin/zmax (:func:`bptt_core.figures.ranges.shared_range`),
     so one colour is one value on both sides."""
 
-    norm = norm_of(norm)
+    norm = Norm.of(norm)
     zr = shared_range(L_a, L_b)
     heats = []
     for side, L, block in (("A", L_a, blocks[0]), ("B", L_b, blocks[1])):
@@ -802,7 +796,7 @@ def compare_truncation_panels(
         T = L.shape[0]
         v = truncation_figure(L, k1, k2, norm, block)
         drop = ~_kept(T, v.k1, v.k2) & ~np.isnan(L)  # as truncation_figure paints it
-        fig = gradient_flow_heatmap(L, norm_of(norm), block, mask=drop, zrange=zr)
+        fig = gradient_flow_heatmap(L, Norm.of(norm), block, mask=drop, zrange=zr)
         fig.update_layout(title=f"{side}: TBPTT({v.k1}, {v.k2}), the dropped paths in grey")
         views.append(v)
         panels.append(

@@ -17,7 +17,7 @@ import torch
 from bptt_core.config import (
     state_size,
 )
-from bptt_core.flow.jacobians import _block_norms, _refine_tiny_norms, jacobian_log_norms, log_norm_products
+from bptt_core.flow.jacobians import block_norms, jacobian_log_norms, log_norm_products, refine_tiny_norms
 from bptt_core.flow.spectra import lyapunov_exponents, spectrum
 from bptt_core.flow.summary import decay_rate, memory_horizon
 from bptt_core.learning.training import TrainConfig, _run, batches
@@ -216,8 +216,8 @@ def batched_log_norm_products(J: torch.Tensor, block: slice, dtype=torch.float32
     parts, accs = [], []
     for t in range(1, T):
         blocks = R.reshape(N * t, S, S)  # every product ending at t, all networks
-        full = _refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (N t,)
-        part = full if whole else _block_norms(blocks, "fro", block)
+        full = refine_tiny_norms(blocks, torch.linalg.matrix_norm(blocks).to(torch.float64))  # (N t,)
+        part = full if whole else block_norms(blocks, "fro", block)
         parts.append(part.reshape(N, t))
         accs.append(acc[:, :t].clone())
         if t == T - 1:

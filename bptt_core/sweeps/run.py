@@ -4,38 +4,16 @@ machine computing a chunk gets the same bits), here in threads, and the table as
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 
 import pandas as pd
-import torch
 
+from bptt_core.resources import single_thread
 from bptt_core.sweeps.batched import measure_networks
 from bptt_core.sweeps.grid import SweepSpec
 
 Progress = Callable[[int, int], None]  # progress(chunks done, chunks in all)
-_THREADS_LOCK = threading.Lock()
-_THREADS_STATE = {"depth": 0, "before": 1}
-
-
-@contextmanager
-def single_thread():
-    """One intra-op thread while chunks compute: then any machine computes the same bits. Re-entrant
-    across the local run's threads (torch's setting is global): the last one out restores it."""
-    with _THREADS_LOCK:
-        if _THREADS_STATE["depth"] == 0:
-            _THREADS_STATE["before"] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS_STATE["depth"] += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_STATE["depth"] -= 1
-            if _THREADS_STATE["depth"] == 0:
-                torch.set_num_threads(_THREADS_STATE["before"])
 
 
 def compute_chunk(spec: SweepSpec, index: int) -> pd.DataFrame:
