@@ -6,6 +6,7 @@ package data and both console commands. Installing it is tests/test_install.py's
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import subprocess
@@ -162,3 +163,43 @@ def test_the_wheel_holds_every_module_the_pages_and_the_package_data(tmp_path):
     core = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert {Requirement(line.split(":", 1)[1]).name for line in core} == CORE
     assert zf.read("dashboard/streamlit.toml") == (ROOT / ".streamlit" / "config.toml").read_bytes()
+
+
+# the optional packages, made unimportable in a fresh interpreter (None in sys.modules: `import` fails with
+# ModuleNotFoundError and importlib.util.find_spec says "not installed"), as in a core-only install
+CORE_ONLY = (
+    "import sys\n"
+    "for m in ('pandas', 'plotly', 'streamlit', 'pyarrow', 'tensorboard', 'lightning', 'dask', 'distributed',"
+    " 'kaleido', 'orjson'):\n"
+    "    sys.modules[m] = None\n"
+)
+NEEDS_AN_EXTRA = {"edge_of_chaos"}  # the sweeps' tables: pandas (it says so: tests/test_extras.py)
+
+
+def test_the_public_names_and_a_monitored_loop_need_the_core_dependencies_only(tmp_path):
+    """What tests/test_install.py checks in a real core-only environment, on every run: every public
+    name but the sweeps' imports, and the monitor runs (without TensorBoard files), with no optional package."""
+    code = CORE_ONLY + (
+        "import json, torch\n"
+        "import bptt_core\n"
+        "from bptt_core import GradientFlowMonitor, jacobian_log_norms, tbptt_gradients\n"
+        "failed = []\n"
+        "for name in bptt_core.__all__:\n"
+        "    try:\n"
+        "        getattr(bptt_core, name)\n"
+        "    except ModuleNotFoundError as e:\n"
+        "        failed.append(name)\n"
+        "rnn = torch.nn.GRU(3, 8)\n"
+        f"with GradientFlowMonitor(rnn, {str(tmp_path / 'run')!r}, every=1, background=False) as mon:\n"
+        "    for _ in range(2):\n"
+        "        out, _ = rnn(torch.randn(6, 2, 3))\n"
+        "        mon.watch(out)\n"
+        "        out.sum().backward()\n"
+        "        mon.step()\n"
+        "print(json.dumps({'failed': failed, 'logged': len(mon.history), 'writer': mon.writer is not None}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"failed": sorted(NEEDS_AN_EXTRA), "logged": 2, "writer": False}
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*"))
