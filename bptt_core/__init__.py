@@ -10,6 +10,8 @@ which draws no tensor, opens without it.
 
 from importlib import import_module
 
+from .extras import missing_package, missing_package_message
+
 __version__ = "3.0.0"  # the distribution's one version: pyproject.toml reads it, `bptt --version` prints it
 
 # public name -> the submodule that defines it
@@ -66,7 +68,13 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'bptt_core' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    try:
+        value = getattr(import_module(f".{module}", __name__), name)
+    except ModuleNotFoundError as e:  # an optional dependency (pandas for the sweeps): say what to install
+        package = missing_package(e)
+        if package is None:
+            raise
+        raise ModuleNotFoundError(missing_package_message(package, f"bptt_core.{name}"), name=e.name) from e
     globals()[name] = value  # later lookups skip this function
     return value
 

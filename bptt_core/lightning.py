@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bptt_core.extras import missing_package_message
+
 try:
     from lightning.pytorch.callbacks import Callback
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "bptt_core.lightning needs the 'lightning' package (pip install lightning==2.6.6, as pinned in "
-        "requirements.txt); the plain bptt_core.GradientFlowMonitor works without it"
+        missing_package_message("lightning", "bptt_core.lightning")
+        + "; the plain bptt_core.GradientFlowMonitor works without it"
     ) from e
 
 from bptt_core.monitor.monitor import GradientFlowMonitor

@@ -18,7 +18,7 @@ Fairness: the queue hands a free worker the oldest job of the owner with the few
 and each owner may have at most ``max_per_owner`` jobs waiting, so one tab cannot fill the queue.
 Light work never enters this queue: :meth:`JobRunner.light_slot` is a separate pool of slots (one
 per core) that heavy jobs never hold, so a visitor at the default settings is served within
-seconds however many heavy jobs wait (docs/cost-and-queueing.md).
+seconds however many heavy jobs wait (docs/serving.md).
 
 Results are the function's own return value, computed in a worker thread by the same code a
 synchronous call runs, so they are equal bit for bit (tests/test_jobs.py).

@@ -42,13 +42,14 @@ def draw_sidebar() -> None:
 
 
 def _through_router() -> bool:
-    """Whether this run went through app.py (which drew the sidebar), not to a page script alone: as
-    AppTest.from_file(page) runs it, or a fresh server's first request in the pages/-folder mode."""
+    """Whether this run went through the router (app.py or the installed router.py, which drew the
+    sidebar), not to a page script alone: as AppTest.from_file(page) runs it, or a fresh server's first
+    request in the pages/-folder mode."""
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    routed = ctx is not None and Path(ctx.main_script_path).name == "app.py"
+    routed = ctx is not None and Path(ctx.main_script_path).name in page_table.ROUTER_SCRIPTS
     return routed and not PagesManager.uses_pages_directory
 
 

@@ -1,6 +1,6 @@
-"""The pages, in menu order: one table for the router (app.py), the presets and the tests.
+"""The pages, in menu order: one table for the router (:mod:`dashboard.router`), the presets and the tests.
 
-Kept free of heavy imports: app.py reads it before anything else so that ``st.navigation`` runs
+Kept free of heavy imports: the router reads it before anything else so that ``st.navigation`` runs
 within milliseconds of a session starting.
 
 Each page file is named like its URL path (gradient-flow.py for /gradient-flow): on a freshly started
@@ -13,13 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+_PACKAGE = Path(__file__).resolve().parent
+# The folder whose pages/ holds the page scripts, beside the script Streamlit runs: installed, the
+# package itself (the wheel ships the checkout's pages/ as dashboard/pages/, beside router.py); in the
+# checkout, the repository root (pages/ beside app.py).
+HOME = _PACKAGE if (_PACKAGE / "pages").is_dir() else _PACKAGE.parent
+# The scripts Streamlit may run as the router (which draws the sidebar): the checkout's, the installed one.
+ROUTER_SCRIPTS = ("app.py", "router.py")
 
 
 @dataclass(frozen=True)
 class PageInfo:
     key: str  # stable id: presets, widget-key prefixes and tests name pages by it
-    file: str  # the script, relative to the repository root
+    file: str  # the script, relative to HOME (the router's folder)
     title: str  # the menu entry
     icon: str
     uses_upload: bool  # analyses the uploaded model (when there is one) instead of the settings model
@@ -75,5 +81,5 @@ def make_pages() -> list:
     import streamlit as st
 
     return [
-        st.Page(ROOT / p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=p.key == DEFAULT) for p in PAGES
+        st.Page(HOME / p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=p.key == DEFAULT) for p in PAGES
     ]

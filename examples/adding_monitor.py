@@ -1,10 +1,12 @@
 """A plain PyTorch training loop on the adding problem (Hochreiter & Schmidhuber 1997), watched by
 bptt_core.GradientFlowMonitor: two added lines (marked "monitor") and the diagnostics land in
-runs/adding as TensorBoard event files and a run folder the dashboard's Runs page reads.
+runs/adding as a run folder the dashboard's Runs page reads, and as TensorBoard event files when the
+tensorboard package is installed. It imports the installed package (``pip install .``, or
+``pip install -e .`` in the checkout); the core dependencies are enough.
 
     python examples/adding_monitor.py --steps 500           # T = 100, H = 128, batch 32
     tensorboard --logdir runs                               # scalars grad_norm/*, clip/fired, flow/*, ...
-    BPTT_RUNS_DIR=runs streamlit run app.py                 # then open the Runs page
+    BPTT_RUNS_DIR=runs bptt-explorer                        # then open the Runs page
 
 The adding problem: each step carries a random value and a 0/1 marker; the target, read at the last
 step only, is the sum of the two marked values. The markers sit in the first half, so the model must
@@ -14,16 +16,12 @@ carry information across at least T/2 steps: exactly what the gradient-flow matr
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bptt_core import GradientFlowMonitor  # noqa: E402
-from bptt_core.data.tasks import make_task  # noqa: E402
+from bptt_core import GradientFlowMonitor
+from bptt_core.data.tasks import make_task
 
 T, H, BATCH = 100, 128, 32  # the README's example
 CLIP = 1.0

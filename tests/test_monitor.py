@@ -486,3 +486,39 @@ def test_a_strict_failure_in_the_worker_process_is_raised_as_itself_and_keeps_th
         mon.wait()
     assert mon._worker is not None and mon._worker.alive
     mon.close()
+
+
+# -- TensorBoard is optional: "auto" writes event files only where the package is installed ---------------
+
+
+def _tensorboard_installed(monkeypatch, installed: bool) -> None:
+    real = M.importlib.util.find_spec
+    monkeypatch.setattr(
+        M.importlib.util, "find_spec", lambda name, *a: real(name, *a) if installed or name != "tensorboard" else None
+    )
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_tensorboard_auto_follows_the_package(tmp_path, monkeypatch, installed):
+    _tensorboard_installed(monkeypatch, installed)
+    torch.manual_seed(5)
+    net = Net("gru")
+    with GradientFlowMonitor(net, tmp_path / "run", every=2, background=False) as mon:
+        train(net, mon, 3, 1.0, False)
+    assert (mon.writer is not None) is installed
+    assert bool(list((tmp_path / "run").glob("events.out.tfevents.*"))) is installed
+    assert [r["step"] for r in mon.history] == [0, 2]  # the run folder either way
+    assert (tmp_path / "run" / M.MANIFEST).is_file()
+
+
+def test_tensorboard_true_without_the_package_says_what_to_install_before_writing(tmp_path, monkeypatch):
+    _tensorboard_installed(monkeypatch, False)
+    with pytest.raises(ImportError, match=r'pip install "bptt-explorer\[tensorboard\]"'):
+        GradientFlowMonitor(Net(), tmp_path / "run", tensorboard=True)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None, "true"])
+def test_tensorboard_must_be_auto_or_a_bool(tmp_path, bad):
+    with pytest.raises(ValueError, match="tensorboard must be 'auto', True or False"):
+        GradientFlowMonitor(Net(), tmp_path / "run", tensorboard=bad)

@@ -16,9 +16,10 @@ import argparse
 import sys
 
 from bptt_core import __version__
+from bptt_core.extras import missing_package, missing_package_message
 
 from . import jacobian, report, runs, sweep
-from .options import EXIT_BAD_SETTING, EXIT_IO_ERROR
+from .options import EXIT_BAD_SETTING, EXIT_IO_ERROR, EXIT_MISSING_PACKAGE
 
 COMMANDS = (jacobian, report, sweep, runs)  # a new command: a module with add_parser(subparsers), listed here
 
@@ -42,3 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"error: cannot write the output: {e}", file=sys.stderr)
         return EXIT_IO_ERROR
+    except ModuleNotFoundError as e:  # a core-only install: the command's optional packages are missing
+        package = missing_package(e)
+        if package is None:
+            raise
+        print(f"error: {missing_package_message(package, f'bptt {args.command}')}", file=sys.stderr)
+        return EXIT_MISSING_PACKAGE

@@ -20,6 +20,7 @@ EXIT_BAD_SETTING = 2  # argparse's own status for a bad command line
 
 
 EXIT_IO_ERROR = 1
+EXIT_MISSING_PACKAGE = 3  # an optional dependency of the command is not installed (the message says which)
 
 
 _MODEL_HELP = {

@@ -184,7 +184,7 @@ def clickable_cells(fig: go.Figure, max_targets: int = MAX_CLICK_TARGETS) -> go.
 
     Plotly.js hovers and selects from the trace's data, not from the drawn markers, so only one of them is
     drawn (``maxdisplayed``): one SVG node instead of one per cell, which had made the browser's main thread
-    spend ~1.3× as long on each step of the Gradient flow page (README, "Benchmarks")."""
+    spend ~1.3× as long on each step of the Gradient flow page (docs/benchmarks.md)."""
     hm = next((t for t in fig.data if t.type == "heatmap"), None)
     if hm is None:
         raise ValueError("fig must hold a heatmap (bptt_core.figures.gradient_flow_heatmap)")

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -31,6 +31,9 @@ from bptt_core.config import Norm, check_int
 from bptt_core.models.recurrent import ACTIVATION_GAMMA, activation_derivative, cell_view, recurrent_matrix
 
 from .jacobians import RENORM_BELOW, block_slice, check_norm, check_sequence
+
+if TYPE_CHECKING:  # pandas is optional (the dashboard and figures extras): Unroll.table imports it
+    import pandas as pd
 
 MATRIX_LABEL = {"rnn": "W_hh", "lstm": "W_hg (LSTM cell-candidate block)", "gru": "W_hn (GRU candidate block)"}
 
@@ -109,6 +112,8 @@ class Unroll:
     def table(self) -> pd.DataFrame:
         """One row per factor, for the CSV beside the chain: its 1-indexed step, log10 norm, largest and
         smallest singular value, the running product and the bound after it, and the saturated units."""
+        import pandas as pd  # optional dependency (the table): the chain itself needs only torch
+
         sv = self.factor_singular_values
         out = pd.DataFrame(
             {

@@ -40,9 +40,9 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -74,6 +74,9 @@ from bptt_core.models.init import initialise
 from bptt_core.models.recurrent import ElmanRNN, cell_kind, make_rnn
 
 from .memory import saved_tensor_bytes
+
+if TYPE_CHECKING:  # pandas is optional (the dashboard and figures extras): Estimate.table imports it
+    import pandas as pd
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 MAX_LAYERS = 8
@@ -442,6 +445,8 @@ class Estimate:
 
     def table(self) -> pd.DataFrame:
         """quantity, value, unit, kind (exact / measured / estimated), how."""
+        import pandas as pd  # optional dependency: estimate() itself needs only torch
+
         return pd.DataFrame([asdict(r) for r in self.rows], columns=["quantity", "value", "unit", "kind", "how"])
 
 

@@ -42,9 +42,9 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -65,6 +65,9 @@ from bptt_core.models.recurrent import CellView, StackedView, cell_kind
 from bptt_core.progress import Cancelled
 
 from .truncation import check_truncation
+
+if TYPE_CHECKING:  # pandas is optional (the dashboard and figures extras): a run's history imports it
+    import pandas as pd
 
 OPTIMIZERS = ("sgd", "adam")
 CLIPS = ("none", "norm", "value")
@@ -254,6 +257,8 @@ class TrainResult:
 
     def dh_frame(self) -> pd.DataFrame:
         """``dh_norms`` as a DataFrame: index step, one column per time t (for CSV export)."""
+        import pandas as pd  # optional dependency (the table)
+
         frame = pd.DataFrame(self.dh_norms, columns=[f"t{t}" for t in range(self.dh_norms.shape[1])])
         frame.index.name = "step"
         return frame
@@ -416,6 +421,8 @@ def _run(
     progress: Progress | None,
     cancel: CancelCheck | None = None,
 ) -> TrainResult:
+    import pandas as pd  # optional dependency (the history table), imported before the first step
+
     t0 = time.perf_counter()
     n_steps = train_cfg.steps
     loss_on = None

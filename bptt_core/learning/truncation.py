@@ -28,9 +28,9 @@ import numbers
 import statistics
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.func import functional_call, jacrev
@@ -41,6 +41,9 @@ from bptt_core.models.arguments import as_real_tensor, check_module, effective_w
 from bptt_core.models.recurrent import CellView, activation, activation_derivative, cell_view
 
 from .memory import saved_tensor_bytes
+
+if TYPE_CHECKING:  # pandas is optional (the dashboard, figures and sweep extras): compare_variants imports it
+    import pandas as pd
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
 
@@ -555,6 +558,8 @@ def compare_variants(
     the forward over its window (k2 steps) where a streaming loop would run k1 new ones, so for
     k1 < k2 the time is an upper bound.
     """
+    import pandas as pd  # optional dependency (the table this returns), imported before any work
+
     p = prepare(rnn, readout, x, y, loss_mask)
     n = p.n
     repeats = check_int("repeats", repeats, 1, 100)

@@ -28,8 +28,9 @@ the whole state (every layer's); rho and sigma_1 are given for each layer. batch
 which axis the first sequence is read from. For the diagonal cells of :mod:`bptt_core.models.cells` the
 watched output is the cell's output y_t (for the LRU, C h_t + D x_t, not h_t itself).
 
-Where it goes: TensorBoard event files (``torch.utils.tensorboard.SummaryWriter``, tags in
-:data:`SCALAR_TAGS`, the heatmap as an image) and a run folder the dashboard reads
+Where it goes: TensorBoard event files when the optional ``tensorboard`` package is installed
+(``torch.utils.tensorboard.SummaryWriter``, tags in :data:`SCALAR_TAGS`, the heatmap as an image)
+and always a run folder the dashboard reads
 (:mod:`bptt_core.monitor.runs`): ``manifest.json`` with the SHA-256 of every data file,
 ``history.npz`` and one ``steps/step_XXXXXXXX.npz`` per logged step. Both in ``log_dir``.
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import logging
 import math
@@ -170,6 +172,25 @@ def check_supported(rnn: nn.Module) -> None:
         raise ValueError(f"LSTM with projections is not supported: proj_size must be 0, got {rnn.proj_size}")
 
 
+def tensorboard_wanted(tensorboard: bool | str) -> bool:
+    """Whether to write event files: ``"auto"`` when the tensorboard package is installed (it is an
+    optional dependency: the monitor's run folder needs none); True only where it is (else ImportError)."""
+    installed = importlib.util.find_spec("tensorboard") is not None
+    if tensorboard is True and not installed:
+        raise ImportError(
+            'tensorboard=True needs the tensorboard package: pip install "bptt-explorer[tensorboard]" '
+            '(or tensorboard="auto", which writes event files only where it is installed)'
+        )
+    return installed if tensorboard == "auto" else bool(tensorboard)
+
+
+def _summary_writer(log_dir: Path):
+    # Local: torch.utils.tensorboard imports the optional tensorboard package.
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(log_dir))
+
+
 def total_grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
     """The global L2 norm of the gradients exactly as ``clip_grad_norm_`` computes it (same function)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -239,15 +260,18 @@ class GradientFlowMonitor:
     when a diagnostic fails. ``norm``: of the flow matrix, "fro" or 2. ``n_exponents``: Lyapunov
     exponents kept. ``auto_watch``: watch the recurrent module's output by a forward hook, so the
     loop needs only ``step()`` (what the Lightning callback uses). ``tensorboard``: write event
-    files. ``background``: where the heavy diagnostics (flow matrix, Lyapunov exponents, spectra)
-    run, on a copy of the step's weights: True or "process" in a worker process at the lowest CPU
-    priority (:mod:`bptt_core.monitor.worker`), "thread" in a thread of this process, False in the
-    loop itself (step() then returns them). "auto" (the default): the worker process when the loop
-    leaves it something to run on (the model on a GPU, or torch using fewer threads than there are
-    cores), else the loop, where torch's threads are its own (a worker beside a loop that keeps every
-    core busy only waits, and the loop waits for it; :func:`background_mode`). The exact matrix costs
-    about 15-20 training steps of the README's example: +30 % at every=50 in the loop, ~0 % in the
-    worker (``python bench/bench_monitor.py``). ``close()`` waits for the background.
+    files: "auto" (the default) when the ``tensorboard`` package is installed (the ``tensorboard``
+    extra), True always (an ImportError saying what to install without it), False never; the run
+    folder is written either way. ``background``: where the heavy diagnostics (flow matrix,
+    Lyapunov exponents, spectra) run, on a copy of the step's weights: True or "process" in a
+    worker process at the lowest CPU priority (:mod:`bptt_core.monitor.worker`), "thread" in a
+    thread of this process, False in the loop itself (step() then returns them). "auto" (the
+    default): the worker process when the loop leaves it something to run on (the model on a GPU,
+    or torch using fewer threads than there are cores), else the loop, where torch's threads are its
+    own (a worker beside a loop that keeps every core busy only waits, and the loop waits for it;
+    :func:`background_mode`). The exact matrix costs about 15-20 training steps of the README's
+    example: +30 % at every=50 in the loop, ~0 % in the worker (``python bench/bench_monitor.py``).
+    ``close()`` waits for the background.
     """
 
     def __init__(
@@ -261,7 +285,7 @@ class GradientFlowMonitor:
         norm: str = "fro",
         n_exponents: int = N_EXPONENTS,
         auto_watch: bool = False,
-        tensorboard: bool = True,
+        tensorboard: bool | str = "auto",
         background: bool | str = "auto",
         overwrite: bool = False,
     ):
@@ -275,6 +299,9 @@ class GradientFlowMonitor:
             raise ValueError(f"norm must be 'fro' or 2, got {norm!r}")
         if isinstance(n_exponents, bool) or not isinstance(n_exponents, int) or n_exponents < 1:
             raise ValueError(f"n_exponents must be a whole number >= 1, got {n_exponents!r}")
+        if not (isinstance(tensorboard, bool) or tensorboard == "auto"):
+            raise ValueError(f"tensorboard must be 'auto', True or False, got {tensorboard!r}")
+        write_events = tensorboard_wanted(tensorboard)  # before anything is written: a missing package stops here
         if not (isinstance(background, bool) or background in ("auto", "process", "thread")):
             raise ValueError(f"background must be 'auto', True, False, 'process' or 'thread', got {background!r}")
         self.model = model
@@ -298,11 +325,7 @@ class GradientFlowMonitor:
         self.errors: list[dict] = []
         self._capture = _Capture()
         self._closed = False
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        self.writer = _summary_writer(self.log_dir) if write_events else None
         background = background_mode(model) if background == "auto" else background
         self.background = {True: "process", False: None}.get(background, background)  # type: ignore[arg-type]
         background = self.background

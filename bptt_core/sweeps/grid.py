@@ -46,7 +46,7 @@ FLOW_MEASURES = ("decay_rate", "memory_horizon")
 TRAIN_TASKS = ("adding", "copy")
 
 
-MAX_SWEEP_NETWORKS = 100_000  # grid points x seeds in one sweep (documented in the README)
+MAX_SWEEP_NETWORKS = 100_000  # grid points x seeds in one sweep (documented in docs/command-line.md)
 
 
 MAX_AXIS_COUNT = 1000  # points along one axis

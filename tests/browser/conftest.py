@@ -1,4 +1,5 @@
-"""Fixtures for the real-browser tests: one Streamlit server and one headless Chromium per session.
+"""Fixtures for the real-browser tests: one Streamlit server per session, and the one headless Chromium
+(``chromium``, in tests/conftest.py: tests/test_install.py drives it too).
 
 Every test gets a fresh browser context (its own Streamlit session) with a RerunWatcher attached,
 so tests never see each other's widget state.
@@ -33,20 +34,6 @@ def server():
         log = srv.log_tail(None)
     # A traceback in the server log is a failure even if no page showed it.
     assert "Traceback" not in log, f"the server logged a traceback:\n{log}"
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """One headless Chromium for the whole session: Playwright's sync API allows one driver per thread,
-    so every browser test (with its own server or the shared one) takes its pages from this."""
-    if not os.access(H.CHROMIUM, os.X_OK):
-        pytest.skip(f"{H.CHROMIUM} not installed (bash scripts/setup.sh --test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = H.launch_chromium(pw)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -59,12 +59,18 @@ def free_port() -> int:
 
 @dataclass
 class StreamlitServer:
-    """`streamlit run app.py` on 127.0.0.1 in its own process group; use as a context manager."""
+    """`streamlit run app.py` on 127.0.0.1 in its own process group; use as a context manager.
+
+    ``command``: another command that serves the dashboard on ``port`` (an installed ``bptt-explorer``),
+    run in ``cwd`` with ``env`` added to the environment."""
 
     script: str = "app.py"
     port: int = field(default_factory=free_port)
     startup_timeout: float = 60.0
     extra_args: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    cwd: Path = ROOT
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     started_at: float = 0.0  # time.perf_counter() just before Popen
     healthy_after: float = 0.0  # seconds from Popen to the first "ok" from /_stcore/health
@@ -84,13 +90,14 @@ class StreamlitServer:
             "--server.fileWatcherType", "none",  # no reloads while other helpers edit files
             *self.extra_args,
         ]  # fmt: skip
+        cmd = list(self.command) or cmd
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"streamlit-{self.port}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            cmd, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         log.close()
         try:
