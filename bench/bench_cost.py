@@ -155,7 +155,7 @@ def measure_compare() -> dict:
 
 
 def check() -> list[tuple[str, float, float]]:
-    """estimate / measured on a grid apart from the fitting grid (as tests/test_cost.py does, smaller)."""
+    """estimate / measured on a grid apart from the fitting grid (as tests/analyses/test_cost.py does, smaller)."""
     out = []
     for cfg, norm in (
         (ModelConfig(hidden_size=96, seq_len=150), "fro"),

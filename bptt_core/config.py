@@ -165,7 +165,7 @@ def jacobian_bytes(cell: str, hidden_size: int, seq_len: int, num_layers: int = 
 
 
 # The Clipping page's training defaults (bptt_core.learning.training.CLIPPING_STORY), chosen so its story shows
-# (tests/test_training.py holds them to it): with the default model (orthogonal tanh, H = 64, T = 50,
+# (tests/learning/test_training.py holds them to it): with the default model (orthogonal tanh, H = 64, T = 50,
 # Gaussian task) SGD at this rate explodes without clipping, while c sits above the first steps' gradient
 # norms (~200), so the three twins run identically for several steps before clipping first acts, and both
 # clipped twins finish. Plain values: the presets read them without importing torch.

@@ -12,7 +12,7 @@ Two levels of cache:
   These are ``st.cache_resource``: every rerun gets the one stored object, where ``st.cache_data``
   unpickled a fresh copy of every figure and table at every rerun (a quarter of the Truncated BPTT
   page's rerun, replayed without a browser: 30 -> 23 ms). So a view is read-only: the pages and
-  :mod:`dashboard.layout` only read it (slide mode builds a new dict), and tests/test_app.py checks
+  :mod:`dashboard.layout` only read it (slide mode builds a new dict), and tests/dashboard/test_compute.py checks
   that what a page sends does not drift between reruns.
 
 torch is imported on first use (:func:`numerics`): the Overview page and the sidebar never compute, so
@@ -92,7 +92,7 @@ def forget_idle_cache_locks() -> int | None:
     two sessions never compute the same value at once, and keeps it for good: under a class that keeps
     changing settings, a few hundred bytes per new setting, forever. A lock nobody holds guards nothing
     (dropping one at the wrong instant costs at most one duplicate computation), so every rerun drops
-    them. A Streamlit release that stores them differently fails tests/test_cache_locks.py.
+    them. A Streamlit release that stores them differently fails tests/dashboard/test_compute.py.
     """
     from streamlit.runtime.caching import cache_data_api, cache_resource_api
 

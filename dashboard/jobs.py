@@ -21,7 +21,7 @@ per core) that heavy jobs never hold, so a visitor at the default settings is se
 seconds however many heavy jobs wait (docs/serving.md).
 
 Results are the function's own return value, computed in a worker thread by the same code a
-synchronous call runs, so they are equal bit for bit (tests/test_jobs.py).
+synchronous call runs, so they are equal bit for bit (tests/dashboard/test_jobs.py).
 """
 
 from __future__ import annotations

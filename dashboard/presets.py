@@ -24,7 +24,7 @@ writes them into its widgets and switches page; the tests sweep every preset thr
   of |lambda| -> 1 (the sensitivity to lambda itself) is :mod:`bptt_core.flow.sensitivity`'s curve.
 
 Each preset states the claims it demonstrates (bptt_core.report.claims): the target page shows each claim
-with its measured value, and tests/test_presets.py asserts every one.
+with its measured value, and tests/dashboard/test_presets.py asserts every one.
 """
 
 from __future__ import annotations

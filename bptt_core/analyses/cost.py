@@ -43,7 +43,7 @@ def calibrated(cell: str) -> str:
 
 
 MEMORY_HEADROOM = 1.5  # measured peaks vary with the allocator's state: estimate above them
-ACCURACY_FACTOR = 3.0  # bench_cost.py and tests/test_cost.py: estimate / measured within [1/3, 3]
+ACCURACY_FACTOR = 3.0  # bench_cost.py and tests/analyses/test_cost.py: estimate / measured within [1/3, 3]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ computed by the same library functions the pages call (bptt_core/analyses/number
 bptt_core/learning/training.py), imported when a claim is first measured (they load torch; the presets,
 which only declare claims, must not),
 so the page shows the claim with the value it really measured beside it (docs/design.md, "Presets"),
-and tests/test_presets.py checks every claim of every preset, so no preset can drift from its words.
+and tests/dashboard/test_presets.py checks every claim of every preset, so no preset can drift from its words.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ import harness as H  # noqa: E402
 def pytest_collection_modifyitems(items):
     here = Path(__file__).resolve().parent
     for item in items:
-        if Path(str(item.fspath)).resolve().parent == here:
+        path = Path(str(item.fspath)).resolve()
+        if path.parent == here and path.name.startswith("test_browser_"):  # test_wire.py tests a helper
             item.add_marker(pytest.mark.browser)
 
 

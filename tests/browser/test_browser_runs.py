@@ -13,7 +13,7 @@ import harness as H
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.test_runs import make_run  # noqa: E402
+from tests.helpers.runs import make_run  # noqa: E402
 
 CHARTS = 7  # gradient norm, flow history, heatmap, ||dL/dh_t||, eigenvalues, singular values, Lyapunov
 
